@@ -1,0 +1,275 @@
+"""HTTP API and Server-Sent Events: thin tornado handlers over the store, ingest and feed hub.
+
+Every handler answers JSON (errors too: `{"error": {"code", "message"}}`), never a traceback.
+Blocking store and ingest calls run in worker threads so the loop keeps serving sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from tornado import httputil, iostream, web
+
+from dashboard.events import Change
+from dashboard.ingest import IngestError
+from dashboard.store import UnknownProject
+
+if TYPE_CHECKING:
+    from dashboard.server import Fotoflo
+
+log = logging.getLogger("fotoflo.api")
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 100
+SSE_RETRY_MS = 2000
+SSE_MAX_BACKLOG = 1000  # batches queued for one slow client before it is cut off to reconnect
+
+
+class ApiError(web.HTTPError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status, reason=None)
+        self.code = code
+        self.message = message
+
+
+class ApiHandler(web.RequestHandler):
+    fotoflo: Fotoflo
+
+    def initialize(self, fotoflo: Fotoflo) -> None:
+        self.fotoflo = fotoflo
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+
+    def write_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            code, message = exc.code, exc.message
+        elif isinstance(exc, web.HTTPError):
+            code = "http_error"
+            message = exc.log_message or httputil.responses.get(status_code, "error")
+        else:
+            code, message = "internal_error", "the server could not complete the request"
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": {"code": code, "message": message}}))
+
+    def int_arg(self, name: str, default: int | None, *, low: int = 0, high: int = 2**62) -> int | None:
+        raw = self.get_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApiError(400, "bad_argument", f"{name} must be an integer, not {raw!r}") from None
+        if not low <= value <= high:
+            raise ApiError(400, "bad_argument", f"{name} must be between {low} and {high}")
+        return value
+
+    async def require_project(self, project: str) -> None:
+        if not await asyncio.to_thread(self.fotoflo.store.has_project, project):
+            raise ApiError(404, "unknown_project", f"no project named {project!r}")
+
+
+class ProjectsHandler(ApiHandler):
+    async def get(self) -> None:
+        self.write_json({"projects": await asyncio.to_thread(self.fotoflo.store.projects)})
+
+
+class ImagesHandler(ApiHandler):
+    async def get(self, project: str) -> None:
+        limit = self.int_arg("limit", DEFAULT_PAGE, low=1, high=MAX_PAGE)
+        before = self.int_arg("before", None, low=1)
+        assert limit is not None
+        try:
+            images = await asyncio.to_thread(self.fotoflo.store.list_images, project, before=before, limit=limit)
+        except UnknownProject:
+            raise ApiError(404, "unknown_project", f"no project named {project!r}") from None
+        next_cursor = str(images[-1].seq) if len(images) == limit else None
+        self.write_json({"images": [self.fotoflo.image_json(i) for i in images], "next": next_cursor})
+
+
+class ImageHandler(ApiHandler):
+    async def get(self, project: str, image_id: str) -> None:
+        await self.require_project(project)
+        image = await asyncio.to_thread(self.fotoflo.store.get_image, image_id)
+        if image is None or image.project != project:
+            raise ApiError(404, "unknown_image", f"no image {image_id!r} in project {project!r}")
+        self.write_json(self.fotoflo.image_json(image))
+
+
+class UploadHandler(ApiHandler):
+    async def post(self, project: str) -> None:
+        await self.require_project(project)
+        files = self.request.files.get("file", [])
+        if not files:
+            raise ApiError(400, "no_file", "send the image(s) as multipart form field 'file'")
+        created: list[dict[str, Any]] = []
+        existing: list[dict[str, Any]] = []
+        errors: list[IngestError] = []
+        loop = asyncio.get_running_loop()
+        for part in files:
+            name = part.get("filename") or "upload"
+            try:
+                result = await loop.run_in_executor(
+                    self.fotoflo.ingest_pool, self.fotoflo.ingest_bytes, part["body"], name, project
+                )
+            except IngestError as exc:
+                errors.append(exc)
+                continue
+            (created if result.created else existing).append(
+                self.fotoflo.image_json(result.image, created=result.created)
+            )
+        if created:
+            status = 201
+        elif existing:
+            status = 200
+        else:
+            status = max(e.http_status for e in errors)
+        self.write_json({"images": created + existing, "errors": [e.to_dict() for e in errors]}, status)
+
+
+class ChangesHandler(ApiHandler):
+    async def get(self, project: str) -> None:
+        after = self.int_arg("after", 0)
+        limit = self.int_arg("limit", MAX_PAGE, low=1, high=MAX_PAGE)
+        assert after is not None and limit is not None
+        try:
+            changes = await asyncio.to_thread(self.fotoflo.store.changes, project, after=after, limit=limit)
+            last = await asyncio.to_thread(self.fotoflo.store.last_seq, project)
+        except UnknownProject:
+            raise ApiError(404, "unknown_project", f"no project named {project!r}") from None
+        self.write_json({"changes": [self.fotoflo.change_json(c) for c in changes], "last_seq": last})
+
+
+class EventsHandler(ApiHandler):
+    """`text/event-stream` of a project's feed: replay after the client's cursor, then live."""
+
+    _queue: asyncio.Queue[list[Change] | None]
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache, no-transform")
+        self.set_header("X-Accel-Buffering", "no")
+
+    async def get(self, project: str) -> None:
+        await self.require_project(project)
+        last_id = self.request.headers.get("Last-Event-ID")
+        if last_id is not None and not last_id.isdigit():
+            raise ApiError(400, "bad_argument", "Last-Event-ID must be a feed sequence number")
+        after = int(last_id) if last_id is not None else self.int_arg("after", None)
+        if after is None:
+            after = await asyncio.to_thread(self.fotoflo.store.last_seq, project)
+        heartbeat_s = max(
+            0.5, min(60.0, float(self.get_argument("heartbeat", "") or self.fotoflo.settings.heartbeat_s))
+        )
+        self._queue = asyncio.Queue()
+        sub = self.fotoflo.hub.subscribe(project, after, self._deliver)
+        peer = self.request.remote_ip
+        log.info("SSE open %s from %s after #%d", project, peer, after)
+        try:
+            self.write(f"retry: {SSE_RETRY_MS}\n: connected at #{after}\n\n")
+            await self.flush()
+            while True:
+                try:
+                    batch = await asyncio.wait_for(self._queue.get(), timeout=heartbeat_s)
+                except TimeoutError:
+                    self.write(f": heartbeat {math.floor(time.time())}\n\n")
+                    await self.flush()
+                    continue
+                if batch is None:
+                    break
+                for change in batch:
+                    data = json.dumps(self.fotoflo.change_payload(change), separators=(",", ":"))
+                    self.write(f"id: {change.seq}\nevent: {change.kind}\ndata: {data}\n\n")
+                await self.flush()
+        except iostream.StreamClosedError:
+            pass
+        finally:
+            sub.close()
+            log.info("SSE closed %s from %s at #%d", project, peer, sub.cursor)
+        if not self._finished:
+            self.finish()
+
+    def _deliver(self, batch: list[Change]) -> None:
+        if self._queue.qsize() >= SSE_MAX_BACKLOG:
+            # Too slow to keep up: end the stream; the client resumes from its Last-Event-ID.
+            self._queue.put_nowait(None)
+            raise RuntimeError("SSE client too slow")
+        self._queue.put_nowait(batch)
+
+    def on_connection_close(self) -> None:
+        if hasattr(self, "_queue"):
+            self._queue.put_nowait(None)
+
+
+class FileHandler(ApiHandler):
+    """Signed image files: originals byte-for-byte, previews and thumbnails as JPEG."""
+
+    CHUNK_BYTES = 256 * 1024
+
+    async def get(self, image_id: str, kind: str) -> None:
+        if not self.fotoflo.signer.verify(
+            image_id, kind, self.get_argument("exp", None), self.get_argument("sig", None)
+        ):
+            raise ApiError(403, "bad_signature", "this file URL is unsigned, forged or expired")
+        image = await asyncio.to_thread(self.fotoflo.store.get_image, image_id)
+        if image is None:
+            raise ApiError(404, "unknown_image", f"no image {image_id!r}")
+        path = self.fotoflo.blobs.path(kind, image.sha256)
+        exp = int(self.get_argument("exp"))
+        self.set_header("Content-Type", image.mime if kind == "original" else "image/jpeg")
+        self.set_header("Cache-Control", f"private, max-age={max(0, exp - int(time.time()))}, immutable")
+        self.set_header("ETag", f'"{image.sha256[:32]}-{kind}"')
+        if kind == "original":
+            self.set_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(image.filename)}")
+        if self.request.headers.get("If-None-Match") == self._headers.get("ETag"):
+            self.set_status(304)
+            self.finish()
+            return
+        try:
+            fh = await asyncio.to_thread(open, path, "rb")
+        except FileNotFoundError:
+            raise ApiError(404, "missing_file", f"the {kind} of {image_id!r} is missing") from None
+        with fh:
+            self.set_header("Content-Length", str(path.stat().st_size))
+            while chunk := await asyncio.to_thread(fh.read, self.CHUNK_BYTES):
+                self.write(chunk)
+                await self.flush()
+        self.finish()
+
+
+class HealthHandler(ApiHandler):
+    async def get(self) -> None:
+        self.write_json(await self.fotoflo.health())
+
+
+class NotFoundHandler(ApiHandler):
+    def prepare(self) -> None:
+        raise ApiError(404, "not_found", f"no API endpoint at {self.request.path}")
+
+
+def routes(fotoflo: Fotoflo) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
+    """URL patterns for the API; served beside the Panel app by `fotoflo serve` and `panel serve`."""
+    kw = {"fotoflo": fotoflo}
+    p = r"/api/projects/([^/]+)"
+    return [
+        (r"/api/projects/?", ProjectsHandler, kw),
+        (p + r"/images/?", ImagesHandler, kw),
+        (p + r"/images/([A-Za-z0-9_-]+)/?", ImageHandler, kw),
+        (p + r"/upload/?", UploadHandler, kw),
+        (p + r"/changes/?", ChangesHandler, kw),
+        (p + r"/events/?", EventsHandler, kw),
+        (r"/files/([A-Za-z0-9_-]+)/(original|preview|thumb)", FileHandler, kw),
+        (r"/healthz", HealthHandler, kw),
+        (r"/api/.*", NotFoundHandler, kw),
+    ]

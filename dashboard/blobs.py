@@ -1,0 +1,70 @@
+"""The `Blobs` protocol and its filesystem implementation: content-addressed image files.
+
+Keys are `kind/sha256` (kind: original, thumb, preview). Writes go to a temp name beside the
+target, are fsynced and renamed into place, so a reader never sees half a file and a crash
+leaves at most a temp file that `clean_temp` removes on the next start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Protocol
+
+KINDS = ("original", "thumb", "preview")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_TEMP_MARK = ".tmp-"
+
+
+class Blobs(Protocol):
+    def put(self, kind: str, sha256: str, data: bytes) -> None: ...
+
+    def exists(self, kind: str, sha256: str) -> bool: ...
+
+    def path(self, kind: str, sha256: str) -> Path:
+        """Where the blob lives on local disk (serving reads it from there)."""
+
+    def clean_temp(self) -> int:
+        """Remove temp files a crash left behind; returns how many."""
+
+
+class FileBlobs:
+    """Blobs in a directory tree: `<root>/<kind>/<ab>/<sha256>`."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        for kind in KINDS:
+            (self.root / kind).mkdir(parents=True, exist_ok=True)
+
+    def path(self, kind: str, sha256: str) -> Path:
+        if kind not in KINDS or not _SHA256.match(sha256):
+            raise ValueError(f"bad blob key {kind}/{sha256}")
+        return self.root / kind / sha256[:2] / sha256
+
+    def exists(self, kind: str, sha256: str) -> bool:
+        return self.path(kind, sha256).is_file()
+
+    def put(self, kind: str, sha256: str, data: bytes) -> None:
+        target = self.path(kind, sha256)
+        if target.is_file() and target.stat().st_size == len(data):
+            return  # content-addressed: same key, same bytes
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f"{target.name}{_TEMP_MARK}{secrets.token_hex(4)}")
+        try:
+            with open(temp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def clean_temp(self) -> int:
+        removed = 0
+        for temp in self.root.glob(f"*/*/*{_TEMP_MARK}*"):
+            temp.unlink(missing_ok=True)
+            removed += 1
+        return removed

@@ -1,0 +1,67 @@
+"""The `Bus` protocol: a wake-up that says "project P has news up to seq S".
+
+Messages carry only the project and the sequence; the change feed holds the payload and is
+the truth. A subscriber may miss messages (a Redis or NOTIFY listener that was away does), so
+readers always catch up from their own cursor in the feed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+log = logging.getLogger("fotoflo.bus")
+
+Listener = Callable[[str, int], None]
+
+
+class Bus(Protocol):
+    def publish(self, project: str, seq: int) -> None:
+        """Announce that `project`'s feed has reached `seq`. Thread-safe, never blocks for long."""
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(project, seq)` for every message, from any thread; returns an unsubscribe."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether messages are flowing (always true in-process)."""
+
+    def close(self) -> None: ...
+
+
+class LocalBus:
+    """The in-process bus of the embedded default: synchronous fan-out, one failure stops nothing."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def publish(self, project: str, seq: int) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(project, seq)
+            except Exception:
+                log.exception("bus listener %r failed", listener)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._listeners.clear()

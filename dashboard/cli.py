@@ -1,0 +1,132 @@
+"""`fotoflo` command line: `serve` the live gallery, `ingest` files in bulk."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from dashboard.config import ENV, Settings
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".gif"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fotoflo", description="Fotoflo: a live photo gallery for studios.")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def env(name: str) -> str:
+        return f"(env {ENV[name][0]})"
+
+    serve = sub.add_parser("serve", help="serve the live gallery and the API, watching a hot folder")
+    serve.add_argument("--data", type=Path, help=f"data directory (default ~/.local/share/fotoflo) {env('data')}")
+    serve.add_argument("--watch", type=Path, help=f"hot folder to watch (default DATA/hotfolder) {env('watch')}")
+    serve.add_argument("--no-watch", action="store_true", help="do not watch a hot folder")
+    serve.add_argument("--project", help=f"project the hot folder feeds (default 'default') {env('project')}")
+    serve.add_argument("--port", type=int, help=f"port (default 5006) {env('port')}")
+    serve.add_argument("--address", help=f"address to bind (default 127.0.0.1) {env('address')}")
+    serve.add_argument("--secret", help=f"secret for signed URLs (default: generated into DATA) {env('secret')}")
+    serve.add_argument(
+        "--max-bytes", type=int, help=f"largest accepted file in bytes (default 200 MB) {env('max_bytes')}"
+    )
+    serve.add_argument("--max-pixels", type=int, help=f"largest accepted image in pixels {env('max_pixels')}")
+    serve.add_argument(
+        "--rescan-s", type=float, help=f"seconds between hot-folder rescans (default 60) {env('rescan_s')}"
+    )
+    serve.add_argument(
+        "--heartbeat-s", type=float, help=f"seconds between SSE heartbeats (default 15) {env('heartbeat_s')}"
+    )
+    serve.add_argument("--wall", action="store_true", default=None, help=f"open / as the wall display {env('wall')}")
+
+    ingest = sub.add_parser("ingest", help="import image files or folders into a project")
+    ingest.add_argument("paths", nargs="+", type=Path, help="files or folders (searched recursively)")
+    ingest.add_argument("--data", type=Path, help=f"data directory {env('data')}")
+    ingest.add_argument("--project", help=f"target project (default 'default') {env('project')}")
+    ingest.add_argument("--workers", type=int, help="decoding processes (default: one per core)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        return _serve(args)
+    return _ingest(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dashboard.server import serve
+
+    settings = Settings.from_env(
+        data=args.data,
+        watch=args.watch,
+        project=args.project,
+        port=args.port,
+        address=args.address,
+        secret=args.secret,
+        max_bytes=args.max_bytes,
+        max_pixels=args.max_pixels,
+        rescan_s=args.rescan_s,
+        heartbeat_s=args.heartbeat_s,
+        wall=args.wall,
+    )
+    if args.no_watch:
+        settings.watch = None
+    elif settings.watch is None:
+        settings.watch = settings.data / "hotfolder"
+    serve(settings)
+    return 0
+
+
+def _iter_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        else:
+            files.append(path)
+    return files
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from dashboard.blobs import FileBlobs
+    from dashboard.bus import LocalBus
+    from dashboard.ingest import IngestError, Ingestor, IngestResult, Limits
+    from dashboard.store.sqlite import SQLiteStore
+
+    settings = Settings.from_env(data=args.data, project=args.project)
+    files = _iter_files(args.paths)
+    store = SQLiteStore(settings.data / "fotoflo.sqlite")
+    store.ensure_project(settings.project)
+    ingestor = Ingestor(
+        store,
+        FileBlobs(settings.data / "blobs"),
+        LocalBus(),
+        Limits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels),
+    )
+    done = 0
+    width = 30
+
+    def progress(path: Path, outcome: IngestResult | IngestError) -> None:
+        nonlocal done
+        done += 1
+        if isinstance(outcome, IngestError):
+            sys.stderr.write(f"\rrefused {outcome.filename}: {outcome.reason}\n")
+        filled = width * done // max(1, len(files))
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{len(files)}")
+        sys.stderr.flush()
+
+    stats = ingestor.ingest_many(files, settings.project, workers=args.workers, on_result=progress)
+    store.close()
+    sys.stderr.write("\n")
+    print(
+        f"{stats.created} imported, {stats.duplicates} already there, {len(stats.refused)} refused "
+        f"→ project {settings.project!r} in {settings.data}"
+    )
+    return 1 if stats.refused else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

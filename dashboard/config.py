@@ -1,0 +1,61 @@
+"""Settings for a Fotoflo server, from command-line options or `FOTOFLO_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dashboard.ingest import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "fotoflo"
+
+
+#: option name → (environment variable, type); the CLI and the docs test read this table.
+ENV = {
+    "data": ("FOTOFLO_DATA", Path),
+    "watch": ("FOTOFLO_WATCH", Path),
+    "project": ("FOTOFLO_PROJECT", str),
+    "port": ("FOTOFLO_PORT", int),
+    "address": ("FOTOFLO_ADDRESS", str),
+    "secret": ("FOTOFLO_SECRET", str),
+    "max_bytes": ("FOTOFLO_MAX_BYTES", int),
+    "max_pixels": ("FOTOFLO_MAX_PIXELS", int),
+    "rescan_s": ("FOTOFLO_RESCAN_S", float),
+    "heartbeat_s": ("FOTOFLO_HEARTBEAT_S", float),
+    "wall": ("FOTOFLO_WALL", bool),
+}
+
+
+@dataclass
+class Settings:
+    data: Path = field(default_factory=default_data_dir)
+    watch: Path | None = None
+    project: str = "default"
+    port: int = 5006
+    address: str = "127.0.0.1"
+    secret: str | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    rescan_s: float = 60.0
+    heartbeat_s: float = 15.0
+    wall: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then `FOTOFLO_*` variables, then explicit overrides (None means "not given")."""
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for name, (var, kind) in ENV.items():
+            raw = environ.get(var)
+            if raw not in (None, ""):
+                values[name] = raw.lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.data = Path(settings.data).expanduser().resolve()
+        if settings.watch is not None:
+            settings.watch = Path(settings.watch).expanduser().resolve()
+        return settings

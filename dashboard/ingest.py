@@ -1,0 +1,418 @@
+"""The one door every image comes through: validate, hash, decode once, thumbnail, EXIF, store.
+
+Watcher, web upload, API upload, CLI and sync client all call `Ingestor.ingest`. It decides by
+content (never by name or Content-Type), refuses bad input with a typed `IngestError` naming the
+file and the reason, and publishes to the bus only after the files and the row are committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import mimetypes
+import os
+import secrets
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pillow_heif
+from PIL import ExifTags, Image, UnidentifiedImageError
+
+from dashboard.blobs import Blobs
+from dashboard.bus import Bus
+from dashboard.events import ImageRecord
+from dashboard.store import Store
+from dashboard.timeutil import epoch_to_iso, utc_now_iso
+
+log = logging.getLogger("fotoflo.ingest")
+
+pillow_heif.register_heif_opener()
+
+#: Formats decided by content; anything else is refused, whatever its name says.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "HEIF", "GIF")
+MIME_BY_FORMAT = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "TIFF": "image/tiff",
+    "HEIF": "image/heif",
+    "GIF": "image/gif",
+}
+THUMB_EDGE_PX = 480
+PREVIEW_EDGE_PX = 1600
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 200_000_000
+
+# EXIF orientation → the transpose that makes the image upright (as PIL.ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+class IngestError(ValueError):
+    """A file was refused; `reason` is for people, `code` for programs."""
+
+    code = "refused"
+    http_status = 422
+
+    def __init__(self, filename: str, reason: str) -> None:
+        super().__init__(f"{filename}: {reason}")
+        self.filename = filename
+        self.reason = reason
+
+    def to_dict(self) -> dict[str, str]:
+        return {"filename": self.filename, "code": self.code, "reason": self.reason}
+
+
+class EmptyFile(IngestError):
+    code = "empty"
+
+
+class TooLarge(IngestError):
+    code = "too_large"
+    http_status = 413
+
+
+class NotAnImage(IngestError):
+    code = "not_an_image"
+    http_status = 415
+
+
+class UnsupportedFormat(IngestError):
+    code = "unsupported_format"
+    http_status = 415
+
+
+class CorruptImage(IngestError):
+    code = "corrupt"
+
+
+class TooManyPixels(IngestError):
+    code = "too_many_pixels"
+    http_status = 413
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What decoding one image yields; computed in a worker, stored by the parent."""
+
+    sha256: str
+    format: str
+    width: int
+    height: int
+    captured_at: str | None
+    camera_make: str | None
+    camera_model: str | None
+    exif: dict[str, Any]
+    thumb_jpeg: bytes
+    preview_jpeg: bytes
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    image: ImageRecord
+    created: bool
+
+
+@dataclass
+class IngestStats:
+    created: int = 0
+    duplicates: int = 0
+    refused: list[IngestError] = field(default_factory=list)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def analyze(data: bytes, filename: str, limits: Limits = Limits()) -> Analysis:
+    """Validate and decode once: size, format allow-list, pixel cap, EXIF, upright thumb and preview."""
+    if not data:
+        raise EmptyFile(filename, "the file is empty")
+    if len(data) > limits.max_bytes:
+        raise TooLarge(filename, f"{len(data)} bytes is over the limit of {limits.max_bytes} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _decode(data, filename, limits)
+    except IngestError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise TooManyPixels(filename, f"refused as a decompression bomb ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        kind = _sniff_other_format(data)
+        if kind:
+            raise UnsupportedFormat(filename, f"{kind} images are not accepted") from exc
+        raise NotAnImage(filename, "not an image (content is not JPEG, PNG, WebP, TIFF, HEIC or GIF)") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        raise CorruptImage(filename, f"the image is corrupt or truncated ({exc})") from exc
+
+
+def _decode(data: bytes, filename: str, limits: Limits) -> Analysis:
+    im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    fmt = im.format or "UNKNOWN"
+    if fmt not in MIME_BY_FORMAT:
+        raise UnsupportedFormat(filename, f"{fmt} images are not accepted")
+    raw_w, raw_h = im.size
+    if raw_w <= 0 or raw_h <= 0:
+        raise CorruptImage(filename, "the image has no pixels")
+    if raw_w * raw_h > limits.max_pixels:
+        raise TooManyPixels(filename, f"{raw_w}x{raw_h} pixels is over the limit of {limits.max_pixels}")
+    exif = im.getexif()
+    orientation = int(exif.get(ExifTags.Base.Orientation, 1) or 1)
+    if orientation not in _UPRIGHT:
+        orientation = 1
+    # Decode once, at the smallest JPEG scale that still covers the preview.
+    if fmt == "JPEG":
+        im.draft("RGB", (PREVIEW_EDGE_PX, PREVIEW_EDGE_PX))
+    im.load()
+    preview = _flatten(im)
+    preview.thumbnail((PREVIEW_EDGE_PX, PREVIEW_EDGE_PX), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    if orientation != 1:
+        preview = preview.transpose(_UPRIGHT[orientation])
+    thumb = preview.copy()
+    thumb.thumbnail((THUMB_EDGE_PX, THUMB_EDGE_PX), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    width, height = (raw_h, raw_w) if orientation in (5, 6, 7, 8) else (raw_w, raw_h)
+    meta = _exif_fields(exif)
+    return Analysis(
+        sha256=sha256_of(data),
+        format=fmt,
+        width=width,
+        height=height,
+        captured_at=meta.pop("captured_at", None),
+        camera_make=meta.pop("camera_make", None),
+        camera_model=meta.pop("camera_model", None),
+        exif=meta,
+        thumb_jpeg=_jpeg(thumb, quality=80),
+        preview_jpeg=_jpeg(preview, quality=85),
+    )
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    """An RGB image browsers can show: alpha on white, palettes and 16-bit scaled down."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return im.point(lambda v: v * (1 / 256)).convert("L").convert("RGB")
+    if im.mode == "F":
+        return im.convert("L").convert("RGB")
+    return im.convert("RGB") if im.mode != "RGB" else im
+
+
+def _jpeg(im: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=quality, optimize=False, progressive=False)
+    return out.getvalue()
+
+
+def _sniff_other_format(data: bytes) -> str | None:
+    """Name a well-known image format Pillow could open but we refuse (for a clearer message)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.format
+    except Exception:
+        return None
+
+
+def _exif_fields(exif: Image.Exif) -> dict[str, Any]:
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    out: dict[str, Any] = {}
+
+    def text(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        value = str(value).strip("\x00 ").strip()
+        return value or None
+
+    taken = text(ifd.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime))
+    if taken:
+        iso = _exif_time(taken, text(ifd.get(ExifTags.Base.OffsetTimeOriginal)))
+        if iso:
+            out["captured_at"] = iso
+    out["camera_make"] = text(exif.get(ExifTags.Base.Make))
+    out["camera_model"] = text(exif.get(ExifTags.Base.Model))
+    lens = text(ifd.get(ExifTags.Base.LensModel))
+    if lens:
+        out["lens"] = lens
+    exposure = ifd.get(ExifTags.Base.ExposureTime)
+    if exposure:
+        seconds = float(exposure)
+        out["exposure_time"] = f"1/{round(1 / seconds)}" if 0 < seconds < 1 else f"{seconds:g}"
+    for key, tag in (("f_number", ExifTags.Base.FNumber), ("focal_length_mm", ExifTags.Base.FocalLength)):
+        value = ifd.get(tag)
+        if value:
+            out[key] = round(float(value), 1)
+    iso_speed = ifd.get(ExifTags.Base.ISOSpeedRatings)
+    if isinstance(iso_speed, tuple):
+        iso_speed = iso_speed[0] if iso_speed else None
+    if iso_speed:
+        out["iso"] = int(iso_speed)
+    return out
+
+
+def _exif_time(value: str, offset: str | None) -> str | None:
+    """EXIF 'YYYY:MM:DD HH:MM:SS' (camera-local) → ISO 8601, with the offset when the camera gave one."""
+    try:
+        date, time = value.split(" ", 1)
+        y, mo, d = (int(p) for p in date.split(":"))
+        h, mi, s = (int(float(p)) for p in time.split(":")[:3])
+        iso = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"
+    except ValueError:
+        return None
+    if offset and len(offset) == 6 and offset[0] in "+-":
+        iso += offset
+    return iso
+
+
+class Ingestor:
+    """Turns bytes into a stored, thumbnailed, published image, or refuses them with a reason."""
+
+    def __init__(self, store: Store, blobs: Blobs, bus: Bus, limits: Limits = Limits()) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.bus = bus
+        self.limits = limits
+        # Pillow's own bomb check must agree with ours (it warns at this, refuses at twice this).
+        Image.MAX_IMAGE_PIXELS = limits.max_pixels
+
+    def ingest(
+        self, source: bytes | Path, project: str, *, filename: str | None = None, mtime_s: float | None = None
+    ) -> IngestResult:
+        """Ingest one file or one upload's bytes; raises `IngestError` for refused input."""
+        data, name, mtime_s = self._read(source, filename, mtime_s)
+        existing = self.store.find_by_sha(project, sha256_of(data)) if data else None
+        if existing is not None:
+            log.info("duplicate %s in %s: already stored as %s", name, project, existing.id)
+            return IngestResult(existing, created=False)
+        try:
+            analysis = analyze(data, name, self.limits)
+        except IngestError as exc:
+            log.warning("refused %s: %s", name, exc.reason)
+            raise
+        return self.commit(analysis, data, name, project, mtime_s)
+
+    def commit(
+        self, analysis: Analysis, data: bytes, filename: str, project: str, mtime_s: float | None
+    ) -> IngestResult:
+        """Write the files, then the row and its feed entry, then wake the bus."""
+        self.blobs.put("original", analysis.sha256, data)
+        self.blobs.put("preview", analysis.sha256, analysis.preview_jpeg)
+        self.blobs.put("thumb", analysis.sha256, analysis.thumb_jpeg)
+        now = utc_now_iso()
+        record = ImageRecord(
+            id=secrets.token_urlsafe(9),
+            project=project,
+            filename=filename,
+            sha256=analysis.sha256,
+            size_bytes=len(data),
+            width=analysis.width,
+            height=analysis.height,
+            format=analysis.format,
+            mime=MIME_BY_FORMAT.get(analysis.format) or mimetypes.guess_type(filename)[0] or "image/*",
+            captured_at=analysis.captured_at or (epoch_to_iso(mtime_s) if mtime_s else now),
+            camera_make=analysis.camera_make,
+            camera_model=analysis.camera_model,
+            created_at=now,
+            exif=analysis.exif,
+        )
+        stored, change = self.store.add_image(record)
+        if change is None:
+            return IngestResult(stored, created=False)
+        log.info("image received %s → %s #%d (%s)", filename, project, stored.seq, stored.id)
+        self.bus.publish(project, stored.seq)
+        return IngestResult(stored, created=True)
+
+    def _read(
+        self, source: bytes | Path, filename: str | None, mtime_s: float | None
+    ) -> tuple[bytes, str, float | None]:
+        if isinstance(source, bytes | bytearray | memoryview):
+            return bytes(source), filename or "upload", mtime_s
+        path = Path(source)
+        name = filename or path.name
+        try:
+            stat = path.stat()
+            if stat.st_size > self.limits.max_bytes:
+                raise TooLarge(name, f"{stat.st_size} bytes is over the limit of {self.limits.max_bytes} bytes")
+            return path.read_bytes(), name, stat.st_mtime if mtime_s is None else mtime_s
+        except IngestError:
+            log.warning("refused %s", name)
+            raise
+        except OSError as exc:
+            raise IngestError(name, f"cannot be read ({exc.strerror or exc})") from exc
+
+    def ingest_many(
+        self,
+        paths: Iterable[Path],
+        project: str,
+        *,
+        workers: int | None = None,
+        on_result: Callable[[Path, IngestResult | IngestError], None] | None = None,
+    ) -> IngestStats:
+        """Bulk import: decode in a process pool sized to the cores, commit in this thread."""
+        stats = IngestStats()
+        workers = workers or os.cpu_count() or 1
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for path, outcome in self._pipeline(paths, project, pool, window=workers * 2):
+                if isinstance(outcome, IngestError):
+                    stats.refused.append(outcome)
+                elif outcome.created:
+                    stats.created += 1
+                else:
+                    stats.duplicates += 1
+                if on_result:
+                    on_result(path, outcome)
+        return stats
+
+    def _pipeline(
+        self, paths: Iterable[Path], project: str, pool: Executor, window: int
+    ) -> Iterator[tuple[Path, IngestResult | IngestError]]:
+        pending: list[tuple[Path, bytes, float | None, Any]] = []
+
+        def drain(limit: int) -> Iterator[tuple[Path, IngestResult | IngestError]]:
+            while len(pending) > limit:
+                path, data, mtime_s, future = pending.pop(0)
+                try:
+                    analysis = future.result() if future is not None else None
+                    if analysis is None:
+                        existing = self.store.find_by_sha(project, sha256_of(data))
+                        assert existing is not None
+                        yield path, IngestResult(existing, created=False)
+                    else:
+                        yield path, self.commit(analysis, data, path.name, project, mtime_s)
+                except IngestError as exc:
+                    log.warning("refused %s: %s", exc.filename, exc.reason)
+                    yield path, exc
+
+        for path in paths:
+            try:
+                data, name, mtime_s = self._read(path, None, None)
+            except IngestError as exc:
+                yield path, exc
+                continue
+            duplicate = bool(data) and self.store.find_by_sha(project, sha256_of(data)) is not None
+            future = None if duplicate else pool.submit(analyze, data, name, self.limits)
+            pending.append((path, data, mtime_s, future))
+            yield from drain(window)
+        yield from drain(0)

@@ -1,0 +1,178 @@
+"""The running system of one server process, and `serve()`: Panel app + API on one tornado server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from dashboard import api
+from dashboard.blobs import Blobs, FileBlobs
+from dashboard.bus import Bus, LocalBus
+from dashboard.config import Settings
+from dashboard.events import Change, ImageRecord
+from dashboard.hub import FeedHub
+from dashboard.ingest import Ingestor, IngestResult, Limits
+from dashboard.signing import UrlSigner, load_or_create_secret
+from dashboard.store import Store
+from dashboard.store.sqlite import SQLiteStore
+from dashboard.watcher import HotFolderWatcher
+
+log = logging.getLogger("fotoflo.server")
+
+_current: Fotoflo | None = None
+
+
+def current() -> Fotoflo:
+    """The system this process serves (set by `Fotoflo.start`)."""
+    if _current is None:
+        raise RuntimeError("no Fotoflo server is running in this process")
+    return _current
+
+
+class Fotoflo:
+    """Store, blobs, bus, ingest, feed hub and hot-folder watcher of one server process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        blobs: Blobs | None = None,
+        bus: Bus | None = None,
+        url_prefix: str = "",
+    ) -> None:
+        self.settings = settings
+        settings.data.mkdir(parents=True, exist_ok=True)
+        self.store: Store = store or SQLiteStore(settings.data / "fotoflo.sqlite")
+        self.blobs: Blobs = blobs or FileBlobs(settings.data / "blobs")
+        self.bus: Bus = bus or LocalBus()
+        removed = self.blobs.clean_temp()
+        if removed:
+            log.info("removed %d temp file(s) left by an interrupted ingest", removed)
+        self.ingestor = Ingestor(
+            self.store, self.blobs, self.bus, Limits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
+        )
+        self.signer = UrlSigner(load_or_create_secret(settings.data, settings.secret), prefix=url_prefix)
+        self.hub = FeedHub(self.store, self.bus)
+        self.ingest_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="fotoflo-upload")
+        self.watcher: HotFolderWatcher | None = None
+        self.store.ensure_project(settings.project)
+        self.started = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        global _current
+        self.hub.start(loop)
+        if self.settings.watch is not None:
+            self.watcher = HotFolderWatcher(self.settings.watch, self.ingest_path, rescan_s=self.settings.rescan_s)
+            self.watcher.start()
+        self.started = True
+        _current = self
+
+    def stop(self) -> None:
+        global _current
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        self.hub.stop()
+        self.ingest_pool.shutdown(wait=True, cancel_futures=True)
+        self.bus.close()
+        self.store.close()
+        self.started = False
+        if _current is self:
+            _current = None
+
+    # -- the one door ---------------------------------------------------------------------
+
+    def ingest_path(self, path: Path, project: str | None = None) -> IngestResult:
+        return self.ingestor.ingest(Path(path), project or self.settings.project)
+
+    def ingest_bytes(self, data: bytes, filename: str, project: str | None = None) -> IngestResult:
+        return self.ingestor.ingest(data, project or self.settings.project, filename=filename)
+
+    # -- wire formats ---------------------------------------------------------------------
+
+    def image_json(self, image: ImageRecord, **extra: Any) -> dict[str, Any]:
+        out = image.to_dict()
+        out["url"] = self.signer.url(image.id, "original")
+        out["preview_url"] = self.signer.url(image.id, "preview")
+        out["thumbnail_url"] = self.signer.url(image.id, "thumb")
+        out.update(extra)
+        return out
+
+    def change_json(self, change: Change) -> dict[str, Any]:
+        out = change.to_dict()
+        if change.image is not None:
+            out["image"] = self.image_json(change.image)
+        return out
+
+    def change_payload(self, change: Change) -> dict[str, Any]:
+        """The `data:` of an SSE event: the image for image events, else the change's data."""
+        return self.image_json(change.image) if change.image is not None else change.data
+
+    async def health(self) -> dict[str, Any]:
+        try:
+            await asyncio.to_thread(self.store.has_project, self.settings.project)
+            store_state = "ok"
+        except Exception as exc:
+            store_state = f"error: {exc}"
+        return {
+            "status": "ok" if store_state == "ok" and self.bus.connected else "degraded",
+            "store": store_state,
+            "bus": "connected" if self.bus.connected else "disconnected",
+            "watcher": str(self.watcher.root) if self.watcher else None,
+            "subscribers": self.hub.subscriber_count(),
+        }
+
+
+def panel_app() -> Any:
+    """The page at `/`, one per browser session."""
+    from dashboard.gallery import app_for_session
+
+    return app_for_session(current())
+
+
+def serve(settings: Settings) -> None:
+    """Run the Panel app and the API on one tornado server until SIGINT/SIGTERM."""
+    import panel as pn
+
+    fotoflo = Fotoflo(settings)
+    server = pn.serve(
+        {"/": panel_app},
+        port=settings.port,
+        address=settings.address,
+        websocket_origin=_origins(settings.address, settings.port),
+        extra_patterns=api.routes(fotoflo),
+        show=False,
+        start=False,
+        title="Fotoflo",
+        http_server_kwargs={"max_body_size": settings.max_bytes * 4 + 1024 * 1024},
+    )
+    loop = server.io_loop
+    fotoflo.start(loop.asyncio_loop)
+
+    def shutdown(*_: object) -> None:
+        loop.add_callback_from_signal(loop.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    server.start()
+    log.info("Fotoflo serving project %r at http://%s:%d/", settings.project, settings.address, settings.port)
+    try:
+        loop.start()
+    finally:
+        fotoflo.stop()
+        server.stop()
+        log.info("Fotoflo stopped")
+
+
+def _origins(address: str, port: int) -> list[str] | str:
+    if address in ("0.0.0.0", "::", ""):
+        return "*"
+    return [f"{host}:{port}" for host in sorted({address, "localhost", "127.0.0.1"})]
