@@ -43,9 +43,22 @@ class ApiHandler(web.RequestHandler):
 
     def initialize(self, fotoflo: Fotoflo) -> None:
         self.fotoflo = fotoflo
+        self.set_cors_headers()  # set_default_headers ran before we knew the settings
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_cors_headers()
+
+    def set_cors_headers(self) -> None:
+        # Only for the in-kernel server a notebook starts on loopback: the page comes from Jupyter.
+        fotoflo = getattr(self, "fotoflo", None)
+        if fotoflo is not None and fotoflo.settings.cors:
+            self.set_header("Access-Control-Allow-Origin", "*")
+            self.set_header("Access-Control-Allow-Headers", "Last-Event-ID, Content-Type")
+
+    def options(self, *args: str) -> None:
+        self.set_status(204 if self.fotoflo.settings.cors else 405)
+        self.finish()
 
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -75,6 +88,15 @@ class ApiHandler(web.RequestHandler):
             raise ApiError(400, "bad_argument", f"{name} must be between {low} and {high}")
         return value
 
+    def float_arg(self, name: str, default: float) -> float:
+        raw = self.get_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise ApiError(400, "bad_argument", f"{name} must be a number, not {raw!r}") from None
+
     async def require_project(self, project: str) -> None:
         if not await asyncio.to_thread(self.fotoflo.store.has_project, project):
             raise ApiError(404, "unknown_project", f"no project named {project!r}")
@@ -90,12 +112,17 @@ class ImagesHandler(ApiHandler):
         limit = self.int_arg("limit", DEFAULT_PAGE, low=1, high=MAX_PAGE)
         before = self.int_arg("before", None, low=1)
         assert limit is not None
+        store = self.fotoflo.store
         try:
-            images = await asyncio.to_thread(self.fotoflo.store.list_images, project, before=before, limit=limit)
+            # Read the feed position first: a client that streams from it misses nothing listed later.
+            last_seq = await asyncio.to_thread(store.last_seq, project)
+            images = await asyncio.to_thread(store.list_images, project, before=before, limit=limit)
         except UnknownProject:
             raise ApiError(404, "unknown_project", f"no project named {project!r}") from None
         next_cursor = str(images[-1].seq) if len(images) == limit else None
-        self.write_json({"images": [self.fotoflo.image_json(i) for i in images], "next": next_cursor})
+        self.write_json(
+            {"images": [self.fotoflo.image_json(i) for i in images], "next": next_cursor, "last_seq": last_seq}
+        )
 
 
 class ImageHandler(ApiHandler):
@@ -160,18 +187,21 @@ class EventsHandler(ApiHandler):
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache, no-transform")
         self.set_header("X-Accel-Buffering", "no")
+        self.set_cors_headers()
 
     async def get(self, project: str) -> None:
         await self.require_project(project)
         last_id = self.request.headers.get("Last-Event-ID")
-        if last_id is not None and not last_id.isdigit():
+        # isascii: str.isdigit() also admits digits int() refuses ('²'); the length keeps it in SQLite's range.
+        if last_id is not None and not (last_id.isascii() and last_id.isdigit() and len(last_id) <= 18):
             raise ApiError(400, "bad_argument", "Last-Event-ID must be a feed sequence number")
         after = int(last_id) if last_id is not None else self.int_arg("after", None)
-        if after is None:
-            after = await asyncio.to_thread(self.fotoflo.store.last_seq, project)
-        heartbeat_s = max(
-            0.5, min(60.0, float(self.get_argument("heartbeat", "") or self.fotoflo.settings.heartbeat_s))
-        )
+        heartbeat_s = max(0.5, min(60.0, self.float_arg("heartbeat", self.fotoflo.settings.heartbeat_s)))
+        last = await asyncio.to_thread(self.fotoflo.store.last_seq, project)
+        if after is None or after > last:
+            # A cursor beyond the feed comes from another history (a restored or replaced data
+            # directory); kept as is, it would hide every event up to it, so start from now.
+            after = last
         self._queue = asyncio.Queue()
         sub = self.fotoflo.hub.subscribe(project, after, self._deliver)
         peer = self.request.remote_ip

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 KINDS = ("original", "thumb", "preview")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _TEMP_MARK = ".tmp-"
 
 
@@ -39,7 +39,7 @@ class FileBlobs:
             (self.root / kind).mkdir(parents=True, exist_ok=True)
 
     def path(self, kind: str, sha256: str) -> Path:
-        if kind not in KINDS or not _SHA256.match(sha256):
+        if kind not in KINDS or not _SHA256.fullmatch(sha256):
             raise ValueError(f"bad blob key {kind}/{sha256}")
         return self.root / kind / sha256[:2] / sha256
 

@@ -43,6 +43,7 @@ class Settings:
     rescan_s: float = 60.0
     heartbeat_s: float = 15.0
     wall: bool = False
+    cors: bool = False  # allow any origin to read the API (the notebook's in-kernel server only)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -1,11 +1,122 @@
-"""Placeholder until the live gallery lands."""
+"""The live gallery: state in `param`, a keyed browser component patched one image at a time.
+
+`LiveGallery` is the browser piece (a `JSComponent`, see assets/gallery.js): it pages images
+from the HTTP API and holds its own resumable SSE subscription, so one new image costs one
+small event and no existing tile is re-created; its Live badge is the truth about that stream.
+`Gallery` is what people compose: in `fotoflo serve`, in `panel serve`, or in a notebook.
+"""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
+import panel as pn
+import param
+from panel.custom import JSComponent
+from panel.viewable import Viewer
 
-def app_for_session(fotoflo: Any) -> Any:
-    import panel as pn
+log = logging.getLogger("fotoflo.gallery")
 
-    return pn.pane.Markdown(f"# Fotoflo — {fotoflo.settings.project}")
+ASSETS = Path(__file__).parent / "assets"
+MODES = ("grid", "wall")
+
+
+class LiveGallery(JSComponent):
+    """The browser half of the gallery: tiles keyed by image id, fed by the project's SSE stream."""
+
+    api_base = param.String(default="", doc="URL prefix of the Fotoflo API; '' means the page's own server.")
+    project = param.String(default="default", doc="Project whose images are shown.")
+    mode = param.Selector(default="grid", objects=list(MODES), doc="'grid' (browse) or 'wall' (display).")
+    page_size = param.Integer(default=60, bounds=(1, 500), doc="Images fetched per page while scrolling.")
+    heartbeat_s = param.Number(default=1.5, bounds=(0.5, 30), doc="Seconds between server heartbeats.")
+    state = param.Selector(
+        default="connecting",
+        objects=["connecting", "live", "offline"],
+        doc="Connection state of the event stream, reported by the browser.",
+    )
+    selected = param.String(default=None, allow_None=True, doc="Id of the image open in the lightbox, if any.")
+
+    _esm = ASSETS / "gallery.js"
+    _stylesheets = [(ASSETS / "gallery.css").read_text()]
+
+
+class Gallery(Viewer):
+    """The live gallery of one project, newest first.
+
+    In a served page it talks to the server the page came from. Elsewhere (a notebook) give it
+    `api_url` of a running Fotoflo server, or a `data` directory: a Fotoflo API server for that
+    directory then runs in this process, and `ingest()` adds images that appear at once.
+    """
+
+    project = param.String(default="default", doc="Project whose images are shown.")
+    mode = param.Selector(default="grid", objects=list(MODES), doc="'grid' to browse, 'wall' for a display.")
+    api_url = param.String(default="", doc="Base URL of a Fotoflo server; '' means the page's own server.")
+    data = param.Path(default=None, check_exists=False, doc="Data directory to serve from this process.")
+    live = param.Boolean(default=False, constant=True, doc="True while the browser's event stream is connected.")
+    selected = param.String(default=None, allow_None=True, doc="Id of the image open in the lightbox, if any.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._background = None
+        if not self.api_url and self.data is not None:
+            from dashboard.embedded import background_server
+
+            self._background = background_server(self.data, self.project)
+            self.api_url = self._background.url
+        self._view = LiveGallery(
+            api_base=self.api_url,
+            project=self.project,
+            mode=self.mode,
+            page_size=13 if self.mode == "wall" else 60,
+            sizing_mode="stretch_both",
+            min_height=480,
+        )
+        self._view.param.watch(self._on_state, "state")
+        self._view.param.watch(lambda e: setattr(self, "selected", e.new), "selected")
+
+    def _on_state(self, event: param.parameterized.Event) -> None:
+        with param.edit_constant(self):
+            self.live = event.new == "live"
+
+    def ingest(self, path: str | Path) -> Any:
+        """Ingest a file into this gallery's project through the one ingest door."""
+        from dashboard.server import current
+
+        fotoflo = self._background.fotoflo if self._background else current()
+        return fotoflo.ingest_path(Path(path), self.project)
+
+    def __panel__(self) -> LiveGallery:
+        return self._view
+
+
+PAGE_CSS = """
+html, body { margin: 0; height: 100%; background: #141414; }
+body > .bk-Column, body > div { height: 100vh; }
+"""
+
+
+def app_for_session(fotoflo: Any) -> pn.viewable.Viewable:
+    """The page at `/` for one browser session; `?mode=wall` (or `--wall`) opens the wall display."""
+    if PAGE_CSS not in pn.config.raw_css:
+        pn.config.raw_css = [*pn.config.raw_css, PAGE_CSS]
+    query = pn.state.location.query_params if pn.state.location else {}
+    mode = str(query.get("mode") or ("wall" if fotoflo.settings.wall else "grid"))
+    mode = mode if mode in MODES else "grid"
+    project = str(query.get("project") or fotoflo.settings.project)
+    gallery = Gallery(project=project, mode=mode)
+    _log_session(project, mode)
+    return pn.Column(gallery, sizing_mode="stretch_both", margin=0)
+
+
+def _log_session(project: str, mode: str) -> None:
+    doc = pn.state.curdoc
+    session_id = getattr(getattr(doc, "session_context", None), "id", "?")
+    log.info("session opened %s (project %s, %s)", session_id, project, mode)
+
+    def closed(_: Any) -> None:
+        log.info("session closed %s", session_id)
+
+    if doc is not None:
+        doc.on_session_destroyed(closed)

@@ -68,9 +68,14 @@ class FeedHub:
         self._unsubscribe: Callable[[], None] | None = None
         self._poller: asyncio.Task[None] | None = None
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Listen to the bus; without `loop`, bind to the loop of the first `subscribe` call."""
         self._unsubscribe = self.bus.subscribe(self._on_bus)
+        if loop is not None:
+            self._bind(loop)
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._poller = loop.create_task(self._poll_forever())
 
     def stop(self) -> None:
@@ -94,6 +99,8 @@ class FeedHub:
 
     def subscribe(self, project: str, after: int, deliver: Callable[[list[Change]], None]) -> FeedSubscription:
         """Deliver every change with `seq > after`, first the backlog then live. Call on the hub's loop."""
+        if self._loop is None:
+            self._bind(asyncio.get_running_loop())
         sub = FeedSubscription(self, project, after, deliver)
         self._projects.setdefault(project, _ProjectState()).subs.add(sub)
         self._wake(project)

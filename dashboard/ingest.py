@@ -71,6 +71,10 @@ class IngestError(ValueError):
         self.filename = filename
         self.reason = reason
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Refusals cross the process pool of `ingest_many`; the default pickles only the message.
+        return (type(self), (self.filename, self.reason))
+
     def to_dict(self) -> dict[str, str]:
         return {"filename": self.filename, "code": self.code, "reason": self.reason}
 
@@ -148,6 +152,7 @@ def analyze(data: bytes, filename: str, limits: Limits = Limits()) -> Analysis:
         raise EmptyFile(filename, "the file is empty")
     if len(data) > limits.max_bytes:
         raise TooLarge(filename, f"{len(data)} bytes is over the limit of {limits.max_bytes} bytes")
+    _allow_pixels(limits.max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -165,9 +170,20 @@ def analyze(data: bytes, filename: str, limits: Limits = Limits()) -> Analysis:
         raise CorruptImage(filename, f"the image is corrupt or truncated ({exc})") from exc
 
 
+def _allow_pixels(max_pixels: int) -> None:
+    """Raise Pillow's process-wide bomb cap to our limit, never lower it.
+
+    Lowering it would refuse other Ingestors' images; our own check in `_decode` enforces each
+    Ingestor's limit. Called in pool workers too, which may not have inherited the parent's value.
+    """
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
 def _decode(data: bytes, filename: str, limits: Limits) -> Analysis:
     im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-    fmt = im.format or "UNKNOWN"
+    # Cameras embed previews as an MPF segment, which makes Pillow call the file MPO; it is a JPEG.
+    fmt = "JPEG" if im.format == "MPO" else im.format or "UNKNOWN"
     if fmt not in MIME_BY_FORMAT:
         raise UnsupportedFormat(filename, f"{fmt} images are not accepted")
     raw_w, raw_h = im.size
@@ -294,8 +310,8 @@ class Ingestor:
         self.blobs = blobs
         self.bus = bus
         self.limits = limits
-        # Pillow's own bomb check must agree with ours (it warns at this, refuses at twice this).
-        Image.MAX_IMAGE_PIXELS = limits.max_pixels
+        # Pillow's own bomb check must not refuse what our limit allows (it warns above its cap).
+        _allow_pixels(limits.max_pixels)
 
     def ingest(
         self, source: bytes | Path, project: str, *, filename: str | None = None, mtime_s: float | None = None

@@ -66,7 +66,8 @@ class Fotoflo:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start the hub and the watcher; the hub binds to `loop` or to the loop that first serves."""
         global _current
         self.hub.start(loop)
         if self.settings.watch is not None:

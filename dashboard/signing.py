@@ -50,8 +50,10 @@ class UrlSigner:
         return f"{self.prefix}/files/{image_id}/{kind}?{query}"
 
     def verify(self, image_id: str, kind: str, exp: str | None, sig: str | None, *, now_s: float | None = None) -> bool:
-        if not exp or not sig or not exp.isdigit():
+        # Query values are untrusted text: str.isdigit() also admits digits int() refuses ('²'), and
+        # compare_digest() raises on non-ASCII str, so check ASCII and compare bytes.
+        if not exp or not sig or len(exp) > 20 or not (exp.isascii() and exp.isdigit()):
             return False
         if int(exp) < (time.time() if now_s is None else now_s):
             return False
-        return hmac.compare_digest(self._sig(image_id, kind, int(exp)), sig)
+        return hmac.compare_digest(self._sig(image_id, kind, int(exp)).encode(), sig.encode())

@@ -1,0 +1,208 @@
+"""Shared fixtures: image factories, an in-process Fotoflo, and a real `fotoflo serve` on loopback."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from dashboard.blobs import FileBlobs
+from dashboard.bus import LocalBus
+from dashboard.ingest import Ingestor
+from dashboard.store.sqlite import SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- leaks ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_leaks() -> Iterator[None]:
+    """Every thread a test starts (watchers, observers, pools) is stopped by the end of the test."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        leaked = [t for t in set(threading.enumerate()) - before if t.is_alive() and not _benign(t)]
+        if not leaked:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"threads leaked: {[t.name for t in leaked]}")
+
+
+def _benign(thread: threading.Thread) -> bool:
+    # asyncio.to_thread's default executor threads live as long as their loop's executor.
+    return thread.name.startswith(("asyncio_", "ThreadPoolExecutor-"))
+
+
+# -- images ---------------------------------------------------------------------------------
+
+ImageFactory = Callable[..., bytes]
+
+
+def jpeg_bytes(
+    size: tuple[int, int] = (640, 480),
+    color: tuple[int, int, int] = (200, 30, 30),
+    *,
+    orientation: int | None = None,
+    taken: str | None = None,
+    make: str | None = None,
+    model: str | None = None,
+    quality: int = 90,
+    seed: int | None = None,
+) -> bytes:
+    """A JPEG with optional EXIF; `seed` makes otherwise-identical images differ in bytes."""
+    im = Image.new("RGB", size, color)
+    if seed is not None:
+        im.putpixel((0, 0), (seed % 256, (seed // 256) % 256, 7))
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    if make:
+        exif[0x010F] = make
+    if model:
+        exif[0x0110] = model
+    if taken:
+        exif.get_ifd(0x8769)[0x9003] = taken
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=quality, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def png_bytes(size: tuple[int, int] = (320, 200), color: tuple[int, int, int] = (10, 120, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def make_jpeg() -> ImageFactory:
+    return jpeg_bytes
+
+
+# -- in-process system ----------------------------------------------------------------------
+
+
+@dataclass
+class Embedded:
+    data: Path
+    store: SQLiteStore
+    blobs: FileBlobs
+    bus: LocalBus
+    ingestor: Ingestor
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[Embedded]:
+    """A real SQLite store, file blobs and the in-process bus in a temp data directory."""
+    data = tmp_path / "data"
+    store = SQLiteStore(data / "fotoflo.sqlite")
+    store.ensure_project("default")
+    blobs = FileBlobs(data / "blobs")
+    bus = LocalBus()
+    yield Embedded(data, store, blobs, bus, Ingestor(store, blobs, bus))
+    store.close()
+
+
+# -- a real server --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.05) -> object:
+    """Poll until `predicate()` is truthy; fail with the timeout otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(interval_s)
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    data: Path
+    watch: Path
+    project: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def api(self, path: str) -> str:
+        return f"{self.url}/api/projects/{self.project}{path}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+ServerFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start real `fotoflo serve` processes on free loopback ports; all are stopped afterwards."""
+    started: list[Server] = []
+
+    def start(
+        *, data: Path | None = None, watch: Path | None = None, port: int | None = None, project: str = "default",
+        extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+    ) -> Server:  # fmt: skip
+        data = data or tmp_path / "data"
+        watch = watch or tmp_path / "hot"
+        port = port or free_port()
+        log_path = tmp_path / f"server-{port}-{len(started)}.log"
+        cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--data", str(data), "--watch", str(watch),
+               "--port", str(port), "--project", project, *extra_args]  # fmt: skip
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        with open(log_path, "ab") as log_file:
+            proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
+        server = Server(f"http://127.0.0.1:{port}", port, data, watch, project, proc, log_path)
+        started.append(server)
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited with {proc.returncode}:\n{server.log()}")
+            try:
+                return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout_s=30)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(server_factory: ServerFactory) -> Server:
+    return server_factory()
