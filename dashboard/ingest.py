@@ -176,7 +176,7 @@ def _allow_pixels(max_pixels: int) -> None:
     Lowering it would refuse other Ingestors' images; our own check in `_decode` enforces each
     Ingestor's limit. Called in pool workers too, which may not have inherited the parent's value.
     """
-    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 

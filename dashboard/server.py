@@ -136,7 +136,12 @@ def panel_app() -> Any:
     """The page at `/`, one per browser session."""
     from dashboard.gallery import app_for_session
 
-    return app_for_session(current())
+    if _current is None:
+        raise RuntimeError(
+            "Fotoflo's API is not running in this server: use `fotoflo serve`, or "
+            "`panel serve apps/fotoflo_app.py --plugins dashboard.plugin`"
+        )
+    return app_for_session(_current)
 
 
 def serve(settings: Settings) -> None:

@@ -55,6 +55,7 @@ class LiveGallery {
     this.pending = []; // arrived while scrolled down, newest first
     this.cursor = null; // last feed sequence seen
     this.next = null; // paging cursor for older images
+    this.total = 0; // images in the project, as of the first page plus live arrivals
     this.loadingMore = false;
     this.destroyed = false;
     this.everLive = false;
@@ -129,8 +130,8 @@ class LiveGallery {
   }
 
   updateCount() {
-    const n = this.order.length + this.pending.length;
-    this.countLabel.textContent = `${n}${this.next ? "+" : ""} image${n === 1 ? "" : "s"}`;
+    const n = Math.max(this.total, this.order.length + this.pending.length);
+    this.countLabel.textContent = `${n.toLocaleString()} image${n === 1 ? "" : "s"}`;
     this.empty.hidden = n > 0;
   }
 
@@ -146,6 +147,7 @@ class LiveGallery {
     const page = await this.fetchJson(`/api/projects/${encodeURIComponent(this.project)}/images?limit=${this.model.page_size}`);
     // The feed position at which this page was read: the stream resumes exactly from there.
     this.cursor = page.last_seq;
+    this.total = page.total;
     this.next = page.next;
     for (const image of page.images) this.append(image);
     this.updateCount();
@@ -183,6 +185,7 @@ class LiveGallery {
   receive(image) {
     if (this.byId.has(image.id) || this.pending.some((p) => p.id === image.id)) return;
     console.info(`${LOG} image received ${image.id} ${image.filename} #${image.seq}`);
+    this.total += 1;
     if (this.mode === "wall") {
       this.byId.set(image.id, { image, tile: null });
       this.order.unshift(image.id);

@@ -1,0 +1,19 @@
+"""`panel serve apps/fotoflo_app.py --plugins dashboard.plugin`: Fotoflo's API beside any Panel app.
+
+Panel imports this module before it starts serving and adds `ROUTES` to its tornado server. The
+system is configured from the `FOTOFLO_*` environment variables (see `dashboard.config`).
+"""
+
+from __future__ import annotations
+
+import atexit
+
+from dashboard import api
+from dashboard.config import Settings
+from dashboard.server import Fotoflo
+
+fotoflo = Fotoflo(Settings.from_env())
+fotoflo.start()  # the feed hub binds to Panel's loop when the first stream opens
+atexit.register(fotoflo.stop)
+
+ROUTES = api.routes(fotoflo)

@@ -1,0 +1,102 @@
+"""The seed's live tests, automated: uploads and hot-folder drops reach every open window."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import wait_until
+from tests.e2e.conftest import photo_jpeg, screenshot
+from tests.e2e.helpers import badge_state, dom_report, drop_file, mark_tiles, marked_survivors, tile_ids, watch_dom
+
+
+def test_upload_in_one_window_appears_in_the_other(server, open_page):
+    for i in range(3):
+        drop_file(server.watch, f"before-{i}.jpg", photo_jpeg(i))
+    wait_until(lambda: len(httpx.get(server.api("/images")).json()["images"]) == 3)
+    a = open_page(server.url)
+    b = open_page(server.url)
+    assert len(tile_ids(a)) == len(tile_ids(b)) == 3
+    watch_dom(b)
+
+    a.locator("[data-testid=upload]").set_input_files(
+        files=[{"name": "from-window-a.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg(100)}]
+    )
+
+    wait_until(lambda: len(tile_ids(b)) == 4, timeout_s=10)
+    newest = httpx.get(server.api("/images?limit=1")).json()["images"][0]
+    assert newest["filename"] == "from-window-a.jpg"
+    assert tile_ids(b)[0] == newest["id"], "the upload lands at the top of the other window"
+    wait_until(lambda: tile_ids(a)[:1] == [newest["id"]], timeout_s=10)
+    report = dom_report(b)
+    assert report["sameDocument"], "the other window was reloaded"
+    assert report["removed"] == [] and report["min"] == 3
+    assert badge_state(a) == badge_state(b) == "live"
+
+
+def test_hot_folder_drop_appears_in_both_windows(server, open_page):
+    a = open_page(server.url)
+    b = open_page(server.url)
+    assert tile_ids(a) == tile_ids(b) == []
+
+    drop_file(server.watch, "tethered-0001.jpg", photo_jpeg(1))
+
+    for page in (a, b):
+        page.wait_for_selector("[data-image-id]", timeout=10_000)
+        assert len(tile_ids(page)) == 1
+    image = httpx.get(server.api("/images")).json()["images"][0]
+    assert tile_ids(a) == tile_ids(b) == [image["id"]]
+    assert image["filename"] == "tethered-0001.jpg"
+
+
+def test_ten_rapid_drops_newest_first_without_duplicates_or_recreated_tiles(server, open_page):
+    for i in range(5):
+        drop_file(server.watch, f"old-{i}.jpg", photo_jpeg(200 + i, (600, 400)))
+    wait_until(lambda: len(httpx.get(server.api("/images")).json()["images"]) == 5)
+    page = open_page(server.url)
+    assert mark_tiles(page, "original") == 5
+    watch_dom(page)
+
+    for i in range(10):
+        drop_file(server.watch, f"burst-{i:02d}.jpg", photo_jpeg(300 + i, (600, 400)))
+
+    wait_until(lambda: len(tile_ids(page)) >= 15, timeout_s=20)
+    ids = tile_ids(page)
+    listed = [img["id"] for img in httpx.get(server.api("/images?limit=50")).json()["images"]]
+    assert len(ids) == len(set(ids)) == 15, "no duplicates"
+    assert ids == listed, "newest first, in feed order"
+    assert marked_survivors(page, "original") == 5, "existing tiles are the same DOM nodes"
+    report = dom_report(page)
+    assert report["removed"] == [], f"tiles were removed: {report['removed']}"
+    assert report["min"] == 5, "the tile count never dropped"
+    assert report["sameDocument"]
+
+
+def test_console_logs_connection_and_images(server, open_page):
+    page = open_page(server.url)
+    drop_file(server.watch, "logged.jpg", photo_jpeg(5))
+    page.wait_for_selector("[data-image-id]", timeout=10_000)
+    log = page.console.text()
+    assert "[fotoflo] connection opened" in log
+    assert "[fotoflo] image received" in log and "logged.jpg" in log
+    assert page.console.errors == []
+    server_log = server.log()
+    assert "session opened" in server_log
+    assert "image received logged.jpg" in server_log
+    assert "SSE open default" in server_log
+
+
+def test_refused_upload_shows_its_error_and_keeps_serving(server, open_page):
+    page = open_page(server.url)
+    page.locator("[data-testid=upload]").set_input_files(
+        files=[
+            {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"this is not a photograph"},
+            {"name": "good.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg(9)},
+        ]
+    )
+    error = page.locator("[data-testid=upload-error]")
+    error.wait_for(timeout=10_000)
+    assert error.get_attribute("data-filename") == "notes.jpg"
+    assert "not an image" in error.inner_text()
+    page.wait_for_selector("[data-image-id]", timeout=10_000)
+    assert len(tile_ids(page)) == 1
+    screenshot(page, "upload-error")
