@@ -12,6 +12,7 @@ import atexit
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -55,7 +56,7 @@ class BackgroundServer:
         asyncio.set_event_loop(loop)
         self.loop = loop
         try:
-            app = Application(api.routes(self.fotoflo))  # type: ignore[arg-type]
+            app = Application(api.routes(self.fotoflo))
             self._http = HTTPServer(app, max_body_size=self.fotoflo.settings.max_bytes * 4 + 1024 * 1024)
             sockets = bind_sockets(self.port, "127.0.0.1")
             self._http.add_sockets(sockets)
@@ -86,7 +87,7 @@ class BackgroundServer:
         self._thread.join(timeout=10)
 
 
-def background_server(data: str | Path, project: str = "default", **settings: object) -> BackgroundServer:
+def background_server(data: str | Path, project: str = "default", **settings: Any) -> BackgroundServer:
     """The running background server for this data directory, started on first use."""
     data_dir = Path(data).expanduser().resolve()
     with _lock:

@@ -28,10 +28,10 @@ class LiveGallery(JSComponent):
 
     api_base = param.String(default="", doc="URL prefix of the Fotoflo API; '' means the page's own server.")
     project = param.String(default="default", doc="Project whose images are shown.")
-    mode = param.Selector(default="grid", objects=list(MODES), doc="'grid' (browse) or 'wall' (display).")
+    mode: Any = param.Selector(default="grid", objects=list(MODES), doc="'grid' (browse) or 'wall' (display).")
     page_size = param.Integer(default=60, bounds=(1, 500), doc="Images fetched per page while scrolling.")
     heartbeat_s = param.Number(default=1.5, bounds=(0.5, 30), doc="Seconds between server heartbeats.")
-    state = param.Selector(
+    state: Any = param.Selector(
         default="connecting",
         objects=["connecting", "live", "offline"],
         doc="Connection state of the event stream, reported by the browser.",
@@ -51,7 +51,7 @@ class Gallery(Viewer):
     """
 
     project = param.String(default="default", doc="Project whose images are shown.")
-    mode = param.Selector(default="grid", objects=list(MODES), doc="'grid' to browse, 'wall' for a display.")
+    mode: Any = param.Selector(default="grid", objects=list(MODES), doc="'grid' to browse, 'wall' for a display.")
     api_url = param.String(default="", doc="Base URL of a Fotoflo server; '' means the page's own server.")
     data = param.Path(default=None, check_exists=False, doc="Data directory to serve from this process.")
     live = param.Boolean(default=False, constant=True, doc="True while the browser's event stream is connected.")
@@ -63,7 +63,7 @@ class Gallery(Viewer):
         if not self.api_url and self.data is not None:
             from dashboard.embedded import background_server
 
-            self._background = background_server(self.data, self.project)
+            self._background = background_server(Path(self.data), self.project)
             self.api_url = self._background.url
         self._view = LiveGallery(
             api_base=self.api_url,

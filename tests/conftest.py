@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from dashboard.blobs import FileBlobs
 from dashboard.bus import LocalBus
@@ -66,7 +67,11 @@ def jpeg_bytes(
     """A JPEG with optional EXIF; `seed` makes otherwise-identical images differ in bytes."""
     im = Image.new("RGB", size, color)
     if seed is not None:
-        im.putpixel((0, 0), (seed % 256, (seed // 256) % 256, 7))
+        # A block big enough to survive JPEG compression, in a colour and place only this seed has.
+        rng = random.Random(seed)
+        x, y = rng.randrange(max(1, size[0] - 16)), rng.randrange(max(1, size[1] - 16))
+        mark = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        ImageDraw.Draw(im).rectangle((x, y, x + 15, y + 15), fill=mark)
     exif = Image.Exif()
     if orientation is not None:
         exif[0x0112] = orientation

@@ -15,7 +15,9 @@ WATCH_JS = """
   const count = () => root.querySelectorAll('.ff-grid [data-image-id]').length;
   window.__ff = { min: count(), removed: [] };
   new MutationObserver((records) => {
-    for (const r of records) for (const n of r.removedNodes) if (n.dataset && n.dataset.imageId) window.__ff.removed.push(n.dataset.imageId);
+    for (const r of records) {
+      for (const n of r.removedNodes) if (n.dataset && n.dataset.imageId) window.__ff.removed.push(n.dataset.imageId);
+    }
     window.__ff.min = Math.min(window.__ff.min, count());
   }).observe(root, { childList: true, subtree: true });
   window.__ffNoReload = 'same-document';

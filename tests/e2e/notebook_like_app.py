@@ -32,5 +32,10 @@ def kernel_cells() -> None:
 
 
 threading.Thread(target=kernel_cells, daemon=True).start()
-pn.serve({"/": lambda: pn.Column(gallery, sizing_mode="stretch_both")}, port=port, address="127.0.0.1",
-         show=False, websocket_origin=f"127.0.0.1:{port}")
+pn.serve(
+    {"/": lambda: pn.Column(gallery, sizing_mode="stretch_both")},
+    port=port,
+    address="127.0.0.1",
+    show=False,
+    websocket_origin=f"127.0.0.1:{port}",
+)
