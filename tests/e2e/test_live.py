@@ -100,3 +100,27 @@ def test_refused_upload_shows_its_error_and_keeps_serving(server, open_page):
     page.wait_for_selector("[data-image-id]", timeout=10_000)
     assert len(tile_ids(page)) == 1
     screenshot(page, "upload-error")
+
+
+def test_drag_and_drop_anywhere_uploads_many_files_with_progress(server, open_page):
+    page = open_page(server.url)
+    names = ["drop-a.jpg", "drop-b.jpg", "drop-c.jpg"]
+    payloads = [list(photo_jpeg(700 + i, (800, 533))) for i in range(3)]
+    page.locator("[data-testid=gallery]").evaluate(
+        """(root, [names, payloads]) => {
+          const dt = new DataTransfer();
+          names.forEach((name, i) => {
+            dt.items.add(new File([new Uint8Array(payloads[i])], name, { type: 'image/jpeg' }));
+          });
+          const target = root.querySelector('.ff-scroll');
+          for (const type of ['dragenter', 'dragover', 'drop']) {
+            target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+          }
+        }""",
+        [names, payloads],
+    )
+    rows = page.locator("[data-testid=upload-list] li")
+    assert sorted(rows.evaluate_all("els => els.map(e => e.dataset.filename)")) == names
+    wait_until(lambda: len(tile_ids(page)) == 3, timeout_s=15)
+    listed = {i["filename"] for i in httpx.get(server.api("/images")).json()["images"]}
+    assert listed == set(names)
