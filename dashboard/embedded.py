@@ -101,7 +101,8 @@ def background_server(data: str | Path, project: str = "default", **settings: An
 
 
 @atexit.register
-def _stop_all() -> None:
+def stop_all() -> None:
+    """Stop every background server this process started (also run at interpreter exit)."""
     with _lock:
         for server in _servers.values():
             server.stop()
