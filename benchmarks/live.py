@@ -304,6 +304,10 @@ def main() -> None:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 bytes_rows = bytes_per_image(bench, browser, args.sizes, args.per_size)
+                # A fresh server for latency: tearing down a naive 10,000-pane session keeps the
+                # old one's loop busy for a long while, which would be charged to the next drops.
+                bench.stop_server()
+                bench.start_server()
                 latency_rows = latency(bench, browser, args.latency_files, args.bursts, args.burst_size)
                 browser.close()
         finally:
