@@ -116,11 +116,13 @@ class ImagesHandler(ApiHandler):
         try:
             # Read the feed position first: a client that streams from it misses nothing listed later.
             last_seq = await asyncio.to_thread(store.last_seq, project)
-            images = await asyncio.to_thread(store.list_images, project, before=before, limit=limit)
+            # One more than asked tells whether another page exists: no `next` that leads nowhere.
+            images = await asyncio.to_thread(store.list_images, project, before=before, limit=limit + 1)
             total = await asyncio.to_thread(store.count_images, project) if before is None else None
         except UnknownProject:
             raise ApiError(404, "unknown_project", f"no project named {project!r}") from None
-        next_cursor = str(images[-1].seq) if len(images) == limit else None
+        next_cursor = str(images[limit - 1].seq) if len(images) > limit else None
+        images = images[:limit]
         page = {"images": [self.fotoflo.image_json(i) for i in images], "next": next_cursor, "last_seq": last_seq}
         if total is not None:
             page["total"] = total

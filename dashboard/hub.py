@@ -137,7 +137,10 @@ class FeedHub:
                     cursor = min(s.cursor for s in state.subs)
                     batch = await asyncio.to_thread(self.store.changes, project, after=cursor, limit=BATCH)
                     for sub in list(state.subs):
-                        sub._offer(batch)
+                        # One that subscribed during the read, further back, would get a gap: its
+                        # subscribe() set `dirty`, so the next read starts from its cursor.
+                        if sub.cursor >= cursor:
+                            sub._offer(batch)
                     if len(batch) < BATCH:
                         break
         except asyncio.CancelledError:

@@ -314,18 +314,29 @@ class Ingestor:
         _allow_pixels(limits.max_pixels)
 
     def ingest(
-        self, source: bytes | Path, project: str, *, filename: str | None = None, mtime_s: float | None = None
+        self,
+        source: bytes | Path,
+        project: str,
+        *,
+        filename: str | None = None,
+        mtime_s: float | None = None,
+        log_refusals: bool = True,
     ) -> IngestResult:
-        """Ingest one file or one upload's bytes; raises `IngestError` for refused input."""
-        data, name, mtime_s = self._read(source, filename, mtime_s)
-        existing = self.store.find_by_sha(project, sha256_of(data)) if data else None
-        if existing is not None:
-            log.info("duplicate %s in %s: already stored as %s", name, project, existing.id)
-            return IngestResult(existing, created=False)
+        """Ingest one file or one upload's bytes; raises `IngestError` for refused input.
+
+        Refusals are logged with their reason unless `log_refusals` is false (the watcher logs
+        its own: a half-written file is refused for a moment before it is complete).
+        """
         try:
+            data, name, mtime_s = self._read(source, filename, mtime_s)
+            existing = self.store.find_by_sha(project, sha256_of(data)) if data else None
+            if existing is not None:
+                log.info("duplicate %s in %s: already stored as %s", name, project, existing.id)
+                return IngestResult(existing, created=False)
             analysis = analyze(data, name, self.limits)
         except IngestError as exc:
-            log.warning("refused %s: %s", name, exc.reason)
+            if log_refusals:
+                log.warning("refused %s: %s", exc.filename, exc.reason)
             raise
         return self.commit(analysis, data, name, project, mtime_s)
 
@@ -372,9 +383,6 @@ class Ingestor:
             if stat.st_size > self.limits.max_bytes:
                 raise TooLarge(name, f"{stat.st_size} bytes is over the limit of {self.limits.max_bytes} bytes")
             return path.read_bytes(), name, stat.st_mtime if mtime_s is None else mtime_s
-        except IngestError:
-            log.warning("refused %s", name)
-            raise
         except OSError as exc:
             raise IngestError(name, f"cannot be read ({exc.strerror or exc})") from exc
 

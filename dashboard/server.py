@@ -71,7 +71,7 @@ class Fotoflo:
         global _current
         self.hub.start(loop)
         if self.settings.watch is not None:
-            self.watcher = HotFolderWatcher(self.settings.watch, self.ingest_path, rescan_s=self.settings.rescan_s)
+            self.watcher = HotFolderWatcher(self.settings.watch, self._ingest_watched, rescan_s=self.settings.rescan_s)
             self.watcher.start()
         self.started = True
         _current = self
@@ -93,6 +93,9 @@ class Fotoflo:
 
     def ingest_path(self, path: Path, project: str | None = None) -> IngestResult:
         return self.ingestor.ingest(Path(path), project or self.settings.project)
+
+    def _ingest_watched(self, path: Path) -> IngestResult:
+        return self.ingestor.ingest(path, self.settings.project, log_refusals=False)
 
     def ingest_bytes(self, data: bytes, filename: str, project: str | None = None) -> IngestResult:
         return self.ingestor.ingest(data, project or self.settings.project, filename=filename)

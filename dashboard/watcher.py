@@ -77,7 +77,11 @@ class _Candidate:
 
 
 class HotFolderWatcher:
-    """Watches `root` recursively and calls `ingest(path)` once per complete new or changed file."""
+    """Watches `root` recursively and calls `ingest(path)` once per complete new or changed file.
+
+    `ingest` raises `IngestError` to refuse a file; the watcher logs the refusal and does not
+    retry that file until it changes (so `ingest` itself should not log it again).
+    """
 
     def __init__(
         self,
@@ -146,7 +150,7 @@ class HotFolderWatcher:
                 cand.due_s = now + self.debounce_s
             else:
                 cand.closed = False
-                cand.seen = None
+                cand.seen = _fingerprint(path)  # unchanged after one settle time means complete
                 cand.due_s = now + self.settle_s
             heapq.heappush(self._heap, (cand.due_s, path))
             self._cond.notify()
@@ -245,15 +249,18 @@ class HotFolderWatcher:
     def _ingest_one(self, path: Path, fp: Fingerprint) -> None:
         try:
             self._ingest(path)
-        except CorruptImage:
+        except CorruptImage as exc:
             # A writer that closes between chunks leaves a truncated file for a moment: only a
             # file that stays as it is for the whole settle time is refused for good.
             if self._still_young(path, fp):
+                log.debug("%s is not complete yet (%s); looking again", path, exc.reason)
                 self._requeue(path)
             else:
+                log.warning("refused %s: %s", path, exc.reason)
                 self._mark_done(path, fp)
-        except IngestError:
-            self._mark_done(path, fp)  # refused and logged by ingest; not retried until it changes
+        except IngestError as exc:
+            log.warning("refused %s: %s", path, exc.reason)
+            self._mark_done(path, fp)  # not retried until the file changes
         except Exception:
             log.exception("ingesting %s failed", path)
         else:
