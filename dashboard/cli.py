@@ -81,12 +81,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _iter_files(paths: list[Path]) -> list[Path]:
+    """Files named on the command line, and the image files inside named folders.
+
+    In a folder, sidecars (.xmp, .txt) and hidden files or folders are passed over; ingest still
+    decides by content, so a misnamed image is refused with its reason, never trusted by its name.
+    """
     files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
-        else:
+        if not path.is_dir():
             files.append(path)
+            continue
+        for candidate in sorted(path.rglob("*")):
+            hidden = any(part.startswith(".") for part in candidate.relative_to(path).parts)
+            if candidate.is_file() and not hidden and candidate.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(candidate)
     return files
 
 

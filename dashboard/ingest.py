@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import mimetypes
 import os
 import secrets
@@ -146,8 +147,11 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def analyze(data: bytes, filename: str, limits: Limits = Limits()) -> Analysis:
-    """Validate and decode once: size, format allow-list, pixel cap, EXIF, upright thumb and preview."""
+def analyze(data: bytes, filename: str, limits: Limits = Limits(), sha256: str | None = None) -> Analysis:
+    """Validate and decode once: size, format allow-list, pixel cap, EXIF, upright thumb and preview.
+
+    Pass `sha256` when the caller already hashed `data` (it is not checked again).
+    """
     if not data:
         raise EmptyFile(filename, "the file is empty")
     if len(data) > limits.max_bytes:
@@ -156,7 +160,7 @@ def analyze(data: bytes, filename: str, limits: Limits = Limits()) -> Analysis:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _decode(data, filename, limits)
+            return _decode(data, filename, limits, sha256)
     except IngestError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -180,7 +184,7 @@ def _allow_pixels(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def _decode(data: bytes, filename: str, limits: Limits) -> Analysis:
+def _decode(data: bytes, filename: str, limits: Limits, sha256: str | None) -> Analysis:
     im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     # Cameras embed previews as an MPF segment, which makes Pillow call the file MPO; it is a JPEG.
     fmt = "JPEG" if im.format == "MPO" else im.format or "UNKNOWN"
@@ -195,20 +199,23 @@ def _decode(data: bytes, filename: str, limits: Limits) -> Analysis:
     orientation = int(exif.get(ExifTags.Base.Orientation, 1) or 1)
     if orientation not in _UPRIGHT:
         orientation = 1
-    # Decode once, at the smallest JPEG scale that still covers the preview.
+    # Decode once, at the smallest JPEG scale (1/2, 1/4, 1/8) that still covers the preview.
+    # draft() wants the size the result must cover on both axes, so keep the aspect ratio.
     if fmt == "JPEG":
-        im.draft("RGB", (PREVIEW_EDGE_PX, PREVIEW_EDGE_PX))
+        scale = PREVIEW_EDGE_PX / max(raw_w, raw_h)
+        im.draft("RGB", (math.ceil(raw_w * scale), math.ceil(raw_h * scale)))
     im.load()
     preview = _flatten(im)
-    preview.thumbnail((PREVIEW_EDGE_PX, PREVIEW_EDGE_PX), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    # Bicubic from at most twice the size looks the same as Lanczos here, at half the cost.
+    preview.thumbnail((PREVIEW_EDGE_PX, PREVIEW_EDGE_PX), Image.Resampling.BICUBIC, reducing_gap=2.0)
     if orientation != 1:
         preview = preview.transpose(_UPRIGHT[orientation])
     thumb = preview.copy()
-    thumb.thumbnail((THUMB_EDGE_PX, THUMB_EDGE_PX), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    thumb.thumbnail((THUMB_EDGE_PX, THUMB_EDGE_PX), Image.Resampling.LANCZOS, reducing_gap=1.0)
     width, height = (raw_h, raw_w) if orientation in (5, 6, 7, 8) else (raw_w, raw_h)
     meta = _exif_fields(exif)
     return Analysis(
-        sha256=sha256_of(data),
+        sha256=sha256 or sha256_of(data),
         format=fmt,
         width=width,
         height=height,
@@ -329,11 +336,12 @@ class Ingestor:
         """
         try:
             data, name, mtime_s = self._read(source, filename, mtime_s)
-            existing = self.store.find_by_sha(project, sha256_of(data)) if data else None
+            sha = sha256_of(data)
+            existing = self.store.find_by_sha(project, sha) if data else None
             if existing is not None:
                 log.info("duplicate %s in %s: already stored as %s", name, project, existing.id)
                 return IngestResult(existing, created=False)
-            analysis = analyze(data, name, self.limits)
+            analysis = analyze(data, name, self.limits, sha)
         except IngestError as exc:
             if log_refusals:
                 log.warning("refused %s: %s", exc.filename, exc.reason)
@@ -435,8 +443,9 @@ class Ingestor:
             except IngestError as exc:
                 yield path, exc
                 continue
-            duplicate = bool(data) and self.store.find_by_sha(project, sha256_of(data)) is not None
-            future = None if duplicate else pool.submit(analyze, data, name, self.limits)
+            sha = sha256_of(data)
+            duplicate = bool(data) and self.store.find_by_sha(project, sha) is not None
+            future = None if duplicate else pool.submit(analyze, data, name, self.limits, sha)
             pending.append((path, data, mtime_s, future))
             yield from drain(window)
         yield from drain(0)

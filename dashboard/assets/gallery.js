@@ -236,8 +236,10 @@ class LiveGallery {
     if (previous) this.addToStrip(previous.image, true);
     const next = new Image();
     next.onload = () => {
+      // In a burst, previews finish loading out of order: a late one must not take the stage back
+      // from a newer arrival (nor become `previous` and push the newer one out of the strip).
+      if (this.wallMain.dataset.imageId !== image.id) return;
       this.wallMain.src = next.src;
-      this.wallMain.dataset.imageId = image.id;
       this.wallMain.classList.remove("ff-fade");
       void this.wallMain.offsetWidth;
       this.wallMain.classList.add("ff-fade");

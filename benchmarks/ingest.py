@@ -1,0 +1,457 @@
+"""Ingest benchmark: bulk throughput of the one ingest door, and hot-folder latency to the bus.
+
+    python benchmarks/ingest.py            # measure, then rewrite the "ingest" section of docs/benchmarks.md
+    python benchmarks/ingest.py --help     # sizes, counts, cache and work directories, --profile
+
+Camera-like 12-MP JPEGs (and 2-MP ones for latency) are generated once into a cache directory.
+Every measurement ingests into a fresh data directory on the same disk as the cache, with the real
+`SQLiteStore`, `FileBlobs` (fsync on) and `LocalBus`. Not a test: it asserts only that every image
+went in, and reports against the targets without failing on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import PIL
+import pillow_heif
+from _common import (
+    DOC,
+    OtherLoad,
+    cores,
+    filesystem_of,
+    machine_description,
+    percentile,
+    wait_for_idle,
+    write_section,
+)
+from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFilter, TiffImagePlugin, features
+
+from dashboard.blobs import FileBlobs
+from dashboard.bus import LocalBus
+from dashboard.ingest import Ingestor, IngestResult
+from dashboard.store.sqlite import SQLiteStore
+from dashboard.watcher import HotFolderWatcher
+
+PROJECT = "bench"
+CORPUS_VERSION = 1  # bump when the generator changes, so old caches are not reused
+SIZE_12MP = (4000, 3000)
+SIZE_2MP = (1632, 1224)
+TARGET_IMAGES_PER_S = 30.0  # 12-MP JPEGs through ingest_many on 2 cores
+TARGET_P50_LATENCY_MS = 100.0  # writer's close() → bus publish
+CAMERAS = (
+    ("Canon", "Canon EOS R6", "RF24-70mm F2.8 L IS USM"),
+    ("NIKON CORPORATION", "NIKON Z 6_2", "NIKKOR Z 24-70mm f/4 S"),
+    ("SONY", "ILCE-7M3", "FE 85mm F1.8"),
+    ("FUJIFILM", "X-T4", "XF56mmF1.2 R"),
+)
+
+
+# -- corpus ---------------------------------------------------------------------------------
+
+
+def camera_jpeg(seed: int, size: tuple[int, int] = SIZE_12MP, quality: int = 92) -> bytes:
+    """A JPEG that compresses like a photo: smooth colour fields, hard edges, texture and sensor grain."""
+    rng = random.Random(seed)
+    width, height = size
+    small = (320, 240)
+    channels = []
+    for _ in range(3):
+        ramp = Image.radial_gradient("L") if rng.random() < 0.5 else Image.linear_gradient("L")
+        ramp = ramp.rotate(rng.uniform(0, 360), resample=Image.Resampling.BICUBIC, fillcolor=rng.randrange(256))
+        channels.append(ramp.resize(small, Image.Resampling.BICUBIC))
+    base = Image.merge("RGB", channels)
+    draw = ImageDraw.Draw(base)
+    for _ in range(rng.randint(6, 14)):
+        x, y, r = rng.randrange(small[0]), rng.randrange(small[1]), rng.randint(8, 60)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    base = base.filter(ImageFilter.GaussianBlur(3))
+    img = base.resize(size, Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    for _ in range(rng.randint(3, 8)):  # in-focus edges: window frames, props, a backdrop stand
+        x, y = rng.randrange(width), rng.randrange(height)
+        draw.rectangle(
+            (x, y, x + rng.randint(40, width // 3), y + rng.randint(40, height // 3)),
+            outline=(rng.randrange(256), rng.randrange(256), rng.randrange(256)),
+            width=rng.randint(4, 30),
+        )
+    # Mid-frequency texture (fabric, foliage, skin) plus per-pixel grain, as luminance noise.
+    texture = Image.effect_noise((width // 4, height // 4), 40).resize(size, Image.Resampling.BILINEAR)
+    grain = Image.effect_noise(size, rng.uniform(6, 16))
+    luma = ImageChops.add(texture, grain, scale=2.0)
+    img = ImageChops.add(img, Image.merge("RGB", (luma, luma, luma)), offset=-128)
+
+    make, model, lens = CAMERAS[seed % len(CAMERAS)]
+    taken = time.gmtime(1_750_000_000 + seed * 7)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = make
+    exif[ExifTags.Base.Model] = model
+    exif[ExifTags.Base.Orientation] = 1
+    exif[ExifTags.Base.DateTime] = time.strftime("%Y:%m:%d %H:%M:%S", taken)
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    ifd[ExifTags.Base.DateTimeOriginal] = time.strftime("%Y:%m:%d %H:%M:%S", taken)
+    ifd[ExifTags.Base.OffsetTimeOriginal] = "+02:00"
+    ifd[ExifTags.Base.ExposureTime] = TiffImagePlugin.IFDRational(1, rng.choice((60, 125, 250, 500)))
+    ifd[ExifTags.Base.FNumber] = TiffImagePlugin.IFDRational(rng.choice((14, 28, 40, 56, 80)), 10)
+    ifd[ExifTags.Base.ISOSpeedRatings] = rng.choice((100, 200, 400, 800))
+    ifd[ExifTags.Base.LensModel] = lens
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=quality, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def _write_one(path: Path, seed: int, size: tuple[int, int]) -> None:
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_bytes(camera_jpeg(seed, size))
+    temp.replace(path)  # an interrupted run leaves no truncated image in the cache
+
+
+def corpus(cache: Path, size: tuple[int, int], count: int) -> list[Path]:
+    """`count` JPEGs of `size` in the cache, generating only those not there yet."""
+    folder = cache / f"v{CORPUS_VERSION}-{size[0]}x{size[1]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"IMG_{i:04d}.JPG" for i in range(count)]
+    missing = [(i, p) for i, p in enumerate(paths) if not p.is_file()]
+    if missing:
+        log(f"generating {len(missing)} {size[0]}x{size[1]} JPEGs into {folder} (once)")
+        with ProcessPoolExecutor(max_workers=cores()) as pool:
+            for future in [pool.submit(_write_one, p, 1000 * size[0] + i, size) for i, p in missing]:
+                future.result()
+    return paths
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+@dataclass
+class Embedded:
+    data: Path
+    store: SQLiteStore
+    blobs: FileBlobs
+    bus: LocalBus
+    ingestor: Ingestor
+
+
+@contextmanager
+def fresh_system(work: Path, keep: bool = False) -> Iterator[Embedded]:
+    """A real store, blobs and bus in a new data directory under `work`, removed afterwards."""
+    work.mkdir(parents=True, exist_ok=True)
+    data = Path(tempfile.mkdtemp(prefix="data-", dir=work))
+    store = SQLiteStore(data / "fotoflo.sqlite")
+    store.ensure_project(PROJECT)
+    blobs = FileBlobs(data / "blobs")
+    bus = LocalBus()
+    try:
+        yield Embedded(data, store, blobs, bus, Ingestor(store, blobs, bus))
+    finally:
+        store.close()
+        if not keep:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+@dataclass
+class Throughput:
+    label: str
+    images: int
+    runs_s: list[float]
+    cpu_s: list[float]  # CPU seconds of the runs, this process and its pool workers
+    others_cores: float  # mean cores other processes used meanwhile
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / statistics.median(self.runs_s)
+
+    @property
+    def cpu_ms_per_image(self) -> float:
+        return 1000 * statistics.median(self.cpu_s) / self.images
+
+
+def bench_bulk(files: list[Path], work: Path, repeat: int, workers: int | None) -> Throughput:
+    """`ingest_many` (workers=None: the pool sized to the cores) or, with workers=0, `ingest` in a loop."""
+    runs, cpu, noise = [], [], []
+    for _ in range(repeat):
+        with fresh_system(work) as system, OtherLoad() as others:
+            start = time.perf_counter()
+            if workers == 0:
+                created = sum(system.ingestor.ingest(path, PROJECT).created for path in files)
+            else:
+                stats = system.ingestor.ingest_many(files, PROJECT, workers=workers)
+                if stats.refused:
+                    raise RuntimeError(f"refused: {stats.refused}")
+                created = stats.created
+            runs.append(time.perf_counter() - start)
+        noise.append(others.others_cores)
+        cpu.append(others.own_cpu_s)
+        if created != len(files):
+            raise RuntimeError(f"{created} of {len(files)} images created")
+    label = "`Ingestor.ingest`, one thread" if workers == 0 else f"`Ingestor.ingest_many`, {workers} processes"
+    return Throughput(label, len(files), runs, cpu, statistics.mean(noise))
+
+
+@dataclass
+class Latency:
+    label: str
+    total_ms: list[float]  # writer's close() → bus publish
+    detect_ms: list[float]  # close() → the watcher calls ingest
+    size_mb: float
+    others_cores: float
+
+    def p(self, pct: float, which: str = "total") -> float:
+        return percentile(self.total_ms if which == "total" else self.detect_ms, pct)
+
+
+def bench_latency(files: list[Path], work: Path, label: str, warmup: int = 2, gap_s: float = 0.05) -> Latency:
+    """Write files into a watched hot folder one at a time; time each close() to its bus publish."""
+    payloads = [(f.name, f.read_bytes()) for f in files]
+    with fresh_system(work) as system:
+        hot = system.data / "hotfolder"
+        published: dict[int, float] = {}
+        started: dict[str, float] = {}
+        cond = threading.Condition()
+
+        def on_publish(project: str, seq: int) -> None:
+            now = time.perf_counter()
+            with cond:
+                published[seq] = now
+                cond.notify_all()
+
+        def ingest(path: Path) -> IngestResult:
+            started[path.name] = time.perf_counter()
+            return system.ingestor.ingest(path, PROJECT)
+
+        system.bus.subscribe(on_publish)
+        watcher = HotFolderWatcher(hot, ingest, rescan_s=3600)
+        watcher.start()
+        total, detect = [], []
+        try:
+            with OtherLoad() as others:
+                for n, (name, data) in enumerate(payloads, start=1):
+                    with open(hot / name, "wb") as fh:  # as a tethering app does: write the file, close it
+                        for offset in range(0, len(data), 1 << 20):
+                            fh.write(data[offset : offset + (1 << 20)])
+                    closed = time.perf_counter()
+                    with cond:
+                        if not cond.wait_for(lambda n=n: n in published, timeout=60):
+                            raise RuntimeError(f"{name} was not published within 60 s")
+                        done = published[n]
+                    if n > warmup:
+                        total.append((done - closed) * 1000)
+                        detect.append((started[name] - closed) * 1000)
+                    time.sleep(gap_s)
+        finally:
+            watcher.stop()
+    mean_mb = statistics.mean(len(d) for _, d in payloads) / 1e6
+    return Latency(label, total, detect, mean_mb, others.others_cores)
+
+
+# Where one thread spends an ingest: disjoint buckets of a cProfile run, matched by function.
+# (label, column, file the function is in, or "~" for C functions, function name)
+_BUCKETS = (
+    ("JPEG decode (Pillow)", "tottime", "~", "<method 'decode' of 'ImagingDecoder' objects>"),
+    ("resize to preview and thumbnail", "tottime", "~", "<method 'resize' of 'ImagingCore' objects>"),
+    ("resize: integer reduce", "tottime", "~", "<method 'reduce' of 'ImagingCore' objects>"),
+    ("JPEG encode of preview and thumbnail", "tottime", "~", "<method 'encode' of 'ImagingEncoder' objects>"),
+    ("SHA-256 (twice: duplicate check, analyze)", "tottime", "~", "<built-in method _hashlib.openssl_sha256>"),
+    ("read the file", "cumtime", "pathlib.py", "read_bytes"),
+    ("blob writes: fsync (3 per image)", "tottime", "~", "<built-in method posix.fsync>"),
+    ("blob writes: the rest", "cumtime", "blobs.py", "put"),
+    ("SQLite: duplicate check", "cumtime", "sqlite.py", "find_by_sha"),
+    ("SQLite: insert row + feed entry", "cumtime", "sqlite.py", "add_image"),
+)
+
+
+def profile_ingest(files: list[Path], work: Path) -> tuple[list[tuple[str, float]], float, pstats.Stats]:
+    """cProfile one-thread `Ingestor.ingest` over `files`; per-image ms by bucket, and the total."""
+    with fresh_system(work) as system:
+        system.ingestor.ingest(files[0], PROJECT)  # warm imports and caches outside the profile
+        profiler = cProfile.Profile()
+        start = time.perf_counter()
+        profiler.enable()
+        for path in files[1:]:
+            system.ingestor.ingest(path, PROJECT)
+        profiler.disable()
+        wall_s = time.perf_counter() - start
+    stats = pstats.Stats(profiler)
+    raw = stats.stats  # type: ignore[attr-defined]
+    seconds: dict[str, float] = {}
+    for label, column, file_end, func in _BUCKETS:
+        seconds[label] = sum(
+            (v[2] if column == "tottime" else v[3])
+            for k, v in raw.items()
+            if k[2] == func and (file_end == "~" or k[0].endswith(file_end))
+        )
+    seconds["blob writes: the rest"] -= seconds["blob writes: fsync (3 per image)"]  # put's time includes fsync
+    rows = [(label, s) for label, s in seconds.items() if s > 0]
+    rows.append(("everything else (EXIF, convert, copy, Python)", max(0.0, wall_s - sum(s for _, s in rows))))
+    n = len(files) - 1
+    return [(label, s * 1000 / n) for label, s in rows], wall_s * 1000 / n, stats
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"[bench ingest] {message}", file=sys.stderr, flush=True)
+
+
+def _yes(met: bool) -> str:
+    return "**yes**" if met else "**no**"
+
+
+def render(
+    files: list[Path],
+    bulk: list[Throughput],
+    latencies: list[Latency],
+    profile: tuple[list[tuple[str, float]], float],
+    work: Path,
+) -> str:
+    sizes_mb = [f.stat().st_size / 1e6 for f in files]
+    jpeg_lib = f"libjpeg-turbo {features.version('libjpeg_turbo')}" if features.check("libjpeg_turbo") else "libjpeg"
+    machine = machine_description((f"Pillow {PIL.__version__} ({jpeg_lib})", f"pillow-heif {pillow_heif.__version__}"))
+    pool, single = bulk
+    n_cores = cores()
+    lines = [
+        "## Ingest",
+        "",
+        f"Measured by `python benchmarks/ingest.py` on {machine}.",
+        "",
+        f"Corpus: {len(files)} generated camera-like JPEGs, {SIZE_12MP[0]}x{SIZE_12MP[1]} (12 MP), "
+        f"{min(sizes_mb):.1f} to {max(sizes_mb):.1f} MB (mean {statistics.mean(sizes_mb):.1f} MB), quality 92, "
+        "with EXIF make, model, lens, exposure and DateTimeOriginal; read from the page cache. "
+        f"Each run ingests into a fresh data directory ({filesystem_of(work)}, blobs fsynced) with the real "
+        "`SQLiteStore`, `FileBlobs` and `LocalBus`. Throughput is the median of "
+        f"{len(pool.runs_s)} runs and includes starting the process pool.",
+        "",
+        "| Measurement | Result | Target | Met |",
+        "| --- | --- | --- | --- |",
+    ]
+    target_note = "" if n_cores == 2 else f" (this machine has {n_cores} cores)"
+    lines.append(
+        f"| 12-MP bulk ingest, {pool.label} | **{pool.images_per_s:.1f} images/s** "
+        f"({statistics.median(pool.runs_s):.2f} s for {pool.images}; runs "
+        f"{', '.join(f'{s:.2f}' for s in pool.runs_s)} s) | ≥ {TARGET_IMAGES_PER_S:.0f} images/s on 2 cores"
+        f"{target_note} | {_yes(pool.images_per_s >= TARGET_IMAGES_PER_S)} |"
+    )
+    lines.append(
+        f"| 12-MP bulk ingest, {single.label} | {single.images_per_s:.1f} images/s "
+        f"({statistics.median(single.runs_s):.2f} s for {single.images}) | for comparison | |"
+    )
+    for lat in latencies:
+        lines.append(
+            f"| Hot folder → bus, {lat.label} ({lat.size_mb:.1f} MB files): writer's `close()` to "
+            f"`Bus.publish` | **p50 {lat.p(50):.0f} ms**, p95 {lat.p(95):.0f} ms, max {max(lat.total_ms):.0f} ms "
+            f"over {len(lat.total_ms)} files (of which close → ingest call: p50 {lat.p(50, 'detect'):.0f} ms) | "
+            f"p50 ≤ {TARGET_P50_LATENCY_MS:.0f} ms | {_yes(lat.p(50) <= TARGET_P50_LATENCY_MS)} |"
+        )
+    noise = [("pool runs", pool.others_cores), ("one-thread runs", single.others_cores)]
+    noise += [(f"{lat.label} latency", lat.others_cores) for lat in latencies]
+    lines += [
+        "",
+        f"CPU per 12-MP image, all processes of the run: {pool.cpu_ms_per_image:.0f} ms with the pool, "
+        f"{single.cpu_ms_per_image:.0f} ms in one thread; so {n_cores} fully used cores could ingest at most "
+        f"{1000 * n_cores / pool.cpu_ms_per_image:.1f} images/s this way.",
+        "",
+        "Other processes on the machine meanwhile used on average "
+        + ", ".join(f"{cores_:.2f} cores during the {what}" for what, cores_ in noise)
+        + ".",
+    ]
+    if max(c for _, c in noise) > 0.25:
+        lines += [
+            "",
+            "> **The machine was not idle** while this ran: the wall-clock figures above are pessimistic. "
+            "Rerun `scripts/bench` on an otherwise idle machine for clean numbers.",
+        ]
+    buckets, total_ms = profile
+    lines += [
+        "",
+        f"### Where one ingest of a 12-MP JPEG spends its time ({total_ms:.0f} ms, one thread)",
+        "",
+        "cProfile of `Ingestor.ingest` over the corpus, per image, grouped by the function that does the work. "
+        "In `ingest_many` the decode, resize, encode and one SHA-256 run in the pool workers; reading, the other "
+        "SHA-256, the blob writes and SQLite run in the calling thread.",
+        "",
+        "| Step | ms per image | Share |",
+        "| --- | ---: | ---: |",
+    ]
+    for label, ms in sorted(buckets, key=lambda b: -b[1]):
+        lines.append(f"| {label} | {ms:.1f} | {100 * ms / total_ms:.0f} % |")
+    lines += ["", "Regenerate with `scripts/bench` (all benchmarks) or `python benchmarks/ingest.py`."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    parser.add_argument("--count", type=int, default=60, help="12-MP images for the throughput runs (default 60)")
+    parser.add_argument("--latency-count", type=int, default=40, help="files per latency run (default 40)")
+    parser.add_argument("--repeat", type=int, default=3, help="throughput runs to take the median of (default 3)")
+    parser.add_argument("--workers", type=int, default=None, help="pool size for ingest_many (default: the cores)")
+    parser.add_argument(
+        "--cache", type=Path, default=cache_home / "fotoflo-bench", help="generated images (default %(default)s)"
+    )
+    parser.add_argument("--work", type=Path, help="where fresh data directories go (default CACHE/runs)")
+    parser.add_argument("--doc", type=Path, default=DOC, help="markdown file to update (default docs/benchmarks.md)")
+    parser.add_argument("--no-write", action="store_true", help="print the section instead of writing the doc")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=120,
+        metavar="S",
+        help="first wait up to S seconds for other processes to go quiet (default 120; 0: do not wait)",
+    )
+    parser.add_argument("--profile", action="store_true", help="also print the top functions of the cProfile run")
+    args = parser.parse_args(argv)
+    work = args.work or args.cache / "runs"
+    workers = args.workers or cores()
+
+    big = corpus(args.cache, SIZE_12MP, max(args.count, args.latency_count + 2))
+    small = corpus(args.cache, SIZE_2MP, args.latency_count + 2)
+    files = big[: args.count]
+    if args.wait_idle > 0:
+        log(f"waiting up to {args.wait_idle:.0f} s for other processes to go quiet")
+        log(f"  others use {wait_for_idle(args.wait_idle):.2f} cores")
+
+    log(f"ingest_many with {workers} processes, {len(files)} images x {args.repeat}")
+    pool = bench_bulk(files, work, args.repeat, workers)
+    log(f"  {pool.images_per_s:.1f} images/s")
+    log(f"ingest in one thread, {len(files)} images x {args.repeat}")
+    single = bench_bulk(files, work, args.repeat, 0)
+    log(f"  {single.images_per_s:.1f} images/s")
+    latencies = []
+    for label, paths in (("12 MP", big[: args.latency_count + 2]), ("2 MP", small)):
+        log(f"hot-folder latency, {label}, {len(paths) - 2} files")
+        lat = bench_latency(paths, work, label)
+        log(f"  p50 {lat.p(50):.0f} ms, p95 {lat.p(95):.0f} ms")
+        latencies.append(lat)
+    log("profiling one-thread ingest")
+    buckets, total_ms, stats = profile_ingest(files[: min(len(files), 16)], work)
+    if args.profile:
+        stats.sort_stats("tottime").print_stats(25)
+
+    section = render(files, [pool, single], latencies, (buckets, total_ms), work)
+    if args.no_write:
+        print(section)
+    else:
+        write_section("ingest", section, args.doc)
+        log(f"wrote the ingest section of {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

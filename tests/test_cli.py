@@ -1,0 +1,223 @@
+"""The `fotoflo` command line: `ingest` as a real subprocess, help, and how settings are resolved."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from dashboard.cli import main
+from dashboard.config import ENV, Settings
+from dashboard.store.sqlite import SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fotoflo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m dashboard.cli ARGS` with no FOTOFLO_* variables from the outer environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FOTOFLO_")}
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**clean, "COLUMNS": "200", **(env or {})},
+    )
+
+
+# -- fotoflo ingest -------------------------------------------------------------------------
+
+
+def test_ingest_imports_the_good_files_and_names_the_bad_one(tmp_path: Path, make_jpeg) -> None:
+    shoot = tmp_path / "shoot"
+    (shoot / "day2").mkdir(parents=True)
+    (shoot / "IMG_0001.jpg").write_bytes(make_jpeg(seed=1, make="Canon", taken="2025:06:14 15:20:01"))
+    (shoot / "IMG_0002.jpg").write_bytes(make_jpeg(seed=2))
+    (shoot / "day2" / "IMG_0003.jpg").write_bytes(make_jpeg(seed=3, color=(20, 40, 200)))
+    (shoot / "broken.jpg").write_bytes(b"this is a text file with a .jpg name")
+    # A shoot folder also holds sidecars and app caches: passed over, not refused.
+    (shoot / "IMG_0001.xmp").write_text("<x:xmpmeta/>")
+    (shoot / ".cache").mkdir()
+    (shoot / ".cache" / "IMG_0009.jpg").write_bytes(make_jpeg(seed=9))
+    data = tmp_path / "data"
+
+    first = fotoflo("ingest", str(shoot), "--data", str(data), "--project", "wedding")
+
+    assert first.returncode == 1, first.stderr
+    assert "3 imported, 0 already there, 1 refused" in first.stdout
+    assert "project 'wedding'" in first.stdout
+    assert "refused broken.jpg: not an image" in first.stderr
+    store = SQLiteStore(data / "fotoflo.sqlite")
+    try:
+        names = sorted(image.filename for image in store.list_images("wedding"))
+        assert names == ["IMG_0001.jpg", "IMG_0002.jpg", "IMG_0003.jpg"]
+        assert store.last_seq("wedding") == 3
+    finally:
+        store.close()
+
+    again = fotoflo("ingest", str(shoot), "--data", str(data), "--project", "wedding")
+
+    assert again.returncode == 1, again.stderr
+    assert "0 imported, 3 already there, 1 refused" in again.stdout
+    assert "refused broken.jpg" in again.stderr
+
+    (shoot / "broken.jpg").unlink()
+    clean = fotoflo("ingest", str(shoot), "--data", str(data), "--project", "wedding")
+
+    assert clean.returncode == 0, clean.stderr
+    assert "0 imported, 3 already there, 0 refused" in clean.stdout
+
+
+def test_ingest_reads_data_and_project_from_the_environment(tmp_path: Path, make_jpeg) -> None:
+    photo = tmp_path / "one.jpg"
+    photo.write_bytes(make_jpeg(seed=7))
+    data = tmp_path / "env-data"
+
+    result = fotoflo("ingest", str(photo), env={"FOTOFLO_DATA": str(data), "FOTOFLO_PROJECT": "studio"})
+
+    assert result.returncode == 0, result.stderr
+    assert "1 imported" in result.stdout and "project 'studio'" in result.stdout
+    assert (data / "fotoflo.sqlite").is_file()
+
+
+# -- help -----------------------------------------------------------------------------------
+
+
+def test_help_lists_the_subcommands() -> None:
+    result = fotoflo("--help")
+    assert result.returncode == 0, result.stderr
+    assert "serve" in result.stdout and "ingest" in result.stdout and "--log-level" in result.stdout
+
+
+def test_serve_help_names_every_option_with_its_env_var() -> None:
+    result = fotoflo("serve", "--help")
+    assert result.returncode == 0, result.stderr
+    for name, (var, _) in ENV.items():
+        assert "--" + name.replace("_", "-") in result.stdout
+        assert var in result.stdout
+    assert "--no-watch" in result.stdout
+
+
+def test_ingest_help() -> None:
+    result = fotoflo("ingest", "--help")
+    assert result.returncode == 0, result.stderr
+    for option in ("--data", "--project", "--workers", "FOTOFLO_DATA", "FOTOFLO_PROJECT"):
+        assert option in result.stdout
+
+
+def test_a_subcommand_is_required() -> None:
+    result = fotoflo()
+    assert result.returncode == 2
+    assert "serve" in result.stderr
+
+
+def test_the_console_script_is_fotoflo() -> None:
+    (script,) = entry_points(group="console_scripts", name="fotoflo")
+    assert script.value == "dashboard.cli:main"
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+def test_settings_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    settings = Settings.from_env({})
+    assert settings == Settings(data=tmp_path / "fotoflo")
+    assert (settings.watch, settings.project, settings.port, settings.address) == (None, "default", 5006, "127.0.0.1")
+    assert (settings.rescan_s, settings.heartbeat_s, settings.wall, settings.secret) == (60.0, 15.0, False, None)
+
+
+def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
+    environ = {
+        "FOTOFLO_DATA": str(tmp_path / "data"),
+        "FOTOFLO_WATCH": str(tmp_path / "hot"),
+        "FOTOFLO_PROJECT": "wedding",
+        "FOTOFLO_PORT": "7001",
+        "FOTOFLO_ADDRESS": "0.0.0.0",
+        "FOTOFLO_SECRET": "s3cret",
+        "FOTOFLO_MAX_BYTES": "1000000",
+        "FOTOFLO_MAX_PIXELS": "4000000",
+        "FOTOFLO_RESCAN_S": "2.5",
+        "FOTOFLO_HEARTBEAT_S": "3",
+        "FOTOFLO_WALL": "yes",
+    }
+    assert set(environ) == {var for var, _ in ENV.values()}, "cover every variable of ENV"
+
+    settings = Settings.from_env(environ)
+
+    assert settings == Settings(
+        data=tmp_path / "data",
+        watch=tmp_path / "hot",
+        project="wedding",
+        port=7001,
+        address="0.0.0.0",
+        secret="s3cret",
+        max_bytes=1_000_000,
+        max_pixels=4_000_000,
+        rescan_s=2.5,
+        heartbeat_s=3.0,
+        wall=True,
+    )
+
+
+@pytest.mark.parametrize(("raw", "wall"), [("1", True), ("on", True), ("TRUE", True), ("0", False), ("no", False)])
+def test_settings_wall_flag(raw: str, wall: bool, tmp_path: Path) -> None:
+    assert Settings.from_env({"FOTOFLO_WALL": raw, "FOTOFLO_DATA": str(tmp_path)}).wall is wall
+
+
+def test_settings_ignore_empty_vars_and_resolve_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({"FOTOFLO_DATA": "studio-data", "FOTOFLO_WATCH": "hot", "FOTOFLO_PORT": ""})
+    assert settings.data == tmp_path / "studio-data"
+    assert settings.watch == tmp_path / "hot"
+    assert settings.port == 5006
+
+
+def test_overrides_win_over_env_vars_and_none_means_not_given(tmp_path: Path) -> None:
+    environ = {"FOTOFLO_PORT": "7001", "FOTOFLO_PROJECT": "wedding", "FOTOFLO_DATA": str(tmp_path)}
+    settings = Settings.from_env(environ, port=8002, project=None)
+    assert (settings.port, settings.project) == (8002, "wedding")
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
+    """`fotoflo serve` up to the point it would start the server: the settings it would serve with."""
+    seen: list[Settings] = []
+    monkeypatch.setattr("dashboard.server.serve", seen.append)
+    monkeypatch.setattr(logging, "basicConfig", lambda **_: None)  # keep the test process's logging as it is
+    for var, _ in ENV.values():
+        monkeypatch.delenv(var, raising=False)
+    return seen
+
+
+def test_serve_options_win_over_env_vars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: list[Settings]
+) -> None:
+    monkeypatch.setenv("FOTOFLO_PORT", "7001")
+    monkeypatch.setenv("FOTOFLO_PROJECT", "wedding")
+    monkeypatch.setenv("FOTOFLO_DATA", str(tmp_path / "env-data"))
+    monkeypatch.setenv("FOTOFLO_WALL", "1")
+
+    assert main(["serve", "--port", "8002", "--data", str(tmp_path / "cli-data"), "--rescan-s", "5"]) == 0
+
+    (settings,) = served
+    assert settings.port == 8002
+    assert settings.data == tmp_path / "cli-data"
+    assert settings.rescan_s == 5.0
+    assert settings.project == "wedding"
+    assert settings.wall is True
+    assert settings.watch == tmp_path / "cli-data" / "hotfolder"
+
+
+def test_serve_watch_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: list[Settings]) -> None:
+    monkeypatch.setenv("FOTOFLO_WATCH", str(tmp_path / "env-hot"))
+    main(["serve", "--data", str(tmp_path / "data")])
+    main(["serve", "--data", str(tmp_path / "data"), "--watch", str(tmp_path / "cli-hot")])
+    main(["serve", "--data", str(tmp_path / "data"), "--no-watch"])
+    assert [s.watch for s in served] == [tmp_path / "env-hot", tmp_path / "cli-hot", None]
