@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import random
@@ -10,9 +11,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -24,6 +26,7 @@ from dashboard.ingest import Ingestor
 from dashboard.store.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 # -- leaks ----------------------------------------------------------------------------------
@@ -130,6 +133,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def run_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` in a thread of its own: the browser tests' Playwright holds this thread's loop."""
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coro))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="test-loop")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
 def wait_until(predicate: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.05) -> object:
     """Poll until `predicate()` is truthy; fail with the timeout otherwise."""
     deadline = time.monotonic() + timeout_s
@@ -211,3 +233,8 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
 @pytest.fixture
 def server(server_factory: ServerFactory) -> Server:
     return server_factory()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fast tests first, then the browser tests: a broken unit fails the run in seconds."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))

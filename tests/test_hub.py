@@ -15,7 +15,7 @@ from dashboard import hub as hub_module
 from dashboard.bus import LocalBus
 from dashboard.events import IMAGE_CREATED, Change
 from dashboard.hub import FeedHub
-from tests.conftest import Embedded, jpeg_bytes
+from tests.conftest import Embedded, jpeg_bytes, run_loop
 
 PROJECT = "default"
 
@@ -75,7 +75,7 @@ def test_subscriptions_with_different_cursors_get_exactly_their_missing_changes(
         finally:
             hub.stop()
 
-    for cursor, recorder in asyncio.run(main()).items():
+    for cursor, recorder in run_loop(main()).items():
         assert recorder.seqs == list(range(cursor + 1, 16)), cursor
         for batch_ in recorder.batches:
             assert batch_ and all(c.kind == IMAGE_CREATED and c.image is not None for c in batch_)
@@ -105,7 +105,7 @@ def test_subscribing_while_changes_stream_in_never_skips_or_repeats(embedded: Em
             await asyncio.to_thread(writer.join)
             hub.stop()
 
-    subs = asyncio.run(main())
+    subs = run_loop(main())
     assert len(subs) >= 6
     for cursor, recorder in subs:
         assert recorder.seqs == list(range(cursor + 1, total + 1)), cursor
@@ -138,7 +138,7 @@ def test_a_consumer_that_raises_is_dropped_and_the_others_go_on(
         finally:
             hub.stop()
 
-    before, after = asyncio.run(main())
+    before, after = run_loop(main())
     assert before.seqs == after.seqs == [1, 2, 3, 4]
     assert calls == [[1]]  # delivered to once, then never again
     dropped = [r for r in caplog.records if r.name == "fotoflo.hub" and r.levelno == logging.ERROR]
@@ -163,7 +163,7 @@ def test_lost_bus_messages_are_made_up_by_the_poller(embedded: Embedded) -> None
         finally:
             hub.stop()
 
-    assert asyncio.run(main()).seqs == [2, 3, 4]
+    assert run_loop(main()).seqs == [2, 3, 4]
 
 
 def test_closing_a_subscription_and_stopping_the_hub(embedded: Embedded) -> None:
@@ -186,4 +186,4 @@ def test_closing_a_subscription_and_stopping_the_hub(embedded: Embedded) -> None
             hub.stop()
         assert sub_kept.closed and hub.subscriber_count() == 0
 
-    asyncio.run(main())
+    run_loop(main())
