@@ -206,8 +206,8 @@ def _decode(data: bytes, filename: str, limits: Limits, sha256: str | None) -> A
         im.draft("RGB", (math.ceil(raw_w * scale), math.ceil(raw_h * scale)))
     im.load()
     preview = _flatten(im)
-    # Bicubic from at most twice the size looks the same as Lanczos here, at half the cost.
-    preview.thumbnail((PREVIEW_EDGE_PX, PREVIEW_EDGE_PX), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    # From at most twice the size, Pillow's antialiased bilinear looks like Lanczos at half the cost.
+    preview.thumbnail((PREVIEW_EDGE_PX, PREVIEW_EDGE_PX), Image.Resampling.BILINEAR, reducing_gap=2.0)
     if orientation != 1:
         preview = preview.transpose(_UPRIGHT[orientation])
     thumb = preview.copy()

@@ -27,7 +27,7 @@ log = logging.getLogger("fotoflo.watcher")
 
 DEFAULT_RESCAN_S = 60.0
 DEFAULT_SETTLE_S = 1.0  # in seconds: quiet time that proves a file complete without close-write
-DEFAULT_DEBOUNCE_S = 0.02  # in seconds: re-check after close-write that nobody reopened the file
+DEFAULT_DEBOUNCE_S = 0.01  # in seconds: re-check after close-write that nobody reopened the file
 
 TEMP_SUFFIXES = (
     ".part",
