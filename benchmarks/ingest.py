@@ -267,7 +267,7 @@ _BUCKETS = (
     ("resize to preview and thumbnail", "tottime", "~", "<method 'resize' of 'ImagingCore' objects>"),
     ("resize: integer reduce", "tottime", "~", "<method 'reduce' of 'ImagingCore' objects>"),
     ("JPEG encode of preview and thumbnail", "tottime", "~", "<method 'encode' of 'ImagingEncoder' objects>"),
-    ("SHA-256 (twice: duplicate check, analyze)", "tottime", "~", "<built-in method _hashlib.openssl_sha256>"),
+    ("SHA-256 (once, for the duplicate check and the key)", "tottime", "~", "<built-in method _hashlib.openssl_sha256>"),
     ("read the file", "cumtime", "pathlib.py", "read_bytes"),
     ("blob writes: fsync (3 per image)", "tottime", "~", "<built-in method posix.fsync>"),
     ("blob writes: the rest", "cumtime", "blobs.py", "put"),
