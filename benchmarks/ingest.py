@@ -267,7 +267,12 @@ _BUCKETS = (
     ("resize to preview and thumbnail", "tottime", "~", "<method 'resize' of 'ImagingCore' objects>"),
     ("resize: integer reduce", "tottime", "~", "<method 'reduce' of 'ImagingCore' objects>"),
     ("JPEG encode of preview and thumbnail", "tottime", "~", "<method 'encode' of 'ImagingEncoder' objects>"),
-    ("SHA-256 (once, for the duplicate check and the key)", "tottime", "~", "<built-in method _hashlib.openssl_sha256>"),
+    (
+        "SHA-256 (once, for the duplicate check and the key)",
+        "tottime",
+        "~",
+        "<built-in method _hashlib.openssl_sha256>",
+    ),
     ("read the file", "cumtime", "pathlib.py", "read_bytes"),
     ("blob writes: fsync (3 per image)", "tottime", "~", "<built-in method posix.fsync>"),
     ("blob writes: the rest", "cumtime", "blobs.py", "put"),
@@ -383,8 +388,8 @@ def render(
         f"### Where one ingest of a 12-MP JPEG spends its time ({total_ms:.0f} ms, one thread)",
         "",
         "cProfile of `Ingestor.ingest` over the corpus, per image, grouped by the function that does the work. "
-        "In `ingest_many` the decode, resize, encode and one SHA-256 run in the pool workers; reading, the other "
-        "SHA-256, the blob writes and SQLite run in the calling thread.",
+        "In `ingest_many` the decode, resize and encode run in the pool workers; reading, the SHA-256, "
+        "the blob writes and SQLite run in the calling thread.",
         "",
         "| Step | ms per image | Share |",
         "| --- | ---: | ---: |",
