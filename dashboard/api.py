@@ -11,14 +11,24 @@ import json
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from tornado import httputil, iostream, web
 
-from dashboard.events import Change
+from dashboard import export
+from dashboard.events import FLAGS, LABELS, Change, CollectionRecord, ImageRecord
 from dashboard.ingest import IngestError
-from dashboard.store import UnknownProject
+from dashboard.store import (
+    CollectionDeleted,
+    CollectionEdit,
+    InvalidValue,
+    NotInCollection,
+    UnknownCollection,
+    UnknownImage,
+    UnknownProject,
+)
 
 if TYPE_CHECKING:
     from dashboard.server import Fotoflo
@@ -29,6 +39,8 @@ MAX_PAGE = 500
 DEFAULT_PAGE = 100
 SSE_RETRY_MS = 2000
 SSE_MAX_BACKLOG = 1000  # batches queued for one slow client before it is cut off to reconnect
+MAX_IDS = 10_000  # image ids in one request
+T = TypeVar("T")
 
 
 class ApiError(web.HTTPError):
@@ -97,9 +109,62 @@ class ApiHandler(web.RequestHandler):
         except ValueError:
             raise ApiError(400, "bad_argument", f"{name} must be a number, not {raw!r}") from None
 
+    def choice_arg(self, name: str, choices: tuple[str, ...]) -> str | None:
+        raw = self.get_argument(name, None)
+        if raw is None or raw == "":
+            return None
+        if raw not in choices:
+            raise ApiError(400, "bad_argument", f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+        return raw
+
+    def json_body(self) -> dict[str, Any]:
+        """The request body as a JSON object (`{}` when empty); `400 bad_json` otherwise."""
+        if not self.request.body.strip():
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except ValueError:
+            raise ApiError(400, "bad_json", "the body must be a JSON object") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad_json", "the body must be a JSON object")
+        return body
+
     async def require_project(self, project: str) -> None:
         if not await asyncio.to_thread(self.fotoflo.store.has_project, project):
             raise ApiError(404, "unknown_project", f"no project named {project!r}")
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn` in a worker thread, its store errors answered as the API's JSON errors."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except UnknownProject as exc:
+            raise ApiError(404, "unknown_project", f"no project named {exc.args[0]!r}") from None
+        except UnknownImage as exc:
+            raise ApiError(404, "unknown_image", str(exc)) from None
+        except UnknownCollection as exc:
+            raise ApiError(404, "unknown_collection", f"no collection {exc.args[0]!r}") from None
+        except CollectionDeleted as exc:
+            raise ApiError(410, "collection_deleted", f"collection {exc.args[0]!r} is deleted") from None
+        except NotInCollection as exc:
+            raise ApiError(409, "not_in_collection", str(exc)) from None
+        except InvalidValue as exc:
+            raise ApiError(400, "bad_argument", str(exc)) from None
+
+    async def edit(self, project: str, collection_id: str, edit: CollectionEdit) -> None:
+        """Apply one collection edit through the curator and answer the collection after it."""
+        await self.require_project(project)
+        collection = await self.run(self.fotoflo.curator.edit_collection, project, collection_id, edit)
+        self.write_json(self.fotoflo.collection_json(collection))
+
+    async def live_collection(self, project: str, collection_id: str) -> CollectionRecord:
+        """The collection, or `404 unknown_project`/`unknown_collection`, `410 collection_deleted`."""
+        await self.require_project(project)
+        collection = await self.run(self.fotoflo.store.get_collection, project, collection_id)
+        if collection is None:
+            raise ApiError(404, "unknown_collection", f"no collection {collection_id!r} in project {project!r}")
+        if collection.deleted:
+            raise ApiError(410, "collection_deleted", f"collection {collection_id!r} is deleted")
+        return collection
 
 
 class ProjectsHandler(ApiHandler):
@@ -111,16 +176,18 @@ class ImagesHandler(ApiHandler):
     async def get(self, project: str) -> None:
         limit = self.int_arg("limit", DEFAULT_PAGE, low=1, high=MAX_PAGE)
         before = self.int_arg("before", None, low=1)
+        filters = {
+            "min_rating": self.int_arg("min_rating", None, low=0, high=5),
+            "flag": self.choice_arg("flag", FLAGS),
+            "label": self.choice_arg("label", LABELS),
+        }
         assert limit is not None
         store = self.fotoflo.store
-        try:
-            # Read the feed position first: a client that streams from it misses nothing listed later.
-            last_seq = await asyncio.to_thread(store.last_seq, project)
-            # One more than asked tells whether another page exists: no `next` that leads nowhere.
-            images = await asyncio.to_thread(store.list_images, project, before=before, limit=limit + 1)
-            total = await asyncio.to_thread(store.count_images, project) if before is None else None
-        except UnknownProject:
-            raise ApiError(404, "unknown_project", f"no project named {project!r}") from None
+        # Read the feed position first: a client that streams from it misses nothing listed later.
+        last_seq = await self.run(store.last_seq, project)
+        # One more than asked tells whether another page exists: no `next` that leads nowhere.
+        images = await self.run(store.list_images, project, before=before, limit=limit + 1, **filters)
+        total = await self.run(store.count_images, project, **filters) if before is None else None
         next_cursor = str(images[limit - 1].seq) if len(images) > limit else None
         images = images[:limit]
         page = {"images": [self.fotoflo.image_json(i) for i in images], "next": next_cursor, "last_seq": last_seq}
@@ -135,6 +202,26 @@ class ImageHandler(ApiHandler):
         image = await asyncio.to_thread(self.fotoflo.store.get_image, image_id)
         if image is None or image.project != project:
             raise ApiError(404, "unknown_image", f"no image {image_id!r} in project {project!r}")
+        self.write_json(self.fotoflo.image_json(image))
+
+
+class RatingHandler(ApiHandler):
+    """Sets any of an image's rating (0-5), flag and label: one `rating.changed` change."""
+
+    FIELDS = ("rating", "flag", "label")
+
+    async def post(self, project: str, image_id: str) -> None:
+        body = self.json_body()
+        unknown = sorted(set(body) - set(self.FIELDS))
+        if unknown:
+            raise ApiError(400, "bad_argument", f"unknown field(s) {', '.join(unknown)}; send rating, flag or label")
+        if not body:
+            raise ApiError(400, "bad_argument", "send at least one of rating, flag and label")
+        for name, value in body.items():
+            if value is None:
+                raise ApiError(400, "bad_argument", f"{name} must not be null")
+        await self.require_project(project)
+        image = await self.run(self.fotoflo.curator.set_rating, project, image_id, **body)
         self.write_json(self.fotoflo.image_json(image))
 
 
@@ -282,6 +369,168 @@ class FileHandler(ApiHandler):
         self.finish()
 
 
+# -- collections ----------------------------------------------------------------------------
+
+
+def _ids(body: dict[str, Any], name: str, *, required: bool = True) -> tuple[str, ...]:
+    value = body.get(name)
+    if value is None and not required:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise ApiError(400, "bad_argument", f"{name} must be a list of image ids")
+    if len(value) > MAX_IDS:
+        raise ApiError(400, "bad_argument", f"{name} may hold at most {MAX_IDS} ids")
+    return tuple(value)
+
+
+def _optional(body: dict[str, Any], name: str, kind: type) -> Any:
+    value = body.get(name)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise ApiError(400, "bad_argument", f"{name} must be a{'n integer' if kind is int else ' string'}")
+    return value
+
+
+#: The fields each op of `PATCH .../collections/{collection_id}` takes (besides `op`).
+EDIT_FIELDS = {
+    "rename": ("name",),
+    "add": ("image_ids", "before", "index"),
+    "remove": ("image_ids",),
+    "move": ("image_ids", "before"),
+    "cover": ("image_id",),
+}
+
+
+class CollectionsHandler(ApiHandler):
+    """The project's collections as cards (GET); save a new one (POST)."""
+
+    async def get(self, project: str) -> None:
+        store = self.fotoflo.store
+        last_seq = await self.run(store.last_seq, project)
+        collections = await self.run(store.list_collections, project)
+        cards = [self.fotoflo.collection_json(c, card=True) for c in collections]
+        self.write_json({"collections": cards, "last_seq": last_seq})
+
+    async def post(self, project: str) -> None:
+        body = self.json_body()
+        unknown = sorted(set(body) - {"name", "image_ids"})
+        if unknown:
+            raise ApiError(400, "bad_argument", f"unknown field(s) {', '.join(unknown)}")
+        name = body.get("name")
+        image_ids = _ids(body, "image_ids", required=False)
+        await self.require_project(project)
+        collection = await self.run(self.fotoflo.curator.save_collection, project, name, image_ids)
+        self.write_json(self.fotoflo.collection_json(collection), 201)
+
+
+class CollectionHandler(ApiHandler):
+    """One collection: read it with its images (GET), edit it by one op (PATCH), delete it (DELETE)."""
+
+    async def get(self, project: str, collection_id: str) -> None:
+        collection = await self.live_collection(project, collection_id)
+        images = await self.run(self.fotoflo.store.get_images, project, collection.image_ids)
+        self.write_json(self.fotoflo.collection_json(collection, images=images))
+
+    async def patch(self, project: str, collection_id: str) -> None:
+        body = self.json_body()
+        op = body.get("op")
+        if op not in EDIT_FIELDS:
+            raise ApiError(400, "bad_argument", f"op must be one of {', '.join(EDIT_FIELDS)}, not {op!r}")
+        unknown = sorted(set(body) - {"op", *EDIT_FIELDS[op]})
+        if unknown:
+            raise ApiError(400, "bad_argument", f"{op} does not take {', '.join(unknown)}")
+        if op == "rename" and "name" not in body:
+            raise ApiError(400, "bad_argument", "rename needs a name")
+        if op == "cover" and "image_id" not in body:
+            raise ApiError(400, "bad_argument", "cover needs an image_id (null for the first image)")
+        edit = CollectionEdit(
+            op=op,
+            image_ids=_ids(body, "image_ids") if "image_ids" in EDIT_FIELDS[op] else (),
+            before=_optional(body, "before", str),
+            index=_optional(body, "index", int),
+            name=body.get("name"),
+            image_id=_optional(body, "image_id", str),
+        )
+        await self.edit(project, collection_id, edit)
+
+    async def delete(self, project: str, collection_id: str) -> None:
+        await self.edit(project, collection_id, CollectionEdit("delete"))
+
+
+class UndeleteHandler(ApiHandler):
+    async def post(self, project: str, collection_id: str) -> None:
+        await self.edit(project, collection_id, CollectionEdit("undelete"))
+
+
+class DuplicateHandler(ApiHandler):
+    async def post(self, project: str, collection_id: str) -> None:
+        body = self.json_body()
+        unknown = sorted(set(body) - {"name"})
+        if unknown:
+            raise ApiError(400, "bad_argument", f"unknown field(s) {', '.join(unknown)}")
+        await self.require_project(project)
+        copy = await self.run(self.fotoflo.curator.duplicate_collection, project, collection_id, body.get("name"))
+        self.write_json(self.fotoflo.collection_json(copy), 201)
+
+
+class ExportHandler(ApiHandler):
+    """A collection as a file to save: names (`txt`), metadata (`csv`) or the originals (`zip`)."""
+
+    export_format: str
+
+    def initialize(self, fotoflo: Fotoflo, export_format: str = "txt") -> None:
+        super().initialize(fotoflo)
+        self.export_format = export_format
+
+    async def get(self, project: str, collection_id: str) -> None:
+        collection = await self.live_collection(project, collection_id)
+        images = await self.run(self.fotoflo.store.get_images, project, collection.image_ids)
+        self.set_header("Content-Disposition", export.attachment(collection.name, self.export_format))
+        self.set_header("Cache-Control", "no-store")
+        if self.export_format == "txt":
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish(export.filenames_txt(images).encode())
+        elif self.export_format == "csv":
+            self.set_header("Content-Type", "text/csv; charset=utf-8")
+            self.finish(export.metadata_csv(images).encode())
+        else:
+            await self.stream_zip(collection, images)
+
+    async def stream_zip(self, collection: CollectionRecord, images: list[ImageRecord]) -> None:
+        archive = export.StoredZip(await asyncio.to_thread(self.zip_members, images))
+        self.set_header("Content-Type", "application/zip")
+        self.set_header("Content-Length", str(archive.size_bytes))
+        peer = self.request.remote_ip
+        log.info("ZIP of %s (%d files, %d bytes) to %s", collection.id, len(images), archive.size_bytes, peer)
+        chunks = archive.chunks()
+        try:
+            # Each read (and CRC) in a worker thread; each flush waits for the socket: memory stays one chunk.
+            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                self.write(chunk)
+                await self.flush()
+        except iostream.StreamClosedError:
+            log.info("ZIP of %s: %s went away", collection.id, peer)
+            return
+        except OSError:
+            # The headers are out: cut the connection, so the client sees a short download, not a bad file.
+            log.exception("ZIP of %s failed while streaming", collection.id)
+            self.request.connection.close()  # type: ignore[union-attr]
+            return
+        finally:
+            chunks.close()
+        self.finish()
+
+    def zip_members(self, images: list[ImageRecord]) -> list[export.ZipMember]:
+        members = []
+        for name, image in zip(export.member_names(i.filename for i in images), images, strict=True):
+            path = self.fotoflo.blobs.path("original", image.sha256)
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                raise ApiError(404, "missing_file", f"the original of {image.id!r} is missing") from None
+            members.append(export.ZipMember(name, path, size, export.zip_date_time(image.captured_at)))
+        return members
+
+
 class HealthHandler(ApiHandler):
     async def get(self) -> None:
         self.write_json(await self.fotoflo.health())
@@ -294,16 +543,24 @@ class NotFoundHandler(ApiHandler):
 
 def routes(fotoflo: Fotoflo) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
     """URL patterns for the API; served beside the Panel app by `fotoflo serve` and `panel serve`."""
-    kw = {"fotoflo": fotoflo}
-    p = r"/api/projects/([^/]+)"
+    kw: dict[str, Any] = {"fotoflo": fotoflo}
+    ident = r"[A-Za-z0-9_-]+"
+    p = r"/api/projects/(?P<project>[^/]+)"
+    c = p + rf"/collections/(?P<collection_id>{ident})"
     return [
         (r"/api/projects/?", ProjectsHandler, kw),
         (p + r"/images/?", ImagesHandler, kw),
-        (p + r"/images/([A-Za-z0-9_-]+)/?", ImageHandler, kw),
+        (p + rf"/images/(?P<image_id>{ident})/?", ImageHandler, kw),
+        (p + rf"/images/(?P<image_id>{ident})/rating/?", RatingHandler, kw),
         (p + r"/upload/?", UploadHandler, kw),
         (p + r"/changes/?", ChangesHandler, kw),
         (p + r"/events/?", EventsHandler, kw),
-        (r"/files/([A-Za-z0-9_-]+)/(original|preview|thumb)", FileHandler, kw),
+        (p + r"/collections/?", CollectionsHandler, kw),
+        (c + r"/?", CollectionHandler, kw),
+        (c + r"/undelete/?", UndeleteHandler, kw),
+        (c + r"/duplicate/?", DuplicateHandler, kw),
+        *[(c + rf"/export\.{fmt}", ExportHandler, {**kw, "export_format": fmt}) for fmt in ("txt", "csv", "zip")],
+        (rf"/files/(?P<image_id>{ident})/(?P<kind>original|preview|thumb)", FileHandler, kw),
         (r"/healthz", HealthHandler, kw),
         (r"/api/.*", NotFoundHandler, kw),
     ]

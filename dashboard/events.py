@@ -15,10 +15,17 @@ FEED_FORMAT_VERSION = 1
 IMAGE_CREATED = "image.created"
 IMAGE_UPDATED = "image.updated"
 COLLECTION_SAVED = "collection.saved"
+COLLECTION_UPDATED = "collection.updated"
+COLLECTION_DELETED = "collection.deleted"
 RATING_CHANGED = "rating.changed"
 
 #: Every change type the feed can carry; the docs test checks each is documented.
-CHANGE_KINDS = (IMAGE_CREATED, IMAGE_UPDATED, COLLECTION_SAVED, RATING_CHANGED)
+CHANGE_KINDS = (IMAGE_CREATED, IMAGE_UPDATED, COLLECTION_SAVED, COLLECTION_UPDATED, COLLECTION_DELETED, RATING_CHANGED)
+
+#: Ratings and picks, as Lightroom has them: stars, a flag and a colour label per image.
+RATINGS = range(0, 6)
+FLAGS = ("none", "pick", "reject")
+LABELS = ("none", "red", "yellow", "green", "blue", "purple")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,9 @@ class ImageRecord:
     created_at: str
     seq: int = 0
     exif: dict[str, Any] = field(default_factory=dict)
+    rating: int = 0
+    flag: str = "none"
+    label: str = "none"
 
     def with_seq(self, seq: int) -> ImageRecord:
         return replace(self, seq=seq)
@@ -86,6 +96,69 @@ class Change:
             image=ImageRecord.from_dict(image) if image else None,
             data=data.get("data") or {},
         )
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    """A saved collection: an ordered list of image ids that only its own edits change.
+
+    `cover_image_id` is the effective cover: the one set, else the first image, else `None`.
+    `version` counts the edits; `deleted` marks a tombstone that `undelete` can bring back.
+    """
+
+    id: str
+    project: str
+    name: str
+    image_ids: tuple[str, ...]
+    cover_image_id: str | None
+    created_at: str
+    updated_at: str
+    version: int = 1
+    seq: int = 0
+    deleted: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.image_ids)
+
+    def card(self) -> dict[str, Any]:
+        """What a collection event carries besides its op: enough to draw the collection's card."""
+        return {
+            "collection_id": self.id,
+            "name": self.name,
+            "count": self.count,
+            "cover_image_id": self.cover_image_id,
+            "version": self.version,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "deleted": self.deleted,
+        }
+
+
+def apply_collection_change(image_ids: list[str], data: dict[str, Any]) -> list[str]:
+    """The order of a collection after the `collection.*` change whose `data` is given.
+
+    The store computes every new state with this function and records the op in resolved form
+    (the ids that really moved and a plain index), so a client that applies the feed's changes in
+    order with it (or its few lines of JavaScript) ends exactly where the server is.
+    """
+    op = data["op"]
+    if op in ("save", "duplicate", "undelete"):
+        return list(data["image_ids"])
+    if op == "add":
+        index = data["index"]
+        return image_ids[:index] + list(data["image_ids"]) + image_ids[index:]
+    if op == "remove":
+        gone = set(data["image_ids"])
+        return [i for i in image_ids if i not in gone]
+    if op == "move":
+        moved = set(data["image_ids"])
+        rest = [i for i in image_ids if i not in moved]
+        index = data["index"]
+        return rest[:index] + list(data["image_ids"]) + rest[index:]
+    if op in ("rename", "cover", "delete"):
+        return list(image_ids)
+    raise ValueError(f"unknown collection op {op!r}")
 
 
 def to_json(obj: ImageRecord | Change) -> str:

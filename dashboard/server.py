@@ -14,7 +14,8 @@ from dashboard import api
 from dashboard.blobs import Blobs, FileBlobs
 from dashboard.bus import Bus, LocalBus
 from dashboard.config import Settings
-from dashboard.events import Change, ImageRecord
+from dashboard.curation import Curator
+from dashboard.events import Change, CollectionRecord, ImageRecord
 from dashboard.hub import FeedHub
 from dashboard.ingest import Ingestor, IngestResult, Limits
 from dashboard.signing import UrlSigner, load_or_create_secret
@@ -57,6 +58,7 @@ class Fotoflo:
         self.ingestor = Ingestor(
             self.store, self.blobs, self.bus, Limits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
         )
+        self.curator = Curator(self.store, self.bus)
         self.signer = UrlSigner(load_or_create_secret(settings.data, settings.secret), prefix=url_prefix)
         self.hub = FeedHub(self.store, self.bus)
         self.ingest_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="fotoflo-upload")
@@ -110,15 +112,47 @@ class Fotoflo:
         out.update(extra)
         return out
 
+    def collection_json(
+        self, collection: CollectionRecord, *, images: list[ImageRecord] | None = None, card: bool = False
+    ) -> dict[str, Any]:
+        """A collection: its card (`card=True`: no ids), else with `image_ids`, and `images` when given."""
+        out = {
+            "id": collection.id,
+            "project": collection.project,
+            "name": collection.name,
+            "count": collection.count,
+            "cover_image_id": collection.cover_image_id,
+            "cover_thumbnail_url": self._thumb(collection.cover_image_id),
+            "created_at": collection.created_at,
+            "updated_at": collection.updated_at,
+            "version": collection.version,
+            "deleted": collection.deleted,
+        }
+        if not card:
+            out["image_ids"] = list(collection.image_ids)
+        if images is not None:
+            out["images"] = [self.image_json(i) for i in images]
+        return out
+
     def change_json(self, change: Change) -> dict[str, Any]:
         out = change.to_dict()
         if change.image is not None:
             out["image"] = self.image_json(change.image)
+        out["data"] = self._data_json(change.data)
         return out
 
     def change_payload(self, change: Change) -> dict[str, Any]:
         """The `data:` of an SSE event: the image for image events, else the change's data."""
-        return self.image_json(change.image) if change.image is not None else change.data
+        return self.image_json(change.image) if change.image is not None else self._data_json(change.data)
+
+    def _data_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        # A collection change names its cover; the signed thumbnail URL is made as it is sent.
+        if "cover_image_id" not in data:
+            return data
+        return {**data, "cover_thumbnail_url": self._thumb(data["cover_image_id"])}
+
+    def _thumb(self, image_id: str | None) -> str | None:
+        return self.signer.url(image_id, "thumb") if image_id else None
 
     async def health(self) -> dict[str, Any]:
         try:

@@ -17,22 +17,15 @@ from dashboard.events import CHANGE_KINDS
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
-#: URL groups of `api.routes()` → the placeholder the README uses for them.
-PLACEHOLDERS = {
-    "([^/]+)": "{project}",
-    "([A-Za-z0-9_-]+)": "{image_id}",
-    "(original|preview|thumb)": "{kind}",
-}
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def documented_path(pattern: str) -> str:
-    """`/api/projects/([^/]+)/images/?` → `/api/projects/{project}/images`."""
+    """`/api/projects/(?P<project>[^/]+)/export\\.csv/?` → `/api/projects/{project}/export.csv`."""
     path = pattern.removesuffix("/?")
-    for group, placeholder in PLACEHOLDERS.items():
-        path = path.replace(group, placeholder)
-    path = path.replace(".*", "*")
-    assert "(" not in path, f"name the URL group of {pattern!r} in PLACEHOLDERS"
+    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", path)  # a named URL group is its placeholder
+    path = path.replace(r"\.", ".").replace(".*", "*")
+    assert "(" not in path, f"name the URL groups of {pattern!r}: (?P<name>...)"
     return path
 
 

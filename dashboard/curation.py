@@ -1,0 +1,54 @@
+"""The one door for ratings and collections: the store writes the change with its feed entry, then the bus.
+
+Like `Ingestor` for images: the API (and any other caller) is a thin caller of these methods, and a
+change is published only after it is committed. An edit that changes nothing publishes nothing.
+Blocking; async callers hop to a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dashboard.bus import Bus
+from dashboard.events import Change, CollectionRecord, ImageRecord
+from dashboard.store import CollectionEdit, Store
+
+
+class Curator:
+    """Rates images and saves and edits collections of one store, announcing each change on the bus."""
+
+    def __init__(self, store: Store, bus: Bus) -> None:
+        self.store = store
+        self.bus = bus
+
+    def set_rating(
+        self,
+        project: str,
+        image_id: str,
+        *,
+        rating: int | None = None,
+        flag: str | None = None,
+        label: str | None = None,
+    ) -> ImageRecord:
+        image, change = self.store.set_rating(project, image_id, rating=rating, flag=flag, label=label)
+        self._publish(change)
+        return image
+
+    def save_collection(self, project: str, name: str, image_ids: Sequence[str]) -> CollectionRecord:
+        collection, change = self.store.save_collection(project, name, image_ids)
+        self._publish(change)
+        return collection
+
+    def duplicate_collection(self, project: str, collection_id: str, name: str | None = None) -> CollectionRecord:
+        collection, change = self.store.duplicate_collection(project, collection_id, name)
+        self._publish(change)
+        return collection
+
+    def edit_collection(self, project: str, collection_id: str, edit: CollectionEdit) -> CollectionRecord:
+        collection, change = self.store.edit_collection(project, collection_id, edit)
+        self._publish(change)
+        return collection
+
+    def _publish(self, change: Change | None) -> None:
+        if change is not None:
+            self.bus.publish(change.project, change.seq)
