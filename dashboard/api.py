@@ -68,7 +68,7 @@ class ApiHandler(web.RequestHandler):
             self.set_header("Access-Control-Allow-Origin", "*")
             self.set_header("Access-Control-Allow-Headers", "Last-Event-ID, Content-Type")
 
-    def options(self, *args: str) -> None:
+    def options(self, *args: str, **kwargs: str) -> None:
         self.set_status(204 if self.fotoflo.settings.cors else 405)
         self.finish()
 

@@ -55,5 +55,12 @@ def test_gallery_of_a_data_directory_serves_its_api_and_ingests(tmp_path: Path, 
     # A notebook page comes from the Jupyter server: the API must allow reading it cross-origin.
     response = httpx.get(f"{gallery.api_url}/api/projects/nb/images", headers={"Origin": "http://localhost:8888"})
     assert response.headers["Access-Control-Allow-Origin"] == "*"
+    # The stream sends Last-Event-ID, so the browser asks first (a CORS preflight).
+    preflight = httpx.options(
+        f"{gallery.api_url}/api/projects/nb/events",
+        headers={"Origin": "http://localhost:8888", "Access-Control-Request-Headers": "last-event-id"},
+    )
+    assert preflight.status_code == 204
+    assert "Last-Event-ID" in preflight.headers["Access-Control-Allow-Headers"]
     second = Gallery(data=tmp_path / "studio", project="nb")
     assert second.api_url == gallery.api_url, "one server per data directory"
