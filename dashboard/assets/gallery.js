@@ -53,6 +53,9 @@ class LiveGallery {
     this.byId = new Map(); // id → {image, tile}
     this.order = []; // ids on screen, newest first
     this.pending = []; // arrived while scrolled down, newest first
+    this.incoming = []; // arrived since the last frame, oldest first
+    this.queued = new Set(); // ids in `pending` or `incoming`
+    this.flushScheduled = false;
     this.cursor = null; // last feed sequence seen
     this.next = null; // paging cursor for older images
     this.total = 0; // images in the project, as of the first page plus live arrivals
@@ -183,28 +186,52 @@ class LiveGallery {
   }
 
   receive(image) {
-    if (this.byId.has(image.id) || this.pending.some((p) => p.id === image.id)) return;
+    if (this.byId.has(image.id) || this.queued.has(image.id)) return;
     console.info(`${LOG} image received ${image.id} ${image.filename} #${image.seq}`);
     this.total += 1;
+    this.queued.add(image.id);
+    this.incoming.push(image);
+    // A burst (a card dump, a catch-up after an outage) lands in one DOM update per frame.
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      requestAnimationFrame(() => this.flushIncoming());
+    }
+  }
+
+  flushIncoming() {
+    this.flushScheduled = false;
+    const batch = this.incoming; // oldest first, in feed order
+    this.incoming = [];
     if (this.mode === "wall") {
-      this.byId.set(image.id, { image, tile: null });
-      this.order.unshift(image.id);
-      this.showWall(image, true);
+      // Only the newest takes the stage, and only the last few can still be seen in the strip.
+      const recent = batch.slice(-(WALL_STRIP + 1));
+      for (const image of batch) this.queued.delete(image.id);
+      for (const image of recent) {
+        this.byId.set(image.id, { image, tile: null });
+        this.order.unshift(image.id);
+        this.showWall(image, true, image === recent[recent.length - 1]);
+      }
     } else if (this.scroller.scrollTop > AT_TOP_PX || this.lightboxId) {
-      this.pending.unshift(image); // never move what the user is looking at
+      for (const image of batch) this.pending.unshift(image); // never move what the user is looking at
       this.showPill();
     } else {
-      this.prepend(image, true);
+      this.prependAll(batch.reverse(), batch.length <= 24);
     }
     this.updateCount();
   }
 
-  prepend(image, animate) {
-    const tile = this.makeTile(image);
-    if (animate) tile.classList.add("ff-new");
-    this.byId.set(image.id, { image, tile });
-    this.order.unshift(image.id);
-    this.grid.prepend(tile);
+  prependAll(images, animate) {
+    // `images` newest first; one fragment, so the grid lays out once however many arrived.
+    const fragment = document.createDocumentFragment();
+    for (const image of images) {
+      const tile = this.makeTile(image);
+      if (animate) tile.classList.add("ff-new");
+      this.byId.set(image.id, { image, tile });
+      this.queued.delete(image.id);
+      fragment.append(tile);
+    }
+    this.order.unshift(...images.map((image) => image.id));
+    this.grid.prepend(fragment);
   }
 
   showPill() {
@@ -214,9 +241,9 @@ class LiveGallery {
   }
 
   flushPending(scrollTop) {
-    const batch = this.pending.reverse();
+    const batch = this.pending; // newest first
     this.pending = [];
-    for (const image of batch) this.prepend(image, !scrollTop);
+    this.prependAll(batch, !scrollTop && batch.length <= 24);
     this.showPill();
     if (scrollTop) this.scroller.scrollTo({ top: 0, behavior: "smooth" });
   }
@@ -227,13 +254,16 @@ class LiveGallery {
 
   // -- wall --------------------------------------------------------------------------------
 
-  showWall(image, live) {
+  showWall(image, live, loadPreview = true) {
     if (!live && this.wallMain.dataset.imageId) {
       this.addToStrip(image, false);
       return;
     }
     const previous = this.wallMain.dataset.imageId && this.byId.get(this.wallMain.dataset.imageId);
     if (previous) this.addToStrip(previous.image, true);
+    this.wallMain.dataset.imageId = image.id;
+    this.empty.hidden = true;
+    if (!loadPreview) return; // passed through the stage in a burst: straight to the strip
     const next = new Image();
     next.onload = () => {
       // In a burst, previews finish loading out of order: a late one must not take the stage back
@@ -245,9 +275,7 @@ class LiveGallery {
       this.wallMain.classList.add("ff-fade");
     };
     next.src = this.url(image.preview_url);
-    this.wallMain.dataset.imageId = image.id;
     this.wallCaption.textContent = `${image.filename} · ${formatTime(image.captured_at)}`;
-    this.empty.hidden = true;
   }
 
   addToStrip(image, atFront) {
