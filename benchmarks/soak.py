@@ -1,0 +1,841 @@
+"""Soak benchmark: wall displays and grid pages left open while 10,000 images arrive.
+
+    python benchmarks/soak.py                   # 5 sessions, 10,000 arrivals; rewrites the "soak" section
+    python benchmarks/soak.py --arrivals 1000 --sessions 3 --no-write
+
+The issue asks that a wall display survive days of running: server memory per session flat over
+10,000 arrivals. One real `fotoflo serve` process, S Chromium sessions (each in its own browser
+context, so its own renderer: walls at `/?mode=wall`, grids at `/`), and A distinct small JPEGs
+pushed through the upload API by a few client threads, with no waiting on the browsers. At each
+checkpoint the uploads pause until every page shows the newest image, then the server (RSS,
+threads, file descriptors, SSE subscribers) and every page (JS heap after a forced GC, DOM nodes
+through shadow roots, tiles) are sampled. Days of a wall are compressed into minutes here: a real
+wall sees an image every few seconds, this one sees dozens a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import OtherLoad, cores, machine_description, wait_for_idle, write_section
+
+from dashboard.samples import seed_project
+
+CHROMIUM = os.environ.get("FOTOFLO_CHROMIUM", "/usr/bin/chromium")
+# Without --enable-precise-memory-info, performance.memory is bucketed and refreshed only now and then.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--enable-precise-memory-info"]
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "default"
+SEEDED = 100  # images in the project before the first arrival: grids open on a full first page
+CHECKPOINT_FRACTIONS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
+BUSY_PORTS = {5099, 5077}  # other benchmarks and services run there
+WALL_STRIP = 12  # dashboard/assets/gallery.js
+FLAT_PCT = 5.0  # server RSS may grow at most this much over the last three quarters of the run
+
+# Runs before the page's own scripts: helpers that see through shadow roots, and a count of the
+# stream's reconnects taken from the gallery's own console lines (the page is not otherwise touched).
+INIT_JS = r"""
+(() => {
+  const soak = { reconnects: 0, lost: 0, gallery: null };
+  for (const level of ['info', 'warn']) {
+    const original = console[level].bind(console);
+    console[level] = (...args) => {
+      const first = String(args[0] ?? '');
+      if (first.includes('connection re-established')) soak.reconnects += 1;
+      else if (first.includes('connection lost')) soak.lost += 1;
+      return original(...args);
+    };
+  }
+  const find = (root) => {
+    const hit = root.querySelector('[data-testid=gallery]');
+    if (hit) return hit;
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) {
+        const inner = find(el.shadowRoot);
+        if (inner) return inner;
+      }
+    }
+    return null;
+  };
+  soak.find = () => (soak.gallery && soak.gallery.isConnected ? soak.gallery : (soak.gallery = find(document)));
+  soak.nodes = () => {
+    // Every node of the document, shadow roots and their contents included (what DevTools counts).
+    let n = 0;
+    const stack = [document];
+    while (stack.length) {
+      const node = stack.pop();
+      n += 1;
+      if (node.shadowRoot) stack.push(node.shadowRoot);
+      for (let c = node.firstChild; c; c = c.nextSibling) stack.push(c);
+    }
+    return n;
+  };
+  soak.shows = (id) => {
+    const g = soak.find();
+    if (!g) return false;
+    const main = g.querySelector('.ff-wall-main');
+    if (main) return main.dataset.imageId === id && main.src.includes(`/files/${id}/`);
+    const first = g.querySelector('.ff-grid [data-image-id]');
+    return !!first && first.dataset.imageId === id;
+  };
+  soak.state = () => {
+    // What a page that did not catch up shows instead, for the report.
+    const g = soak.find();
+    if (!g) return { gallery: false };
+    const main = g.querySelector('.ff-wall-main');
+    const src = main ? (main.src.match(/\/files\/([^/]+)\//) || [])[1] || null : null;
+    const first = g.querySelector('.ff-grid [data-image-id]');
+    const scroller = g.querySelector('.ff-scroll');
+    return {
+      main_id: main ? main.dataset.imageId || null : null,
+      main_src_id: src,
+      caption: (g.querySelector('.ff-wall-caption') || {}).textContent || null,
+      first_tile: first ? first.dataset.imageId : null,
+      badge: (g.querySelector('[data-testid=live-indicator]') || {}).dataset?.state,
+      scroll_top: scroller ? scroller.scrollTop : null,
+      pill: (g.querySelector('[data-testid=new-pill]') || {}).textContent || null,
+    };
+  };
+  soak.sample = () => {
+    const g = soak.find();
+    const main = g && g.querySelector('.ff-wall-main');
+    return {
+      heap: performance.memory.usedJSHeapSize,
+      nodes: soak.nodes(),
+      tiles: g ? g.querySelectorAll('.ff-grid [data-image-id]').length : -1,
+      main_id: main ? main.dataset.imageId || null : null,
+      main_src: main ? main.src : null,
+      reconnects: soak.reconnects,
+      lost: soak.lost,
+    };
+  };
+  window.__soak = soak;
+})();
+"""
+
+
+# `--probe`: the same `dashboard.cli` main, with tracemalloc on and a memory report on SIGUSR1 (one
+# JSON line: Python's heap, SQLite's own allocator, malloc's in-use and free bytes, the biggest
+# Python allocation sites), so growth can be told apart: objects kept, or caches and free lists.
+PROBE_SERVER = r"""
+import ctypes, ctypes.util, gc, json, os, signal, sys, tracemalloc
+
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                 "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def report(*_):
+    gc.collect()
+    out = {"python_bytes": tracemalloc.get_traced_memory()[0], "gc_objects": len(gc.get_objects())}
+    try:  # the libsqlite3 the sqlite3 module is linked to (a statically linked one is out of reach)
+        lib = ctypes.CDLL(ctypes.util.find_library("sqlite3"))
+        lib.sqlite3_memory_used.restype = ctypes.c_int64
+        out["sqlite_bytes"] = lib.sqlite3_memory_used()
+    except (OSError, TypeError, AttributeError):
+        out["sqlite_bytes"] = None
+    try:  # glibc >= 2.33
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.mallinfo2.restype = Mallinfo2
+        info = libc.mallinfo2()
+        out["malloc_used_bytes"], out["malloc_free_bytes"] = info.uordblks + info.hblkhd, info.fordblks
+    except (OSError, TypeError, AttributeError):
+        out["malloc_used_bytes"] = out["malloc_free_bytes"] = None
+    snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    out["sites"] = [(f"{st.traceback[0].filename}:{st.traceback[0].lineno}", st.size)
+                    for st in snapshot.statistics("lineno")[:400]]
+    with open(os.environ["FOTOFLO_PROBE_OUT"], "a") as fh:
+        fh.write(json.dumps(out) + "\n")
+
+
+tracemalloc.start()
+signal.signal(signal.SIGUSR1, report)
+from dashboard.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def free_port() -> int:
+    """A port nobody listens on, never one of the ports other benchmarks use."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in BUSY_PORTS:
+            return port
+
+
+def arrival_jpeg(index: int) -> bytes:
+    """A distinct 64×48 JPEG: a colour from the index, and its bits as 8×8 black and white blocks."""
+    colour = ((index * 37) % 256, (index * 91) % 256, (index * 173) % 256)
+    im = Image.new("RGB", (64, 48), colour)
+    for bit in range(24):
+        if index >> bit & 1:
+            x, y = (bit % 8) * 8, 24 + (bit // 8) * 8
+            im.paste((255, 255, 255), (x, y, x + 8, y + 8))
+    out = io.BytesIO()
+    # The comment makes the bytes distinct even where two colours quantize alike.
+    im.save(out, "JPEG", quality=80, comment=f"fotoflo soak {index}".encode())
+    return out.getvalue()
+
+
+def _process_tree() -> dict[int, list[int]]:
+    """Parent pid → child pids, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def _descendants(pid: int) -> list[int]:
+    tree, out, todo = _process_tree(), [], [pid]
+    while todo:
+        kids = tree.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def chromium_main_pids() -> set[int]:
+    """Browser processes this benchmark started (through Playwright's driver), not their helpers."""
+    return {
+        pid
+        for pid in _descendants(os.getpid())
+        if b"chrom" in _cmdline(pid).split(b"\0", 1)[0] and b"--type=" not in _cmdline(pid)
+    }
+
+
+def renderers_private_mb(browser_pid: int | None) -> float | None:
+    """Private memory (`RssAnon`: heaps, decoded images, layout) of one browser's renderer processes."""
+    if browser_pid is None:
+        return None
+    total_kb = 0
+    for pid in _descendants(browser_pid):
+        if b"--type=renderer" in _cmdline(pid):
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("RssAnon:"):
+                        total_kb += int(line.split()[1])
+            except OSError:
+                continue
+    return total_kb / 1024
+
+
+class Server:
+    """A real `python -m dashboard.cli serve` subprocess and what /proc says about it."""
+
+    def __init__(self, work: Path, port: int, log_level: str, *, probe: bool = False) -> None:
+        self.work = work
+        self.probe_path = work / "probe.jsonl" if probe else None
+        self.data = work / "data"
+        self.watch = work / "hot"
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = work / "server.log"
+        self.log_level = log_level
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.watch.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "dashboard.cli"]
+        env = dict(os.environ)
+        if self.probe_path is not None:
+            command = [sys.executable, "-c", PROBE_SERVER]
+            env["FOTOFLO_PROBE_OUT"] = str(self.probe_path)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [*command, "--log-level", self.log_level, "serve",
+                 "--data", str(self.data), "--watch", str(self.watch), "--port", str(self.port), "--no-watch"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the server did not start:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def status(self, key: str) -> int:
+        """A number from /proc/PID/status (VmRSS in kB, Threads)."""
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        raise KeyError(key)
+
+    def rss_mb(self) -> float:
+        return self.status("VmRSS") / 1024
+
+    def fds(self) -> int:
+        assert self.proc is not None
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def settled_rss_mb(self, max_wait_s: float = 15.0) -> float:
+        """RSS once it stops moving (two reads a second apart within 0.2 MB), or after `max_wait_s`."""
+        deadline = time.monotonic() + max_wait_s
+        last = self.rss_mb()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = self.rss_mb()
+            if abs(now - last) < 0.2:
+                return now
+            last = now
+        return last
+
+    def subscribers(self) -> int:
+        return int(httpx.get(f"{self.url}/healthz", timeout=10).json()["subscribers"])
+
+    def newest_id(self) -> str:
+        page = httpx.get(f"{self.url}/api/projects/{PROJECT}/images", params={"limit": 1}, timeout=10).json()
+        return str(page["images"][0]["id"])
+
+    def probe(self, timeout_s: float = 60.0) -> dict[str, Any] | None:
+        """The server's memory report (`--probe` only): signal it, wait for its JSON line."""
+        if self.probe_path is None or self.proc is None:
+            return None
+        before = len(self.probe_path.read_text().splitlines()) if self.probe_path.exists() else 0
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            lines = self.probe_path.read_text().splitlines() if self.probe_path.exists() else []
+            if len(lines) > before:
+                return dict(json.loads(lines[-1]))
+            time.sleep(0.1)
+        raise RuntimeError("the server wrote no memory report")
+
+    def log_count(self, needle: str) -> int:
+        return self.log_path.read_text(errors="replace").count(needle)
+
+
+@dataclass
+class Session:
+    """One open page: a wall or a grid, in its own browser context (so its own renderer process)."""
+
+    mode: str
+    context: Any
+    page: Any
+    cdp: Any
+    errors: list[str] = field(default_factory=list)
+
+    def sample(self) -> dict[str, Any]:
+        # Console lines the inspector keeps (at most 1,000) are not the page's: drop them, then collect.
+        self.cdp.send("Runtime.discardConsoleEntries")
+        self.cdp.send("HeapProfiler.collectGarbage")
+        out: dict[str, Any] = self.page.evaluate("() => window.__soak.sample()")
+        metrics = {m["name"]: m["value"] for m in self.cdp.send("Performance.getMetrics")["metrics"]}
+        out["live_nodes"] = int(metrics.get("Nodes", 0))  # detached nodes not yet collected count too
+        out["listeners"] = int(metrics.get("JSEventListeners", 0))
+        return out
+
+
+def open_session(browser: Any, url: str, mode: str) -> Session:
+    size = {"width": 1920, "height": 1080} if mode == "wall" else {"width": 1280, "height": 800}
+    context = browser.new_context(viewport=size)
+    context.add_init_script(INIT_JS)
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    session = Session(mode, context, page, cdp)
+    page.on("pageerror", lambda e: session.errors.append(str(e)))
+    page.goto(url + ("/?mode=wall" if mode == "wall" else "/"), timeout=120_000)
+    page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=120_000)
+    return session
+
+
+class Uploader:
+    """Pushes arrivals through `POST /api/projects/default/upload` from a few threads, no waiting on pages."""
+
+    def __init__(self, url: str, concurrency: int) -> None:
+        self.url = f"{url}/api/projects/{PROJECT}/upload"
+        self.concurrency = concurrency
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+        self.created = self.duplicates = self.failed = 0
+
+    def _client(self) -> httpx.Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(timeout=120)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _one(self, index: int) -> None:
+        files = {"file": (f"soak-{index:06d}.jpg", arrival_jpeg(index), "image/jpeg")}
+        status = self._client().post(self.url, files=files).status_code
+        with self._lock:
+            if status == 201:
+                self.created += 1
+            elif status == 200:
+                self.duplicates += 1
+            else:
+                self.failed += 1
+
+    def push(self, start: int, stop: int) -> float:
+        """Upload arrivals `start..stop-1`; returns the seconds it took."""
+        began = time.perf_counter()
+        try:
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="soak-upload") as pool:
+                list(pool.map(self._one, range(start, stop)))
+        finally:
+            self.close()  # the threads are gone: keep no idle keep-alive connections open on the server
+        return time.perf_counter() - began
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+
+
+def wait_caught_up(sessions: list[Session], newest: str, timeout_s: float) -> list[float | None]:
+    """Seconds until each page shows `newest` (a wall: as its loaded main image; a grid: as its first
+    tile), None for a page that still did not when `timeout_s` ran out (what it shows is printed)."""
+    began = time.perf_counter()
+    took: list[float | None] = [None] * len(sessions)
+    while True:
+        for i, s in enumerate(sessions):
+            if took[i] is None and s.page.evaluate("id => window.__soak.shows(id)", newest):
+                took[i] = time.perf_counter() - began
+        if all(t is not None for t in took) or time.perf_counter() - began > timeout_s:
+            break
+        time.sleep(0.2)
+    for s, t in zip(sessions, took, strict=True):
+        if t is None:
+            print(f"not caught up: {s.mode} {s.page.evaluate('() => window.__soak.state()')} (newest {newest})")
+    return took
+
+
+def checkpoints(arrivals: int) -> list[int]:
+    return sorted({round(f * arrivals) for f in CHECKPOINT_FRACTIONS})
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    walls = args.walls if args.walls is not None else args.sessions - args.sessions // 2
+    modes = ["wall"] * walls + ["grid"] * (args.sessions - walls)
+    result: dict[str, Any] = {"modes": modes, "rows": [], "args": vars(args)}
+    with tempfile.TemporaryDirectory(prefix="fotoflo-soak-") as tmp:
+        server = Server(Path(tmp), args.port or free_port(), args.log_level, probe=args.probe)
+        seed_project(server.data, PROJECT, SEEDED)
+        server.start()
+        uploader = Uploader(server.url, args.concurrency)
+        try:
+            with sync_playwright() as pw, contextlib.ExitStack() as stack:
+                # One browser for the walls and one for the grids: each kind's renderer processes are
+                # then told apart by their parent, for the renderers' private memory.
+                browsers: dict[str, Any] = {}
+                browser_pids: dict[str, int | None] = {"wall": None, "grid": None}
+                for kind in dict.fromkeys(modes):
+                    before = chromium_main_pids()
+                    browsers[kind] = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                    stack.callback(browsers[kind].close)
+                    started = chromium_main_pids() - before
+                    browser_pids[kind] = started.pop() if len(started) == 1 else None
+                result["chromium"] = next(iter(browsers.values())).version
+                sessions: list[Session] = []
+                with contextlib.ExitStack() as pages:
+                    result["rss_cold_mb"] = server.settled_rss_mb()
+                    for i, mode in enumerate(modes):
+                        sessions.append(open_session(browsers[mode], server.url, mode))
+                        pages.callback(sessions[-1].context.close)
+                        if i == 0:
+                            result["rss_one_mb"] = server.settled_rss_mb()
+                    result["rss_all_mb"] = server.settled_rss_mb()
+                    result["subscribers_open"] = server.subscribers()
+                    result["rows"] = list(soak(server, uploader, sessions, browser_pids, args))
+                    result["page_errors"] = sum(len(s.errors) for s in sessions)
+                    result["newest"] = newest = server.newest_id()
+                    final = [s.page.evaluate("() => window.__soak.sample()") for s in sessions]
+                    result["walls_show_newest"] = [
+                        f["main_id"] == newest and f"/files/{newest}/" in (f["main_src"] or "")
+                        for s, f in zip(sessions, final, strict=True)
+                        if s.mode == "wall"
+                    ]
+                    result["reconnects"] = sum(f["reconnects"] for f in final)
+                result["subscribers_closed"] = wait_subscribers(server, 0, timeout_s=30)
+        finally:
+            uploader.close()
+            result["created"], result["duplicates"], result["failed"] = (
+                uploader.created,
+                uploader.duplicates,
+                uploader.failed,
+            )
+            result["slow_cutoffs"] = server.log_count("SSE client too slow") if server.log_path.exists() else 0
+            server.stop()
+    return result
+
+
+def wait_subscribers(server: Server, expected: int, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    count = server.subscribers()
+    while count != expected and time.monotonic() < deadline:
+        time.sleep(0.25)
+        count = server.subscribers()
+    return count
+
+
+def soak(
+    server: Server,
+    uploader: Uploader,
+    sessions: list[Session],
+    browser_pids: dict[str, int | None],
+    args: argparse.Namespace,
+) -> Iterator[dict[str, Any]]:
+    done = 0
+    for target in checkpoints(args.arrivals):
+        push_s = uploader.push(done, target) if target > done else 0.0
+        pushed = target - done
+        done = target
+        newest = server.newest_id()
+        took = wait_caught_up(sessions, newest, args.catch_up_timeout_s)
+        pages = [s.sample() for s in sessions]
+        row = {
+            "arrivals": done,
+            "push_s": push_s,
+            "rate": pushed / push_s if push_s else None,
+            "catch_up_walls": [t for s, t in zip(sessions, took, strict=True) if s.mode == "wall"],
+            "catch_up_grids": [t for s, t in zip(sessions, took, strict=True) if s.mode == "grid"],
+            "rss_mb": server.rss_mb(),
+            "threads": server.status("Threads"),
+            "fds": server.fds(),
+            "subscribers": server.subscribers(),
+            "probe": server.probe(),
+            "wall_renderers_mb": renderers_private_mb(browser_pids["wall"]),
+            "grid_renderers_mb": renderers_private_mb(browser_pids["grid"]),
+            "walls": [p for s, p in zip(sessions, pages, strict=True) if s.mode == "wall"],
+            "grids": [p for s, p in zip(sessions, pages, strict=True) if s.mode == "grid"],
+        }
+        print(_progress(row), flush=True)
+        yield row
+
+
+def _progress(row: dict[str, Any]) -> str:
+    walls, grids = row["walls"], row["grids"]
+    rate = f"{row['rate']:.0f}/s" if row["rate"] else "-"
+    probe = row["probe"]
+    return (
+        f"{row['arrivals']:>6} arrivals ({rate}; caught up: walls {_late(row['catch_up_walls'])}, grids "
+        f"{_late(row['catch_up_grids'])}): server {row['rss_mb']:.1f} MB, {row['threads']} threads, {row['fds']} fds, "
+        f"{row['subscribers']} SSE; walls heap {[round(w['heap'] / 2**20, 2) for w in walls]} MB, nodes "
+        f"{[w['nodes'] for w in walls]}, live nodes {[w['live_nodes'] for w in walls]}, strip "
+        f"{[w['tiles'] for w in walls]}; grids tiles {[g['tiles'] for g in grids]}, heap "
+        f"{[round(g['heap'] / 2**20, 1) for g in grids]} MB; renderers walls {_mb(row['wall_renderers_mb'], 1)}, "
+        f"grids {_mb(row['grid_renderers_mb'], 1)}"
+        + (f"; probe { {k: v for k, v in probe.items() if k != 'sites'} }" if probe else "")
+    )
+
+
+def _late(took: list[float | None]) -> str:
+    """The slowest page's catch-up, or how many pages never caught up."""
+    if not took:
+        return "–"
+    never = sum(t is None for t in took)
+    return f"never ({never} of {len(took)})" if never else f"{max(t for t in took if t is not None):.1f} s"
+
+
+def _span(values: list[float], fmt: str) -> str:
+    """One value when all pages agree, else the range."""
+    lo, hi = min(values), max(values)
+    return format(lo, fmt) if format(lo, fmt) == format(hi, fmt) else f"{format(lo, fmt)}–{format(hi, fmt)}"
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _mb(value: float | None, unit: int = 2**20) -> str:
+    return "–" if value is None else f"{value / unit:.1f} MB"
+
+
+def render(result: dict[str, Any], machine: str) -> str:
+    rows = result["rows"]
+    modes = result["modes"]
+    n_walls, n_grids = modes.count("wall"), modes.count("grid")
+    sessions = len(modes)
+    arrivals = rows[-1]["arrivals"]
+    pushed_s = sum(r["push_s"] for r in rows)
+    lines = [
+        f"## Soak: a wall display over {arrivals:,} arrivals",
+        "",
+        f"Measured by `benchmarks/soak.py` on {machine}; Chromium {result['chromium']}.",
+        "",
+        f"One `fotoflo serve` process; {sessions} browser sessions, each in its own browser context: "
+        f"{n_walls} wall display{_s(n_walls)} (`/?mode=wall`, 1920×1080) and {n_grids} grid page{_s(n_grids)} "
+        "(`/`, 1280×800), "
+        f"opened on a project of {SEEDED} images. {arrivals:,} distinct 64×48 JPEGs went through "
+        f"`POST /api/projects/{PROJECT}/upload` from {result['args']['concurrency']} client threads "
+        f"({arrivals / pushed_s:.0f} images/s while pushing; no waiting on the browsers), days of a wall "
+        "compressed into minutes. At each checkpoint the uploads paused until every page showed the newest "
+        "image (a wall: as its loaded main image; a grid: as its first tile) — the *catch-up*, for the slowest "
+        "page of the kind — then: server RSS (`VmRSS`), threads and open file descriptors from `/proc`, SSE "
+        "subscribers from `/healthz`; in each page, after `HeapProfiler.collectGarbage`, "
+        "`performance.memory.usedJSHeapSize` and every DOM node, those in shadow roots included; walls and "
+        "grids run in two browsers, and *renderers* is the private memory (`RssAnon`) of all of one "
+        "browser's renderer processes together (decoded images, layout and caches, which the JS heap does not "
+        "show). Several pages of a kind: one value when they agree, else the range."
+        + (" The server ran under `--probe` (tracemalloc on: slower)." if result["args"]["probe"] else "")
+        + f" Other processes kept {result['others_cores']:.2f} of the {cores()} cores busy meanwhile (rates and "
+        "catch-up times depend on that; the memory figures hardly do).",
+        "",
+        "| arrivals | server RSS | threads | fds | SSE subscribers | wall JS heap | wall DOM nodes | wall strip "
+        "| wall renderers | wall catch-up | grid tiles | grid JS heap | grid DOM nodes | grid renderers "
+        "| grid catch-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        walls, grids = r["walls"], r["grids"]
+        cells = [f"{r['arrivals']:,}", f"{r['rss_mb']:.1f} MB", str(r["threads"]), str(r["fds"]), str(r["subscribers"])]
+        if walls:
+            cells += [
+                _span([w["heap"] / 2**20 for w in walls], ".2f") + " MB",
+                _span([w["nodes"] for w in walls], ",d"),
+                _span([w["tiles"] for w in walls], "d"),
+                _mb(r["wall_renderers_mb"], 1),
+                _late(r["catch_up_walls"]),
+            ]
+        else:
+            cells += ["–"] * 5
+        if grids:
+            cells += [
+                _span([g["tiles"] for g in grids], ",d"),
+                _span([g["heap"] / 2**20 for g in grids], ".1f") + " MB",
+                _span([g["nodes"] for g in grids], ",d"),
+                _mb(r["grid_renderers_mb"], 1),
+                _late(r["catch_up_grids"]),
+            ]
+        else:
+            cells += ["–"] * 5
+        lines.append("| " + " | ".join(cells) + " |")
+    if rows[0]["probe"]:
+        lines += [
+            "",
+            "Where the server's memory is (`--probe`): Python's heap as tracemalloc counts it, objects the "
+            "garbage collector tracks, SQLite's own allocator (page caches, statements), and glibc malloc's "
+            "bytes in use and free-but-kept. Taking the snapshots costs memory of its own, so RSS under "
+            "`--probe` grows for that too, and the loop stalls while they are taken (streams may reconnect): "
+            "compare the other columns.",
+            "",
+            "| arrivals | server RSS | Python heap | GC-tracked objects | SQLite | malloc in use | malloc free |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            p = r["probe"]
+            lines.append(
+                f"| {r['arrivals']:,} | {r['rss_mb']:.1f} MB | {_mb(p['python_bytes'])} | {p['gc_objects']:,} | "
+                f"{_mb(p['sqlite_bytes'])} | {_mb(p['malloc_used_bytes'])} | {_mb(p['malloc_free_bytes'])} |"
+            )
+    cold, one, full = result["rss_cold_mb"], result["rss_one_mb"], result["rss_all_mb"]
+    per_session = (full - cold) / sessions
+    marginal = (full - one) / (sessions - 1) if sessions > 1 else float("nan")
+    lines += [
+        "",
+        f"**Server memory per session** (before any arrival): {cold:.1f} MB with no page open, {one:.1f} MB with "
+        f"one, {full:.1f} MB with {sessions} → {per_session:.2f} MB per session ((with {sessions} − none) / "
+        f"{sessions}); {marginal:.2f} MB per session after the first ((with {sessions} − with one) / "
+        f"{sessions - 1}): the first page also pays once for what Panel and Bokeh load on first use.",
+        "",
+        *verdict(result),
+    ]
+    return "\n".join(lines)
+
+
+def verdict(result: dict[str, Any]) -> list[str]:
+    rows = result["rows"]
+    # From the 25 % checkpoint on: before it, what fills once (SQLite's page caches, Python's and malloc's
+    # arenas, interned strings) is still warming up.
+    base = next(r for r in rows if r["arrivals"] >= 0.25 * rows[-1]["arrivals"] and r["arrivals"] > 0)
+    last = rows[-1]
+    span = last["arrivals"] - base["arrivals"]
+    out = ["### Verdict", ""]
+    grow_mb = last["rss_mb"] - base["rss_mb"]
+    grow_pct = 100 * grow_mb / base["rss_mb"]
+    flat = grow_pct <= FLAT_PCT
+    tail = [r for r in rows if r["arrivals"] >= base["arrivals"]]
+    steps = ", ".join(f"{b['rss_mb'] - a['rss_mb']:+.1f}" for a, b in itertools.pairwise(tail))
+    out.append(
+        f"- **Server RSS, {base['arrivals']:,} → {last['arrivals']:,} arrivals: {grow_mb:+.1f} MB ({grow_pct:+.1f} %), "
+        f"{1000 * grow_mb / max(1, span):+.2f} MB per 1,000 arrivals (by checkpoint: {steps} MB) → "
+        f"{'flat' if flat else 'NOT flat'}** (criterion: at most {FLAT_PCT:.0f} % over the last three quarters of "
+        f"the run). Threads {base['threads']} → {last['threads']}, file descriptors {base['fds']} → {last['fds']}, "
+        f"SSE subscribers {base['subscribers']} → {last['subscribers']} (and {result['subscribers_closed']} once "
+        "every page had closed)."
+    )
+    if not flat and not base["probe"]:
+        out.append(
+            "- `--probe` tells objects kept (Python's heap) from caches filling (SQLite's page caches, malloc's "
+            "free lists): see benchmarks/soak.py."
+        )
+    if base["probe"] and last["probe"]:
+        p0, p1 = base["probe"], last["probe"]
+
+        def delta(key: str) -> str:
+            return "–" if p0[key] is None or p1[key] is None else f"{(p1[key] - p0[key]) / 2**20:+.1f} MB"
+
+        sites0 = dict(p0["sites"])
+        grown = sorted(((size - sites0.get(site, 0), site) for site, size in p1["sites"]), reverse=True)[:3]
+        out.append(
+            f"- Where it went ({base['arrivals']:,} → {last['arrivals']:,}): Python heap {delta('python_bytes')}, "
+            f"GC-tracked objects {p1['gc_objects'] - p0['gc_objects']:+,}, SQLite {delta('sqlite_bytes')}, malloc "
+            f"in use {delta('malloc_used_bytes')} (SQLite's included), malloc free-but-kept "
+            f"{delta('malloc_free_bytes')}. Largest growing Python allocation sites: "
+            + "; ".join(f"`{_short(site)}` {size / 1024:+.0f} KB" for size, site in grown)
+            + "."
+        )
+    walls0, walls1 = base["walls"], last["walls"]
+    if walls1:
+        heap0 = max(w["heap"] for w in walls0) / 2**20
+        heap1 = max(w["heap"] for w in walls1) / 2**20
+        nodes = [max(w["nodes"] for w in r["walls"]) for r in rows if r["arrivals"] > 0]
+        live = [max(w["live_nodes"] for w in r["walls"]) for r in rows if r["arrivals"] > 0]
+        listeners = [max(w["listeners"] for w in r["walls"]) for r in rows if r["arrivals"] > 0]
+        strip = max(w["tiles"] for r in rows for w in r["walls"])
+        renderers = (base["wall_renderers_mb"], last["wall_renderers_mb"])
+        renderers_ok = None in renderers or renderers[1] - renderers[0] <= max(10.0, 0.1 * renderers[0])
+        bounded = (
+            strip <= WALL_STRIP
+            and max(nodes) - min(nodes) <= 50
+            and heap1 - heap0 <= max(0.5, 0.1 * heap0)
+            and renderers_ok
+        )
+        renderer_text = (
+            ""
+            if None in renderers
+            else f" The walls' renderer processes: {renderers[0]:.0f} → {renderers[1]:.0f} MB private memory "
+            f"({renderers[1] - renderers[0]:+.0f} MB, all {len(walls1)} together)."
+        )
+        out.append(
+            f"- **Wall pages: {'bounded' if bounded else 'NOT bounded'}.** Largest wall JS heap {heap0:.2f} → "
+            f"{heap1:.2f} MB ({heap1 - heap0:+.2f} MB) from {base['arrivals']:,} to {last['arrivals']:,} arrivals; "
+            f"DOM nodes {min(nodes):,}–{max(nodes):,} at every checkpoint after the first arrival (the renderer's "
+            f"live node count, detached nodes included: {min(live):,}–{max(live):,}; event listeners "
+            f"{min(listeners):,}–{max(listeners):,}); strip at most {strip} tiles (cap {WALL_STRIP})." + renderer_text
+        )
+    never = sum(t is None for r in rows for t in r["catch_up_walls"] + r["catch_up_grids"])
+    shown = result["walls_show_newest"]
+    slowest = [
+        f"slowest {kind} {max(times):.0f} s"
+        for kind, times in (
+            ("wall", [t for r in rows for t in r["catch_up_walls"] if t is not None]),
+            ("grid", [t for r in rows for t in r["catch_up_grids"] if t is not None]),
+        )
+        if times
+    ]
+    burst = max(b["arrivals"] - a["arrivals"] for a, b in itertools.pairwise(rows))
+    caught = "every page caught up at every checkpoint" if not never else f"{never} page(s) never caught up"
+    out.append(
+        f"- **Kept up:** {sum(shown)} of {len(shown)} walls showed the newest image (`{result['newest']}`) as "
+        f"their loaded main image at the end; {caught} ({', '.join(slowest)} after a burst of up to {burst:,} "
+        f"images); {result['reconnects']} stream reconnect(s), {result['slow_cutoffs']} slow-client cut-off(s) "
+        f"in the server log, {result['page_errors']} page error(s); uploads: {result['created']:,} created, "
+        f"{result['duplicates']} duplicate(s), {result['failed']} failed."
+    )
+    grids0, grids1 = base["grids"], last["grids"]
+    if grids1:
+        tiles = max(g["tiles"] for g in grids1) - max(g["tiles"] for g in grids0)
+        nodes_grown = max(g["nodes"] for g in grids1) - max(g["nodes"] for g in grids0)
+        out.append(
+            f"- Grid pages grow, as they should: they show every image (+{tiles:,} tiles, +{nodes_grown:,} DOM "
+            f"nodes, {nodes_grown / max(1, span):.1f} per arrival, from {base['arrivals']:,} to "
+            f"{last['arrivals']:,}). A grid is for browsing; the display left running for days is the wall."
+        )
+    return out
+
+
+def _short(site: str) -> str:
+    """`.../site-packages/tornado/web.py:123` → `tornado/web.py:123`."""
+    for marker in ("site-packages/", "/lib/python3", str(ROOT) + "/"):
+        if marker in site:
+            tail = site.split(marker, 1)[1]
+            return tail.split("/", 1)[1] if marker == "/lib/python3" and "/" in tail else tail
+    return site
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arrivals", type=int, default=10_000, help="images pushed through the upload API")
+    parser.add_argument("--sessions", type=int, default=5, help="browser sessions open during the run")
+    parser.add_argument("--walls", type=int, default=None, help="of which wall displays (default: the larger half)")
+    parser.add_argument("--concurrency", type=int, default=4, help="upload client threads")
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--log-level", default="WARNING", help="server log level (INFO logs every request)")
+    parser.add_argument("--catch-up-timeout-s", type=float, default=600.0, help="per checkpoint")
+    parser.add_argument(
+        "--wait-idle", type=float, default=120.0, help="seconds to wait at most for other processes to go quiet"
+    )
+    parser.add_argument(
+        "--probe", action="store_true", help="run the server under tracemalloc and break its memory down (slower)"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/benchmarks.md")
+    args = parser.parse_args()
+    if args.port in BUSY_PORTS:
+        parser.error(f"port {args.port} is taken by other benchmarks")
+
+    import panel
+
+    if args.wait_idle > 0:
+        print(f"waiting up to {args.wait_idle:.0f} s for other processes to go quiet", flush=True)
+        print(f"  others use {wait_for_idle(args.wait_idle):.2f} cores", flush=True)
+    with OtherLoad() as others:  # the server and the browsers are reaped inside: their CPU counts as ours
+        result = run(args)
+    result["others_cores"] = others.others_cores
+    section = render(result, machine_description([f"Panel {panel.__version__}"]))
+    print(section)
+    if not args.no_write:
+        write_section("soak", section)
+
+
+if __name__ == "__main__":
+    main()
