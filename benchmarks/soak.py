@@ -232,19 +232,8 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def chromium_main_pids() -> set[int]:
-    """Browser processes this benchmark started (through Playwright's driver), not their helpers."""
-    return {
-        pid
-        for pid in _descendants(os.getpid())
-        if b"chrom" in _cmdline(pid).split(b"\0", 1)[0] and b"--type=" not in _cmdline(pid)
-    }
-
-
-def renderers_private_mb(browser_pid: int | None) -> float | None:
-    """Private memory (`RssAnon`: heaps, decoded images, layout) of one browser's renderer processes."""
-    if browser_pid is None:
-        return None
+def renderers_private_mb(browser_pid: int) -> float:
+    """Private memory (`RssAnon`: heaps, decoded images, layout, caches) of a browser's renderer processes."""
     total_kb = 0
     for pid in _descendants(browser_pid):
         if b"--type=renderer" in _cmdline(pid):
@@ -255,6 +244,38 @@ def renderers_private_mb(browser_pid: int | None) -> float | None:
             except OSError:
                 continue
     return total_kb / 1024
+
+
+class Kiosk:
+    """A wall as a display runs it: a plain headless Chromium, no DevTools attached until the end.
+
+    Playwright's pages have DevTools domains enabled (network, runtime), which keep data of their own in
+    the renderer; this one's renderer memory is the wall's alone.
+    """
+
+    def __init__(self, work: Path, url: str) -> None:
+        self.profile = work / "kiosk-profile"
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless=new", *ARGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
+             "--no-first-run", "--window-size=1920,1080", url + "/?mode=wall"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def renderers_mb(self) -> float:
+        return renderers_private_mb(self.proc.pid)
+
+    def cdp_url(self) -> str:
+        port = (self.profile / "DevToolsActivePort").read_text().split()[0]
+        return f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
 
 
 class Server:
@@ -465,7 +486,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     walls = args.walls if args.walls is not None else args.sessions - args.sessions // 2
-    modes = ["wall"] * walls + ["grid"] * (args.sessions - walls)
+    kiosks = min(args.kiosk, walls)
+    # A driven wall first: "RSS with one session" is then a page like most.
+    modes = ["wall"] * (walls - kiosks) + ["kiosk"] * kiosks + ["grid"] * (args.sessions - walls)
     result: dict[str, Any] = {"modes": modes, "rows": [], "args": vars(args)}
     with tempfile.TemporaryDirectory(prefix="fotoflo-soak-") as tmp:
         server = Server(Path(tmp), args.port or free_port(), args.log_level, probe=args.probe)
@@ -474,37 +497,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         uploader = Uploader(server.url, args.concurrency)
         try:
             with sync_playwright() as pw, contextlib.ExitStack() as stack:
-                # One browser for the walls and one for the grids: each kind's renderer processes are
-                # then told apart by their parent, for the renderers' private memory.
-                browsers: dict[str, Any] = {}
-                browser_pids: dict[str, int | None] = {"wall": None, "grid": None}
-                for kind in dict.fromkeys(modes):
-                    before = chromium_main_pids()
-                    browsers[kind] = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                    stack.callback(browsers[kind].close)
-                    started = chromium_main_pids() - before
-                    browser_pids[kind] = started.pop() if len(started) == 1 else None
-                result["chromium"] = next(iter(browsers.values())).version
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                stack.callback(browser.close)
+                result["chromium"] = browser.version
                 sessions: list[Session] = []
-                with contextlib.ExitStack() as pages:
-                    result["rss_cold_mb"] = server.settled_rss_mb()
-                    for i, mode in enumerate(modes):
-                        sessions.append(open_session(browsers[mode], server.url, mode))
-                        pages.callback(sessions[-1].context.close)
-                        if i == 0:
-                            result["rss_one_mb"] = server.settled_rss_mb()
-                    result["rss_all_mb"] = server.settled_rss_mb()
-                    result["subscribers_open"] = server.subscribers()
-                    result["rows"] = list(soak(server, uploader, sessions, browser_pids, args))
-                    result["page_errors"] = sum(len(s.errors) for s in sessions)
-                    result["newest"] = newest = server.newest_id()
-                    final = [s.page.evaluate("() => window.__soak.sample()") for s in sessions]
-                    result["walls_show_newest"] = [
-                        f["main_id"] == newest and f"/files/{newest}/" in (f["main_src"] or "")
-                        for s, f in zip(sessions, final, strict=True)
-                        if s.mode == "wall"
-                    ]
-                    result["reconnects"] = sum(f["reconnects"] for f in final)
+                kiosk_list: list[Kiosk] = []
+                result["rss_cold_mb"] = server.settled_rss_mb()
+                for i, mode in enumerate(modes):
+                    if mode == "kiosk":
+                        kiosk_list.append(Kiosk(Path(tmp) / f"kiosk-{i}", server.url))
+                        stack.callback(kiosk_list[-1].close)
+                        # No DevTools to ask: it is live once its stream is open.
+                        if wait_subscribers(server, i + 1, timeout_s=120) != i + 1:
+                            raise RuntimeError("the kiosk wall did not open its event stream")
+                    else:
+                        sessions.append(open_session(browser, server.url, mode))
+                        stack.callback(sessions[-1].context.close)
+                    if i == 0:
+                        result["rss_one_mb"] = server.settled_rss_mb()
+                result["rss_all_mb"] = server.settled_rss_mb()
+                result["rows"] = list(soak(server, uploader, sessions, kiosk_list, args))
+                result["page_errors"] = sum(len(s.errors) for s in sessions)
+                result["newest"] = newest = server.newest_id()
+                final = [s.page.evaluate("() => window.__soak.sample()") for s in sessions]
+                result["walls_show_newest"] = [
+                    f["main_id"] == newest and f"/files/{newest}/" in (f["main_src"] or "")
+                    for s, f in zip(sessions, final, strict=True)
+                    if s.mode == "wall"
+                ]
+                result["reconnects"] = sum(f["reconnects"] for f in final)
+                result["kiosks"] = [check_kiosk(pw, k, newest, args.catch_up_timeout_s) for k in kiosk_list]
+                stack.close()
                 result["subscribers_closed"] = wait_subscribers(server, 0, timeout_s=30)
         finally:
             uploader.close()
@@ -516,6 +539,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["slow_cutoffs"] = server.log_count("SSE client too slow") if server.log_path.exists() else 0
             server.stop()
     return result
+
+
+def check_kiosk(pw: Any, kiosk: Kiosk, newest: str, timeout_s: float) -> dict[str, Any]:
+    """Attach DevTools to a kiosk wall at last: does it show `newest`, and what does memory pressure free?"""
+    browser = pw.chromium.connect_over_cdp(kiosk.cdp_url())
+    try:
+        page = browser.contexts[0].pages[0]
+        main = page.locator(".ff-wall-main")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            shows = main.get_attribute("data-image-id") == newest and f"/files/{newest}/" in (
+                main.get_attribute("src") or ""
+            )
+            if shows or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        before_mb = kiosk.renderers_mb()
+        # What a renderer gives back under memory pressure was cache; what it keeps would be a leak.
+        cdp = browser.contexts[0].new_cdp_session(page)
+        cdp.send("Memory.simulatePressureNotification", {"level": "critical"})
+        cdp.send("HeapProfiler.collectGarbage")
+        time.sleep(5)  # the purge runs as tasks in the renderer; nothing to wait on from here
+        return {"shows_newest": shows, "attached_mb": before_mb, "after_pressure_mb": kiosk.renderers_mb()}
+    finally:
+        browser.close()
 
 
 def wait_subscribers(server: Server, expected: int, timeout_s: float) -> int:
@@ -531,7 +579,7 @@ def soak(
     server: Server,
     uploader: Uploader,
     sessions: list[Session],
-    browser_pids: dict[str, int | None],
+    kiosks: list[Kiosk],
     args: argparse.Namespace,
 ) -> Iterator[dict[str, Any]]:
     done = 0
@@ -553,8 +601,7 @@ def soak(
             "fds": server.fds(),
             "subscribers": server.subscribers(),
             "probe": server.probe(),
-            "wall_renderers_mb": renderers_private_mb(browser_pids["wall"]),
-            "grid_renderers_mb": renderers_private_mb(browser_pids["grid"]),
+            "kiosk_mb": [k.renderers_mb() for k in kiosks],
             "walls": [p for s, p in zip(sessions, pages, strict=True) if s.mode == "wall"],
             "grids": [p for s, p in zip(sessions, pages, strict=True) if s.mode == "grid"],
         }
@@ -572,8 +619,8 @@ def _progress(row: dict[str, Any]) -> str:
         f"{row['subscribers']} SSE; walls heap {[round(w['heap'] / 2**20, 2) for w in walls]} MB, nodes "
         f"{[w['nodes'] for w in walls]}, live nodes {[w['live_nodes'] for w in walls]}, strip "
         f"{[w['tiles'] for w in walls]}; grids tiles {[g['tiles'] for g in grids]}, heap "
-        f"{[round(g['heap'] / 2**20, 1) for g in grids]} MB; renderers walls {_mb(row['wall_renderers_mb'], 1)}, "
-        f"grids {_mb(row['grid_renderers_mb'], 1)}"
+        f"{[round(g['heap'] / 2**20, 1) for g in grids]} MB; kiosk renderers "
+        f"{[round(k, 1) for k in row['kiosk_mb']]} MB"
         + (f"; probe { {k: v for k, v in probe.items() if k != 'sites'} }" if probe else "")
     )
 
@@ -603,7 +650,8 @@ def _mb(value: float | None, unit: int = 2**20) -> str:
 def render(result: dict[str, Any], machine: str) -> str:
     rows = result["rows"]
     modes = result["modes"]
-    n_walls, n_grids = modes.count("wall"), modes.count("grid")
+    n_kiosks, n_grids = modes.count("kiosk"), modes.count("grid")
+    n_walls = modes.count("wall") + n_kiosks
     sessions = len(modes)
     arrivals = rows[-1]["arrivals"]
     pushed_s = sum(r["push_s"] for r in rows)
@@ -612,28 +660,34 @@ def render(result: dict[str, Any], machine: str) -> str:
         "",
         f"Measured by `benchmarks/soak.py` on {machine}; Chromium {result['chromium']}.",
         "",
-        f"One `fotoflo serve` process; {sessions} browser sessions, each in its own browser context: "
-        f"{n_walls} wall display{_s(n_walls)} (`/?mode=wall`, 1920×1080) and {n_grids} grid page{_s(n_grids)} "
-        "(`/`, 1280×800), "
-        f"opened on a project of {SEEDED} images. {arrivals:,} distinct 64×48 JPEGs went through "
+        f"One `fotoflo serve` process; {sessions} browser sessions: {n_walls} wall display{_s(n_walls)} "
+        f"(`/?mode=wall`, 1920×1080) and {n_grids} grid page{_s(n_grids)} (`/`, 1280×800), opened on a project "
+        f"of {SEEDED} images. "
+        + (
+            f"{n_kiosks} of the walls (the *kiosk*) ran in a Chromium of its own with no DevTools attached, as a "
+            "display would; the other pages in one Playwright-driven Chromium, each in its own browser context. "
+            if n_kiosks
+            else "The pages ran in one Playwright-driven Chromium, each in its own browser context. "
+        )
+        + f"{arrivals:,} distinct 64×48 JPEGs went through "
         f"`POST /api/projects/{PROJECT}/upload` from {result['args']['concurrency']} client threads "
         f"({arrivals / pushed_s:.0f} images/s while pushing; no waiting on the browsers), days of a wall "
         "compressed into minutes. At each checkpoint the uploads paused until every page showed the newest "
         "image (a wall: as its loaded main image; a grid: as its first tile) — the *catch-up*, for the slowest "
         "page of the kind — then: server RSS (`VmRSS`), threads and open file descriptors from `/proc`, SSE "
         "subscribers from `/healthz`; in each page, after `HeapProfiler.collectGarbage`, "
-        "`performance.memory.usedJSHeapSize` and every DOM node, those in shadow roots included; walls and "
-        "grids run in two browsers, and *renderers* is the private memory (`RssAnon`) of all of one "
-        "browser's renderer processes together (decoded images, layout and caches, which the JS heap does not "
-        "show). Several pages of a kind: one value when they agree, else the range."
+        "`performance.memory.usedJSHeapSize` and every DOM node, those in shadow roots included; for the "
+        "kiosk, the private memory (`RssAnon`) of its renderer processes: decoded images, layout and caches, "
+        "which the JS heap does not show (a driven page's renderer also holds what the DevTools domains "
+        "record, so only the kiosk's is the wall's own). Several pages of a kind: one value when they agree, "
+        "else the range."
         + (" The server ran under `--probe` (tracemalloc on: slower)." if result["args"]["probe"] else "")
         + f" Other processes kept {result['others_cores']:.2f} of the {cores()} cores busy meanwhile (rates and "
         "catch-up times depend on that; the memory figures hardly do).",
         "",
         "| arrivals | server RSS | threads | fds | SSE subscribers | wall JS heap | wall DOM nodes | wall strip "
-        "| wall renderers | wall catch-up | grid tiles | grid JS heap | grid DOM nodes | grid renderers "
-        "| grid catch-up |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| wall catch-up | kiosk wall renderer | grid tiles | grid JS heap | grid DOM nodes | grid catch-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         walls, grids = r["walls"], r["grids"]
@@ -643,21 +697,20 @@ def render(result: dict[str, Any], machine: str) -> str:
                 _span([w["heap"] / 2**20 for w in walls], ".2f") + " MB",
                 _span([w["nodes"] for w in walls], ",d"),
                 _span([w["tiles"] for w in walls], "d"),
-                _mb(r["wall_renderers_mb"], 1),
                 _late(r["catch_up_walls"]),
             ]
         else:
-            cells += ["–"] * 5
+            cells += ["–"] * 4
+        cells.append(_span(r["kiosk_mb"], ".1f") + " MB" if r["kiosk_mb"] else "–")
         if grids:
             cells += [
                 _span([g["tiles"] for g in grids], ",d"),
                 _span([g["heap"] / 2**20 for g in grids], ".1f") + " MB",
                 _span([g["nodes"] for g in grids], ",d"),
-                _mb(r["grid_renderers_mb"], 1),
                 _late(r["catch_up_grids"]),
             ]
         else:
-            cells += ["–"] * 5
+            cells += ["–"] * 4
         lines.append("| " + " | ".join(cells) + " |")
     if rows[0]["probe"]:
         lines += [
@@ -742,26 +795,19 @@ def verdict(result: dict[str, Any]) -> list[str]:
         live = [max(w["live_nodes"] for w in r["walls"]) for r in rows if r["arrivals"] > 0]
         listeners = [max(w["listeners"] for w in r["walls"]) for r in rows if r["arrivals"] > 0]
         strip = max(w["tiles"] for r in rows for w in r["walls"])
-        renderers = (base["wall_renderers_mb"], last["wall_renderers_mb"])
-        renderers_ok = None in renderers or renderers[1] - renderers[0] <= max(10.0, 0.1 * renderers[0])
+        kiosk_text, kiosk_ok = kiosk_verdict(result, base, last)
         bounded = (
             strip <= WALL_STRIP
             and max(nodes) - min(nodes) <= 50
             and heap1 - heap0 <= max(0.5, 0.1 * heap0)
-            and renderers_ok
-        )
-        renderer_text = (
-            ""
-            if None in renderers
-            else f" The walls' renderer processes: {renderers[0]:.0f} → {renderers[1]:.0f} MB private memory "
-            f"({renderers[1] - renderers[0]:+.0f} MB, all {len(walls1)} together)."
+            and kiosk_ok
         )
         out.append(
             f"- **Wall pages: {'bounded' if bounded else 'NOT bounded'}.** Largest wall JS heap {heap0:.2f} → "
             f"{heap1:.2f} MB ({heap1 - heap0:+.2f} MB) from {base['arrivals']:,} to {last['arrivals']:,} arrivals; "
             f"DOM nodes {min(nodes):,}–{max(nodes):,} at every checkpoint after the first arrival (the renderer's "
             f"live node count, detached nodes included: {min(live):,}–{max(live):,}; event listeners "
-            f"{min(listeners):,}–{max(listeners):,}); strip at most {strip} tiles (cap {WALL_STRIP})." + renderer_text
+            f"{min(listeners):,}–{max(listeners):,}); strip at most {strip} tiles (cap {WALL_STRIP})." + kiosk_text
         )
     never = sum(t is None for r in rows for t in r["catch_up_walls"] + r["catch_up_grids"])
     shown = result["walls_show_newest"]
@@ -775,12 +821,14 @@ def verdict(result: dict[str, Any]) -> list[str]:
     ]
     burst = max(b["arrivals"] - a["arrivals"] for a, b in itertools.pairwise(rows))
     caught = "every page caught up at every checkpoint" if not never else f"{never} page(s) never caught up"
+    shown += [k["shows_newest"] for k in result["kiosks"]]
     out.append(
-        f"- **Kept up:** {sum(shown)} of {len(shown)} walls showed the newest image (`{result['newest']}`) as "
-        f"their loaded main image at the end; {caught} ({', '.join(slowest)} after a burst of up to {burst:,} "
-        f"images); {result['reconnects']} stream reconnect(s), {result['slow_cutoffs']} slow-client cut-off(s) "
-        f"in the server log, {result['page_errors']} page error(s); uploads: {result['created']:,} created, "
-        f"{result['duplicates']} duplicate(s), {result['failed']} failed."
+        f"- **Kept up:** {sum(shown)} of {len(shown)} walls (kiosk included) showed the newest image "
+        f"(`{result['newest']}`) as their loaded main image at the end; {caught} ({', '.join(slowest)} after "
+        f"a burst of up to {burst:,} images); {result['reconnects']} stream reconnect(s), "
+        f"{result['slow_cutoffs']} slow-client cut-off(s) in the server log, {result['page_errors']} page "
+        f"error(s); uploads: {result['created']:,} created, {result['duplicates']} duplicate(s), "
+        f"{result['failed']} failed."
     )
     grids0, grids1 = base["grids"], last["grids"]
     if grids1:
@@ -792,6 +840,28 @@ def verdict(result: dict[str, Any]) -> list[str]:
             f"{last['arrivals']:,}). A grid is for browsing; the display left running for days is the wall."
         )
     return out
+
+
+def kiosk_verdict(result: dict[str, Any], base: dict[str, Any], last: dict[str, Any]) -> tuple[str, bool]:
+    """The kiosk wall's renderer memory: its growth, and what a memory-pressure signal gives back."""
+    if not result["kiosks"]:
+        return "", True
+    grown = [b - a for a, b in zip(base["kiosk_mb"], last["kiosk_mb"], strict=True)]
+    kept = [
+        k["after_pressure_mb"] - a for a, k in zip(base["kiosk_mb"], result["kiosks"], strict=True)
+    ]  # what is still there once Chromium has dropped its caches
+    tolerance = [max(10.0, 0.1 * a) for a in base["kiosk_mb"]]
+    # Growth a renderer gives back under pressure is cache; growth it keeps would be a leak.
+    ok = all(g <= t or k <= t for g, k, t in zip(grown, kept, tolerance, strict=True))
+    k = result["kiosks"][0]
+    text = (
+        f" Kiosk wall's renderer (no DevTools): {base['kiosk_mb'][0]:.0f} → {last['kiosk_mb'][0]:.0f} MB private "
+        f"memory ({grown[0]:+.0f} MB, {1000 * grown[0] / max(1, last['arrivals'] - base['arrivals']):+.1f} MB per "
+        f"1,000 arrivals); after a critical memory-pressure signal at the end, {k['after_pressure_mb']:.0f} MB "
+        f"({kept[0]:+.0f} MB against {base['arrivals']:,} arrivals; criterion: growth, or what pressure leaves of "
+        "it, at most 10 MB or 10 %)."
+    )
+    return text, ok
 
 
 def _short(site: str) -> str:
@@ -808,6 +878,9 @@ def main() -> None:
     parser.add_argument("--arrivals", type=int, default=10_000, help="images pushed through the upload API")
     parser.add_argument("--sessions", type=int, default=5, help="browser sessions open during the run")
     parser.add_argument("--walls", type=int, default=None, help="of which wall displays (default: the larger half)")
+    parser.add_argument(
+        "--kiosk", type=int, default=1, help="of which walls in a plain Chromium with no DevTools (default 1)"
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="upload client threads")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--log-level", default="WARNING", help="server log level (INFO logs every request)")
