@@ -21,6 +21,7 @@ import io
 import itertools
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -40,7 +41,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import OtherLoad, cores, machine_description, wait_for_idle, write_section
+from _common import _machine_busy_s, cores, machine_description, wait_for_idle, write_section
 
 from dashboard.samples import seed_project
 
@@ -244,6 +245,36 @@ def renderers_private_mb(browser_pid: int) -> float:
             except OSError:
                 continue
     return total_kb / 1024
+
+
+class OthersLoad:
+    """Cores that processes other than this one and its descendants kept busy since it was made.
+
+    `_common.OtherLoad` counts children once they are reaped; Chromium's processes under Playwright's
+    driver never reach this process's rusage, so here the whole process tree is read from /proc
+    while it is still alive.
+    """
+
+    def __init__(self) -> None:
+        self._start = (time.perf_counter(), _machine_busy_s(), self._tree_cpu_s())
+
+    @staticmethod
+    def _tree_cpu_s() -> float:
+        me, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = me.ru_utime + me.ru_stime + reaped.ru_utime + reaped.ru_stime
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in _descendants(os.getpid()):
+            try:  # utime, stime, and what its own reaped children used (cutime, cstime)
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += sum(int(f) for f in fields[11:15]) / tick
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
+    def cores(self) -> float:
+        wall, busy, own = self._start
+        elapsed = max(1e-9, time.perf_counter() - wall)
+        return max(0.0, (_machine_busy_s() - busy) - (self._tree_cpu_s() - own)) / elapsed
 
 
 class Kiosk:
@@ -490,6 +521,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # A driven wall first: "RSS with one session" is then a page like most.
     modes = ["wall"] * (walls - kiosks) + ["kiosk"] * kiosks + ["grid"] * (args.sessions - walls)
     result: dict[str, Any] = {"modes": modes, "rows": [], "args": vars(args)}
+    others = OthersLoad()
     with tempfile.TemporaryDirectory(prefix="fotoflo-soak-") as tmp:
         server = Server(Path(tmp), args.port or free_port(), args.log_level, probe=args.probe)
         seed_project(server.data, PROJECT, SEEDED)
@@ -517,6 +549,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         result["rss_one_mb"] = server.settled_rss_mb()
                 result["rss_all_mb"] = server.settled_rss_mb()
                 result["rows"] = list(soak(server, uploader, sessions, kiosk_list, args))
+                result["others_cores"] = others.cores()  # before the tree is torn down
                 result["page_errors"] = sum(len(s.errors) for s in sessions)
                 result["newest"] = newest = server.newest_id()
                 final = [s.page.evaluate("() => window.__soak.sample()") for s in sessions]
@@ -901,9 +934,7 @@ def main() -> None:
     if args.wait_idle > 0:
         print(f"waiting up to {args.wait_idle:.0f} s for other processes to go quiet", flush=True)
         print(f"  others use {wait_for_idle(args.wait_idle):.2f} cores", flush=True)
-    with OtherLoad() as others:  # the server and the browsers are reaped inside: their CPU counts as ours
-        result = run(args)
-    result["others_cores"] = others.others_cores
+    result = run(args)
     section = render(result, machine_description([f"Panel {panel.__version__}"]))
     print(section)
     if not args.no_write:
