@@ -67,6 +67,7 @@ class ApiHandler(web.RequestHandler):
         if fotoflo is not None and fotoflo.settings.cors:
             self.set_header("Access-Control-Allow-Origin", "*")
             self.set_header("Access-Control-Allow-Headers", "Last-Event-ID, Content-Type")
+            self.set_header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
 
     def options(self, *args: str, **kwargs: str) -> None:
         self.set_status(204 if self.fotoflo.settings.cors else 405)
@@ -496,7 +497,13 @@ class ExportHandler(ApiHandler):
             await self.stream_zip(collection, images)
 
     async def stream_zip(self, collection: CollectionRecord, images: list[ImageRecord]) -> None:
+        token = self.get_argument("progress", None)
+        if token is not None and not export.Downloads.TOKEN.fullmatch(token):
+            raise ApiError(400, "bad_argument", "progress must be 8 to 64 letters, digits, '-' or '_'")
         archive = export.StoredZip(await asyncio.to_thread(self.zip_members, images))
+        size, files = archive.size_bytes, len(images)
+        # Without a token the progress is still counted, just not findable.
+        progress = self.fotoflo.downloads.start(token, size, files) if token else export.Download(size, files)
         self.set_header("Content-Type", "application/zip")
         self.set_header("Content-Length", str(archive.size_bytes))
         peer = self.request.remote_ip
@@ -507,17 +514,19 @@ class ExportHandler(ApiHandler):
             while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
                 self.write(chunk)
                 await self.flush()
+                progress.bytes_sent += len(chunk)
+            self.finish()
+            progress.state = "done"
         except iostream.StreamClosedError:
             log.info("ZIP of %s: %s went away", collection.id, peer)
-            return
         except OSError:
             # The headers are out: cut the connection, so the client sees a short download, not a bad file.
             log.exception("ZIP of %s failed while streaming", collection.id)
             self.request.connection.close()  # type: ignore[union-attr]
-            return
         finally:
             chunks.close()
-        self.finish()
+            if progress.state != "done":
+                progress.state = "aborted"
 
     def zip_members(self, images: list[ImageRecord]) -> list[export.ZipMember]:
         members = []
@@ -529,6 +538,16 @@ class ExportHandler(ApiHandler):
                 raise ApiError(404, "missing_file", f"the original of {image.id!r} is missing") from None
             members.append(export.ZipMember(name, path, size, export.zip_date_time(image.captured_at)))
         return members
+
+
+class DownloadHandler(ApiHandler):
+    """How far a streamed ZIP export started with `?progress=TOKEN` has gone."""
+
+    async def get(self, project: str, token: str) -> None:
+        download = self.fotoflo.downloads.get(token)
+        if download is None:
+            raise ApiError(404, "unknown_export", f"no export {token!r} (not started yet, or long ago)")
+        self.write_json(download.to_dict())
 
 
 class HealthHandler(ApiHandler):
@@ -560,6 +579,7 @@ def routes(fotoflo: Fotoflo) -> list[tuple[str, type[web.RequestHandler], dict[s
         (c + r"/undelete/?", UndeleteHandler, kw),
         (c + r"/duplicate/?", DuplicateHandler, kw),
         *[(c + rf"/export\.{fmt}", ExportHandler, {**kw, "export_format": fmt}) for fmt in ("txt", "csv", "zip")],
+        (p + rf"/exports/(?P<token>{ident})", DownloadHandler, kw),
         (rf"/files/(?P<image_id>{ident})/(?P<kind>original|preview|thumb)", FileHandler, kw),
         (r"/healthz", HealthHandler, kw),
         (r"/api/.*", NotFoundHandler, kw),

@@ -217,3 +217,40 @@ def _encoded(name: str) -> tuple[bytes, int]:
 def _dos(date_time: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
     year, month, day, hour, minute, second = date_time
     return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
+
+
+@dataclass
+class Download:
+    """How far one streamed export has gone, for the page that started it to show."""
+
+    size_bytes: int
+    files: int
+    bytes_sent: int = 0
+    state: str = "sending"  # then "done" or "aborted"
+
+    def to_dict(self) -> dict[str, int | str]:
+        return {"size_bytes": self.size_bytes, "files": self.files, "bytes_sent": self.bytes_sent, "state": self.state}
+
+
+class Downloads:
+    """Progress of recent streamed exports by the random token the page chose; the oldest are forgotten.
+
+    The browser's own download manager receives the file (streamed to disk, never held by the
+    page), so the page asks here how many bytes have gone out.
+    """
+
+    TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+    def __init__(self, keep: int = 256) -> None:
+        self.keep = keep
+        self._items: dict[str, Download] = {}
+
+    def start(self, token: str, size_bytes: int, files: int) -> Download:
+        self._items.pop(token, None)
+        while len(self._items) >= self.keep:
+            self._items.pop(next(iter(self._items)))
+        download = self._items[token] = Download(size_bytes, files)
+        return download
+
+    def get(self, token: str) -> Download | None:
+        return self._items.get(token)

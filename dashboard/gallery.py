@@ -20,7 +20,9 @@ from panel.viewable import Viewer
 log = logging.getLogger("fotoflo.gallery")
 
 ASSETS = Path(__file__).parent / "assets"
-MODES = ("grid", "wall")
+MODES = ("grid", "collection", "wall")
+#: What `?mode=` may say: `single` is Single mode's name in the page's switch.
+MODE_ALIASES = {"single": "grid"}
 
 
 class LiveGallery(JSComponent):
@@ -28,7 +30,11 @@ class LiveGallery(JSComponent):
 
     api_base = param.String(default="", doc="URL prefix of the Fotoflo API; '' means the page's own server.")
     project = param.String(default="default", doc="Project whose images are shown.")
-    mode: Any = param.Selector(default="grid", objects=list(MODES), doc="'grid' (browse) or 'wall' (display).")
+    mode: Any = param.Selector(
+        default="grid",
+        objects=list(MODES),
+        doc="'grid' (Single mode: browse), 'collection' (select and curate) or 'wall' (display).",
+    )
     page_size = param.Integer(default=60, bounds=(1, 500), doc="Images fetched per page while scrolling.")
     heartbeat_s = param.Number(default=1.5, bounds=(0.5, 30), doc="Seconds between server heartbeats.")
     state: Any = param.Selector(
@@ -37,8 +43,12 @@ class LiveGallery(JSComponent):
         doc="Connection state of the event stream, reported by the browser.",
     )
     selected = param.String(default=None, allow_None=True, doc="Id of the image open in the lightbox, if any.")
+    selection = param.List(default=[], item_type=str, doc="Ids selected in the Collection mode pool, in pool order.")
+    collection = param.String(default=None, allow_None=True, doc="Id of the collection open in the side panel.")
+    sync_url = param.Boolean(default=False, doc="Keep the page URL's ?mode= in step with the mode switch.")
 
-    _esm = ASSETS / "gallery.js"
+    # One module: the pool and the collections (curation.js) live on the gallery's grid and stream.
+    _esm = "\n".join((ASSETS / name).read_text() for name in ("gallery.js", "curation.js"))
     _stylesheets = [(ASSETS / "gallery.css").read_text()]
 
 
@@ -51,13 +61,17 @@ class Gallery(Viewer):
     """
 
     project = param.String(default="default", doc="Project whose images are shown.")
-    mode: Any = param.Selector(default="grid", objects=list(MODES), doc="'grid' to browse, 'wall' for a display.")
+    mode: Any = param.Selector(
+        default="grid", objects=list(MODES), doc="'grid' to browse, 'collection' to curate, 'wall' for a display."
+    )
     api_url = param.String(default="", doc="Base URL of a Fotoflo server; '' means the page's own server.")
     data = param.Path(default=None, check_exists=False, doc="Data directory to serve from this process.")
     live = param.Boolean(default=False, constant=True, doc="True while the browser's event stream is connected.")
     selected = param.String(default=None, allow_None=True, doc="Id of the image open in the lightbox, if any.")
+    selection = param.List(default=[], item_type=str, doc="Ids selected in the Collection mode pool, in pool order.")
+    collection = param.String(default=None, allow_None=True, doc="Id of the collection open in Collection mode.")
 
-    def __init__(self, **params: Any) -> None:
+    def __init__(self, *, sync_url: bool = False, **params: Any) -> None:
         super().__init__(**params)
         self._background = None
         if not self.api_url and self.data is not None:
@@ -70,11 +84,15 @@ class Gallery(Viewer):
             project=self.project,
             mode=self.mode,
             page_size=13 if self.mode == "wall" else 60,
+            sync_url=sync_url,
             sizing_mode="stretch_both",
             min_height=480,
         )
         self._view.param.watch(self._on_state, "state")
-        self._view.param.watch(lambda e: setattr(self, "selected", e.new), "selected")
+        # The browser reports what the user did; setting `mode` here switches the page.
+        for name in ("selected", "selection", "collection", "mode"):
+            self._view.param.watch(lambda e: setattr(self, e.name, e.new), name)
+        self.param.watch(lambda e: setattr(self._view, "mode", e.new), "mode")
 
     def _on_state(self, event: param.parameterized.Event) -> None:
         with param.edit_constant(self):
@@ -82,10 +100,13 @@ class Gallery(Viewer):
 
     def ingest(self, path: str | Path) -> Any:
         """Ingest a file into this gallery's project through the one ingest door."""
+        return self.fotoflo().ingest_path(Path(path), self.project)
+
+    def fotoflo(self) -> Any:
+        """The Fotoflo system in this process: the one `data` started, else the server's."""
         from dashboard.server import current
 
-        fotoflo = self._background.fotoflo if self._background else current()
-        return fotoflo.ingest_path(Path(path), self.project)
+        return self._background.fotoflo if self._background else current()
 
     def __panel__(self) -> LiveGallery:
         return self._view
@@ -98,14 +119,15 @@ body > .bk-Column, body > div { height: 100vh; }
 
 
 def app_for_session(fotoflo: Any) -> pn.viewable.Viewable:
-    """The page at `/` for one browser session; `?mode=wall` (or `--wall`) opens the wall display."""
+    """The page at `/` for one browser session: `?mode=single|collection|wall` (`--wall`: the wall display)."""
     if PAGE_CSS not in pn.config.raw_css:
         pn.config.raw_css = [*pn.config.raw_css, PAGE_CSS]
     query = pn.state.location.query_params if pn.state.location else {}
     mode = str(query.get("mode") or ("wall" if fotoflo.settings.wall else "grid"))
+    mode = MODE_ALIASES.get(mode, mode)
     mode = mode if mode in MODES else "grid"
     project = str(query.get("project") or fotoflo.settings.project)
-    gallery = Gallery(project=project, mode=mode)
+    gallery = Gallery(project=project, mode=mode, sync_url=True)
     _log_session(project, mode)
     return pn.Column(gallery, sizing_mode="stretch_both", margin=0)
 

@@ -16,6 +16,7 @@ from dashboard.bus import Bus, LocalBus
 from dashboard.config import Settings
 from dashboard.curation import Curator
 from dashboard.events import Change, CollectionRecord, ImageRecord
+from dashboard.export import Downloads
 from dashboard.hub import FeedHub
 from dashboard.ingest import Ingestor, IngestResult, Limits
 from dashboard.signing import UrlSigner, load_or_create_secret
@@ -59,6 +60,7 @@ class Fotoflo:
             self.store, self.blobs, self.bus, Limits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
         )
         self.curator = Curator(self.store, self.bus)
+        self.downloads = Downloads()
         self.signer = UrlSigner(load_or_create_secret(settings.data, settings.secret), prefix=url_prefix)
         self.hub = FeedHub(self.store, self.bus)
         self.ingest_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="fotoflo-upload")

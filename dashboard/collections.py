@@ -1,0 +1,44 @@
+"""Collection mode: the live selection pool and the saved collections of one project.
+
+The browser half is assets/curation.js, loaded with the gallery's module: the pool *is* the live
+gallery's grid (the same keyed tiles, fed by the same stream), so a new image reaches the pool as one
+small event while the user is selecting. Cards, the open collection and ratings follow the change feed
+(`collection.*`, `rating.changed`), so every open window converges on the feed's order.
+
+`Collections` is what people compose: the gallery in Collection mode, whose `selection` and
+`collection` follow what the user does in the browser, and which saves through the one curation door.
+Collections are only ever made by someone saving one; new images never join a collection by themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import param
+
+from dashboard.events import CollectionRecord
+from dashboard.gallery import MODES, Gallery
+
+
+class Collections(Gallery):
+    """Collection mode of one project: pick images from the live pool, save and curate collections.
+
+    `selection` is what the user has selected in the browser's pool (pool order); `save()` keeps it.
+    Like `Gallery`, give it `data` (a data directory served from this process) or run it inside a
+    Fotoflo server (`fotoflo serve`, `panel serve --plugins dashboard.plugin`).
+    """
+
+    mode: Any = param.Selector(default="collection", objects=list(MODES), doc="Starts in Collection mode.")
+
+    def save(self, name: str, image_ids: Sequence[str] | None = None) -> CollectionRecord:
+        """Save the pool's selection (or `image_ids`) as a new collection named `name`.
+
+        Every open window shows its card at once. A name already taken gets a distinct suffix.
+        """
+        ids = list(self.selection if image_ids is None else image_ids)
+        return self.fotoflo().curator.save_collection(self.project, name, ids)
+
+    def saved(self) -> list[CollectionRecord]:
+        """The project's collections, most recently updated first."""
+        return self.fotoflo().store.list_collections(self.project)
