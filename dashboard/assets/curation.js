@@ -249,7 +249,8 @@ class CollectionsPanel {
 
   onChange(kind, data) {
     if (!this.loaded) {
-      this.early.push([kind, data]);
+      // While the list loads, keep what it may have missed; before that, the list will be current.
+      if (this.loading) this.early.push([kind, data]);
       return;
     }
     const id = data.collection_id;
