@@ -70,6 +70,12 @@ class Gallery(Viewer):
     selected = param.String(default=None, allow_None=True, doc="Id of the image open in the lightbox, if any.")
     selection = param.List(default=[], item_type=str, doc="Ids selected in the Collection mode pool, in pool order.")
     collection = param.String(default=None, allow_None=True, doc="Id of the collection open in Collection mode.")
+    height = param.Integer(
+        default=None,
+        allow_None=True,
+        bounds=(200, None),
+        doc="Height in pixels (a notebook cell); None fills the page.",
+    )
 
     def __init__(self, *, sync_url: bool = False, **params: Any) -> None:
         super().__init__(**params)
@@ -85,8 +91,11 @@ class Gallery(Viewer):
             mode=self.mode,
             page_size=13 if self.mode == "wall" else 60,
             sync_url=sync_url,
-            sizing_mode="stretch_both",
-            min_height=480,
+            **(
+                {"height": self.height, "sizing_mode": "stretch_width"}
+                if self.height
+                else {"sizing_mode": "stretch_both", "min_height": 480}
+            ),
         )
         self._view.param.watch(self._on_state, "state")
         # The browser reports what the user did; setting `mode` here switches the page.

@@ -21,8 +21,19 @@ from dashboard.store.sqlite import SQLiteStore
 from dashboard.timeutil import utc_now_iso
 
 
-def photo_jpeg(seed: int, size: tuple[int, int] = (1200, 800), *, exif: bool = True) -> bytes:
-    """A photo-like JPEG: a sky gradient, hills, a sun, grain; camera EXIF when asked."""
+def photo_jpeg(
+    seed: int,
+    size: tuple[int, int] = (1200, 800),
+    *,
+    exif: bool = True,
+    captured: str | None = None,
+    iso: int = 400,
+    focal_length_mm: float = 33.0,
+) -> bytes:
+    """A photo-like JPEG: a sky gradient, hills, a sun, grain; camera EXIF when asked.
+
+    `captured` is the EXIF DateTimeOriginal ("YYYY:MM:DD HH:MM:SS"; by default one derived from `seed`).
+    """
     rng = random.Random(seed)
     w, h = size
     top = (rng.randrange(40, 120), rng.randrange(80, 160), rng.randrange(150, 240))
@@ -48,12 +59,12 @@ def photo_jpeg(seed: int, size: tuple[int, int] = (1200, 800), *, exif: bool = T
         data[0x010F] = "Fujifilm"
         data[0x0110] = "X-T5"
         ifd = data.get_ifd(0x8769)
-        ifd[0x9003] = f"2026:11:2{seed % 8} 1{seed % 10}:{seed % 60:02d}:{(seed * 7) % 60:02d}"
+        ifd[0x9003] = captured or f"2026:11:2{seed % 8} 1{seed % 10}:{seed % 60:02d}:{(seed * 7) % 60:02d}"
         ifd[0xA434] = "XF 33mm F1.4 R LM WR"
         ifd[0x829A] = 1 / 250
         ifd[0x829D] = 2.8
-        ifd[0x8827] = 400
-        ifd[0x920A] = 33.0
+        ifd[0x8827] = iso
+        ifd[0x920A] = focal_length_mm
         extra["exif"] = data.tobytes()
     im.save(out, "JPEG", quality=85, **extra)
     return out.getvalue()
