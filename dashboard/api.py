@@ -7,10 +7,13 @@ Blocking store and ingest calls run in worker threads so the loop keeps serving 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
+import re
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -18,7 +21,7 @@ from urllib.parse import quote
 from tornado import httputil, iostream, web
 
 from dashboard import export
-from dashboard.events import FLAGS, LABELS, Change, CollectionRecord, ImageRecord
+from dashboard.events import FLAGS, LABELS, Change, CollectionRecord, Device, ImageRecord
 from dashboard.ingest import IngestError
 from dashboard.store import (
     CollectionDeleted,
@@ -226,27 +229,46 @@ class RatingHandler(ApiHandler):
         self.write_json(self.fotoflo.image_json(image))
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_DEVICE_NAME_CHARS = 100
+
+
+def _sha256_arg(name: str, value: str) -> str:
+    value = value.strip().lower()
+    if not _SHA256.fullmatch(value):
+        raise ApiError(400, "bad_argument", f"{name} must be a SHA-256 as 64 hex digits")
+    return value
+
+
 class UploadHandler(ApiHandler):
     async def post(self, project: str) -> None:
         await self.require_project(project)
         files = self.request.files.get("file", [])
         if not files:
             raise ApiError(400, "no_file", "send the image(s) as multipart form field 'file'")
+        options = self.sync_options(len(files))
         created: list[dict[str, Any]] = []
         existing: list[dict[str, Any]] = []
         errors: list[IngestError] = []
         loop = asyncio.get_running_loop()
         for part in files:
             name = part.get("filename") or "upload"
+            ingest = functools.partial(self.fotoflo.ingest_bytes, part["body"], name, project, **options)
             try:
-                result = await loop.run_in_executor(
-                    self.fotoflo.ingest_pool, self.fotoflo.ingest_bytes, part["body"], name, project
-                )
+                result = await loop.run_in_executor(self.fotoflo.ingest_pool, ingest)
             except IngestError as exc:
                 errors.append(exc)
                 continue
-            (created if result.created else existing).append(
-                self.fotoflo.image_json(result.image, created=result.created)
+            except UnknownImage:
+                raise ApiError(
+                    404, "unknown_image", f"no image {options['replaces']!r} in project {project!r}"
+                ) from None
+            extra: dict[str, Any] = {"created": result.created, "updated": result.updated}
+            if result.conflict_copy is not None:
+                extra["conflict_copy"] = self.fotoflo.image_json(result.conflict_copy)
+            (created if result.created or result.updated else existing).append(
+                self.fotoflo.image_json(result.image, **extra)
             )
         if created:
             status = 201
@@ -255,6 +277,55 @@ class UploadHandler(ApiHandler):
         else:
             status = max(e.http_status for e in errors)
         self.write_json({"images": created + existing, "errors": [e.to_dict() for e in errors]}, status)
+
+    def sync_options(self, file_count: int) -> dict[str, Any]:
+        """What a sync client adds (query or form fields): checksum, the version replaced, the device."""
+        get = self.get_argument
+        sha256, replaces, base = get("sha256", None), get("replaces", None), get("base_sha256", None)
+        device_id, device_name = get("device_id", None), get("device_name", None)
+        if (sha256 or replaces) and file_count != 1:
+            raise ApiError(400, "bad_argument", "sha256 and replaces are for an upload of one file")
+        if replaces is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", replaces):
+            raise ApiError(400, "bad_argument", "replaces must be an image id")
+        if (replaces is None) != (base is None):
+            raise ApiError(400, "bad_argument", "replaces and base_sha256 go together")
+        device = None
+        if device_id is not None:
+            if not _DEVICE_ID.fullmatch(device_id):
+                raise ApiError(400, "bad_argument", "device_id must be 1 to 64 letters, digits, '-' or '_'")
+            name = (device_name or device_id).strip()
+            if not name or len(name) > MAX_DEVICE_NAME_CHARS or any(unicodedata.category(c) == "Cc" for c in name):
+                raise ApiError(
+                    400, "bad_argument", f"device_name must be 1 to {MAX_DEVICE_NAME_CHARS} printable characters"
+                )
+            device = Device(device_id, name.replace("/", "-"))
+        elif device_name is not None:
+            raise ApiError(400, "bad_argument", "device_name needs a device_id")
+        return {
+            "expected_sha256": _sha256_arg("sha256", sha256) if sha256 else None,
+            "replaces": replaces,
+            "base_sha256": _sha256_arg("base_sha256", base) if base is not None else None,
+            "device": device,
+        }
+
+
+class ImageBySha256Handler(ApiHandler):
+    """Ask before sending the bytes: the image that has (or had) content with this SHA-256."""
+
+    async def get(self, project: str, sha256: str) -> None:
+        sha256 = _sha256_arg("sha256", sha256)
+        await self.require_project(project)
+        image = await self.run(self.fotoflo.store.find_by_sha, project, sha256)
+        if image is None:
+            raise ApiError(404, "unknown_image", f"no image with SHA-256 {sha256} in project {project!r}")
+        self.write_json(self.fotoflo.image_json(image, current=image.sha256 == sha256))
+
+
+class ImageVersionsHandler(ApiHandler):
+    async def get(self, project: str, image_id: str) -> None:
+        await self.require_project(project)
+        versions = await self.run(self.fotoflo.store.image_versions, project, image_id)
+        self.write_json({"image_id": image_id, "versions": [self.fotoflo.version_json(v) for v in versions]})
 
 
 class ChangesHandler(ApiHandler):
@@ -347,13 +418,22 @@ class FileHandler(ApiHandler):
         image = await asyncio.to_thread(self.fotoflo.store.get_image, image_id)
         if image is None:
             raise ApiError(404, "unknown_image", f"no image {image_id!r}")
-        path = self.fotoflo.blobs.path(kind, image.sha256)
+        sha256, mime, filename = image.sha256, image.mime, image.filename
+        version = self.int_arg("v", 1, low=1)
+        if version != image.version:
+            # Each URL names one version (no `v` is the first), so it can be cached as immutable.
+            versions = await asyncio.to_thread(self.fotoflo.store.image_versions, image.project, image.id)
+            match = [v for v in versions if v.version == version]
+            if not match:
+                raise ApiError(404, "unknown_version", f"image {image_id!r} has no version {version}")
+            sha256, mime, filename = match[0].sha256, match[0].mime, match[0].filename
+        path = self.fotoflo.blobs.path(kind, sha256)
         exp = int(self.get_argument("exp"))
-        self.set_header("Content-Type", image.mime if kind == "original" else "image/jpeg")
+        self.set_header("Content-Type", mime if kind == "original" else "image/jpeg")
         self.set_header("Cache-Control", f"private, max-age={max(0, exp - int(time.time()))}, immutable")
-        self.set_header("ETag", f'"{image.sha256[:32]}-{kind}"')
+        self.set_header("ETag", f'"{sha256[:32]}-{kind}"')
         if kind == "original":
-            self.set_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(image.filename)}")
+            self.set_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(filename)}")
         if self.request.headers.get("If-None-Match") == self._headers.get("ETag"):
             self.set_status(304)
             self.finish()
@@ -569,7 +649,9 @@ def routes(fotoflo: Fotoflo) -> list[tuple[str, type[web.RequestHandler], dict[s
     return [
         (r"/api/projects/?", ProjectsHandler, kw),
         (p + r"/images/?", ImagesHandler, kw),
+        (p + r"/images/by-sha256/(?P<sha256>[^/]+)/?", ImageBySha256Handler, kw),
         (p + rf"/images/(?P<image_id>{ident})/?", ImageHandler, kw),
+        (p + rf"/images/(?P<image_id>{ident})/versions/?", ImageVersionsHandler, kw),
         (p + rf"/images/(?P<image_id>{ident})/rating/?", RatingHandler, kw),
         (p + r"/upload/?", UploadHandler, kw),
         (p + r"/changes/?", ChangesHandler, kw),

@@ -16,13 +16,20 @@ log = logging.getLogger("fotoflo.bus")
 
 Listener = Callable[[str, int], None]
 
+#: The project of a message that says "you may have missed messages of every project" (sent by a
+#: broker's bus after each (re)connection, with seq 0): a listener reads the feed of all it follows.
+EVERY_PROJECT = ""
+
 
 class Bus(Protocol):
     def publish(self, project: str, seq: int) -> None:
         """Announce that `project`'s feed has reached `seq`. Thread-safe, never blocks for long."""
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call `listener(project, seq)` for every message, from any thread; returns an unsubscribe."""
+        """Call `listener(project, seq)` for every message, from any thread; returns an unsubscribe.
+
+        `project` may be `EVERY_PROJECT` (after a reconnection, when messages may have been lost).
+        """
 
     @property
     def connected(self) -> bool:

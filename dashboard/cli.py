@@ -1,4 +1,4 @@
-"""`fotoflo` command line: `serve` the live gallery, `ingest` files in bulk."""
+"""`fotoflo` command line: `serve` the live gallery, `ingest` files in bulk, `sync` a folder to a server."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from dashboard.config import ENV, Settings
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".gif"}
+from dashboard.config import ENV, SYNC_ENV, Settings
+from dashboard.ingest import IMAGE_SUFFIXES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,12 +38,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--heartbeat-s", type=float, help=f"seconds between SSE heartbeats (default 15) {env('heartbeat_s')}"
     )
     serve.add_argument("--wall", action="store_true", default=None, help=f"open / as the wall display {env('wall')}")
+    serve.add_argument("--db", help=f"database: postgresql://USER@HOST:PORT/DB (default: SQLite in DATA) {env('db')}")
+    serve.add_argument(
+        "--bus", help=f"bus between servers: local (default), redis://HOST:PORT/DB or postgres {env('bus')}"
+    )
 
     ingest = sub.add_parser("ingest", help="import image files or folders into a project")
     ingest.add_argument("paths", nargs="+", type=Path, help="files or folders (searched recursively)")
     ingest.add_argument("--data", type=Path, help=f"data directory {env('data')}")
     ingest.add_argument("--project", help=f"target project (default 'default') {env('project')}")
     ingest.add_argument("--workers", type=int, help="decoding processes (default: one per core)")
+    ingest.add_argument("--db", help=f"database (default: SQLite in DATA) {env('db')}")
+    ingest.add_argument("--bus", help=f"bus to tell the servers on (default local) {env('bus')}")
+
+    def sync_env(name: str) -> str:
+        return f"(env {SYNC_ENV[name][0]})"
+
+    sync = sub.add_parser(
+        "sync",
+        help="keep a folder uploaded to a project on a Fotoflo server ('fotoflo sync status' shows the queues)",
+        description="Upload a folder (recursively, new and changed images) to a project on a Fotoflo server, "
+        "through a persistent queue. 'fotoflo sync status [--state DIR]' shows the queues instead.",
+    )
+    sync.add_argument("folder", nargs="?", help="the folder to sync, or 'status'")
+    sync.add_argument("--server", help=f"the server's URL, e.g. http://studio.local:5006 {sync_env('server')}")
+    sync.add_argument("--project", help=f"the project to upload to (default 'default') {sync_env('project')}")
+    sync.add_argument("--token", help=f"sent as 'Authorization: Bearer TOKEN' {sync_env('token')}")
+    sync.add_argument("--state", type=Path, help="state directory (default: one per folder, server and project)")
+    sync.add_argument("--device-name", help=f"this device's name in conflict copies {sync_env('device_name')}")
+    sync.add_argument("--workers", type=int, help="uploads at once (default 2)")
+    sync.add_argument("--rescan-s", type=float, help="seconds between full rescans of the folder (default 60)")
+    sync.add_argument("--once", action="store_true", help="upload what is there, then exit (no watching)")
+    sync.add_argument("--ui", action="store_true", help="open the sync panel in the browser instead")
+    sync.add_argument("--ui-port", type=int, help="port of the sync panel (default 5007)")
     return parser
 
 
@@ -53,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return _serve(args)
+    if args.command == "sync":
+        from dashboard.sync.cli import run
+
+        return run(args)
     return _ingest(args)
 
 
@@ -71,6 +101,8 @@ def _serve(args: argparse.Namespace) -> int:
         rescan_s=args.rescan_s,
         heartbeat_s=args.heartbeat_s,
         wall=args.wall,
+        db=args.db,
+        bus=args.bus,
     )
     if args.no_watch:
         settings.watch = None
@@ -99,19 +131,19 @@ def _iter_files(paths: list[Path]) -> list[Path]:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from dashboard.backends import open_bus, open_store
     from dashboard.blobs import FileBlobs
-    from dashboard.bus import LocalBus
     from dashboard.ingest import IngestError, Ingestor, IngestResult, Limits
-    from dashboard.store.sqlite import SQLiteStore
 
-    settings = Settings.from_env(data=args.data, project=args.project)
+    settings = Settings.from_env(data=args.data, project=args.project, db=args.db, bus=args.bus)
     files = _iter_files(args.paths)
-    store = SQLiteStore(settings.data / "fotoflo.sqlite")
+    store = open_store(settings.db or settings.data / "fotoflo.sqlite")
     store.ensure_project(settings.project)
+    bus = open_bus(settings.bus, db_url=settings.db)
     ingestor = Ingestor(
         store,
         FileBlobs(settings.data / "blobs"),
-        LocalBus(),
+        bus,
         Limits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels),
     )
     done = 0
@@ -127,6 +159,7 @@ def _ingest(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     stats = ingestor.ingest_many(files, settings.project, workers=args.workers, on_result=progress)
+    bus.close()
     store.close()
     sys.stderr.write("\n")
     print(

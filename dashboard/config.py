@@ -27,6 +27,17 @@ ENV = {
     "rescan_s": ("FOTOFLO_RESCAN_S", float),
     "heartbeat_s": ("FOTOFLO_HEARTBEAT_S", float),
     "wall": ("FOTOFLO_WALL", bool),
+    "db": ("FOTOFLO_DB", str),
+    "bus": ("FOTOFLO_BUS", str),
+}
+
+
+#: `fotoflo sync` option → (environment variable, type); `FOTOFLO_PROJECT` is shared with `serve`.
+SYNC_ENV = {
+    "server": ("FOTOFLO_SERVER", str),
+    "project": ("FOTOFLO_PROJECT", str),
+    "token": ("FOTOFLO_TOKEN", str),
+    "device_name": ("FOTOFLO_DEVICE_NAME", str),
 }
 
 
@@ -43,6 +54,8 @@ class Settings:
     rescan_s: float = 60.0
     heartbeat_s: float = 15.0
     wall: bool = False
+    db: str | None = None  # a postgresql:// URL; None: SQLite in the data directory
+    bus: str = "local"  # local, redis://HOST:PORT/DB or postgres (NOTIFY on `db`)
     cors: bool = False  # allow any origin to read the API (the notebook's in-kernel server only)
 
     @classmethod

@@ -50,6 +50,8 @@ class ImageRecord:
     rating: int = 0
     flag: str = "none"
     label: str = "none"
+    version: int = 1
+    conflict_of: str | None = None  # a conflict copy: the id of the image whose version it was
 
     def with_seq(self, seq: int) -> ImageRecord:
         return replace(self, seq=seq)
@@ -61,6 +63,36 @@ class ImageRecord:
     def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Device:
+    """A sync client's machine: `id` is stable and opaque, `name` is for people ("Studio Mac")."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ImageVersion:
+    """One stored version of an image (the current one included): its bytes, by whom and when."""
+
+    image_id: str
+    version: int
+    sha256: str
+    filename: str
+    size_bytes: int
+    width: int
+    height: int
+    format: str
+    mime: str
+    created_at: str
+    seq: int  # the feed entry that made this version
+    device_id: str | None = None
+    device_name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

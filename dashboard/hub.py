@@ -13,13 +13,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dashboard.bus import Bus
+from dashboard.bus import EVERY_PROJECT, Bus
 from dashboard.events import Change
 from dashboard.store import Store
 
 log = logging.getLogger("fotoflo.hub")
 
 BATCH = 500
+OFFLINE_POLL_S = 0.5  # while the bus is disconnected the feed poll delivers, at this pace
 
 
 class FeedSubscription:
@@ -63,6 +64,7 @@ class FeedHub:
         self.store = store
         self.bus = bus
         self.poll_s = poll_s  # backstop for bus messages lost while a listener was away
+        self.offline_poll_s = min(poll_s, OFFLINE_POLL_S)
         self._projects: dict[str, _ProjectState] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -119,7 +121,11 @@ class FeedHub:
         # Called from the publisher's thread (watchdog, upload worker, Redis reader).
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake, project)
+            loop.call_soon_threadsafe(self._wake_all if project == EVERY_PROJECT else self._wake, project)
+
+    def _wake_all(self, _: str = EVERY_PROJECT) -> None:
+        for project in list(self._projects):
+            self._wake(project)
 
     def _wake(self, project: str) -> None:
         state = self._projects.get(project)
@@ -150,8 +156,15 @@ class FeedHub:
             self.loop.call_later(1.0, self._wake, project)
 
     async def _poll_forever(self) -> None:
+        # Every `poll_s`, and every `offline_poll_s` while the bus is down: a server that lost Redis
+        # (or NOTIFY) keeps delivering from the feed, a little later, until the bus is back.
+        waited = 0.0
         while True:
-            await asyncio.sleep(self.poll_s)
+            await asyncio.sleep(self.offline_poll_s)
+            waited += self.offline_poll_s
+            if waited < self.poll_s and self.bus.connected:
+                continue
+            waited = 0.0
             for project, state in list(self._projects.items()):
                 if not state.subs:
                     continue

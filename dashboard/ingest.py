@@ -26,8 +26,8 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
-from dashboard.events import ImageRecord
-from dashboard.store import Store
+from dashboard.events import Device, ImageRecord
+from dashboard.store import CONFLICT, UPDATED, Store, UnknownImage
 from dashboard.timeutil import epoch_to_iso, utc_now_iso
 
 log = logging.getLogger("fotoflo.ingest")
@@ -44,6 +44,9 @@ MIME_BY_FORMAT = {
     "HEIF": "image/heif",
     "GIF": "image/gif",
 }
+#: File name suffixes of the formats above: what bulk import and the sync client offer to ingest
+#: (ingest itself still decides by content).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".gif"})
 THUMB_EDGE_PX = 480
 PREVIEW_EDGE_PX = 1600
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -108,6 +111,13 @@ class TooManyPixels(IngestError):
     http_status = 413
 
 
+class ChecksumMismatch(IngestError):
+    """The bytes are not the ones the sender hashed (the file changed while it was being sent)."""
+
+    code = "sha256_mismatch"
+    http_status = 400
+
+
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = DEFAULT_MAX_BYTES
@@ -132,8 +142,15 @@ class Analysis:
 
 @dataclass(frozen=True)
 class IngestResult:
+    """`created`: a new image; `updated`: a new version of `image`; neither: the bytes were already there.
+
+    `conflict_copy` is the image made to keep the other side of a conflict (see `Store.add_version`).
+    """
+
     image: ImageRecord
     created: bool
+    updated: bool = False
+    conflict_copy: ImageRecord | None = None
 
 
 @dataclass
@@ -328,16 +345,29 @@ class Ingestor:
         filename: str | None = None,
         mtime_s: float | None = None,
         log_refusals: bool = True,
+        expected_sha256: str | None = None,
+        replaces: str | None = None,
+        base_sha256: str | None = None,
+        device: Device | None = None,
     ) -> IngestResult:
         """Ingest one file or one upload's bytes; raises `IngestError` for refused input.
 
         Refusals are logged with their reason unless `log_refusals` is false (the watcher logs
         its own: a half-written file is refused for a moment before it is complete).
+        `expected_sha256` refuses bytes that hash otherwise (`ChecksumMismatch`). With `replaces`
+        (an image id of the project, else `UnknownImage`) the bytes are a new version of that
+        image made from its version `base_sha256`, by `device`: see `Store.add_version`.
         """
         try:
             data, name, mtime_s = self._read(source, filename, mtime_s)
             sha = sha256_of(data)
-            existing = self.store.find_by_sha(project, sha) if data else None
+            if expected_sha256 is not None and sha != expected_sha256:
+                raise ChecksumMismatch(name, f"the bytes received hash to {sha}, not {expected_sha256}")
+            existing = self._current(project, sha) if data else None
+            if replaces is not None:
+                current = self.store.get_image(replaces)
+                if current is None or current.project != project:
+                    raise UnknownImage(project, [replaces])
             if existing is not None:
                 log.info("duplicate %s in %s: already stored as %s", name, project, existing.id)
                 return IngestResult(existing, created=False)
@@ -346,17 +376,72 @@ class Ingestor:
             if log_refusals:
                 log.warning("refused %s: %s", exc.filename, exc.reason)
             raise
-        return self.commit(analysis, data, name, project, mtime_s)
+        if replaces is not None:
+            return self.commit_version(analysis, data, name, project, mtime_s, replaces, base_sha256 or "", device)
+        return self.commit(analysis, data, name, project, mtime_s, device=device)
+
+    def _current(self, project: str, sha: str) -> ImageRecord | None:
+        """The image whose current version has these bytes (an older version's bytes make a new image)."""
+        image = self.store.find_by_sha(project, sha)
+        return image if image is not None and image.sha256 == sha else None
 
     def commit(
-        self, analysis: Analysis, data: bytes, filename: str, project: str, mtime_s: float | None
+        self,
+        analysis: Analysis,
+        data: bytes,
+        filename: str,
+        project: str,
+        mtime_s: float | None,
+        *,
+        device: Device | None = None,
     ) -> IngestResult:
         """Write the files, then the row and its feed entry, then wake the bus."""
+        record = self._store_blobs(analysis, data, filename, project, mtime_s)
+        stored, change = self.store.add_image(record, device=device)
+        if change is None:
+            return IngestResult(stored, created=False)
+        log.info("image received %s → %s #%d (%s)", filename, project, stored.seq, stored.id)
+        self.bus.publish(project, stored.seq)
+        return IngestResult(stored, created=True)
+
+    def commit_version(
+        self,
+        analysis: Analysis,
+        data: bytes,
+        filename: str,
+        project: str,
+        mtime_s: float | None,
+        replaces: str,
+        base_sha256: str,
+        device: Device | None,
+    ) -> IngestResult:
+        """Write the files, then the new version (and any conflict copy) with its feed entries, then wake the bus."""
+        record = self._store_blobs(analysis, data, filename, project, mtime_s)
+        result = self.store.add_version(project, replaces, record, base_sha256=base_sha256, device=device)
+        if not result.changes:
+            log.info("duplicate %s in %s: already stored as %s", filename, project, result.image.id)
+            return IngestResult(result.image, created=False)
+        image = result.image
+        log.info("version %d of %s: %s → %s #%d", image.version, image.id, filename, project, result.changes[0].seq)
+        if result.outcome == CONFLICT and result.conflict_copy is not None:
+            copy = result.conflict_copy
+            log.warning(
+                "conflict on %s in %s: the other version is kept as %s (%s)", image.id, project, copy.filename, copy.id
+            )
+        self.bus.publish(project, result.changes[-1].seq)
+        return IngestResult(
+            image, created=False, updated=result.outcome in (UPDATED, CONFLICT), conflict_copy=result.conflict_copy
+        )
+
+    def _store_blobs(
+        self, analysis: Analysis, data: bytes, filename: str, project: str, mtime_s: float | None
+    ) -> ImageRecord:
+        """Write the original and its renditions; the record to store for them."""
         self.blobs.put("original", analysis.sha256, data)
         self.blobs.put("preview", analysis.sha256, analysis.preview_jpeg)
         self.blobs.put("thumb", analysis.sha256, analysis.thumb_jpeg)
         now = utc_now_iso()
-        record = ImageRecord(
+        return ImageRecord(
             id=secrets.token_urlsafe(9),
             project=project,
             filename=filename,
@@ -372,12 +457,6 @@ class Ingestor:
             created_at=now,
             exif=analysis.exif,
         )
-        stored, change = self.store.add_image(record)
-        if change is None:
-            return IngestResult(stored, created=False)
-        log.info("image received %s → %s #%d (%s)", filename, project, stored.seq, stored.id)
-        self.bus.publish(project, stored.seq)
-        return IngestResult(stored, created=True)
 
     def _read(
         self, source: bytes | Path, filename: str | None, mtime_s: float | None
@@ -428,7 +507,7 @@ class Ingestor:
                 try:
                     analysis = future.result() if future is not None else None
                     if analysis is None:
-                        existing = self.store.find_by_sha(project, sha256_of(data))
+                        existing = self._current(project, sha256_of(data))
                         assert existing is not None
                         yield path, IngestResult(existing, created=False)
                     else:
@@ -444,7 +523,7 @@ class Ingestor:
                 yield path, exc
                 continue
             sha = sha256_of(data)
-            duplicate = bool(data) and self.store.find_by_sha(project, sha) is not None
+            duplicate = bool(data) and self._current(project, sha) is not None
             future = None if duplicate else pool.submit(analyze, data, name, self.limits, sha)
             pending.append((path, data, mtime_s, future))
             yield from drain(window)

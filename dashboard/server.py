@@ -10,18 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from dashboard import api
+from dashboard import api, backends
 from dashboard.blobs import Blobs, FileBlobs
-from dashboard.bus import Bus, LocalBus
+from dashboard.bus import Bus
 from dashboard.config import Settings
 from dashboard.curation import Curator
-from dashboard.events import Change, CollectionRecord, ImageRecord
+from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion
 from dashboard.export import Downloads
 from dashboard.hub import FeedHub
 from dashboard.ingest import Ingestor, IngestResult, Limits
+from dashboard.leader import HotFolderLeader, lock_key
 from dashboard.signing import UrlSigner, load_or_create_secret
 from dashboard.store import Store
-from dashboard.store.sqlite import SQLiteStore
 from dashboard.watcher import HotFolderWatcher
 
 log = logging.getLogger("fotoflo.server")
@@ -50,9 +50,9 @@ class Fotoflo:
     ) -> None:
         self.settings = settings
         settings.data.mkdir(parents=True, exist_ok=True)
-        self.store: Store = store or SQLiteStore(settings.data / "fotoflo.sqlite")
+        self.store: Store = store or backends.open_store(settings.db or settings.data / "fotoflo.sqlite")
         self.blobs: Blobs = blobs or FileBlobs(settings.data / "blobs")
-        self.bus: Bus = bus or LocalBus()
+        self.bus: Bus = bus or backends.open_bus(settings.bus, db_url=settings.db)
         removed = self.blobs.clean_temp()
         if removed:
             log.info("removed %d temp file(s) left by an interrupted ingest", removed)
@@ -65,6 +65,7 @@ class Fotoflo:
         self.hub = FeedHub(self.store, self.bus)
         self.ingest_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="fotoflo-upload")
         self.watcher: HotFolderWatcher | None = None
+        self.leader: HotFolderLeader | None = None  # several servers, one store: one of them ingests the folder
         self.store.ensure_project(settings.project)
         self.started = False
 
@@ -74,14 +75,22 @@ class Fotoflo:
         """Start the hub and the watcher; the hub binds to `loop` or to the loop that first serves."""
         global _current
         self.hub.start(loop)
-        if self.settings.watch is not None:
-            self.watcher = HotFolderWatcher(self.settings.watch, self._ingest_watched, rescan_s=self.settings.rescan_s)
+        watch = self.settings.watch
+        lock = backends.hot_folder_lock(self.store, lock_key(watch)) if watch is not None else None
+        if watch is not None and lock is not None:
+            self.leader = HotFolderLeader(watch, lock, lambda: self._make_watcher(watch))
+            self.leader.start()
+        elif watch is not None:
+            self.watcher = self._make_watcher(watch)
             self.watcher.start()
         self.started = True
         _current = self
 
     def stop(self) -> None:
         global _current
+        if self.leader is not None:
+            self.leader.stop()
+            self.leader = None
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
@@ -98,20 +107,53 @@ class Fotoflo:
     def ingest_path(self, path: Path, project: str | None = None) -> IngestResult:
         return self.ingestor.ingest(Path(path), project or self.settings.project)
 
+    def _make_watcher(self, root: Path) -> HotFolderWatcher:
+        return HotFolderWatcher(root, self._ingest_watched, rescan_s=self.settings.rescan_s)
+
     def _ingest_watched(self, path: Path) -> IngestResult:
         return self.ingestor.ingest(path, self.settings.project, log_refusals=False)
 
-    def ingest_bytes(self, data: bytes, filename: str, project: str | None = None) -> IngestResult:
-        return self.ingestor.ingest(data, project or self.settings.project, filename=filename)
+    def ingest_bytes(
+        self,
+        data: bytes,
+        filename: str,
+        project: str | None = None,
+        *,
+        expected_sha256: str | None = None,
+        replaces: str | None = None,
+        base_sha256: str | None = None,
+        device: Device | None = None,
+    ) -> IngestResult:
+        return self.ingestor.ingest(
+            data,
+            project or self.settings.project,
+            filename=filename,
+            expected_sha256=expected_sha256,
+            replaces=replaces,
+            base_sha256=base_sha256,
+            device=device,
+        )
 
     # -- wire formats ---------------------------------------------------------------------
 
     def image_json(self, image: ImageRecord, **extra: Any) -> dict[str, Any]:
         out = image.to_dict()
-        out["url"] = self.signer.url(image.id, "original")
-        out["preview_url"] = self.signer.url(image.id, "preview")
-        out["thumbnail_url"] = self.signer.url(image.id, "thumb")
+        out["url"] = self.file_url(image.id, "original", image.version)
+        out["preview_url"] = self.file_url(image.id, "preview", image.version)
+        out["thumbnail_url"] = self.file_url(image.id, "thumb", image.version)
         out.update(extra)
+        return out
+
+    def file_url(self, image_id: str, kind: str, version: int = 1) -> str:
+        """A signed file URL; each version has its own (`&v=N` after the first), so each can be cached for good."""
+        url = self.signer.url(image_id, kind)
+        return url if version == 1 else f"{url}&v={version}"
+
+    def version_json(self, version: ImageVersion) -> dict[str, Any]:
+        out = version.to_dict()
+        out["url"] = self.file_url(version.image_id, "original", version.version)
+        out["preview_url"] = self.file_url(version.image_id, "preview", version.version)
+        out["thumbnail_url"] = self.file_url(version.image_id, "thumb", version.version)
         return out
 
     def collection_json(
@@ -166,7 +208,10 @@ class Fotoflo:
             "status": "ok" if store_state == "ok" and self.bus.connected else "degraded",
             "store": store_state,
             "bus": "connected" if self.bus.connected else "disconnected",
-            "watcher": str(self.watcher.root) if self.watcher else None,
+            "watcher": str(self.settings.watch) if self.settings.watch is not None else None,
+            "watching": self.watcher is not None or (self.leader is not None and self.leader.watching),
+            "store_kind": backends.store_kind(self.store),
+            "bus_kind": backends.bus_kind(self.bus),
             "subscribers": self.hub.subscriber_count(),
         }
 

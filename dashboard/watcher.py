@@ -21,7 +21,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from dashboard.ingest import CorruptImage, IngestError, IngestResult
+from dashboard.ingest import CorruptImage, IngestError
 
 log = logging.getLogger("fotoflo.watcher")
 
@@ -80,13 +80,14 @@ class HotFolderWatcher:
     """Watches `root` recursively and calls `ingest(path)` once per complete new or changed file.
 
     `ingest` raises `IngestError` to refuse a file; the watcher logs the refusal and does not
-    retry that file until it changes (so `ingest` itself should not log it again).
+    retry that file until it changes (so `ingest` itself should not log it again). The sync
+    client passes its own `ingest`, which queues the file for upload.
     """
 
     def __init__(
         self,
         root: Path,
-        ingest: Callable[[Path], IngestResult],
+        ingest: Callable[[Path], object],
         *,
         rescan_s: float = DEFAULT_RESCAN_S,
         settle_s: float = DEFAULT_SETTLE_S,

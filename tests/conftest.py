@@ -24,6 +24,10 @@ from dashboard.blobs import FileBlobs
 from dashboard.bus import LocalBus
 from dashboard.ingest import Ingestor
 from dashboard.store.sqlite import SQLiteStore
+from tests.services import pg_url, postgres_server, redis_server, redis_session, store_backend
+
+# Real PostgreSQL and Redis for every test module (fixtures defined in tests/services.py).
+__all__ = ["pg_url", "postgres_server", "redis_server", "redis_session", "store_backend"]
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

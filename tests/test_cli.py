@@ -131,6 +131,7 @@ def test_settings_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert settings == Settings(data=tmp_path / "fotoflo")
     assert (settings.watch, settings.project, settings.port, settings.address) == (None, "default", 5006, "127.0.0.1")
     assert (settings.rescan_s, settings.heartbeat_s, settings.wall, settings.secret) == (60.0, 15.0, False, None)
+    assert (settings.db, settings.bus) == (None, "local")  # the embedded default: SQLite, in-process
 
 
 def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
@@ -146,6 +147,8 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         "FOTOFLO_RESCAN_S": "2.5",
         "FOTOFLO_HEARTBEAT_S": "3",
         "FOTOFLO_WALL": "yes",
+        "FOTOFLO_DB": "postgresql://fotoflo@db.studio:5432/fotoflo",
+        "FOTOFLO_BUS": "redis://cache.studio:6379/0",
     }
     assert set(environ) == {var for var, _ in ENV.values()}, "cover every variable of ENV"
 
@@ -163,6 +166,8 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         rescan_s=2.5,
         heartbeat_s=3.0,
         wall=True,
+        db="postgresql://fotoflo@db.studio:5432/fotoflo",
+        bus="redis://cache.studio:6379/0",
     )
 
 
@@ -221,3 +226,14 @@ def test_serve_watch_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, se
     main(["serve", "--data", str(tmp_path / "data"), "--watch", str(tmp_path / "cli-hot")])
     main(["serve", "--data", str(tmp_path / "data"), "--no-watch"])
     assert [s.watch for s in served] == [tmp_path / "env-hot", tmp_path / "cli-hot", None]
+
+
+def test_serve_db_and_bus_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: list[Settings]) -> None:
+    monkeypatch.setenv("FOTOFLO_DB", "postgresql://env@db/fotoflo")
+    monkeypatch.setenv("FOTOFLO_BUS", "postgres")
+    main(["serve", "--data", str(tmp_path)])
+    main(["serve", "--data", str(tmp_path), "--db", "postgresql://cli@db/fotoflo", "--bus", "redis://cache:6379/0"])
+    assert [(s.db, s.bus) for s in served] == [
+        ("postgresql://env@db/fotoflo", "postgres"),
+        ("postgresql://cli@db/fotoflo", "redis://cache:6379/0"),
+    ]

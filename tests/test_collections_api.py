@@ -41,8 +41,8 @@ from tests.http_helpers import (
 
 IMAGE_FIELDS = {
     "id", "project", "filename", "sha256", "size_bytes", "width", "height", "format", "mime", "captured_at",
-    "camera_make", "camera_model", "created_at", "seq", "exif", "rating", "flag", "label", "url", "preview_url",
-    "thumbnail_url",
+    "camera_make", "camera_model", "created_at", "seq", "exif", "rating", "flag", "label", "version", "conflict_of",
+    "url", "preview_url", "thumbnail_url",
 }  # fmt: skip
 CARD_FIELDS = {
     "id", "project", "name", "count", "cover_image_id", "cover_thumbnail_url", "created_at", "updated_at",

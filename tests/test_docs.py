@@ -11,7 +11,7 @@ import pytest
 
 from dashboard import api
 from dashboard.cli import build_parser
-from dashboard.config import ENV
+from dashboard.config import ENV, SYNC_ENV
 from dashboard.events import CHANGE_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,13 +89,16 @@ def test_every_subcommand_has_a_section(command: str) -> None:
     assert f"### `fotoflo {command}`" in README
 
 
-@pytest.mark.parametrize("var", [var for var, _ in ENV.values()])
+ENV_VARS = sorted({var for var, _ in [*ENV.values(), *SYNC_ENV.values()]})
+
+
+@pytest.mark.parametrize("var", ENV_VARS)
 def test_every_env_var_is_documented(var: str) -> None:
     assert mentions(README, var), f"README.md does not document {var}"
 
 
 def test_no_env_var_is_documented_that_does_not_exist() -> None:
-    known = {var for var, _ in ENV.values()}
+    known = set(ENV_VARS)
     assert set(re.findall(r"FOTOFLO_[A-Z0-9_]+", README)) <= known
 
 

@@ -1,4 +1,5 @@
-"""`SQLiteStore`: images plus a per-project, gap-free change feed that survives restarts."""
+"""The `Store` contract, on SQLite and PostgreSQL: images plus a per-project, gap-free change feed that
+survives restarts."""
 
 from __future__ import annotations
 
@@ -12,19 +13,20 @@ from pathlib import Path
 import pytest
 
 from dashboard.events import IMAGE_CREATED, ImageRecord, change_from_json, to_json
-from dashboard.store import UnknownProject, open_store
+from dashboard.store import Store, UnknownProject
 from dashboard.store.sqlite import SQLiteStore
+from tests.services import StoreBackend
 
 RecordFactory = Callable[..., ImageRecord]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "data" / "fotoflo.sqlite")
+def store(store_backend: StoreBackend) -> Iterator[Store]:
+    """A store on a fresh database of each backend (`tests/services.py`)."""
+    store = store_backend.open()
     for project in ("alpha", "beta"):
         store.ensure_project(project)
     yield store
-    store.close()
 
 
 @pytest.fixture
@@ -56,7 +58,7 @@ def make_record() -> RecordFactory:
     return make
 
 
-def add(store: SQLiteStore, record: ImageRecord) -> ImageRecord:
+def add(store: Store, record: ImageRecord) -> ImageRecord:
     stored, change = store.add_image(record)
     assert change is not None, "expected a new image"
     return stored
@@ -65,7 +67,7 @@ def add(store: SQLiteStore, record: ImageRecord) -> ImageRecord:
 # -- sequence numbers -------------------------------------------------------------------------
 
 
-def test_each_project_counts_its_own_gap_free_sequence(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_each_project_counts_its_own_gap_free_sequence(store: Store, make_record: RecordFactory) -> None:
     seqs: dict[str, list[int]] = {"alpha": [], "beta": []}
     for project in ["alpha", "beta", "alpha", "alpha", "beta", "alpha", "beta", "alpha"]:
         seqs[project].append(add(store, make_record(project)).seq)
@@ -77,7 +79,7 @@ def test_each_project_counts_its_own_gap_free_sequence(store: SQLiteStore, make_
     assert (store.count_images("alpha"), store.count_images("beta")) == (5, 3)
 
 
-def test_a_new_project_starts_empty(store: SQLiteStore) -> None:
+def test_a_new_project_starts_empty(store: Store) -> None:
     store.ensure_project("gamma")
     store.ensure_project("gamma")  # idempotent
 
@@ -88,7 +90,7 @@ def test_a_new_project_starts_empty(store: SQLiteStore) -> None:
     assert store.count_images("gamma") == 0
 
 
-def test_the_feed_entry_carries_the_stored_image(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_the_feed_entry_carries_the_stored_image(store: Store, make_record: RecordFactory) -> None:
     record = make_record()
 
     stored, change = store.add_image(record)
@@ -103,7 +105,7 @@ def test_the_feed_entry_carries_the_stored_image(store: SQLiteStore, make_record
     assert store.find_by_sha("alpha", record.sha256) == stored
 
 
-def test_concurrent_writers_get_distinct_gap_free_seqs(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_concurrent_writers_get_distinct_gap_free_seqs(store: Store, make_record: RecordFactory) -> None:
     records = [make_record("alpha") for _ in range(40)]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -114,22 +116,35 @@ def test_concurrent_writers_get_distinct_gap_free_seqs(store: SQLiteStore, make_
     assert {c.image.id for c in store.changes("alpha") if c.image} == {r.id for r in records}
 
 
-def test_two_stores_on_one_file_share_one_sequence(store: SQLiteStore, make_record: RecordFactory) -> None:
-    # e.g. `fotoflo ingest` in a terminal while `fotoflo serve` runs on the same data directory
-    other = SQLiteStore(store.path)
-    try:
-        seqs = [add(s, make_record("alpha")).seq for s in (store, other, other, store, other)]
-        assert seqs == [1, 2, 3, 4, 5]
-        assert [c.seq for c in store.changes("alpha")] == [1, 2, 3, 4, 5]
-        assert other.last_seq("alpha") == 5
-    finally:
-        other.close()
+def test_two_stores_on_one_database_share_one_sequence(
+    store: Store, store_backend: StoreBackend, make_record: RecordFactory
+) -> None:
+    # e.g. `fotoflo ingest` in a terminal while `fotoflo serve` runs on the same data directory,
+    # or two servers on one PostgreSQL
+    other = store_backend.open()
+    seqs = [add(s, make_record("alpha")).seq for s in (store, other, other, store, other)]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert [c.seq for c in store.changes("alpha")] == [1, 2, 3, 4, 5]
+    assert other.last_seq("alpha") == 5
+
+
+def test_two_stores_racing_on_one_database_get_distinct_gap_free_seqs(
+    store: Store, store_backend: StoreBackend, make_record: RecordFactory
+) -> None:
+    stores = [store, store_backend.open(), store_backend.open()]
+    records = [make_record("alpha") for _ in range(30)]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        stored = list(pool.map(lambda n: add(stores[n % 3], records[n]), range(30)))
+
+    assert sorted(s.seq for s in stored) == list(range(1, 31))
+    assert [c.seq for c in stores[1].changes("alpha")] == list(range(1, 31))
 
 
 # -- paging -----------------------------------------------------------------------------------
 
 
-def test_changes_pages_with_after_and_limit(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_changes_pages_with_after_and_limit(store: Store, make_record: RecordFactory) -> None:
     ids = [add(store, make_record()).id for _ in range(7)]
 
     assert [c.seq for c in store.changes("alpha", after=2, limit=3)] == [3, 4, 5]
@@ -145,7 +160,7 @@ def test_changes_pages_with_after_and_limit(store: SQLiteStore, make_record: Rec
     assert seen == ids
 
 
-def test_list_images_pages_newest_first(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_list_images_pages_newest_first(store: Store, make_record: RecordFactory) -> None:
     ids = [add(store, make_record()).id for _ in range(7)]
     add(store, make_record("beta"))  # another project's images never show up
 
@@ -163,7 +178,7 @@ def test_list_images_pages_newest_first(store: SQLiteStore, make_record: RecordF
     assert seen == ids[::-1]
 
 
-def test_paging_is_stable_while_images_arrive(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_paging_is_stable_while_images_arrive(store: Store, make_record: RecordFactory) -> None:
     for _ in range(4):
         add(store, make_record())
     first = store.list_images("alpha", limit=2)
@@ -177,7 +192,7 @@ def test_paging_is_stable_while_images_arrive(store: SQLiteStore, make_record: R
 # -- idempotence ------------------------------------------------------------------------------
 
 
-def test_adding_the_same_bytes_again_returns_the_existing_image(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_adding_the_same_bytes_again_returns_the_existing_image(store: Store, make_record: RecordFactory) -> None:
     original = add(store, make_record(content="one photo"))
     add(store, make_record(content="another photo"))
 
@@ -191,7 +206,7 @@ def test_adding_the_same_bytes_again_returns_the_existing_image(store: SQLiteSto
     assert add(store, make_record(content="a third photo")).seq == 3  # no seq was burnt
 
 
-def test_the_same_bytes_in_another_project_is_a_separate_image(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_the_same_bytes_in_another_project_is_a_separate_image(store: Store, make_record: RecordFactory) -> None:
     in_alpha = add(store, make_record("alpha", content="shared photo"))
     add(store, make_record("alpha"))
 
@@ -205,7 +220,7 @@ def test_the_same_bytes_in_another_project_is_a_separate_image(store: SQLiteStor
     assert store.count_images("alpha") == 2
 
 
-def test_racing_adds_of_the_same_bytes_store_one_image(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_racing_adds_of_the_same_bytes_store_one_image(store: Store, make_record: RecordFactory) -> None:
     copies = [make_record(content="uploaded from three tabs") for _ in range(6)]
     start = threading.Barrier(len(copies))
 
@@ -234,12 +249,12 @@ def test_racing_adds_of_the_same_bytes_store_one_image(store: SQLiteStore, make_
     ],
     ids=["list_images", "count_images", "changes", "last_seq"],
 )
-def test_reading_an_unknown_project_raises(store: SQLiteStore, read: Callable[[SQLiteStore], object]) -> None:
+def test_reading_an_unknown_project_raises(store: Store, read: Callable[[Store], object]) -> None:
     with pytest.raises(UnknownProject, match="nope"):
         read(store)
 
 
-def test_unknown_project_lookups(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_unknown_project_lookups(store: Store, make_record: RecordFactory) -> None:
     record = add(store, make_record())
 
     assert not store.has_project("nope")
@@ -251,18 +266,21 @@ def test_unknown_project_lookups(store: SQLiteStore, make_record: RecordFactory)
 # -- durability -------------------------------------------------------------------------------
 
 
-def test_the_database_is_in_wal_mode(store: SQLiteStore) -> None:
-    with sqlite3.connect(store.path) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+def test_the_sqlite_database_is_in_wal_mode(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "fotoflo.sqlite")
+    try:
+        with sqlite3.connect(store.path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        store.close()
 
 
-def test_data_survives_reopening(store: SQLiteStore, make_record: RecordFactory) -> None:
+def test_data_survives_reopening(store: Store, store_backend: StoreBackend, make_record: RecordFactory) -> None:
     stored = [add(store, make_record(p)) for p in ("alpha", "alpha", "beta", "alpha")]
     feed = store.changes("alpha")
-    path = store.path
     store.close()
 
-    reopened = open_store(str(path.parent))  # a data directory opens its fotoflo.sqlite
+    reopened = store_backend.open()  # SQLite: a data directory opens its fotoflo.sqlite
     try:
         assert reopened.projects() == ["alpha", "beta"]
         assert [reopened.get_image(s.id) for s in stored] == stored

@@ -36,6 +36,7 @@ from dashboard.store import (
     UnknownProject,
 )
 from dashboard.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from tests.services import StoreBackend
 
 _numbers = itertools.count()
 
@@ -67,12 +68,12 @@ def add_images(store: SQLiteStore, count: int, project: str = "alpha") -> list[s
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "data" / "fotoflo.sqlite")
+def store(store_backend: StoreBackend) -> Iterator[SQLiteStore]:
+    """A store on a fresh database of each backend, SQLite and PostgreSQL (the migration tests below are SQLite's)."""
+    store = store_backend.open()
     for project in ("alpha", "beta"):
         store.ensure_project(project)
     yield store
-    store.close()
 
 
 def last_change(store: SQLiteStore, project: str = "alpha") -> Change:
@@ -586,7 +587,7 @@ def test_a_v1_database_is_migrated_in_place(tmp_path: Path) -> None:
 
     store = SQLiteStore(path)
     try:
-        assert user_version(path) == SCHEMA_VERSION == 2
+        assert user_version(path) == SCHEMA_VERSION == 3
         old = store.get_image("old1")
         assert old is not None and (old.filename, old.rating, old.flag, old.label) == ("OLD_1.JPG", 0, "none", "none")
         assert old.exif == {"iso": 100} and old.seq == 1

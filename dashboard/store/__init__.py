@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dashboard.events import FLAGS, LABELS, RATINGS, Change, CollectionRecord, ImageRecord
+from dashboard.events import FLAGS, LABELS, RATINGS, Change, CollectionRecord, Device, ImageRecord, ImageVersion
 
 MAX_NAME_CHARS = 200
 
@@ -68,6 +68,40 @@ class CollectionEdit:
 
 EDIT_OPS = ("rename", "add", "remove", "move", "cover", "delete", "undelete")
 
+#: `VersionResult.outcome`: a new version of the image; the same as a current image (nothing
+#: written); a new version whose base was stale, the other side kept as a conflict copy.
+UPDATED, UNCHANGED, CONFLICT = "updated", "unchanged", "conflict"
+
+
+@dataclass(frozen=True)
+class VersionResult:
+    """What `Store.add_version` did with the new bytes of an image.
+
+    `image` is the image that now holds those bytes as its current version (for `unchanged`,
+    the image that already had them). On `conflict`, `conflict_copy` is the new image that keeps
+    the version the upload did not start from. `changes` are the feed entries written (none for
+    `unchanged`), in feed order.
+    """
+
+    image: ImageRecord
+    outcome: str
+    conflict_copy: ImageRecord | None = None
+    changes: tuple[Change, ...] = ()
+
+
+def conflict_name(filename: str, device_name: str | None, created_at: str) -> str:
+    """`name (conflict DEVICE YYYY-MM-DD HHMMSS).ext`: a conflict copy's file name.
+
+    `created_at` is the ISO time (UTC) of the version the copy keeps; DEVICE is the device that
+    made it ("unknown device" for a web upload or the hot folder).
+    """
+    stem, dot, ext = filename.rpartition(".")
+    if not dot or not stem:
+        stem, ext = filename, ""
+    stamp = f"{created_at[:10]} {created_at[11:13]}{created_at[14:16]}{created_at[17:19]}"
+    tail = f" (conflict {device_name or 'unknown device'} {stamp})"
+    return f"{stem}{tail}.{ext}" if ext else f"{stem}{tail}"
+
 
 def check_rating(rating: Any = None, flag: Any = None, label: Any = None) -> None:
     """Raise `InvalidValue` unless each given value is a valid rating (0-5), flag or label."""
@@ -101,14 +135,35 @@ class Store(Protocol):
 
     def projects(self) -> list[str]: ...
 
-    def find_by_sha(self, project: str, sha256: str) -> ImageRecord | None: ...
+    def find_by_sha(self, project: str, sha256: str) -> ImageRecord | None:
+        """The image whose current version has these bytes, else one that had them in an older version."""
 
-    def add_image(self, image: ImageRecord) -> tuple[ImageRecord, Change | None]:
-        """Insert the image and its `image.created` feed entry in one transaction.
+    def add_image(self, image: ImageRecord, *, device: Device | None = None) -> tuple[ImageRecord, Change | None]:
+        """Insert the image (its version 1, made by `device`) and its `image.created` feed entry in one transaction.
 
         Returns the stored record (with its `seq`) and the change, or the existing record and
-        `None` when the same bytes are already in the project (idempotent, nothing published).
+        `None` when the same bytes are already an image's current version (idempotent, nothing
+        published). Bytes that only an older version had make a new image.
         """
+
+    def add_version(
+        self, project: str, image_id: str, content: ImageRecord, *, base_sha256: str, device: Device | None = None
+    ) -> VersionResult:
+        """Make `content` (new bytes; its id, seq and ratings are ignored) the next version of the image.
+
+        `base_sha256` is the version the sender's bytes were made from. Decided in one transaction,
+        in this order: bytes that are some image's current version change nothing (`unchanged`,
+        that image); a base that is the current version, or the current version of a conflict
+        copy of the image, makes the next version of that image (`updated`, one `image.updated`
+        entry); bytes that were an older version of some image change nothing (a retry of an
+        upload that already arrived); otherwise both sides changed the same base (`conflict`):
+        the new bytes become the image's next version and the version they replace becomes a
+        new image named by `conflict_name` (`image.updated`, then `image.created` for the copy).
+        The image keeps its id, ratings and `seq`. Raises `UnknownProject`, `UnknownImage`.
+        """
+
+    def image_versions(self, project: str, image_id: str) -> list[ImageVersion]:
+        """Every version of the image, oldest first (the last is current). Raises `UnknownImage`."""
 
     def get_image(self, image_id: str) -> ImageRecord | None: ...
 

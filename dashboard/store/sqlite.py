@@ -18,14 +18,20 @@ from dashboard.events import (
     COLLECTION_SAVED,
     COLLECTION_UPDATED,
     IMAGE_CREATED,
+    IMAGE_UPDATED,
     RATING_CHANGED,
     Change,
     CollectionRecord,
+    Device,
     ImageRecord,
+    ImageVersion,
     apply_collection_change,
 )
 from dashboard.store import (
+    CONFLICT,
     EDIT_OPS,
+    UNCHANGED,
+    UPDATED,
     CollectionDeleted,
     CollectionEdit,
     InvalidValue,
@@ -33,13 +39,15 @@ from dashboard.store import (
     UnknownCollection,
     UnknownImage,
     UnknownProject,
+    VersionResult,
     check_rating,
     clean_name,
+    conflict_name,
 )
 from dashboard.timeutil import utc_now_iso
 
 #: `PRAGMA user_version` of a current database; opening an older one runs the missing steps.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # v1: projects, images and the feed. IF NOT EXISTS: v1 set its version after its tables.
@@ -106,11 +114,42 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         ) WITHOUT ROWID""",
         "CREATE INDEX collection_items_in_order ON collection_items (collection_id, position)",
     ),
+    # v3: file versions. `images` holds each image's current version; `image_versions` every version
+    # (the current one too), with the device that made it. A conflict copy names its origin.
+    3: (
+        "ALTER TABLE images ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE images ADD COLUMN conflict_of TEXT REFERENCES images(id)",
+        """CREATE TABLE image_versions (
+            image_id    TEXT NOT NULL REFERENCES images(id),
+            version     INTEGER NOT NULL,
+            project     TEXT NOT NULL,
+            sha256      TEXT NOT NULL,
+            filename    TEXT NOT NULL,
+            size_bytes  INTEGER NOT NULL,
+            width       INTEGER NOT NULL,
+            height      INTEGER NOT NULL,
+            format      TEXT NOT NULL,
+            mime        TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            seq         INTEGER NOT NULL,
+            device_id   TEXT,
+            device_name TEXT,
+            PRIMARY KEY (image_id, version)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX image_versions_by_sha ON image_versions (project, sha256)",
+        "INSERT INTO image_versions (image_id, version, project, sha256, filename, size_bytes, width, height,"
+        " format, mime, created_at, seq) SELECT id, 1, project, sha256, filename, size_bytes, width, height,"
+        " format, mime, created_at, seq FROM images",
+    ),
 }
 
 _IMAGE_COLUMNS = (
     "id, project, filename, sha256, size_bytes, width, height, format, mime, captured_at, "
-    "camera_make, camera_model, exif, created_at, seq, rating, flag, label"
+    "camera_make, camera_model, exif, created_at, seq, rating, flag, label, version, conflict_of"
+)
+_VERSION_COLUMNS = (
+    "image_id, version, sha256, filename, size_bytes, width, height, format, mime, created_at, seq, "
+    "device_id, device_name"
 )
 _COLLECTION_COLUMNS = "id, project, name, cover_image_id, created_at, updated_at, version, seq, deleted_at"
 MAX_COPY_STEM_CHARS = 190  # so that "<name> copy" is still a valid name
@@ -237,19 +276,14 @@ class SQLiteStore:
     # -- images ---------------------------------------------------------------------------
 
     def find_by_sha(self, project: str, sha256: str) -> ImageRecord | None:
-        row = (
-            self._reader()
-            .execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE project = ? AND sha256 = ?", (project, sha256))
-            .fetchone()
-        )
-        return _image(row) if row else None
+        with self._snapshot() as conn:
+            return _find_by_sha(conn, project, sha256)
 
-    def add_image(self, image: ImageRecord) -> tuple[ImageRecord, Change | None]:
+    def add_image(self, image: ImageRecord, *, device: Device | None = None) -> tuple[ImageRecord, Change | None]:
         check_rating(image.rating, image.flag, image.label)
         with self._transaction() as conn:
             row = conn.execute(
-                f"SELECT {_IMAGE_COLUMNS} FROM images WHERE project = ? AND sha256 = ?",
-                (image.project, image.sha256),
+                f"SELECT {_IMAGE_COLUMNS} FROM images WHERE project = ? AND sha256 = ?", (image.project, image.sha256)
             ).fetchone()
             if row is not None:
                 return _image(row), None
@@ -257,32 +291,108 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO projects (name, created_at) VALUES (?, ?)",
                 (image.project, image.created_at),
             )
-            stored = image.with_seq(self._next_seq(conn, image.project))
-            conn.execute(
-                f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 18)})",
-                (
-                    stored.id,
-                    stored.project,
-                    stored.filename,
-                    stored.sha256,
-                    stored.size_bytes,
-                    stored.width,
-                    stored.height,
-                    stored.format,
-                    stored.mime,
-                    stored.captured_at,
-                    stored.camera_make,
-                    stored.camera_model,
-                    json.dumps(stored.exif),
-                    stored.created_at,
-                    stored.seq,
-                    stored.rating,
-                    stored.flag,
-                    stored.label,
-                ),
-            )
+            stored = replace(image, seq=self._next_seq(conn, image.project), version=1)
+            _insert_image(conn, stored)
+            _insert_version(conn, stored, stored.seq, stored.created_at, device)
             change = self._record(conn, Change(stored.project, stored.seq, IMAGE_CREATED, stored.created_at, stored))
         return stored, change
+
+    def add_version(
+        self, project: str, image_id: str, content: ImageRecord, *, base_sha256: str, device: Device | None = None
+    ) -> VersionResult:
+        with self._transaction() as conn:
+            self._require(project, conn)
+            image = _load_image(conn, project, image_id)
+            if image is None:
+                raise UnknownImage(project, [image_id])
+            # The order of these rules is the contract (see `Store.add_version`).
+            row = conn.execute(
+                f"SELECT {_IMAGE_COLUMNS} FROM images WHERE project = ? AND sha256 = ?", (project, content.sha256)
+            ).fetchone()
+            if row is not None:
+                return VersionResult(_image(row), UNCHANGED)
+            if base_sha256 == image.sha256:
+                return self._next_version(conn, image, content, device)
+            copy = conn.execute(
+                f"SELECT {_IMAGE_COLUMNS} FROM images WHERE project = ? AND sha256 = ? AND conflict_of = ?",
+                (project, base_sha256, image.id),
+            ).fetchone()
+            if copy is not None:
+                return self._next_version(conn, _image(copy), content, device)
+            earlier = _find_by_sha(conn, project, content.sha256)
+            if earlier is not None:
+                return VersionResult(earlier, UNCHANGED)
+            # Both sides changed the same base: the newer upload becomes current, and the version
+            # it would have replaced is kept as an image of its own (created after the update, so
+            # the UNIQUE (project, sha256) of current versions holds at every statement).
+            loser = _load_versions(conn, image.id)[-1]
+            updated = self._next_version(conn, image, content, device)
+            now = utc_now_iso()
+            seq = self._next_seq(conn, project)
+            kept = replace(
+                image,
+                id=secrets.token_urlsafe(9),
+                filename=conflict_name(image.filename, loser.device_name, loser.created_at),
+                created_at=now,
+                seq=seq,
+                rating=0,
+                flag="none",
+                label="none",
+                version=1,
+                conflict_of=image.id,
+            )
+            _insert_image(conn, kept)
+            loser_device = Device(loser.device_id, loser.device_name or "") if loser.device_id else None
+            _insert_version(conn, kept, seq, loser.created_at, loser_device)
+            created = self._record(conn, Change(project, seq, IMAGE_CREATED, now, kept))
+            return VersionResult(updated.image, CONFLICT, kept, (*updated.changes, created))
+
+    def _next_version(
+        self, conn: sqlite3.Connection, image: ImageRecord, content: ImageRecord, device: Device | None
+    ) -> VersionResult:
+        """Write `content` as the image's next version with its `image.updated` entry (in the caller's transaction)."""
+        new = replace(
+            content,
+            id=image.id,
+            project=image.project,
+            created_at=image.created_at,
+            seq=image.seq,
+            rating=image.rating,
+            flag=image.flag,
+            label=image.label,
+            version=image.version + 1,
+            conflict_of=image.conflict_of,
+        )
+        conn.execute(
+            "UPDATE images SET filename = ?, sha256 = ?, size_bytes = ?, width = ?, height = ?, format = ?,"
+            " mime = ?, captured_at = ?, camera_make = ?, camera_model = ?, exif = ?, version = ? WHERE id = ?",
+            (
+                new.filename,
+                new.sha256,
+                new.size_bytes,
+                new.width,
+                new.height,
+                new.format,
+                new.mime,
+                new.captured_at,
+                new.camera_make,
+                new.camera_model,
+                json.dumps(new.exif),
+                new.version,
+                new.id,
+            ),
+        )
+        seq = self._next_seq(conn, image.project)
+        _insert_version(conn, new, seq, content.created_at, device)
+        change = self._record(conn, Change(image.project, seq, IMAGE_UPDATED, content.created_at, new))
+        return VersionResult(new, UPDATED, None, (change,))
+
+    def image_versions(self, project: str, image_id: str) -> list[ImageVersion]:
+        with self._snapshot() as conn:
+            self._require(project, conn)
+            if _load_image(conn, project, image_id) is None:
+                raise UnknownImage(project, [image_id])
+            return _load_versions(conn, image_id)
 
     def get_image(self, image_id: str) -> ImageRecord | None:
         row = self._reader().execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
@@ -614,7 +724,71 @@ def _image(row: sqlite3.Row, prefix: str = "") -> ImageRecord:
         rating=col("rating"),
         flag=col("flag"),
         label=col("label"),
+        version=col("version"),
+        conflict_of=col("conflict_of"),
     )
+
+
+def _load_image(conn: sqlite3.Connection, project: str, image_id: str) -> ImageRecord | None:
+    row = conn.execute(
+        f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ? AND project = ?", (image_id, project)
+    ).fetchone()
+    return _image(row) if row else None
+
+
+def _find_by_sha(conn: sqlite3.Connection, project: str, sha256: str) -> ImageRecord | None:
+    """The image whose current version has these bytes, else the newest image that had them before."""
+    row = conn.execute(
+        f"SELECT {_IMAGE_COLUMNS} FROM images WHERE project = ? AND sha256 = ?", (project, sha256)
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            f"SELECT {', '.join('i.' + c.strip() for c in _IMAGE_COLUMNS.split(','))} FROM image_versions v"
+            " JOIN images i ON i.id = v.image_id WHERE v.project = ? AND v.sha256 = ? ORDER BY v.seq DESC LIMIT 1",
+            (project, sha256),
+        ).fetchone()
+    return _image(row) if row else None
+
+
+def _insert_image(conn: sqlite3.Connection, image: ImageRecord) -> None:
+    columns = [c.strip() for c in _IMAGE_COLUMNS.split(",")]
+    values = {**image.to_dict(), "exif": json.dumps(image.exif)}
+    conn.execute(
+        f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * len(columns))})",
+        [values[c] for c in columns],
+    )
+
+
+def _insert_version(
+    conn: sqlite3.Connection, image: ImageRecord, seq: int, created_at: str, device: Device | None
+) -> None:
+    """Record the image's current bytes as its version `image.version`, made by `device` at feed entry `seq`."""
+    conn.execute(
+        f"INSERT INTO image_versions (project, {_VERSION_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+        (
+            image.project,
+            image.id,
+            image.version,
+            image.sha256,
+            image.filename,
+            image.size_bytes,
+            image.width,
+            image.height,
+            image.format,
+            image.mime,
+            created_at,
+            seq,
+            device.id if device else None,
+            device.name if device else None,
+        ),
+    )
+
+
+def _load_versions(conn: sqlite3.Connection, image_id: str) -> list[ImageVersion]:
+    rows = conn.execute(
+        f"SELECT {_VERSION_COLUMNS} FROM image_versions WHERE image_id = ? ORDER BY version", (image_id,)
+    )
+    return [ImageVersion(**dict(r)) for r in rows]
 
 
 def _filters(min_rating: int | None, flag: str | None, label: str | None) -> tuple[str, list[Any]]:

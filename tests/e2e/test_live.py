@@ -124,3 +124,29 @@ def test_drag_and_drop_anywhere_uploads_many_files_with_progress(server, open_pa
     wait_until(lambda: len(tile_ids(page)) == 3, timeout_s=15)
     listed = {i["filename"] for i in httpx.get(server.api("/images")).json()["images"]}
     assert listed == set(names)
+
+
+def test_a_new_version_updates_its_tile_in_place(server_factory, open_page):
+    server = server_factory()
+    first = photo_jpeg(700, (640, 480))
+    v1 = httpx.post(server.api("/upload"), files={"file": ("IMG_0700.JPG", first, "image/jpeg")}).json()["images"][0]
+    page = open_page(server.url)
+    tile = page.locator(f"[data-image-id='{v1['id']}']")
+    tile.wait_for()
+    mark_tiles(page, "before")
+
+    edited = photo_jpeg(701, (640, 480))
+    response = httpx.post(
+        server.api("/upload"),
+        params={"replaces": v1["id"], "base_sha256": v1["sha256"], "device_id": "laptop"},
+        files={"file": ("IMG_0700.JPG", edited, "image/jpeg")},
+    )
+    assert response.status_code == 201 and response.json()["images"][0]["version"] == 2
+    wait_until(lambda: "v=2" in (tile.locator("img").get_attribute("src") or ""), timeout_s=10)
+    assert tile_ids(page) == [v1["id"]], "the same tile, not a new one"
+    assert marked_survivors(page, "before") == 1
+    versions = httpx.get(server.api(f"/images/{v1['id']}/versions")).json()["versions"]
+    assert [(v["version"], v["sha256"]) for v in versions] == [
+        (1, v1["sha256"]),
+        (2, response.json()["images"][0]["sha256"]),
+    ]

@@ -1,0 +1,128 @@
+"""`PostgresStore`'s schema: versioned steps, applied on start, each once, recorded in `schema_migrations`.
+
+The steps mirror `SQLiteStore`'s schema versions (1: projects, images and the feed; 2: ratings and
+collections; 3: image versions), so one number names the same shape on both engines. Text columns
+hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+#: Taken (for the transaction) by whoever migrates: two servers starting at once migrate once.
+MIGRATION_LOCK = 0x466F746F  # "Foto"
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE projects (
+            name       TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            last_seq   BIGINT NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE images (
+            id           TEXT PRIMARY KEY,
+            project      TEXT NOT NULL REFERENCES projects(name),
+            filename     TEXT NOT NULL,
+            sha256       TEXT NOT NULL,
+            size_bytes   BIGINT NOT NULL,
+            width        INTEGER NOT NULL,
+            height       INTEGER NOT NULL,
+            format       TEXT NOT NULL,
+            mime         TEXT NOT NULL,
+            captured_at  TEXT NOT NULL,
+            camera_make  TEXT,
+            camera_model TEXT,
+            exif         TEXT NOT NULL DEFAULT '{}',
+            created_at   TEXT NOT NULL,
+            seq          BIGINT NOT NULL,
+            UNIQUE (project, sha256)
+        )""",
+        "CREATE INDEX images_by_project_seq ON images (project, seq DESC)",
+        """CREATE TABLE changes (
+            project    TEXT NOT NULL,
+            seq        BIGINT NOT NULL,
+            kind       TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            image_id   TEXT,
+            data       TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (project, seq)
+        )""",
+    ),
+    2: (
+        "ALTER TABLE images ADD COLUMN rating SMALLINT NOT NULL DEFAULT 0 CHECK (rating BETWEEN 0 AND 5)",
+        "ALTER TABLE images ADD COLUMN flag TEXT NOT NULL DEFAULT 'none' CHECK (flag IN ('none', 'pick', 'reject'))",
+        "ALTER TABLE images ADD COLUMN label TEXT NOT NULL DEFAULT 'none'"
+        " CHECK (label IN ('none', 'red', 'yellow', 'green', 'blue', 'purple'))",
+        """CREATE TABLE collections (
+            id             TEXT PRIMARY KEY,
+            project        TEXT NOT NULL REFERENCES projects(name),
+            name           TEXT NOT NULL,
+            cover_image_id TEXT REFERENCES images(id),
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL,
+            version        INTEGER NOT NULL DEFAULT 1,
+            seq            BIGINT NOT NULL,
+            deleted_at     TEXT
+        )""",
+        "CREATE UNIQUE INDEX collections_live_name ON collections (project, name) WHERE deleted_at IS NULL",
+        "CREATE INDEX collections_by_project_seq ON collections (project, seq DESC)",
+        """CREATE TABLE collection_items (
+            collection_id TEXT NOT NULL REFERENCES collections(id),
+            image_id      TEXT NOT NULL REFERENCES images(id),
+            position      INTEGER NOT NULL,
+            PRIMARY KEY (collection_id, image_id)
+        )""",
+        "CREATE INDEX collection_items_in_order ON collection_items (collection_id, position)",
+    ),
+    3: (
+        "ALTER TABLE images ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE images ADD COLUMN conflict_of TEXT REFERENCES images(id)",
+        """CREATE TABLE image_versions (
+            image_id    TEXT NOT NULL REFERENCES images(id),
+            version     INTEGER NOT NULL,
+            project     TEXT NOT NULL,
+            sha256      TEXT NOT NULL,
+            filename    TEXT NOT NULL,
+            size_bytes  BIGINT NOT NULL,
+            width       INTEGER NOT NULL,
+            height      INTEGER NOT NULL,
+            format      TEXT NOT NULL,
+            mime        TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            seq         BIGINT NOT NULL,
+            device_id   TEXT,
+            device_name TEXT,
+            PRIMARY KEY (image_id, version)
+        )""",
+        "CREATE INDEX image_versions_by_sha ON image_versions (project, sha256)",
+        "INSERT INTO image_versions (image_id, version, project, sha256, filename, size_bytes, width, height,"
+        " format, mime, created_at, seq) SELECT id, 1, project, sha256, filename, size_bytes, width, height,"
+        " format, mime, created_at, seq FROM images",
+    ),
+}
+
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def migrate(conn: psycopg.Connection) -> list[int]:
+    """Apply the missing steps in one transaction; returns the versions applied (none when current).
+
+    Raises `RuntimeError` for a database a newer Fotoflo has migrated further.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        current = int(row[0]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(f"the database has schema version {current}, newer than this Fotoflo's {SCHEMA_VERSION}")
+        applied = []
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            applied.append(version)
+    return applied

@@ -1,0 +1,189 @@
+"""`fotoflo sync`: run a `SyncClient` in the foreground with progress bars, or show the queues (`sync status`).
+
+Exit codes: 0 when everything was uploaded (or on Ctrl-C / SIGTERM), 1 when some files were
+refused (`--once`), 2 for bad usage (as argparse), 3 when nothing can be uploaded until a person
+acts (token refused, no such project, the state directory in use by another client).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from dashboard.config import SYNC_ENV
+from dashboard.sync.client import SyncClient, SyncStatus, default_state_root, read_status
+from dashboard.sync.queue import DONE, FAILED, PENDING, SKIPPED, UPLOADING, QueueLocked
+
+DEFAULT_UI_PORT = 5007
+USAGE, NEEDS_A_PERSON = 2, 3  # exit codes
+REFRESH_S = 0.25
+
+
+def _setting(args: argparse.Namespace, name: str) -> str | None:
+    """The option, else its `FOTOFLO_*` variable (empty ones ignored), else `None`."""
+    value = getattr(args, name)
+    return value if value not in (None, "") else (os.environ.get(SYNC_ENV[name][0]) or None)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.folder == "status":
+        return status(args.state)
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # The progress display reports refusals, outages and errors itself, once each.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("fotoflo.sync").setLevel(logging.ERROR)
+    server, project = _setting(args, "server"), _setting(args, "project") or "default"
+    if args.ui:
+        from dashboard.sync_panel import serve_panel
+
+        serve_panel(
+            port=args.ui_port or DEFAULT_UI_PORT,
+            folder=args.folder,
+            server=server,
+            project=project,
+            token=_setting(args, "token"),
+            device_name=_setting(args, "device_name"),
+            state_dir=args.state,
+        )
+        return 0
+    if not args.folder or not server:
+        sys.stderr.write("fotoflo sync: give a FOLDER and --server URL (or FOTOFLO_SERVER)\n")
+        return USAGE
+    try:
+        client = SyncClient(
+            args.folder,
+            server,
+            project,
+            token=_setting(args, "token"),
+            state_dir=args.state,
+            device_name=_setting(args, "device_name"),
+            workers=args.workers or 2,
+            rescan_s=args.rescan_s or 60.0,
+        )
+    except FileNotFoundError as exc:
+        sys.stderr.write(f"fotoflo sync: {exc}\n")
+        return USAGE
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        client.start(watch=False)
+    except QueueLocked as exc:
+        client.close()
+        sys.stderr.write(f"fotoflo sync: {exc}\n")
+        return NEEDS_A_PERSON
+    sys.stderr.write(
+        f"syncing {client.folder} → {client.server} project {client.project!r} as {client.device.name!r}"
+        f" (state in {client.state_dir})\n"
+    )
+    with logging_redirect_tqdm():
+        try:
+            _initial_scan(client, stop)
+            if not args.once and not stop.is_set():
+                client.watch()
+            return _follow(client, stop, once=args.once)
+        finally:
+            client.close()
+
+
+def _initial_scan(client: SyncClient, stop: threading.Event) -> None:
+    files = list(client.producer.files())
+    with tqdm(total=len(files), desc="scanning", unit="file", leave=False, disable=None) as bar:
+        for path in files:
+            if stop.is_set():
+                return
+            client.producer.note(path)
+            bar.update()
+    client.uploader.wake()
+
+
+def _follow(client: SyncClient, stop: threading.Event, *, once: bool) -> int:
+    """Show the uploads until stopped (or, with `once`, until nothing is left); the exit code."""
+    start = client.queue.counts()
+    finished_before = start[DONE] + start[FAILED] + start[SKIPPED]
+    reported_failures = {u.id for u in client.queue.uploads(states=(FAILED,), limit=10_000)}
+    offline_shown: str | None = None
+    refused = 0
+    with tqdm(desc="uploading", unit="file", disable=None, dynamic_ncols=True) as bar:
+        while not stop.wait(REFRESH_S):
+            state = client.status()
+            counts = state.counts
+            finished = counts[DONE] + counts[FAILED] + counts[SKIPPED] - finished_before
+            bar.total = finished + counts[PENDING] + counts[UPLOADING]
+            bar.n = finished
+            bar.set_postfix_str(_postfix(state), refresh=False)
+            bar.refresh()
+            for upload in state.failed:
+                if upload.id not in reported_failures:
+                    reported_failures.add(upload.id)
+                    refused += 1
+                    bar.write(f"refused {upload.path}: {upload.last_error}")
+            if state.offline != offline_shown:
+                if state.offline:
+                    bar.write(f"{state.offline}; retrying (the queue is kept)")
+                elif offline_shown:
+                    bar.write(f"connected to {client.server} again")
+                offline_shown = state.offline
+            if state.error:
+                bar.write(f"fotoflo sync: {state.error}")
+                return NEEDS_A_PERSON
+            if once and state.idle:
+                break
+    done = client.queue.counts()
+    print(
+        f"{done[DONE] + done[SKIPPED] - start[DONE] - start[SKIPPED]} synced, {refused} refused, "
+        f"{done[PENDING] + done[UPLOADING]} left → project {client.project!r} on {client.server}"
+    )
+    return 1 if once and refused else 0
+
+
+def _postfix(state: SyncStatus) -> str:
+    parts = []
+    if state.bytes_per_s:
+        parts.append(f"{state.bytes_per_s / 1e6:.1f} MB/s")
+    if state.counts[FAILED]:
+        parts.append(f"{state.counts[FAILED]} failed")
+    if state.offline:
+        parts.append("offline")
+    return ", ".join(parts)
+
+
+def status(state_dir: Path | None) -> int:
+    """Print the queue of `state_dir`, else of every sync state under the default root."""
+    root = default_state_root()
+    dirs = [state_dir] if state_dir else sorted(p.parent for p in root.glob("*/queue.sqlite"))
+    if not dirs:
+        print(f"no sync state in {root}")
+        return 0
+    now = time.time()
+    for n, directory in enumerate(dirs):
+        if not (Path(directory) / "queue.sqlite").is_file():
+            sys.stderr.write(f"fotoflo sync status: no queue in {directory}\n")
+            return USAGE
+        state = read_status(Path(directory))
+        if n:
+            print()
+        print(f"{state.folder} → {state.server} project {state.project!r} (device {state.device_name!r})")
+        print(f"  state: {state.state_dir}")
+        print("  " + ", ".join(f"{count} {name}" for name, count in state.counts.items()))
+        for upload in state.pending:
+            due = max(0.0, upload.next_attempt_at - now)
+            why = f"; {upload.last_error}" if upload.last_error else ""
+            when = f", next try in {due:.0f} s" if due >= 1 else ""
+            print(f"  {upload.state:9} {upload.path} ({upload.attempts} attempt(s){when}{why})")
+        for upload in state.failed:
+            print(f"  failed    {upload.path}: {upload.last_error}")
+    return 0

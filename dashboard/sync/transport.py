@@ -1,0 +1,270 @@
+"""How the sync client talks to a Fotoflo server: ask by SHA-256, upload one file, and what answers mean.
+
+`Transport` is the small protocol the uploader needs; `HttpTransport` speaks the HTTP API with
+httpx (the file is streamed from disk, never read whole into memory). Every failure is one of the
+`TransportError`s below, which tell the uploader what to do next.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from dashboard.events import Device
+
+CHUNK_BYTES = 256 * 1024
+#: Refusals that stay refusals however often the file is sent (until it changes).
+PERMANENT_CODES = ("empty", "not_an_image", "unsupported_format", "too_large", "too_many_pixels", "refused")
+
+
+@dataclass(frozen=True)
+class Remote:
+    """An image on the server that holds the bytes asked about or sent.
+
+    `current`: the bytes are its current version (else an older one). `outcome` says what an
+    upload did: `created`, `updated`, `conflict` (a new version; the other side kept as a copy),
+    or `present` (the bytes were already there, nothing changed).
+    """
+
+    image_id: str
+    sha256: str
+    current: bool = True
+    outcome: str = "present"
+    conflict_copy_id: str | None = None
+
+
+class TransportError(Exception):
+    """Base of what can go wrong talking to the server; the message is for people."""
+
+
+class Unreachable(TransportError):
+    """No answer: connection refused, reset or timed out. Try again when the server is back."""
+
+
+class Retryable(TransportError):
+    """The server answered with a transient error (5xx): back off and try this file again."""
+
+
+class Refused(TransportError):
+    """The server refused the file itself (not an image, too large, ...); `code` as the API names it."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class ChangedWhileSending(TransportError):
+    """The bytes the server received are not the ones hashed: the file changed meanwhile."""
+
+
+class ReplacedImageGone(TransportError):
+    """The image this file was a version of is no longer on the server."""
+
+
+class Fatal(TransportError):
+    """Nothing can be uploaded until a person acts: the token is refused, the project is missing."""
+
+
+class Transport(Protocol):
+    def lookup(self, sha256: str) -> Remote | None:
+        """The image that has (or had) these bytes in the project, or `None`."""
+
+    def upload(
+        self,
+        path: Path,
+        name: str,
+        sha256: str,
+        *,
+        replaces: str | None,
+        base_sha256: str | None,
+        device: Device,
+        progress: Callable[[int], None],
+    ) -> Remote:
+        """Send the file as a new image, or as the next version of `replaces` made from `base_sha256`.
+
+        `progress` is called with the bytes sent so far. Raises a `TransportError`.
+        """
+
+    def close(self) -> None: ...
+
+
+class _CountingReader:
+    """A binary file that reports how much of it has been read (httpx streams multipart bodies by reading)."""
+
+    def __init__(self, fh: IO[bytes], progress: Callable[[int], None]) -> None:
+        self._fh = fh
+        self._progress = progress
+        self._sent = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._fh.read(CHUNK_BYTES if size is None or size < 0 else min(size, CHUNK_BYTES))
+        self._sent += len(chunk)
+        self._progress(self._sent)
+        return chunk
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+
+class HttpTransport:
+    """The Fotoflo HTTP API of `server` (a base URL), for one project; thread-safe."""
+
+    def __init__(
+        self,
+        server: str,
+        project: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.project = project
+        headers = {"User-Agent": "fotoflo-sync"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._client = httpx.Client(
+            base_url=self.server,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(max_keepalive_connections=8),
+        )
+        self._closed = threading.Event()
+
+    def _api(self, path: str) -> str:
+        return f"/api/projects/{quote(self.project, safe='')}{path}"
+
+    def lookup(self, sha256: str) -> Remote | None:
+        response = self._request("GET", self._api(f"/images/by-sha256/{sha256}"))
+        if response.status_code == 200:
+            body = response.json()
+            return Remote(body["id"], body["sha256"], current=bool(body.get("current", True)))
+        code = _error_code(response)
+        if response.status_code == 404 and code == "unknown_image":
+            return None
+        raise self._unexpected(response, code)
+
+    def upload(
+        self,
+        path: Path,
+        name: str,
+        sha256: str,
+        *,
+        replaces: str | None,
+        base_sha256: str | None,
+        device: Device,
+        progress: Callable[[int], None],
+    ) -> Remote:
+        fields = {"sha256": sha256, "device_id": device.id, "device_name": device.name}
+        if replaces is not None and base_sha256 is not None:
+            fields.update(replaces=replaces, base_sha256=base_sha256)
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 (closed below, after the request has read it)
+        except FileNotFoundError as exc:
+            raise ChangedWhileSending("gone before it was sent") from exc
+        except OSError as exc:
+            raise Refused("unreadable", f"cannot be read ({exc.strerror or exc})") from exc
+        with fh:
+            reader = _CountingReader(fh, progress)
+            files: Any = {"file": (name, reader, "application/octet-stream")}
+            response = self._request("POST", self._api("/upload"), data=fields, files=files)
+        code = _error_code(response)
+        if response.status_code in (200, 201):
+            image = response.json()["images"][0]
+            copy = image.get("conflict_copy")
+            if copy is not None:
+                outcome = "conflict"
+            elif image.get("created"):
+                outcome = "created"
+            elif image.get("updated"):
+                outcome = "updated"
+            else:
+                outcome = "present"
+            current = image["sha256"] == sha256  # else the bytes were an older version of this image
+            return Remote(image["id"], image["sha256"], current, outcome, copy["id"] if copy else None)
+        if code == "sha256_mismatch":
+            raise ChangedWhileSending(_reason(response))
+        if response.status_code in (413, 415, 422) and code:
+            raise Refused(code, _reason(response))
+        if response.status_code == 404 and code == "unknown_image" and replaces is not None:
+            raise ReplacedImageGone(_reason(response))
+        if response.status_code == 400 and code in ("bad_argument", "no_file"):
+            raise Refused(code, f"the server refused the request: {_reason(response)}")
+        raise self._unexpected(response, code)
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if self._closed.is_set():
+            raise Unreachable("the client is stopping")
+        try:
+            return self._client.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise Unreachable(f"{self.server} did not answer in time ({type(exc).__name__})") from exc
+        except (httpx.TransportError, RuntimeError) as exc:
+            # RuntimeError: the client was closed under a request by `close()` from another thread.
+            raise Unreachable(f"cannot reach {self.server}: {_describe(exc)}") from exc
+
+    def _unexpected(self, response: httpx.Response, code: str | None) -> TransportError:
+        status = response.status_code
+        if status in (401, 403):
+            return Fatal(f"{self.server} refused the token (HTTP {status}): check --token")
+        if status == 404 and code == "unknown_project":
+            return Fatal(f"{self.server} has no project {self.project!r} (create it with fotoflo serve --project)")
+        if status == 404 and code in (None, "not_found"):
+            return Fatal(f"{self.server} does not speak Fotoflo's sync API (HTTP 404 for {response.request.url.path})")
+        if status >= 500 or status == 429:
+            return Retryable(f"HTTP {status} from {self.server}: {_reason(response)}")
+        return Retryable(f"unexpected HTTP {status} from {self.server}: {_reason(response)}")
+
+    def close(self) -> None:
+        self._closed.set()
+        self._client.close()
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return str(errors[0].get("code"))
+    error = body.get("error")
+    return str(error.get("code")) if isinstance(error, dict) else None
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("reason"))
+        error = body.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message"))
+    return response.reason_phrase
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "Connection refused" in text or "[Errno 111]" in text:
+        return "connection refused"
+    return text
