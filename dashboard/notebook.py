@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from dashboard.collections import Collections
     from dashboard.gallery import Gallery
+    from dashboard.sync_panel import SyncPanel
     from dashboard.watcher import HotFolderWatcher
 
 PAGE = 500
@@ -155,6 +156,12 @@ class Project:
         from dashboard.collections import Collections
 
         return Collections(project=self.name, api_url=self.url, **params)
+
+    def sync_panel(self, folder: str | Path, **settings: Any) -> SyncPanel:
+        """The sync panel, set to keep `folder` uploaded to this project (Start begins; nothing runs before)."""
+        from dashboard.sync_panel import SyncPanel
+
+        return SyncPanel(folder=str(folder), server=self.url, project=self.name, **settings)
 
     def contact_sheet(
         self, images: Iterable[dict[str, Any]] | pd.DataFrame | None = None, *, columns: int = 6, size_px: int = 160

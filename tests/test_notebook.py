@@ -66,6 +66,9 @@ def test_views_talk_to_the_project_server(shoot: Project):
     assert (gallery.api_url, gallery.project, gallery.__panel__().height) == (shoot.url, "nb", 400)
     view = shoot.collection_view()
     assert view.mode == "collection" and view.api_url == shoot.url
+    panel = shoot.sync_panel("/tmp/laptop-card")
+    assert (panel.state.folder, panel.state.server, panel.state.project) == ("/tmp/laptop-card", shoot.url, "nb")
+    assert not panel.state.running, "showing the panel starts nothing"
 
 
 def test_a_running_server_by_url_reads_but_does_not_ingest(server_factory, tmp_path: Path):
