@@ -14,14 +14,17 @@ import math
 import re
 import time
 import unicodedata
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from tornado import httputil, iostream, web
 
-from dashboard import export
-from dashboard.events import FLAGS, LABELS, Change, CollectionRecord, Device, ImageRecord
+from dashboard import export, untrusted
+from dashboard.auth.access import CSRF_HEADER, SESSION_COOKIE, AuthRefused, check_share_role
+from dashboard.auth.ratelimit import retry_after
+from dashboard.auth.roles import OPEN, Action, Principal, Role
+from dashboard.events import FLAGS, IMAGE_CREATED, IMAGE_UPDATED, LABELS, Change, CollectionRecord, Device, ImageRecord
 from dashboard.ingest import IngestError
 from dashboard.store import (
     CollectionDeleted,
@@ -31,9 +34,11 @@ from dashboard.store import (
     UnknownCollection,
     UnknownImage,
     UnknownProject,
+    VersionChanged,
 )
 
 if TYPE_CHECKING:
+    from dashboard.auth.store import AuthStore
     from dashboard.server import Fotoflo
 
 log = logging.getLogger("fotoflo.api")
@@ -43,26 +48,116 @@ DEFAULT_PAGE = 100
 SSE_RETRY_MS = 2000
 SSE_MAX_BACKLOG = 1000  # batches queued for one slow client before it is cut off to reconnect
 MAX_IDS = 10_000  # image ids in one request
+MAX_JSON_BYTES = 1024 * 1024  # a request body other than an upload's
 T = TypeVar("T")
 
 
 class ApiError(web.HTTPError):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(status, reason=None)
         self.code = code
         self.message = message
+        self.headers = headers or {}
+
+    @classmethod
+    def refused(cls, exc: AuthRefused) -> ApiError:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = retry_after(exc.retry_after_s)
+        return cls(exc.status, exc.code, exc.message, headers=headers)
 
 
+@web.stream_request_body
 class ApiHandler(web.RequestHandler):
+    """Base of the API's handlers: who is asking (before any body is read), the body, JSON errors.
+
+    `ACTIONS` says what each method does (`Action`), so `prepare` can refuse it by role; a method
+    not in it needs no principal (health, signed files). The body is read only after that, and
+    only up to `max_body_bytes`.
+    """
+
     fotoflo: Fotoflo
+    ACTIONS: ClassVar[dict[str, Action]] = {}
+    principal: Principal = OPEN
 
     def initialize(self, fotoflo: Fotoflo) -> None:
         self.fotoflo = fotoflo
         self.set_cors_headers()  # set_default_headers ran before we knew the settings
+        self._chunks: list[bytes] = []
+        self._body_bytes = 0
+        self._visible: frozenset[str] | None = None
+        self._early = True  # until `prepare` passes: a refusal then comes before the body is read
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
         self.set_cors_headers()
+
+    @property
+    def max_body_bytes(self) -> int:
+        return MAX_JSON_BYTES
+
+    async def prepare(self) -> None:
+        action = self.ACTIONS.get(self.request.method.lower()) if self.request.method else None
+        if action is not None:
+            await self.authorize(action)
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise self.too_large()
+        # Tornado's own cap (the server's) a little above ours, so ours answers first, as JSON.
+        set_cap = getattr(self.request.connection, "set_max_body_size", None)
+        if set_cap is not None:
+            set_cap(self.max_body_bytes + 1024 * 1024)
+        self._early = False
+
+    def too_large(self) -> ApiError:
+        return ApiError(413, "body_too_large", f"the request body is over the limit of {self.max_body_bytes} bytes")
+
+    async def authorize(self, action: Action) -> None:
+        """Set `principal`, or refuse: 401 (nobody, bad token), 403 (role, project, CSRF), 429."""
+        access = self.fotoflo.access
+        if not access.enabled:
+            return  # authentication off: everyone is OPEN, as before
+        project = self.path_kwargs.get("project")
+        try:
+            identity = await asyncio.to_thread(
+                access.authenticate,
+                self.request.headers.get("Authorization"),
+                self.get_cookie(SESSION_COOKIE),
+                self.request.remote_ip or "",
+            )
+            principal = identity.principal
+            if principal is None:
+                raise AuthRefused(
+                    401, "unauthenticated", "sign in: send 'Authorization: Bearer TOKEN', or sign in at /login"
+                )
+            if not principal.may(action, project):
+                role = principal.role_in(project) if project is not None else principal.role
+                who = f"a {role.label}" if role is not None else f"{principal.kind} {principal.id}"
+                where = f" in project {project!r}" if project is not None else ""
+                raise AuthRefused(403, "forbidden", f"{who} may not {action.value}{where}")
+            access.check_csrf(identity, self.request.method or "GET", self.request.headers.get(CSRF_HEADER))
+        except AuthRefused as exc:
+            raise ApiError.refused(exc) from None
+        self.principal = principal
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._body_bytes += len(chunk)
+        if self._body_bytes > self.max_body_bytes:
+            # Answer now and drop the connection rather than read the rest of a body we refuse.
+            self._chunks.clear()
+            self._early = True
+            self.send_error(413, exc_info=(ApiError, self.too_large(), None))
+            return
+        self._chunks.append(chunk)
+
+    @property
+    def body(self) -> bytes:
+        if len(self._chunks) != 1:
+            self._chunks = [b"".join(self._chunks)]
+        return self._chunks[0]
 
     def set_cors_headers(self) -> None:
         # Only for the in-kernel server a notebook starts on loopback: the page comes from Jupyter.
@@ -84,11 +179,21 @@ class ApiHandler(web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ApiError):
             code, message = exc.code, exc.message
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
         elif isinstance(exc, web.HTTPError):
             code = "http_error"
             message = exc.log_message or httputil.responses.get(status_code, "error")
         else:
             code, message = "internal_error", "the server could not complete the request"
+        if 400 <= status_code < 500:
+            level = logging.WARNING if status_code in (401, 403, 413, 429) else logging.INFO
+            log.log(level, "refused %s %s from %s: %d %s", self.request.method, self.request.path,
+                    self.request.remote_ip, status_code, code)  # fmt: skip
+        if self._early:
+            # Tornado hangs up after answering a request whose body it has not read: say so, or a
+            # client reusing the connection meets a reset.
+            self.set_header("Connection", "close")
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": {"code": code, "message": message}}))
 
@@ -123,10 +228,10 @@ class ApiHandler(web.RequestHandler):
 
     def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object (`{}` when empty); `400 bad_json` otherwise."""
-        if not self.request.body.strip():
+        if not self.body.strip():
             return {}
         try:
-            body = json.loads(self.request.body)
+            body = json.loads(self.body)
         except ValueError:
             raise ApiError(400, "bad_json", "the body must be a JSON object") from None
         if not isinstance(body, dict):
@@ -157,12 +262,16 @@ class ApiHandler(web.RequestHandler):
     async def edit(self, project: str, collection_id: str, edit: CollectionEdit) -> None:
         """Apply one collection edit through the curator and answer the collection after it."""
         await self.require_project(project)
+        await self.require_editable(project, collection_id)
+        if edit.op == "add":
+            await self.require_visible_images(project, edit.image_ids)
         collection = await self.run(self.fotoflo.curator.edit_collection, project, collection_id, edit)
         self.write_json(self.fotoflo.collection_json(collection))
 
     async def live_collection(self, project: str, collection_id: str) -> CollectionRecord:
         """The collection, or `404 unknown_project`/`unknown_collection`, `410 collection_deleted`."""
         await self.require_project(project)
+        await self.require_visible_collection(project, collection_id)
         collection = await self.run(self.fotoflo.store.get_collection, project, collection_id)
         if collection is None:
             raise ApiError(404, "unknown_collection", f"no collection {collection_id!r} in project {project!r}")
@@ -170,13 +279,76 @@ class ApiHandler(web.RequestHandler):
             raise ApiError(410, "collection_deleted", f"collection {collection_id!r} is deleted")
         return collection
 
+    # -- what the principal may see: a share link to one collection shows only that --------------
+
+    async def visible_images(self, project: str) -> frozenset[str] | None:
+        """The image ids the principal may see in `project`; None: all of them."""
+        if self.principal.collection_id is None:
+            return None
+        if self._visible is None:
+            access, store = self.fotoflo.access, self.fotoflo.store
+            self._visible = await asyncio.to_thread(access.visible_images, store, self.principal, project)
+        return self._visible
+
+    async def require_visible_images(self, project: str, image_ids: Iterable[str]) -> None:
+        """`404 unknown_image` for an image the principal may not see, as if it were not there."""
+        visible = await self.visible_images(project)
+        hidden = [i for i in image_ids if visible is not None and i not in visible]
+        if hidden:
+            raise ApiError(404, "unknown_image", f"no image {hidden[0]!r} in project {project!r}")
+
+    async def require_visible_collection(self, project: str, collection_id: str) -> None:
+        visible = await asyncio.to_thread(self.fotoflo.access.visible_collections, self.principal, project)
+        if visible is not None and collection_id not in visible:
+            raise ApiError(404, "unknown_collection", f"no collection {collection_id!r} in project {project!r}")
+
+    async def require_editable(self, project: str, collection_id: str) -> None:
+        """A client changes only the collections they saved (and sees only what their link shows)."""
+        await self.require_visible_collection(project, collection_id)
+        access = self.fotoflo.access
+        if not await asyncio.to_thread(access.may_edit_collection, self.principal, project, collection_id):
+            raise ApiError(403, "forbidden", "a client may change only the collections they saved")
+
+    async def change_filter(self, project: str) -> Callable[[Change], bool] | None:
+        """Which feed changes the principal may see (None: all)."""
+        if self.principal.collection_id is None:
+            return None
+        self._visible = None
+        images = await self.visible_images(project) or frozenset()
+        access = self.fotoflo.access
+        collections = await asyncio.to_thread(access.visible_collections, self.principal, project) or set()
+
+        def visible(change: Change) -> bool:
+            if change.image is not None:
+                return change.image.id in images
+            if "collection_id" in change.data:
+                return change.data["collection_id"] in collections
+            return change.data.get("image_id") in images
+
+        return visible
+
 
 class ProjectsHandler(ApiHandler):
+    ACTIONS = {"get": Action.VIEW}
+
     async def get(self) -> None:
-        self.write_json({"projects": await asyncio.to_thread(self.fotoflo.store.projects)})
+        projects = await asyncio.to_thread(self.fotoflo.store.projects)
+        self.write_json({"projects": self.fotoflo.access.projects_seen(self.principal, projects)})
+
+
+def _passes(image: ImageRecord, filters: dict[str, Any]) -> bool:
+    """Whether the image passes the images endpoint's filters (`min_rating`, `flag`, `label`), as the store's do."""
+    min_rating, flag, label = filters["min_rating"], filters["flag"], filters["label"]
+    return (
+        (min_rating is None or image.rating >= min_rating)
+        and (flag is None or image.flag == flag)
+        and (label is None or image.label == label)
+    )
 
 
 class ImagesHandler(ApiHandler):
+    ACTIONS = {"get": Action.VIEW}
+
     async def get(self, project: str) -> None:
         limit = self.int_arg("limit", DEFAULT_PAGE, low=1, high=MAX_PAGE)
         before = self.int_arg("before", None, low=1)
@@ -189,9 +361,16 @@ class ImagesHandler(ApiHandler):
         store = self.fotoflo.store
         # Read the feed position first: a client that streams from it misses nothing listed later.
         last_seq = await self.run(store.last_seq, project)
-        # One more than asked tells whether another page exists: no `next` that leads nowhere.
-        images = await self.run(store.list_images, project, before=before, limit=limit + 1, **filters)
-        total = await self.run(store.count_images, project, **filters) if before is None else None
+        visible = await self.visible_images(project)
+        if visible is None:
+            # One more than asked tells whether another page exists: no `next` that leads nowhere.
+            images = await self.run(store.list_images, project, before=before, limit=limit + 1, **filters)
+            total = await self.run(store.count_images, project, **filters) if before is None else None
+        else:  # a link to one collection: page through its images alone, newest first, as above
+            shown = [i for i in await self.run(store.get_images, project, visible) if _passes(i, filters)]
+            shown.sort(key=lambda i: i.seq, reverse=True)
+            total = len(shown) if before is None else None
+            images = [i for i in shown if before is None or i.seq < before][: limit + 1]
         next_cursor = str(images[limit - 1].seq) if len(images) > limit else None
         images = images[:limit]
         page = {"images": [self.fotoflo.image_json(i) for i in images], "next": next_cursor, "last_seq": last_seq}
@@ -201,18 +380,34 @@ class ImagesHandler(ApiHandler):
 
 
 class ImageHandler(ApiHandler):
+    ACTIONS = {"get": Action.VIEW, "delete": Action.UPLOAD}  # deleting is an editor's, like adding
+
     async def get(self, project: str, image_id: str) -> None:
         await self.require_project(project)
+        await self.require_visible_images(project, [image_id])
         image = await asyncio.to_thread(self.fotoflo.store.get_image, image_id)
         if image is None or image.project != project:
             raise ApiError(404, "unknown_image", f"no image {image_id!r} in project {project!r}")
         self.write_json(self.fotoflo.image_json(image))
+
+    async def delete(self, project: str, image_id: str) -> None:
+        """Delete the image and its versions; `?if_sha256=` deletes only while that is its current version."""
+        raw = self.get_argument("if_sha256", None)
+        if_sha256 = _sha256_arg("if_sha256", raw) if raw is not None else None
+        await self.require_project(project)
+        try:
+            image = await self.run(self.fotoflo.curator.delete_image, project, image_id, if_sha256=if_sha256)
+        except VersionChanged as exc:
+            raise ApiError(409, "changed", f"{exc}; not deleted") from None
+        log.info("image %s (%s) deleted from %s", image.id, image.filename, project)
+        self.write_json(self.fotoflo.image_json(image, deleted=True))
 
 
 class RatingHandler(ApiHandler):
     """Sets any of an image's rating (0-5), flag and label: one `rating.changed` change."""
 
     FIELDS = ("rating", "flag", "label")
+    ACTIONS = {"post": Action.RATE}
 
     async def post(self, project: str, image_id: str) -> None:
         body = self.json_body()
@@ -225,6 +420,7 @@ class RatingHandler(ApiHandler):
             if value is None:
                 raise ApiError(400, "bad_argument", f"{name} must not be null")
         await self.require_project(project)
+        await self.require_visible_images(project, [image_id])
         image = await self.run(self.fotoflo.curator.set_rating, project, image_id, **body)
         self.write_json(self.fotoflo.image_json(image))
 
@@ -242,9 +438,37 @@ def _sha256_arg(name: str, value: str) -> str:
 
 
 class UploadHandler(ApiHandler):
+    ACTIONS = {"post": Action.UPLOAD}
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.fotoflo.settings.max_bytes * 4 + 1024 * 1024
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.request.method == "POST":
+            try:
+                self.fotoflo.access.check_upload_rate(self.principal, self.request.remote_ip or "")
+            except AuthRefused as exc:
+                raise ApiError.refused(exc) from None
+
+    def parse_form(self) -> list[httputil.HTTPFile]:
+        """The body's files in the field `file`; its other fields join the query's arguments."""
+        max_files = self.fotoflo.settings.max_files
+        try:
+            fields, files = untrusted.parse_form(self.request.headers, self.body, max_files=max_files)
+        except untrusted.TooManyFiles as exc:
+            raise ApiError(413, "too_many_files", str(exc)) from None
+        except untrusted.BadForm as exc:
+            raise ApiError(400, "bad_multipart", f"the body is not a valid form: {exc}") from None
+        for name, values in fields.items():
+            self.request.body_arguments.setdefault(name, []).extend(values)
+            self.request.arguments.setdefault(name, []).extend(values)
+        return files.get("file", [])
+
     async def post(self, project: str) -> None:
         await self.require_project(project)
-        files = self.request.files.get("file", [])
+        files = self.parse_form()
         if not files:
             raise ApiError(400, "no_file", "send the image(s) as multipart form field 'file'")
         options = self.sync_options(len(files))
@@ -253,7 +477,7 @@ class UploadHandler(ApiHandler):
         errors: list[IngestError] = []
         loop = asyncio.get_running_loop()
         for part in files:
-            name = part.get("filename") or "upload"
+            name = untrusted.clean_filename(part.get("filename"))
             ingest = functools.partial(self.fotoflo.ingest_bytes, part["body"], name, project, **options)
             try:
                 result = await loop.run_in_executor(self.fotoflo.ingest_pool, ingest)
@@ -312,23 +536,31 @@ class UploadHandler(ApiHandler):
 class ImageBySha256Handler(ApiHandler):
     """Ask before sending the bytes: the image that has (or had) content with this SHA-256."""
 
+    ACTIONS = {"get": Action.VIEW}
+
     async def get(self, project: str, sha256: str) -> None:
         sha256 = _sha256_arg("sha256", sha256)
         await self.require_project(project)
         image = await self.run(self.fotoflo.store.find_by_sha, project, sha256)
-        if image is None:
+        visible = await self.visible_images(project)
+        if image is None or (visible is not None and image.id not in visible):
             raise ApiError(404, "unknown_image", f"no image with SHA-256 {sha256} in project {project!r}")
         self.write_json(self.fotoflo.image_json(image, current=image.sha256 == sha256))
 
 
 class ImageVersionsHandler(ApiHandler):
+    ACTIONS = {"get": Action.VIEW}
+
     async def get(self, project: str, image_id: str) -> None:
         await self.require_project(project)
+        await self.require_visible_images(project, [image_id])
         versions = await self.run(self.fotoflo.store.image_versions, project, image_id)
         self.write_json({"image_id": image_id, "versions": [self.fotoflo.version_json(v) for v in versions]})
 
 
 class ChangesHandler(ApiHandler):
+    ACTIONS = {"get": Action.VIEW}
+
     async def get(self, project: str) -> None:
         after = self.int_arg("after", 0)
         limit = self.int_arg("limit", MAX_PAGE, low=1, high=MAX_PAGE)
@@ -338,6 +570,9 @@ class ChangesHandler(ApiHandler):
             last = await asyncio.to_thread(self.fotoflo.store.last_seq, project)
         except UnknownProject:
             raise ApiError(404, "unknown_project", f"no project named {project!r}") from None
+        visible = await self.change_filter(project)
+        if visible is not None:
+            changes = [c for c in changes if visible(c)]
         self.write_json({"changes": [self.fotoflo.change_json(c) for c in changes], "last_seq": last})
 
 
@@ -345,9 +580,11 @@ class EventsHandler(ApiHandler):
     """`text/event-stream` of a project's feed: replay after the client's cursor, then live."""
 
     _queue: asyncio.Queue[list[Change] | None]
+    ACTIONS = {"get": Action.VIEW}
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-cache, no-transform")
         self.set_header("X-Accel-Buffering", "no")
         self.set_cors_headers()
@@ -381,7 +618,13 @@ class EventsHandler(ApiHandler):
                     continue
                 if batch is None:
                     break
+                if self.principal.collection_id is not None:
+                    # A link to one collection: what it shows may have changed with this batch.
+                    visible = await self.change_filter(project)
+                    batch = [c for c in batch if visible is None or visible(c)]
                 for change in batch:
+                    if change.image is None and change.kind in (IMAGE_CREATED, IMAGE_UPDATED):
+                        continue  # an image deleted since: its `image.deleted` comes later in the feed
                     data = json.dumps(self.fotoflo.change_payload(change), separators=(",", ":"))
                     self.write(f"id: {change.seq}\nevent: {change.kind}\ndata: {data}\n\n")
                 await self.flush()
@@ -432,6 +675,8 @@ class FileHandler(ApiHandler):
         self.set_header("Content-Type", mime if kind == "original" else "image/jpeg")
         self.set_header("Cache-Control", f"private, max-age={max(0, exp - int(time.time()))}, immutable")
         self.set_header("ETag", f'"{sha256[:32]}-{kind}"')
+        # Bytes as uploaded (a polyglot is a valid image too): never rendered as anything but an image.
+        self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
         if kind == "original":
             self.set_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(filename)}")
         if self.request.headers.get("If-None-Match") == self._headers.get("ETag"):
@@ -484,10 +729,15 @@ EDIT_FIELDS = {
 class CollectionsHandler(ApiHandler):
     """The project's collections as cards (GET); save a new one (POST)."""
 
+    ACTIONS = {"get": Action.VIEW, "post": Action.COLLECT}
+
     async def get(self, project: str) -> None:
         store = self.fotoflo.store
         last_seq = await self.run(store.last_seq, project)
         collections = await self.run(store.list_collections, project)
+        visible = await asyncio.to_thread(self.fotoflo.access.visible_collections, self.principal, project)
+        if visible is not None:
+            collections = [c for c in collections if c.id in visible]
         cards = [self.fotoflo.collection_json(c, card=True) for c in collections]
         self.write_json({"collections": cards, "last_seq": last_seq})
 
@@ -499,12 +749,16 @@ class CollectionsHandler(ApiHandler):
         name = body.get("name")
         image_ids = _ids(body, "image_ids", required=False)
         await self.require_project(project)
+        await self.require_visible_images(project, image_ids)
         collection = await self.run(self.fotoflo.curator.save_collection, project, name, image_ids)
+        await asyncio.to_thread(self.fotoflo.access.record_collection, self.principal, project, collection.id)
         self.write_json(self.fotoflo.collection_json(collection), 201)
 
 
 class CollectionHandler(ApiHandler):
     """One collection: read it with its images (GET), edit it by one op (PATCH), delete it (DELETE)."""
+
+    ACTIONS = {"get": Action.VIEW, "patch": Action.EDIT_COLLECTION, "delete": Action.EDIT_COLLECTION}
 
     async def get(self, project: str, collection_id: str) -> None:
         collection = await self.live_collection(project, collection_id)
@@ -538,18 +792,24 @@ class CollectionHandler(ApiHandler):
 
 
 class UndeleteHandler(ApiHandler):
+    ACTIONS = {"post": Action.EDIT_COLLECTION}
+
     async def post(self, project: str, collection_id: str) -> None:
         await self.edit(project, collection_id, CollectionEdit("undelete"))
 
 
 class DuplicateHandler(ApiHandler):
+    ACTIONS = {"post": Action.COLLECT}
+
     async def post(self, project: str, collection_id: str) -> None:
         body = self.json_body()
         unknown = sorted(set(body) - {"name"})
         if unknown:
             raise ApiError(400, "bad_argument", f"unknown field(s) {', '.join(unknown)}")
         await self.require_project(project)
+        await self.require_visible_collection(project, collection_id)
         copy = await self.run(self.fotoflo.curator.duplicate_collection, project, collection_id, body.get("name"))
+        await asyncio.to_thread(self.fotoflo.access.record_collection, self.principal, project, copy.id)
         self.write_json(self.fotoflo.collection_json(copy), 201)
 
 
@@ -557,6 +817,7 @@ class ExportHandler(ApiHandler):
     """A collection as a file to save: names (`txt`), metadata (`csv`) or the originals (`zip`)."""
 
     export_format: str
+    ACTIONS = {"get": Action.VIEW}
 
     def initialize(self, fotoflo: Fotoflo, export_format: str = "txt") -> None:
         super().initialize(fotoflo)
@@ -623,11 +884,87 @@ class ExportHandler(ApiHandler):
 class DownloadHandler(ApiHandler):
     """How far a streamed ZIP export started with `?progress=TOKEN` has gone."""
 
+    ACTIONS = {"get": Action.VIEW}
+
     async def get(self, project: str, token: str) -> None:
         download = self.fotoflo.downloads.get(token)
         if download is None:
             raise ApiError(404, "unknown_export", f"no export {token!r} (not started yet, or long ago)")
         self.write_json(download.to_dict())
+
+
+# -- share links (owners) ----------------------------------------------------------------------
+
+MAX_SHARE_TTL_S = 366 * 24 * 3600
+DEFAULT_SHARE_TTL_S = 30 * 24 * 3600  # as `fotoflo share create`
+
+
+def _auth_store(fotoflo: Fotoflo) -> AuthStore:
+    store = fotoflo.access.store
+    if store is None:
+        raise ApiError(409, "auth_off", "share links need authentication: start the server with --auth")
+    return store
+
+
+class SharesHandler(ApiHandler):
+    """The project's share links (GET); make one (POST). Owners only; needs authentication on."""
+
+    ACTIONS = {"get": Action.MANAGE, "post": Action.MANAGE}
+
+    async def get(self, project: str) -> None:
+        store = _auth_store(self.fotoflo)
+        await self.require_project(project)
+        shares = await asyncio.to_thread(store.shares, project)
+        self.write_json({"shares": [s.to_dict() for s in shares]})
+
+    async def post(self, project: str) -> None:
+        store = _auth_store(self.fotoflo)
+        body = self.json_body()
+        unknown = sorted(set(body) - {"role", "collection_id", "expires_in_s", "password", "name"})
+        if unknown:
+            raise ApiError(400, "bad_argument", f"unknown field(s) {', '.join(unknown)}")
+        collection_id = _optional(body, "collection_id", str)
+        name, password = _optional(body, "name", str) or "", _optional(body, "password", str)
+        expires_in_s = _optional(body, "expires_in_s", int) or DEFAULT_SHARE_TTL_S
+        if not 60 <= expires_in_s <= MAX_SHARE_TTL_S:
+            raise ApiError(400, "bad_argument", f"expires_in_s must be between 60 and {MAX_SHARE_TTL_S}")
+        try:
+            role = Role.parse(str(body.get("role", "client")))
+            check_share_role(role, collection_id)
+        except ValueError as exc:
+            raise ApiError(400, "bad_argument", str(exc)) from None
+        if len(name) > 200 or (password is not None and not 1 <= len(password) <= 1024):
+            raise ApiError(400, "bad_argument", "name: at most 200 characters; password: 1 to 1024")
+        if collection_id is not None:
+            await self.live_collection(project, collection_id)
+        else:
+            await self.require_project(project)
+        expires_at = time.time() + expires_in_s
+        share, secret = await asyncio.to_thread(
+            functools.partial(
+                store.create_share, project=project, role=role, name=name, collection_id=collection_id,
+                expires_at=expires_at, password=password,
+            )
+        )  # fmt: skip
+        log.info("share link %s made by %s: %s on %s", share.id, self.principal.key, role.label, project)
+        path = f"/s/{secret}"
+        url = f"{self.request.protocol}://{self.request.host}{path}"
+        self.write_json({"share": share.to_dict(), "path": path, "url": url}, 201)
+
+
+class ShareHandler(ApiHandler):
+    """Revoke one share link: its sessions end at once."""
+
+    ACTIONS = {"delete": Action.MANAGE}
+
+    async def delete(self, project: str, share_id: str) -> None:
+        store = _auth_store(self.fotoflo)
+        share = await asyncio.to_thread(store.get_share, share_id)
+        if share is None or share.project != project:
+            raise ApiError(404, "unknown_share", f"no share link {share_id!r} in project {project!r}")
+        await asyncio.to_thread(store.revoke_share, share_id)
+        log.info("share link %s revoked by %s", share_id, self.principal.key)
+        self.write_json({"share": (await asyncio.to_thread(store.get_share, share_id) or share).to_dict()})
 
 
 class HealthHandler(ApiHandler):
@@ -636,7 +973,7 @@ class HealthHandler(ApiHandler):
 
 
 class NotFoundHandler(ApiHandler):
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         raise ApiError(404, "not_found", f"no API endpoint at {self.request.path}")
 
 
@@ -662,6 +999,8 @@ def routes(fotoflo: Fotoflo) -> list[tuple[str, type[web.RequestHandler], dict[s
         (c + r"/duplicate/?", DuplicateHandler, kw),
         *[(c + rf"/export\.{fmt}", ExportHandler, {**kw, "export_format": fmt}) for fmt in ("txt", "csv", "zip")],
         (p + rf"/exports/(?P<token>{ident})", DownloadHandler, kw),
+        (p + r"/shares/?", SharesHandler, kw),
+        (p + rf"/shares/(?P<share_id>{ident})/?", ShareHandler, kw),
         (rf"/files/(?P<image_id>{ident})/(?P<kind>original|preview|thumb)", FileHandler, kw),
         (r"/healthz", HealthHandler, kw),
         (r"/api/.*", NotFoundHandler, kw),

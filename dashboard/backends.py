@@ -1,17 +1,24 @@
-"""Open the store and the bus a server is configured with (`--db`, `--bus`).
+"""Open the store, blobs and bus a server is configured with (`--db`, `--bus`, `--supabase-url`).
 
-The embedded default is SQLite in the data directory and the in-process bus; PostgreSQL and
-Redis are loaded only when named, so their client libraries are optional (the `postgres` and
-`redis` extras).
+The embedded default is SQLite in the data directory and the in-process bus; PostgreSQL, Redis
+and Supabase are loaded only when named, so their client libraries are optional (the `postgres`,
+`redis` and `supabase` extras).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from dashboard.blobs import Blobs, FileBlobs
 from dashboard.bus import Bus, LocalBus
 from dashboard.leader import Lock
 from dashboard.store import Store
+
+if TYPE_CHECKING:
+    import httpx
+
+    from dashboard.config import Settings
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -54,6 +61,53 @@ def open_bus(spec: str | None, *, db_url: str | None = None) -> Bus:
     raise ValueError(f"unknown bus {spec!r}: use local, redis://HOST:PORT/DB or postgres")
 
 
+def supabase_project(settings: Settings) -> tuple[str, str] | None:
+    """The (URL, service role key) of the Supabase project the settings name, or `None`."""
+    if not (settings.supabase_url or settings.supabase_key):
+        return None
+    if not (settings.supabase_url and settings.supabase_key):
+        raise ValueError("--supabase-url and --supabase-key (SUPABASE_URL, SUPABASE_KEY) go together")
+    if settings.db:
+        raise ValueError("--db and --supabase-url both name a store: give one")
+    return settings.supabase_url, settings.supabase_key
+
+
+def store_for(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> Store:
+    """The Supabase project's tables, else `open_store` of `--db` or the data directory's SQLite file."""
+    project = supabase_project(settings)
+    if project is not None:
+        from dashboard.supabase.store import SupabaseStore
+
+        return SupabaseStore(*project, transport=transport)
+    return open_store(settings.db or settings.data / "fotoflo.sqlite")
+
+
+def blobs_for(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> Blobs:
+    """The Supabase project's Storage bucket (cached in `DATA/blob-cache`), else the files in `DATA/blobs`."""
+    project = supabase_project(settings)
+    if project is not None:
+        from dashboard.supabase.blobs import SupabaseBlobs
+
+        return SupabaseBlobs(*project, settings.data / "blob-cache", transport=transport)
+    return FileBlobs(settings.data / "blobs")
+
+
+def bus_for(settings: Settings, *, server: bool = True) -> Bus:
+    """`open_bus` of `--bus`; with a Supabase project and the default bus, Realtime (`SupabaseBus`).
+
+    `server=False` (`fotoflo ingest`): with Supabase, the in-process bus is enough, since Realtime
+    announces every new feed entry to the servers by itself.
+    """
+    project = supabase_project(settings)
+    if project is not None and (settings.bus or "local").strip() == "local":
+        if not server:
+            return LocalBus()
+        from dashboard.supabase.bus import SupabaseBus
+
+        return SupabaseBus(*project)
+    return open_bus(settings.bus, db_url=settings.db)
+
+
 def hot_folder_lock(store: Store, key: str) -> Lock | None:
     """The lock that lets one server of several ingest a shared hot folder; `None` for a store of one server."""
     make = getattr(store, "advisory_lock", None)
@@ -61,13 +115,13 @@ def hot_folder_lock(store: Store, key: str) -> Lock | None:
 
 
 def store_kind(store: Store) -> str:
-    """`sqlite`, `postgres`, or the class name of another store (for `/healthz`)."""
+    """`sqlite`, `postgres`, `supabase`, or the class name of another store (for `/healthz`)."""
     name = type(store).__name__
-    return {"SQLiteStore": "sqlite", "PostgresStore": "postgres"}.get(name, name)
+    return {"SQLiteStore": "sqlite", "PostgresStore": "postgres", "SupabaseStore": "supabase"}.get(name, name)
 
 
 def bus_kind(bus: Bus) -> str:
-    """`local`, `redis`, `postgres`, or the class name of another bus (for `/healthz`)."""
+    """`local`, `redis`, `postgres`, `supabase`, or the class name of another bus (for `/healthz`)."""
     if isinstance(bus, LocalBus):
         return "local"
     return str(getattr(bus, "kind", type(bus).__name__))

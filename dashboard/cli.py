@@ -42,6 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--bus", help=f"bus between servers: local (default), redis://HOST:PORT/DB or postgres {env('bus')}"
     )
+    serve.add_argument(
+        "--supabase-url",
+        help=f"a Supabase project (https://REF.supabase.co) for store, files and bus {env('supabase_url')}",
+    )
+    serve.add_argument("--supabase-key", help=f"the Supabase project's service role key {env('supabase_key')}")
+
+    serve.add_argument(
+        "--auth", action="store_true", default=None,
+        help=f"require sign-in (always on off loopback; makes an owner token if none) {env('auth')}",
+    )  # fmt: skip
+    serve.add_argument("--max-files", type=int, help=f"files in one upload request (default 100) {env('max_files')}")
+    serve.add_argument(
+        "--upload-rate", type=int, help=f"uploads per minute per client with --auth (default 600) {env('upload_rate')}"
+    )
+    serve.add_argument(
+        "--login-failures", type=int,
+        help=f"failed sign-ins per minute per address before a wait (default 10) {env('login_failures')}",
+    )  # fmt: skip
 
     ingest = sub.add_parser("ingest", help="import image files or folders into a project")
     ingest.add_argument("paths", nargs="+", type=Path, help="files or folders (searched recursively)")
@@ -50,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--workers", type=int, help="decoding processes (default: one per core)")
     ingest.add_argument("--db", help=f"database (default: SQLite in DATA) {env('db')}")
     ingest.add_argument("--bus", help=f"bus to tell the servers on (default local) {env('bus')}")
+    ingest.add_argument("--supabase-url", help=f"a Supabase project to import into {env('supabase_url')}")
+    ingest.add_argument("--supabase-key", help=f"the Supabase project's service role key {env('supabase_key')}")
 
     def sync_env(name: str) -> str:
         return f"(env {SYNC_ENV[name][0]})"
@@ -71,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--once", action="store_true", help="upload what is there, then exit (no watching)")
     sync.add_argument("--ui", action="store_true", help="open the sync panel in the browser instead")
     sync.add_argument("--ui-port", type=int, help="port of the sync panel (default 5007)")
+
+    from dashboard.auth.cli import add_parsers
+
+    add_parsers(sub, f"data directory (default ~/.local/share/fotoflo) {env('data')}")
     return parser
 
 
@@ -83,10 +107,15 @@ def main(argv: list[str] | None = None) -> int:
         from dashboard.sync.cli import run
 
         return run(args)
+    if args.command in ("token", "share"):
+        from dashboard.auth.cli import run as run_auth
+
+        return run_auth(args, Settings.from_env(data=args.data).data)
     return _ingest(args)
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from dashboard.auth import ConfigError, auth_required
     from dashboard.server import serve
 
     settings = Settings.from_env(
@@ -103,12 +132,23 @@ def _serve(args: argparse.Namespace) -> int:
         wall=args.wall,
         db=args.db,
         bus=args.bus,
+        supabase_url=args.supabase_url,
+        supabase_key=args.supabase_key,
+        auth=args.auth,
+        max_files=args.max_files,
+        upload_rate=args.upload_rate,
+        login_failures=args.login_failures,
     )
     if args.no_watch:
         settings.watch = None
     elif settings.watch is None:
         settings.watch = settings.data / "hotfolder"
-    serve(settings)
+    try:
+        auth_required(settings)  # refuse before Panel is even imported
+        serve(settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"fotoflo serve: {exc}\n")
+        return 2
     return 0
 
 
@@ -131,18 +171,24 @@ def _iter_files(paths: list[Path]) -> list[Path]:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from dashboard.backends import open_bus, open_store
-    from dashboard.blobs import FileBlobs
+    from dashboard.backends import blobs_for, bus_for, store_for
     from dashboard.ingest import IngestError, Ingestor, IngestResult, Limits
 
-    settings = Settings.from_env(data=args.data, project=args.project, db=args.db, bus=args.bus)
+    settings = Settings.from_env(
+        data=args.data,
+        project=args.project,
+        db=args.db,
+        bus=args.bus,
+        supabase_url=args.supabase_url,
+        supabase_key=args.supabase_key,
+    )
     files = _iter_files(args.paths)
-    store = open_store(settings.db or settings.data / "fotoflo.sqlite")
+    store = store_for(settings)
     store.ensure_project(settings.project)
-    bus = open_bus(settings.bus, db_url=settings.db)
+    bus = bus_for(settings, server=False)
     ingestor = Ingestor(
         store,
-        FileBlobs(settings.data / "blobs"),
+        blobs_for(settings),
         bus,
         Limits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels),
     )

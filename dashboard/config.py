@@ -29,6 +29,12 @@ ENV = {
     "wall": ("FOTOFLO_WALL", bool),
     "db": ("FOTOFLO_DB", str),
     "bus": ("FOTOFLO_BUS", str),
+    "auth": ("FOTOFLO_AUTH", bool),
+    "max_files": ("FOTOFLO_MAX_FILES", int),
+    "upload_rate": ("FOTOFLO_UPLOAD_RATE", int),
+    "login_failures": ("FOTOFLO_LOGIN_FAILURES", int),
+    "supabase_url": ("SUPABASE_URL", str),
+    "supabase_key": ("SUPABASE_KEY", str),
 }
 
 
@@ -56,7 +62,13 @@ class Settings:
     wall: bool = False
     db: str | None = None  # a postgresql:// URL; None: SQLite in the data directory
     bus: str = "local"  # local, redis://HOST:PORT/DB or postgres (NOTIFY on `db`)
+    supabase_url: str | None = None  # a Supabase project: store, blobs and (by default) bus there
+    supabase_key: str | None = None  # its service role key
     cors: bool = False  # allow any origin to read the API (the notebook's in-kernel server only)
+    auth: bool | None = None  # require sign-in; None: only off loopback (where it cannot be turned off)
+    max_files: int = 100  # files in one upload request
+    upload_rate: int = 600  # uploads per minute per client, with authentication on (0: unlimited)
+    login_failures: int = 10  # failed sign-ins per minute per client address before it must wait
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -1,4 +1,5 @@
-"""The one door for ratings and collections: the store writes the change with its feed entry, then the bus.
+"""The one door for ratings, collections and deleting images: the store writes each change with its
+feed entry, then the bus.
 
 Like `Ingestor` for images: the API (and any other caller) is a thin caller of these methods, and a
 change is published only after it is committed. An edit that changes nothing publishes nothing.
@@ -32,6 +33,13 @@ class Curator:
     ) -> ImageRecord:
         image, change = self.store.set_rating(project, image_id, rating=rating, flag=flag, label=label)
         self._publish(change)
+        return image
+
+    def delete_image(self, project: str, image_id: str, *, if_sha256: str | None = None) -> ImageRecord:
+        """Delete an image: its collections lose it, then `image.deleted` (see `Store.delete_image`)."""
+        image, changes = self.store.delete_image(project, image_id, if_sha256=if_sha256)
+        for change in changes:
+            self._publish(change)
         return image
 
     def save_collection(self, project: str, name: str, image_ids: Sequence[str]) -> CollectionRecord:

@@ -93,7 +93,9 @@ def background_server(data: str | Path, project: str = "default", **settings: An
     with _lock:
         server = _servers.get(data_dir)
         if server is None:
-            fotoflo = Fotoflo(Settings.from_env(data=data_dir, project=project, cors=True, **settings))
+            # Bound to loopback in this kernel: open, whatever FOTOFLO_AUTH and FOTOFLO_ADDRESS say.
+            options = {"address": "127.0.0.1", "auth": False, **settings}
+            fotoflo = Fotoflo(Settings.from_env(data=data_dir, project=project, cors=True, **options))
             server = _servers[data_dir] = BackgroundServer(fotoflo).start()
         else:
             server.fotoflo.store.ensure_project(project)

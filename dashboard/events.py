@@ -14,13 +14,22 @@ FEED_FORMAT_VERSION = 1
 
 IMAGE_CREATED = "image.created"
 IMAGE_UPDATED = "image.updated"
+IMAGE_DELETED = "image.deleted"
 COLLECTION_SAVED = "collection.saved"
 COLLECTION_UPDATED = "collection.updated"
 COLLECTION_DELETED = "collection.deleted"
 RATING_CHANGED = "rating.changed"
 
 #: Every change type the feed can carry; the docs test checks each is documented.
-CHANGE_KINDS = (IMAGE_CREATED, IMAGE_UPDATED, COLLECTION_SAVED, COLLECTION_UPDATED, COLLECTION_DELETED, RATING_CHANGED)
+CHANGE_KINDS = (
+    IMAGE_CREATED,
+    IMAGE_UPDATED,
+    IMAGE_DELETED,
+    COLLECTION_SAVED,
+    COLLECTION_UPDATED,
+    COLLECTION_DELETED,
+    RATING_CHANGED,
+)
 
 #: Ratings and picks, as Lightroom has them: stars, a flag and a colour label per image.
 RATINGS = range(0, 6)

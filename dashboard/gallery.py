@@ -136,6 +136,7 @@ def app_for_session(fotoflo: Any) -> pn.viewable.Viewable:
     mode = MODE_ALIASES.get(mode, mode)
     mode = mode if mode in MODES else "grid"
     project = str(query.get("project") or fotoflo.settings.project)
+    project = fotoflo.page_project(project)  # a share link's session sees the project it grants
     gallery = Gallery(project=project, mode=mode, sync_url=True)
     _log_session(project, mode)
     return pn.Column(gallery, sizing_mode="stretch_both", margin=0)

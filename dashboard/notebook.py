@@ -44,11 +44,15 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def open(source: str | Path, project: str = "default", *, timeout_s: float = 30.0) -> Project:
-    """A project from a data directory (served from this kernel) or a running server's URL."""
+def open(source: str | Path, project: str = "default", *, token: str | None = None, timeout_s: float = 30.0) -> Project:
+    """A project from a data directory (served from this kernel) or a running server's URL.
+
+    `token`: an API token (`fotoflo token create`) for a server with access control on; the records,
+    the DataFrame and curation then act with its role.
+    """
     text = str(source)
     if text.startswith(("http://", "https://")):
-        return Project(text.rstrip("/"), project, timeout_s=timeout_s)
+        return Project(text.rstrip("/"), project, token=token, timeout_s=timeout_s)
     from dashboard.embedded import background_server
 
     server = background_server(Path(source), project)
@@ -58,11 +62,14 @@ def open(source: str | Path, project: str = "default", *, timeout_s: float = 30.
 class Project:
     """One project of a Fotoflo server, for a notebook: records, a DataFrame, views and pictures."""
 
-    def __init__(self, url: str, name: str, *, data: Path | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str, name: str, *, data: Path | None = None, token: str | None = None, timeout_s: float = 30.0
+    ) -> None:
         self.url = url
         self.name = name
         self.data = data
-        self._http = httpx.Client(base_url=url, timeout=timeout_s)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=url, timeout=timeout_s, headers=headers)
         self._watchers: list[HotFolderWatcher] = []
 
     def __repr__(self) -> str:

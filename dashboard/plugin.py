@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 
 from dashboard import api
+from dashboard.auth import pages as auth_pages
 from dashboard.config import Settings
 from dashboard.server import Fotoflo
 
@@ -16,4 +17,6 @@ fotoflo = Fotoflo(Settings.from_env())
 fotoflo.start()  # the feed hub binds to Panel's loop when the first stream opens
 atexit.register(fotoflo.stop)
 
-ROUTES = api.routes(fotoflo)
+# With FOTOFLO_AUTH on, the API checks every request and /login and share links sign browsers in; the
+# page itself is guarded only by `fotoflo serve` (Bokeh's auth hook is the server's, not a plugin's).
+ROUTES = (auth_pages.routes(fotoflo) if fotoflo.access.enabled else []) + api.routes(fotoflo)

@@ -6,12 +6,15 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from dashboard import api, backends
-from dashboard.blobs import Blobs, FileBlobs
+from dashboard.auth import Access, auth_required
+from dashboard.auth import pages as auth_pages
+from dashboard.blobs import Blobs
 from dashboard.bus import Bus
 from dashboard.config import Settings
 from dashboard.curation import Curator
@@ -50,9 +53,11 @@ class Fotoflo:
     ) -> None:
         self.settings = settings
         settings.data.mkdir(parents=True, exist_ok=True)
-        self.store: Store = store or backends.open_store(settings.db or settings.data / "fotoflo.sqlite")
-        self.blobs: Blobs = blobs or FileBlobs(settings.data / "blobs")
-        self.bus: Bus = bus or backends.open_bus(settings.bus, db_url=settings.db)
+        # First: a server that must not run open (off loopback, no auth) stops here, having opened nothing.
+        self.access = Access.for_settings(settings, enabled=auth_required(settings))
+        self.store: Store = store or backends.store_for(settings)
+        self.blobs: Blobs = blobs or backends.blobs_for(settings)
+        self.bus: Bus = bus or backends.bus_for(settings)
         removed = self.blobs.clean_temp()
         if removed:
             log.info("removed %d temp file(s) left by an interrupted ingest", removed)
@@ -98,6 +103,7 @@ class Fotoflo:
         self.ingest_pool.shutdown(wait=True, cancel_futures=True)
         self.bus.close()
         self.store.close()
+        self.access.close()
         self.started = False
         if _current is self:
             _current = None
@@ -198,6 +204,12 @@ class Fotoflo:
     def _thumb(self, image_id: str | None) -> str | None:
         return self.signer.url(image_id, "thumb") if image_id else None
 
+    def page_project(self, project: str) -> str:
+        """The project the page of this session shows: `project`, unless its sign-in grants one other."""
+        import panel as pn
+
+        return auth_pages.page_project(self.access, dict(pn.state.cookies or {}), project)
+
     async def health(self) -> dict[str, Any]:
         try:
             await asyncio.to_thread(self.store.has_project, self.settings.project)
@@ -233,13 +245,19 @@ def serve(settings: Settings) -> None:
     import panel as pn
 
     fotoflo = Fotoflo(settings)
+    guarded: dict[str, Any] = {}
+    if fotoflo.access.enabled:
+        # The page and its websocket need a session; the API checks its own requests.
+        guarded["auth_provider"] = auth_pages.PageAuth(fotoflo.access)
+        _announce_owner_token(fotoflo, settings)
     server = pn.serve(
         {"/": panel_app},
         port=settings.port,
         address=settings.address,
         websocket_origin=_origins(settings.address, settings.port),
-        extra_patterns=api.routes(fotoflo),
+        extra_patterns=(auth_pages.routes(fotoflo) if fotoflo.access.enabled else []) + api.routes(fotoflo),
         show=False,
+        **guarded,
         start=False,
         title="Fotoflo",
         http_server_kwargs={"max_body_size": settings.max_bytes * 4 + 1024 * 1024},
@@ -260,6 +278,21 @@ def serve(settings: Settings) -> None:
         fotoflo.stop()
         server.stop()
         log.info("Fotoflo stopped")
+
+
+def _announce_owner_token(fotoflo: Fotoflo, settings: Settings) -> None:
+    """With authentication on and no owner token yet, make one and print it, this once."""
+    secret = fotoflo.access.ensure_owner_token()
+    if secret is None:
+        return
+    host = "127.0.0.1" if settings.address in ("0.0.0.0", "::", "") else settings.address
+    print(
+        "\nFotoflo: authentication is on and there was no owner token, so one was made. It is shown only now:\n\n"
+        f"    {secret}\n\nSign in at http://{host}:{settings.port}/login with it, give it to `fotoflo sync --token`, "
+        "or make others with `fotoflo token create`.\n",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _origins(address: str, port: int) -> list[str] | str:

@@ -25,9 +25,19 @@ from dashboard.bus import LocalBus
 from dashboard.ingest import Ingestor
 from dashboard.store.sqlite import SQLiteStore
 from tests.services import pg_url, postgres_server, redis_server, redis_session, store_backend
+from tests.supabase_fakes.fixtures import fake_realtime, supabase_db
 
-# Real PostgreSQL and Redis for every test module (fixtures defined in tests/services.py).
-__all__ = ["pg_url", "postgres_server", "redis_server", "redis_session", "store_backend"]
+# Real PostgreSQL and Redis for every test module (fixtures defined in tests/services.py), and the
+# Supabase fakes on that PostgreSQL (tests/supabase_fakes/).
+__all__ = [
+    "fake_realtime",
+    "pg_url",
+    "postgres_server",
+    "redis_server",
+    "redis_session",
+    "store_backend",
+    "supabase_db",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

@@ -26,7 +26,7 @@ from tests.conftest import ROOT, Server, free_port, jpeg_bytes, wait_until
 
 
 @contextmanager
-def running_server(tmp: Path, *, project: str = "default") -> Iterator[Server]:
+def running_server(tmp: Path, *, project: str = "default", extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
     """A real `fotoflo serve` started like conftest's `server_factory`, for a fixture wider than one test.
 
     Starting the server (Panel's import alone) costs seconds of CPU; a module shares one and
@@ -35,7 +35,7 @@ def running_server(tmp: Path, *, project: str = "default") -> Iterator[Server]:
     data, watch, port = tmp / "data", tmp / "hot", free_port()
     log_path = tmp / f"server-{port}.log"
     cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--data", str(data), "--watch", str(watch),
-           "--port", str(port), "--project", project]  # fmt: skip
+           "--port", str(port), "--project", project, *extra_args]  # fmt: skip
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
             cmd, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=ROOT

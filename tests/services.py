@@ -236,11 +236,12 @@ class StoreBackend:
     kind: str
     location: str  # a data directory (SQLite) or a postgresql:// URL
     opened: list[Store] = field(default_factory=list)
+    opener: Callable[[], Store] | None = None  # how to open one, when not `open_store(location)`
 
     def open(self) -> Store:
         from dashboard.backends import open_store
 
-        store = open_store(self.location)
+        store = self.opener() if self.opener is not None else open_store(self.location)
         self.opened.append(store)
         return store
 
@@ -249,13 +250,20 @@ class StoreBackend:
             store.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "supabase"])
 def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
-    """The store contract's backends: the embedded SQLite file and PostgreSQL (a fresh database)."""
+    """The store contract's backends: the embedded SQLite file, PostgreSQL (a fresh database) and
+    Supabase (`SupabaseStore` through a fake of Supabase's HTTP API on a fresh PostgreSQL database)."""
     if request.param == "sqlite":
         backend = StoreBackend("sqlite", str(tmp_path / "data"))
         yield backend
         backend.close_all()
+        return
+    if request.param == "supabase":
+        from tests.supabase_fakes.stores import supabase_store_backend
+
+        with supabase_store_backend(request.getfixturevalue("postgres_server"), tmp_path) as backend:
+            yield backend
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     url = server.create_database()

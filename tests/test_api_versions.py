@@ -160,3 +160,40 @@ def test_sync_fields_are_checked(server: Server, client: httpx.Client) -> None:
     )
     assert_json_error(two, 400, "bad_argument")
     assert client.get(server.api("/images")).json()["total"] == 1
+
+
+# -- deleting an image ----------------------------------------------------------------------------
+
+
+def test_delete_an_image_only_while_it_is_the_version_asked(server: Server, client: httpx.Client):
+    first = small_jpeg(1)
+    image = send(client, server, "keep.jpg", first).json()["images"][0]
+    other = send(client, server, "other.jpg", small_jpeg(2)).json()["images"][0]
+    collection = client.post(server.api("/collections"), json={"name": "Both", "image_ids": [image["id"], other["id"]]})
+
+    assert_json_error(client.delete(server.api(f"/images/{image['id']}?if_sha256={sha(b'x')}")), 409, "changed")
+    assert_json_error(client.delete(server.api(f"/images/{image['id']}?if_sha256=nothex")), 400, "bad_argument")
+    assert client.get(server.api(f"/images/{image['id']}")).status_code == 200
+
+    gone = client.delete(server.api(f"/images/{image['id']}?if_sha256={sha(first)}"))
+    assert gone.status_code == 200 and gone.json()["id"] == image["id"] and gone.json()["deleted"] is True
+    assert_json_error(client.get(server.api(f"/images/{image['id']}")), 404, "unknown_image")
+    assert_json_error(client.delete(server.api(f"/images/{image['id']}")), 404, "unknown_image")
+    assert_json_error(client.get(server.api(f"/images/by-sha256/{sha(first)}")), 404, "unknown_image")
+    both = client.get(server.api(f"/collections/{collection.json()['id']}")).json()
+    assert both["image_ids"] == [other["id"]] and [i["id"] for i in both["images"]] == [other["id"]]
+    assert [i["id"] for i in client.get(server.api("/images")).json()["images"]] == [other["id"]]
+
+
+def test_the_stream_says_deleted_and_a_replay_skips_what_is_gone(server: Server, client: httpx.Client):
+    url = server.api("/events")
+    with sse(url) as live:
+        image = send(client, server, "soon-gone.jpg", small_jpeg(3)).json()["images"][0]
+        assert live.next().event == IMAGE_CREATED
+        client.delete(server.api(f"/images/{image['id']}"))
+        event = live.next()
+        assert (event.event, event.json()) == ("image.deleted", {"image_id": image["id"], "filename": "soon-gone.jpg"})
+    # A client that was away replays from before: the creation of a deleted image is not sent, its deletion is.
+    with sse(url + "?after=0") as replay:
+        events = [replay.next()]
+        assert [(e.event, e.json()["image_id"]) for e in events] == [("image.deleted", image["id"])]

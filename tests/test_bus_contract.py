@@ -1,4 +1,5 @@
-"""The `Bus` contract, on `LocalBus`, `RedisBus` (a real redis-server) and `PostgresBus` (real NOTIFY).
+"""The `Bus` contract, on `LocalBus`, `RedisBus` (a real redis-server), `PostgresBus` (real NOTIFY) and
+`SupabaseBus` (a fake of Supabase Realtime, `tests/supabase_fakes/`).
 
 Plus what the feed hub makes of a broker outage: every change still arrives exactly once.
 """
@@ -58,7 +59,7 @@ class BusKind:
         return bus
 
 
-@pytest.fixture(params=["local", "redis", "postgres"])
+@pytest.fixture(params=["local", "redis", "postgres", "supabase"])
 def bus_kind(request: pytest.FixtureRequest) -> Iterator[BusKind]:
     if request.param == "local":
         local = LocalBus()
@@ -66,9 +67,15 @@ def bus_kind(request: pytest.FixtureRequest) -> Iterator[BusKind]:
     elif request.param == "redis":
         redis_server: RedisServer = request.getfixturevalue("redis_server")
         kind = BusKind("redis", lambda: RedisBus(redis_server.url))
-    else:
+    elif request.param == "postgres":
         postgres_server: PostgresServer = request.getfixturevalue("postgres_server")
         kind = BusKind("postgres", lambda: PostgresBus(postgres_server.url()))
+    else:
+        from dashboard.supabase.bus import SupabaseBus
+        from tests.supabase_fakes.common import SERVICE_KEY
+
+        realtime = request.getfixturevalue("fake_realtime")
+        kind = BusKind("supabase", lambda: SupabaseBus(realtime.url, SERVICE_KEY, settle_s=0.1))
     yield kind
     for bus in kind.opened:
         bus.close()

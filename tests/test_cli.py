@@ -149,6 +149,12 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         "FOTOFLO_WALL": "yes",
         "FOTOFLO_DB": "postgresql://fotoflo@db.studio:5432/fotoflo",
         "FOTOFLO_BUS": "redis://cache.studio:6379/0",
+        "SUPABASE_URL": "https://ref.supabase.co",
+        "SUPABASE_KEY": "service-role-key",
+        "FOTOFLO_AUTH": "on",
+        "FOTOFLO_MAX_FILES": "7",
+        "FOTOFLO_UPLOAD_RATE": "60",
+        "FOTOFLO_LOGIN_FAILURES": "5",
     }
     assert set(environ) == {var for var, _ in ENV.values()}, "cover every variable of ENV"
 
@@ -168,6 +174,12 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         wall=True,
         db="postgresql://fotoflo@db.studio:5432/fotoflo",
         bus="redis://cache.studio:6379/0",
+        supabase_url="https://ref.supabase.co",
+        supabase_key="service-role-key",
+        auth=True,
+        max_files=7,
+        upload_rate=60,
+        login_failures=5,
     )
 
 

@@ -83,3 +83,19 @@ def test_a_running_server_by_url_reads_but_does_not_ingest(server_factory, tmp_p
             missing.images()
     finally:
         remote.close()
+
+
+def test_a_server_with_access_control_is_read_with_a_token(server_factory, tmp_path: Path):
+    from dashboard.auth.roles import Role
+    from dashboard.auth.store import SQLiteAuthStore
+
+    store = SQLiteAuthStore(tmp_path / "data" / "auth.sqlite")
+    _, viewer = store.create_token(name="notebook", role=Role.VIEWER)
+    store.close()
+    server = server_factory(extra_args=("--auth",))
+    with dashboard.open(server.url, project=server.project) as anonymous, pytest.raises(LookupError):
+        anonymous.images()
+    with dashboard.open(server.url, project=server.project, token=viewer) as shoot:
+        assert shoot.images() == []
+        with pytest.raises(ValueError, match="a viewer may not"):
+            shoot.save_collection("Nope", [])

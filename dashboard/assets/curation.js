@@ -460,7 +460,8 @@ class CollectionsPanel {
 
   async request(method, path, body) {
     const resp = await fetch(this.gallery.url(this.api(path)), {
-      method, headers: { "Content-Type": "application/json" }, body: body ? JSON.stringify(body) : undefined,
+      method, headers: csrfHeaders(this.gallery.api, { "Content-Type": "application/json" }),
+      body: body ? JSON.stringify(body) : undefined,
     });
     const answer = await resp.json().catch(() => ({}));
     if (!resp.ok) throw new Error(answer?.error?.message || `HTTP ${resp.status}`);

@@ -37,6 +37,13 @@ function formatTime(iso) {
   return date.toLocaleString();
 }
 
+// With sign-in on, a write from the page carries the session's CSRF token, which the server left in a
+// readable cookie. Only to the page's own server (api_base ""): another origin never sees it.
+function csrfHeaders(api, headers = {}) {
+  const match = api ? null : document.cookie.match(/(?:^|;\s*)fotoflo_csrf=([^;]+)/);
+  return match ? { ...headers, "X-Fotoflo-CSRF": decodeURIComponent(match[1]) } : headers;
+}
+
 function formatBytes(n) {
   if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MB`;
   if (n >= 1 << 10) return `${Math.round(n / (1 << 10))} KB`;
@@ -358,7 +365,7 @@ class LiveGallery {
       if (!before) continue;
       this.applyRating({ image_id: id, ...fields });
       const path = `/api/projects/${encodeURIComponent(this.project)}/images/${encodeURIComponent(id)}/rating`;
-      fetch(this.api + path, { method: "POST", headers: { "Content-Type": "application/json" },
+      fetch(this.api + path, { method: "POST", headers: csrfHeaders(this.api, { "Content-Type": "application/json" }),
         body: JSON.stringify(fields) }).then(async (resp) => {
         if (resp.ok) return;
         const body = await resp.json().catch(() => ({}));
@@ -550,6 +557,24 @@ class LiveGallery {
     }
     this.applyRating({ image_id: image.id, rating: image.rating, flag: image.flag, label: image.label });
     if (this.lightboxId === image.id) this.openLightbox(image.id, this.lightboxOrder);
+  }
+
+  // An image deleted (here or elsewhere): it leaves the grid, the band, the selection and the lightbox;
+  // the collections that held it follow their own `collection.updated` events.
+  removeImage(id) {
+    if (this.lightboxId === id) this.closeLightbox();
+    if (this.selection.has(id)) this.selection.set([...this.selection.ids].filter((other) => other !== id));
+    this.pending = this.pending.filter((image) => image.id !== id);
+    this.incoming = this.incoming.filter((image) => image.id !== id);
+    this.queued.delete(id);
+    this.arrived.delete(id);
+    const filtered = this.filter.min_rating || this.filter.flag || this.filter.label;
+    if (this.byId.has(id)) this.drop(id);
+    else if (!filtered) this.total = Math.max(0, this.total - 1);
+    this.known_.delete(id);
+    if (this.mode === "grid") this.showPill(this.pending.length);
+    this.updateCount();
+    this.updateSelectNew();
   }
 
   flushIncoming() {
@@ -872,6 +897,7 @@ class LiveGallery {
       const payload = JSON.parse(data.join("\n"));
       if (kind === "image.created") this.receive(payload);
       else if (kind === "image.updated") this.replaceImage(payload);
+      else if (kind === "image.deleted") this.removeImage(payload.image_id);
       else if (kind === "rating.changed") this.applyRating(payload);
       else if (kind.startsWith("collection.") && this.collections) this.collections.onChange(kind, payload);
     }
@@ -1028,6 +1054,7 @@ class LiveGallery {
       form.append("file", file, file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", `${this.api}/api/projects/${encodeURIComponent(this.project)}/upload`);
+      for (const [name, value] of Object.entries(csrfHeaders(this.api))) xhr.setRequestHeader(name, value);
       row.dataset.state = "uploading";
       status.textContent = "uploading";
       xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total); };

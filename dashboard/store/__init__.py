@@ -30,6 +30,10 @@ class UnknownImage(LookupError):
         self.image_ids = list(image_ids)
 
 
+class VersionChanged(Exception):
+    """The image's current version is not the one the caller based its request on."""
+
+
 class UnknownCollection(LookupError):
     """No collection with this id in the project."""
 
@@ -188,6 +192,18 @@ class Store(Protocol):
 
     def get_images(self, project: str, image_ids: Iterable[str]) -> list[ImageRecord]:
         """The project's images with these ids, in the order given (ids it does not have are left out)."""
+
+    def delete_image(
+        self, project: str, image_id: str, *, if_sha256: str | None = None
+    ) -> tuple[ImageRecord, list[Change]]:
+        """Delete an image with all its versions, in one transaction; returns it as it was and the changes.
+
+        Every live collection that holds it loses it (one `collection.updated` remove each, as an
+        edit would), then one `image.deleted` entry. A deleted collection's tombstone forgets it too,
+        so `undelete` never brings back a deleted image. `if_sha256`: delete only while that is the
+        current version's SHA-256, else raise `VersionChanged` (another device changed it since).
+        Raises `UnknownProject`, `UnknownImage`, `VersionChanged`. The files stay in the blob store.
+        """
 
     def set_rating(
         self,

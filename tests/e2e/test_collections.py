@@ -314,3 +314,25 @@ def test_export_names_csv_and_zip_from_the_page(tmp_path, server_factory, open_p
     assert page.locator("[data-testid=export-progress]").get_attribute("value") == "100"
     assert gallery(page).count() == 1
     assert not page.console.errors
+
+
+def test_a_deleted_image_leaves_every_window_and_its_collections(tmp_path, server_factory, open_page):
+    server = server_factory()
+    images = [upload(server, f"d{i}.jpg", photo_jpeg(600 + i, (320, 240))) for i in range(4)]
+    ids = [i["id"] for i in reversed(images)]
+    made = httpx.post(server.api("/collections"), json={"name": "Cut", "image_ids": ids[:3]}).json()
+    grid = open_page(server.url)
+    curate = open_page(server.url + "/?mode=collection")
+    open_collection(curate, made["id"])
+    tile(curate, ids[1]).click()
+    assert selected_ids(curate) == [ids[1]]
+
+    assert httpx.delete(server.api(f"/images/{ids[1]}")).status_code == 200
+
+    wait_until(lambda: ids[1] not in pool_ids(curate) and view_ids(curate) == [ids[0], ids[2]], timeout_s=10)
+    wait_until(lambda: grid.locator(f"[data-image-id='{ids[1]}']").count() == 0, timeout_s=10)
+    assert selected_ids(curate) == [] and curate.locator("[data-testid=selection-count]").inner_text() == "0 selected"
+    assert grid.locator("[data-testid=image-count]").inner_text() == "3 images"
+    card = curate.locator(f"[data-testid=collections] [data-collection-id='{made['id']}']")
+    assert card.get_attribute("data-count") == "2"
+    assert not grid.console.errors and not curate.console.errors

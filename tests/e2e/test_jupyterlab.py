@@ -54,8 +54,9 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
 
 
 def _kernel_idle(url: str) -> bool:
-    kernels = httpx.get(f"{url}/api/kernels", timeout=5).json()
-    return bool(kernels) and all(k["execution_state"] == "idle" for k in kernels)
+    response = httpx.get(f"{url}/api/kernels", timeout=5)
+    kernels = response.json() if response.status_code == 200 else None  # a busy server may answer an error
+    return isinstance(kernels, list) and bool(kernels) and all(k["execution_state"] == "idle" for k in kernels)
 
 
 def _run_cell(page, index: int, *, wait: bool = True) -> None:

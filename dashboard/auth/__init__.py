@@ -1,0 +1,28 @@
+"""Access control: roles per project, API tokens, share links, browser sessions, CSRF, rate limits.
+
+- `roles`: `Role`, `Action`, the table of which role may do what, and `Principal` (who asks).
+- `store`: the `AuthStore` protocol and `SQLiteAuthStore` (`DATA/auth.sqlite`).
+- `access`: `Access`, what the server asks: who is this request, may it, what does it see.
+- `pages`: `/login`, `/logout`, `/s/{secret}` and the Bokeh hook that guards the Panel page.
+- `cli`: `fotoflo token …` and `fotoflo share …`.
+"""
+
+from __future__ import annotations
+
+from dashboard.auth.access import Access, AuthRefused, ConfigError, auth_required, is_loopback
+from dashboard.auth.roles import OPEN, Action, Principal, Role
+from dashboard.auth.store import AuthStore, SQLiteAuthStore
+
+__all__ = [
+    "OPEN",
+    "Access",
+    "Action",
+    "AuthRefused",
+    "AuthStore",
+    "ConfigError",
+    "Principal",
+    "Role",
+    "SQLiteAuthStore",
+    "auth_required",
+    "is_loopback",
+]

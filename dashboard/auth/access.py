@@ -1,0 +1,300 @@
+"""Who a request is, and what it may see: tokens, browser sessions, share links, CSRF, rate limits.
+
+`Access` is the one place the API, the login and share pages and the Panel page ask. It is
+blocking (SQLite): async callers hop to a worker thread. With authentication off it answers
+`OPEN` for everyone and touches no file, so the embedded default works exactly as before.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dashboard.auth.ratelimit import RateLimiter
+from dashboard.auth.roles import EDIT_ANY_COLLECTION, OPEN, Principal, Role
+from dashboard.auth.store import AuthStore, ShareRecord, SQLiteAuthStore, TokenRecord, check_password
+
+if TYPE_CHECKING:
+    from dashboard.config import Settings
+    from dashboard.store import Store
+
+log = logging.getLogger("fotoflo.auth")
+
+SESSION_COOKIE = "fotoflo_session"
+CSRF_COOKIE = "fotoflo_csrf"
+CSRF_HEADER = "X-Fotoflo-CSRF"
+SESSION_TTL_S = 7 * 24 * 3600
+#: Roles a share link may grant; a link to one collection at most lets its holder pick and save.
+SHARE_ROLES = (Role.VIEWER, Role.CLIENT, Role.EDITOR)
+COLLECTION_SHARE_ROLES = (Role.VIEWER, Role.CLIENT)
+
+
+class AuthRefused(Exception):
+    """A request refused: `status` and `code` for the JSON error, `retry_after_s` for a 429."""
+
+    def __init__(self, status: int, code: str, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class ConfigError(Exception):
+    """The server must not start like this (for example: open on a network address)."""
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A browser session just made: its secret (the HttpOnly cookie), CSRF token and expiry."""
+
+    session: str
+    csrf: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The principal of a request (None: nobody signed in) and, for a browser session, its CSRF token."""
+
+    principal: Principal | None
+    csrf: str | None = None
+
+
+def is_loopback(address: str) -> bool:
+    """Whether binding `address` serves only this machine (`''`, `0.0.0.0` and `::` serve every interface)."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def auth_required(settings: Settings) -> bool:
+    """Whether the server must authenticate; `ConfigError` when it is asked to run open on the network."""
+    if is_loopback(settings.address):
+        return bool(settings.auth)
+    if settings.auth is False:
+        raise ConfigError(
+            f"refusing to serve {settings.address!r} without authentication: anyone on the network could "
+            "read and change the galleries. Leave --auth on (the default off loopback) or bind 127.0.0.1."
+        )
+    return True
+
+
+class Access:
+    """Authentication and authorization of one server process (see the module docstring)."""
+
+    def __init__(self, store: AuthStore | None, *, upload_per_min: int = 0, failures_per_min: int = 10) -> None:
+        self.store = store
+        # Failed sign-ins (bad tokens, links, passwords) per client address; then it must wait.
+        self.failures = RateLimiter(failures_per_min, 60.0)
+        self.uploads = RateLimiter(upload_per_min, 60.0)
+
+    @classmethod
+    def for_settings(cls, settings: Settings, *, enabled: bool) -> Access:
+        store = SQLiteAuthStore(Path(settings.data) / "auth.sqlite") if enabled else None
+        return cls(store, upload_per_min=settings.upload_rate, failures_per_min=settings.login_failures)
+
+    @property
+    def enabled(self) -> bool:
+        return self.store is not None
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def ensure_owner_token(self) -> str | None:
+        """With no active owner token, make one and return its secret (to be shown once); else None."""
+        assert self.store is not None
+        if any(t.role == Role.OWNER and t.state() == "active" for t in self.store.tokens()):
+            return None
+        record, secret = self.store.create_token(name="owner (created at first start)", role=Role.OWNER)
+        log.warning("created owner token %s: no active owner token existed", record.id)
+        return secret
+
+    # -- who is asking ------------------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None, session: str | None, client: str) -> Identity:
+        """The identity of a request from its `Authorization` header or its session cookie.
+
+        A bad or stale bearer token is refused (401, counted against `client`); a session cookie
+        that names no session is ignored (another server on this host may have set it).
+        """
+        if self.store is None:
+            return Identity(OPEN)
+        if authorization is not None:
+            scheme, _, secret = authorization.strip().partition(" ")
+            secret = secret.strip()
+            if scheme.lower() != "bearer" or not secret:
+                raise AuthRefused(401, "bad_authorization", "send the token as 'Authorization: Bearer TOKEN'")
+            self.check_not_locked_out(client)
+            record = self.store.find_token(secret)
+            if record is None:
+                raise self.failed(client, 401, "invalid_token", "this token is not valid")
+            state = record.state()
+            if state != "active":
+                raise self.failed(client, 401, f"token_{state}", f"this token is {state}")
+            return Identity(token_principal(record))
+        if session:
+            found = self.store.find_session(session)
+            if found is not None:
+                principal = self.session_principal(found.kind, found.subject)
+                if principal is not None:
+                    return Identity(principal, csrf=found.csrf)
+        return Identity(None)
+
+    def session_principal(self, kind: str, subject: str) -> Principal | None:
+        """The principal a session signs in, while its token or link is still active."""
+        assert self.store is not None
+        if kind == "token":
+            token = self.store.get_token(subject)
+            return token_principal(token) if token is not None and token.state() == "active" else None
+        share = self.store.get_share(subject)
+        return share_principal(share) if share is not None and share.state() == "active" else None
+
+    def page_principal(self, session: str | None) -> Principal | None:
+        """Who a page request is (by its session cookie only): for the Panel page and its websocket."""
+        if self.store is None:
+            return OPEN
+        return self.authenticate(None, session, "").principal if session else None
+
+    @staticmethod
+    def check_csrf(identity: Identity, method: str, header: str | None) -> None:
+        """A browser session's writes must carry its CSRF token (a bearer token is not sent by a browser)."""
+        if identity.csrf is None or method in ("GET", "HEAD", "OPTIONS"):
+            return
+        if not header or not hmac.compare_digest(header.encode(), identity.csrf.encode()):
+            raise AuthRefused(403, "csrf_failed", f"a signed-in browser's writes must send the {CSRF_HEADER} header")
+
+    # -- signing in ---------------------------------------------------------------------------
+
+    def login(self, secret: str, client: str) -> tuple[TokenRecord, SignIn]:
+        """Sign a browser in with an API token."""
+        assert self.store is not None
+        self.check_not_locked_out(client)
+        record = self.store.find_token(secret.strip()) if secret.strip() else None
+        if record is None or record.state() != "active":
+            state = "not valid" if record is None else record.state()
+            raise self.failed(client, 401, "invalid_token", f"this token is {state}")
+        expires = time.time() + SESSION_TTL_S
+        if record.expires_at is not None:
+            expires = min(expires, record.expires_at)
+        session, csrf = self.store.create_session("token", record.id, expires)
+        log.info("signed in with token %s (%s) from %s", record.id, record.role.label, client)
+        return record, SignIn(session, csrf, expires)
+
+    def find_share(self, secret: str, client: str) -> ShareRecord:
+        """The active share link with this secret; 404/410 (counted against `client`) otherwise."""
+        assert self.store is not None
+        self.check_not_locked_out(client)
+        share = self.store.find_share(secret)
+        if share is None:
+            raise self.failed(client, 404, "unknown_share", "there is no such share link")
+        state = share.state()
+        if state != "active":
+            raise AuthRefused(410, f"share_{state}", f"this share link is {state}")
+        return share
+
+    def open_share(self, secret: str, password: str | None, client: str) -> tuple[ShareRecord, SignIn]:
+        """Sign a browser in through a share link (after its password, if it has one)."""
+        assert self.store is not None
+        share = self.find_share(secret, client)
+        if share.password_hash is not None:
+            if not password:
+                raise AuthRefused(401, "password_required", "this share link needs its password")
+            if not check_password(password, share.password_hash):
+                raise self.failed(client, 401, "wrong_password", "wrong password for this share link")
+        expires = time.time() + SESSION_TTL_S
+        if share.expires_at is not None:
+            expires = min(expires, share.expires_at)
+        session, csrf = self.store.create_session("share", share.id, expires)
+        log.info("share link %s opened (%s on %s) from %s", share.id, share.role.label, share.project, client)
+        return share, SignIn(session, csrf, expires)
+
+    def sign_out(self, session: str | None) -> None:
+        if self.store is not None and session:
+            self.store.delete_session(session)
+
+    # -- limits -------------------------------------------------------------------------------
+
+    def check_not_locked_out(self, client: str) -> None:
+        wait = self.failures.blocked(client)
+        if wait:
+            log.warning("refused sign-in from %s: too many failed attempts", client)
+            raise AuthRefused(429, "too_many_attempts", "too many failed sign-ins; try again later", retry_after_s=wait)
+
+    def failed(self, client: str, status: int, code: str, message: str) -> AuthRefused:
+        """Count a failed sign-in against `client`; the refusal to raise."""
+        self.failures.hit(client)
+        log.warning("failed sign-in from %s: %s", client, code)
+        return AuthRefused(status, code, message)
+
+    def check_upload_rate(self, principal: Principal, client: str) -> None:
+        if self.store is None:
+            return  # authentication off: as before, no limits but the sizes
+        key = principal.key if principal.kind != "open" else client
+        wait = self.uploads.hit(key)
+        if wait:
+            raise AuthRefused(429, "too_many_uploads", "too many uploads; slow down", retry_after_s=wait)
+
+    # -- what a principal may see and change --------------------------------------------------
+
+    def visible_collections(self, principal: Principal, project: str) -> set[str] | None:
+        """The collections a link to one collection shows: it and those its holder saved (None: all)."""
+        if principal.collection_id is None or self.store is None:
+            return None
+        return {principal.collection_id} | self.store.collections_owned(project, principal.key)
+
+    def visible_images(self, store: Store, principal: Principal, project: str) -> frozenset[str] | None:
+        """The images such a principal sees: those of its visible collections (None: all)."""
+        collections = self.visible_collections(principal, project)
+        if collections is None:
+            return None
+        ids: set[str] = set()
+        for collection_id in collections:
+            collection = store.get_collection(project, collection_id)
+            if collection is not None and not collection.deleted:
+                ids.update(collection.image_ids)
+        return frozenset(ids)
+
+    def may_edit_collection(self, principal: Principal, project: str, collection_id: str) -> bool:
+        role = principal.role_in(project)
+        if role is None:
+            return False
+        if role >= EDIT_ANY_COLLECTION or self.store is None:
+            return True
+        return self.store.collection_owner(project, collection_id) == principal.key
+
+    def record_collection(self, principal: Principal, project: str, collection_id: str) -> None:
+        """Remember who saved a collection, so a client may edit what they saved."""
+        if self.store is not None and principal.kind != "open":
+            self.store.set_collection_owner(project, collection_id, principal.key)
+
+    def projects_seen(self, principal: Principal, projects: Iterable[str]) -> list[str]:
+        return [p for p in projects if principal.sees_project(p)]
+
+
+def token_principal(token: TokenRecord) -> Principal:
+    return Principal("token", token.id, token.name, token.role, token.project)
+
+
+def share_principal(share: ShareRecord) -> Principal:
+    return Principal(
+        "share", share.id, share.name or f"share {share.id}", share.role, share.project, share.collection_id
+    )
+
+
+def check_share_role(role: Role, collection_id: str | None) -> None:
+    """`ValueError` unless a share link may grant `role` (a collection's link: viewer or client)."""
+    allowed = COLLECTION_SHARE_ROLES if collection_id else SHARE_ROLES
+    if role not in allowed:
+        what = "a collection's share link" if collection_id else "a share link"
+        raise ValueError(f"{what} grants {' or '.join(r.label for r in allowed)}, not {role.label}")

@@ -1,0 +1,273 @@
+"""The browser's way in when authentication is on: `/login`, `/logout`, share links `/s/{secret}`,
+and the Bokeh auth provider that keeps the Panel page (and its websocket) behind them.
+
+A browser is signed in by a server-side session: an HttpOnly cookie holding its secret, and a
+readable CSRF cookie whose value the page sends back in `X-Fotoflo-CSRF` on every write. Both
+are `SameSite=Lax`, and `Secure` when the request came over HTTPS. Refusals answer JSON to
+programs and a small page to browsers (by `Accept`), always with a 4xx status, and are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from bokeh.server.auth_provider import AuthProvider
+from tornado import web
+
+from dashboard.auth.access import CSRF_COOKIE, SESSION_COOKIE, Access, AuthRefused, SignIn
+from dashboard.auth.ratelimit import retry_after
+from dashboard.auth.roles import ANY_PROJECT, Role
+from dashboard.auth.store import ShareRecord
+
+if TYPE_CHECKING:
+    from dashboard.server import Fotoflo
+
+log = logging.getLogger("fotoflo.auth")
+
+MAX_FORM_BYTES = 64 * 1024
+LOGIN_PATH = "/login"
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<meta name="referrer" content="no-referrer"><title>{title} · Fotoflo</title>
+<style>
+body {{ font: 16px system-ui, sans-serif; background: #141414; color: #eee; display: grid;
+  place-items: center; min-height: 90vh; margin: 0; }}
+form, .box {{ background: #222; padding: 2em; border-radius: 8px; min-width: 18em; }}
+input {{ display: block; width: 100%; box-sizing: border-box; margin: .5em 0 1em; padding: .5em; }}
+button {{ padding: .5em 1.5em; }} .error {{ color: #ff8a80; }}
+</style></head><body>{body}</body></html>"""
+
+
+def _page(title: str, body: str) -> str:
+    return _PAGE.format(title=html.escape(title), body=body)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this server only (no `//host`, no scheme)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/"
+
+
+@web.stream_request_body
+class PageHandler(web.RequestHandler):
+    """Base of the sign-in pages: small form bodies only, refusals as a page or JSON."""
+
+    access: Access
+
+    def initialize(self, fotoflo: Fotoflo) -> None:
+        self.fotoflo = fotoflo
+        self.access = fotoflo.access
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._early = True  # refused in `prepare`: before the body is read (see `ApiHandler.write_error`)
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+
+    def prepare(self) -> None:
+        if not self.access.enabled:
+            raise AuthRefused(404, "auth_off", "authentication is off on this server: open / directly")
+        declared = self.request.headers.get("Content-Length", "0")
+        if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+            raise AuthRefused(413, "body_too_large", f"a form here is at most {MAX_FORM_BYTES} bytes")
+        origin = self.request.headers.get("Origin")
+        if (
+            self.request.method == "POST"
+            and origin
+            and origin != "null"
+            and urlsplit(origin).netloc != self.request.host
+        ):
+            raise AuthRefused(403, "bad_origin", "this form may only be sent from this server's own pages")
+        self._early = False
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size <= MAX_FORM_BYTES:
+            self._chunks.append(chunk)
+
+    def form(self, name: str) -> str | None:
+        if self._size > MAX_FORM_BYTES:
+            raise AuthRefused(413, "body_too_large", f"a form here is at most {MAX_FORM_BYTES} bytes")
+        fields = parse_qs(b"".join(self._chunks).decode("utf-8", "replace"), max_num_fields=20)
+        values = fields.get(name)
+        return values[0] if values else None
+
+    @property
+    def client(self) -> str:
+        return self.request.remote_ip or ""
+
+    def wants_html(self) -> bool:
+        return "text/html" in self.request.headers.get("Accept", "")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, AuthRefused):
+            code, message = exc.code, exc.message
+            if exc.retry_after_s is not None:
+                self.set_header("Retry-After", retry_after(exc.retry_after_s))
+            log.warning("refused %s %s from %s: %d %s", self.request.method, self.request.path.split("/s/")[0],
+                        self.client, status_code, code)  # fmt: skip
+        elif isinstance(exc, web.HTTPError) and status_code < 500:
+            code, message = "http_error", exc.log_message or "refused"
+        else:
+            code, message = "internal_error", "the server could not complete the request"
+        if self._early:
+            self.set_header("Connection", "close")
+        if self.wants_html():
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(self.error_page(code, message))
+        else:
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps({"error": {"code": code, "message": message}}))
+
+    def error_page(self, code: str, message: str) -> str:
+        return _page("Refused", f'<div class="box"><p class="error">{html.escape(message)}</p></div>')
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, AuthRefused):
+            if not self._finished:
+                self.set_status(e.status)
+                self.write_error(e.status, exc_info=(type(e), e, None))
+            return
+        super()._handle_request_exception(e)
+
+    def sign_in(self, signed_in: SignIn) -> None:
+        secure = self.request.protocol == "https"
+        expires = signed_in.expires_at
+        self.set_cookie(SESSION_COOKIE, signed_in.session, path="/", expires=expires, httponly=True, secure=secure,
+                        samesite="Lax")  # fmt: skip
+        # Readable by the page, which sends it back in X-Fotoflo-CSRF on writes.
+        self.set_cookie(CSRF_COOKIE, signed_in.csrf, path="/", expires=expires, secure=secure, samesite="Lax")
+
+
+class LoginHandler(PageHandler):
+    """`GET /login`: the form; `POST /login` with `token` (an API token) signs the browser in."""
+
+    def login_form(self, message: str = "") -> str:
+        target = html.escape(safe_next(self.get_argument("next", None)), quote=True)
+        error = f'<p class="error">{html.escape(message)}</p>' if message else ""
+        return _page(
+            "Sign in",
+            f'<form method="post" action="{LOGIN_PATH}?next={quote(target, safe="/")}"><h1>Fotoflo</h1>{error}'
+            '<label>Access token<input name="token" type="password" autocomplete="current-password" autofocus '
+            'required></label><button type="submit">Sign in</button></form>',
+        )
+
+    def error_page(self, code: str, message: str) -> str:
+        return self.login_form(message)
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(self.login_form())
+
+    async def post(self) -> None:
+        token = self.form("token") or ""
+        _, signed_in = await asyncio.to_thread(self.access.login, token, self.client)
+        self.sign_in(signed_in)
+        self.redirect(safe_next(self.get_argument("next", None)), status=303)
+
+
+class LogoutHandler(PageHandler):
+    """`POST /logout` (or `GET`): ends the browser's session, back to the login form."""
+
+    def get(self) -> None:
+        self.post()
+
+    def post(self) -> None:
+        self.access.sign_out(self.get_cookie(SESSION_COOKIE))
+        self.clear_cookie(SESSION_COOKIE, path="/")
+        self.clear_cookie(CSRF_COOKIE, path="/")
+        self.redirect(LOGIN_PATH, status=303)
+
+
+def gallery_path(share: ShareRecord) -> str:
+    """Where a share link leads: its project's gallery; a client's link to a collection opens Collection mode."""
+    path = f"/?project={quote(share.project, safe='')}"
+    if share.collection_id is not None and share.role >= Role.CLIENT:
+        path += "&mode=collection"
+    return path
+
+
+class ShareLinkHandler(PageHandler):
+    """`/s/{secret}`: opens a share link (asking its password first, if it has one)."""
+
+    def password_form(self, message: str = "") -> str:
+        error = f'<p class="error">{html.escape(message)}</p>' if message else ""
+        return _page(
+            "Password",
+            f'<form method="post"><h1>This gallery has a password</h1>{error}'
+            '<label>Password<input name="password" type="password" autocomplete="current-password" autofocus '
+            'required></label><button type="submit">Open</button></form>',
+        )
+
+    def error_page(self, code: str, message: str) -> str:
+        if code in ("password_required", "wrong_password"):
+            return self.password_form(message if code == "wrong_password" else "")
+        return super().error_page(code, message)
+
+    async def get(self, secret: str) -> None:
+        share = await asyncio.to_thread(self.access.find_share, secret, self.client)
+        if share.password_hash is not None and self.wants_html():
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(self.password_form())
+            return
+        await self.open(secret, None)
+
+    async def post(self, secret: str) -> None:
+        await self.open(secret, self.form("password"))
+
+    async def open(self, secret: str, password: str | None) -> None:
+        share, signed_in = await asyncio.to_thread(self.access.open_share, secret, password, self.client)
+        self.sign_in(signed_in)
+        self.redirect(gallery_path(share), status=303)
+
+
+def routes(fotoflo: Fotoflo) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
+    """The sign-in pages, served beside the API when authentication is on."""
+    kw: dict[str, Any] = {"fotoflo": fotoflo}
+    return [
+        (LOGIN_PATH, LoginHandler, kw),
+        (r"/logout", LogoutHandler, kw),
+        (r"/s/(?P<secret>[A-Za-z0-9_-]{1,128})/?", ShareLinkHandler, kw),
+    ]
+
+
+class PageAuth(AuthProvider):
+    """Bokeh's auth hook: the Panel page and its websocket need a signed-in session (else `/login`)."""
+
+    def __init__(self, access: Access) -> None:
+        self._access = access
+        super().__init__()
+
+    @property
+    def get_user(self) -> Any:
+        def user(handler: web.RequestHandler) -> str | None:
+            principal = self._access.page_principal(handler.get_cookie(SESSION_COOKIE))
+            return principal.key if principal is not None else None
+
+        return user
+
+    @property
+    def login_url(self) -> str:
+        return LOGIN_PATH
+
+
+def page_project(access: Access, cookies: dict[str, str], project: str) -> str:
+    """The project a page shows: the one asked for, unless the session grants a single other one."""
+    if not access.enabled:
+        return project
+    principal = access.page_principal(cookies.get(SESSION_COOKIE))
+    if principal is None or principal.project == ANY_PROJECT:
+        return project
+    return principal.project

@@ -1,0 +1,369 @@
+"""Where API tokens, share links, browser sessions and collection ownership are kept.
+
+`AuthStore` is the small protocol; `SQLiteAuthStore` keeps it in `DATA/auth.sqlite`, beside (not
+in) the image store, so the CLI can manage it without a running server and a PostgreSQL
+implementation can follow. Secrets are never stored: only their SHA-256 (they are 256 random bits,
+so a slow hash adds nothing), and share passwords as scrypt hashes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from dashboard.auth.roles import ANY_PROJECT, Role
+
+TOKEN_PREFIX = "fft_"
+SCHEMA_VERSION = 1
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, role TEXT NOT NULL,
+    project TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL, revoked_at REAL);
+CREATE TABLE IF NOT EXISTS shares (
+    id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, role TEXT NOT NULL,
+    project TEXT NOT NULL, collection_id TEXT, password TEXT, created_at REAL NOT NULL,
+    expires_at REAL, revoked_at REAL);
+CREATE TABLE IF NOT EXISTS sessions (
+    hash TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS collection_owners (
+    project TEXT NOT NULL, collection_id TEXT NOT NULL, owner TEXT NOT NULL,
+    PRIMARY KEY (project, collection_id));
+"""
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    b64 = base64.urlsafe_b64encode
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(key).decode()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Whether `password` matches `hash_password`'s `stored` (in constant time); slow on purpose."""
+    try:
+        _, n, r, p, salt, key = stored.split("$")
+        expected = base64.urlsafe_b64decode(key)
+        got = hashlib.scrypt(
+            password.encode("utf-8", "surrogatepass"),
+            salt=base64.urlsafe_b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+def _state(expires_at: float | None, revoked_at: float | None, now_s: float | None) -> str:
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and expires_at <= (time.time() if now_s is None else now_s):
+        return "expired"
+    return "active"
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """An API token (the secret itself is shown once, when it is made)."""
+
+    id: str
+    name: str
+    role: Role
+    project: str
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+
+    def state(self, now_s: float | None = None) -> str:
+        """`active`, `expired` or `revoked`."""
+        return _state(self.expires_at, self.revoked_at, now_s)
+
+
+@dataclass(frozen=True)
+class ShareRecord:
+    """A share link to a project, or to one collection of it, with a role; maybe a password."""
+
+    id: str
+    name: str
+    role: Role
+    project: str
+    collection_id: str | None
+    password_hash: str | None
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+
+    def state(self, now_s: float | None = None) -> str:
+        """`active`, `expired` or `revoked`."""
+        return _state(self.expires_at, self.revoked_at, now_s)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role.label,
+            "project": self.project,
+            "collection_id": self.collection_id,
+            "password": self.password_hash is not None,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "state": self.state(),
+        }
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A browser session: who it signs in (`kind` `token` or `share`, `subject` its id) and its CSRF token."""
+
+    kind: str
+    subject: str
+    csrf: str
+    expires_at: float
+
+
+class AuthStore(Protocol):
+    def create_token(
+        self, *, name: str, role: Role, project: str = ANY_PROJECT, expires_at: float | None = None
+    ) -> tuple[TokenRecord, str]:
+        """A new token and its secret (returned only here)."""
+
+    def tokens(self) -> list[TokenRecord]: ...
+
+    def get_token(self, token_id: str) -> TokenRecord | None: ...
+
+    def find_token(self, secret: str) -> TokenRecord | None:
+        """The token with this secret, whatever its state."""
+
+    def revoke_token(self, token_id: str) -> bool:
+        """Revoke (and sign out its sessions); False if there is no such active token."""
+
+    def create_share(
+        self,
+        *,
+        project: str,
+        role: Role,
+        name: str = "",
+        collection_id: str | None = None,
+        expires_at: float | None = None,
+        password: str | None = None,
+    ) -> tuple[ShareRecord, str]:
+        """A new share link and its secret (the last part of its URL; returned only here)."""
+
+    def shares(self, project: str | None = None) -> list[ShareRecord]: ...
+
+    def get_share(self, share_id: str) -> ShareRecord | None: ...
+
+    def find_share(self, secret: str) -> ShareRecord | None:
+        """The share link with this secret, whatever its state."""
+
+    def revoke_share(self, share_id: str) -> bool: ...
+
+    def create_session(self, kind: str, subject: str, expires_at: float) -> tuple[str, str]:
+        """A new browser session: (its secret for the cookie, its CSRF token)."""
+
+    def find_session(self, secret: str) -> SessionRecord | None:
+        """The unexpired session with this secret."""
+
+    def delete_session(self, secret: str) -> None: ...
+
+    def set_collection_owner(self, project: str, collection_id: str, owner: str) -> None: ...
+
+    def collection_owner(self, project: str, collection_id: str) -> str | None: ...
+
+    def collections_owned(self, project: str, owner: str) -> set[str]: ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteAuthStore:
+    """`AuthStore` in one SQLite file (WAL mode); safe across threads and beside the CLI's process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            self.path.touch(mode=0o600)  # hashes only, but nobody else's business
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path} is from a newer Fotoflo (schema {version} > {SCHEMA_VERSION})")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _all(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _write(self, sql: str, *args: object) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    _TOKEN_COLUMNS = "id, name, role, project, created_at, expires_at, revoked_at"
+
+    @staticmethod
+    def _token(row: tuple[object, ...]) -> TokenRecord:
+        id_, name, role, project, created, expires, revoked = row
+        return TokenRecord(
+            str(id_), str(name), Role.parse(str(role)), str(project), float(created),  # type: ignore[arg-type]
+            expires, revoked,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def create_token(
+        self, *, name: str, role: Role, project: str = ANY_PROJECT, expires_at: float | None = None
+    ) -> tuple[TokenRecord, str]:
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        hashed = digest(secret)
+        record = TokenRecord(hashed[:12], name or role.label, role, project, time.time(), expires_at)
+        self._write(
+            "INSERT INTO tokens (id, hash, name, role, project, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            record.id, hashed, record.name, role.label, project, record.created_at, expires_at,
+        )  # fmt: skip
+        return record, secret
+
+    def tokens(self) -> list[TokenRecord]:
+        return [self._token(r) for r in self._all(f"SELECT {self._TOKEN_COLUMNS} FROM tokens ORDER BY created_at")]
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        rows = self._all(f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE id = ?", token_id)
+        return self._token(rows[0]) if rows else None
+
+    def find_token(self, secret: str) -> TokenRecord | None:
+        rows = self._all(f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE hash = ?", digest(secret))
+        return self._token(rows[0]) if rows else None
+
+    def revoke_token(self, token_id: str) -> bool:
+        with self._lock:
+            changed = self._db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), token_id)
+            ).rowcount
+            self._db.execute("DELETE FROM sessions WHERE kind = 'token' AND subject = ?", (token_id,))
+        return changed > 0
+
+    # -- share links --------------------------------------------------------------------------
+
+    _SHARE_COLUMNS = "id, name, role, project, collection_id, password, created_at, expires_at, revoked_at"
+
+    @staticmethod
+    def _share(row: tuple[object, ...]) -> ShareRecord:
+        id_, name, role, project, collection, password, created, expires, revoked = row
+        return ShareRecord(
+            str(id_), str(name), Role.parse(str(role)), str(project), collection, password,  # type: ignore[arg-type]
+            float(created), expires, revoked,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def create_share(
+        self,
+        *,
+        project: str,
+        role: Role,
+        name: str = "",
+        collection_id: str | None = None,
+        expires_at: float | None = None,
+        password: str | None = None,
+    ) -> tuple[ShareRecord, str]:
+        secret = secrets.token_urlsafe(24)
+        hashed = digest(secret)
+        record = ShareRecord(
+            hashed[:12], name, role, project, collection_id,
+            hash_password(password) if password else None, time.time(), expires_at,
+        )  # fmt: skip
+        self._write(
+            "INSERT INTO shares (id, hash, name, role, project, collection_id, password, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            record.id, hashed, name, role.label, project, collection_id, record.password_hash,
+            record.created_at, expires_at,
+        )  # fmt: skip
+        return record, secret
+
+    def shares(self, project: str | None = None) -> list[ShareRecord]:
+        if project is None:
+            rows = self._all(f"SELECT {self._SHARE_COLUMNS} FROM shares ORDER BY created_at")
+        else:
+            rows = self._all(f"SELECT {self._SHARE_COLUMNS} FROM shares WHERE project = ? ORDER BY created_at", project)
+        return [self._share(r) for r in rows]
+
+    def get_share(self, share_id: str) -> ShareRecord | None:
+        rows = self._all(f"SELECT {self._SHARE_COLUMNS} FROM shares WHERE id = ?", share_id)
+        return self._share(rows[0]) if rows else None
+
+    def find_share(self, secret: str) -> ShareRecord | None:
+        rows = self._all(f"SELECT {self._SHARE_COLUMNS} FROM shares WHERE hash = ?", digest(secret))
+        return self._share(rows[0]) if rows else None
+
+    def revoke_share(self, share_id: str) -> bool:
+        with self._lock:
+            changed = self._db.execute(
+                "UPDATE shares SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), share_id)
+            ).rowcount
+            self._db.execute("DELETE FROM sessions WHERE kind = 'share' AND subject = ?", (share_id,))
+        return changed > 0
+
+    # -- browser sessions ---------------------------------------------------------------------
+
+    def create_session(self, kind: str, subject: str, expires_at: float) -> tuple[str, str]:
+        secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        now = time.time()
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+            self._db.execute(
+                "INSERT INTO sessions (hash, kind, subject, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (digest(secret), kind, subject, csrf, now, expires_at),
+            )
+        return secret, csrf
+
+    def find_session(self, secret: str) -> SessionRecord | None:
+        rows = self._all(
+            "SELECT kind, subject, csrf, expires_at FROM sessions WHERE hash = ? AND expires_at > ?",
+            digest(secret), time.time(),
+        )  # fmt: skip
+        if not rows:
+            return None
+        kind, subject, csrf, expires = rows[0]
+        return SessionRecord(str(kind), str(subject), str(csrf), float(expires))  # type: ignore[arg-type]
+
+    def delete_session(self, secret: str) -> None:
+        self._write("DELETE FROM sessions WHERE hash = ?", digest(secret))
+
+    # -- who saved which collection -----------------------------------------------------------
+
+    def set_collection_owner(self, project: str, collection_id: str, owner: str) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO collection_owners (project, collection_id, owner) VALUES (?, ?, ?)",
+            project, collection_id, owner,
+        )  # fmt: skip
+
+    def collection_owner(self, project: str, collection_id: str) -> str | None:
+        rows = self._all(
+            "SELECT owner FROM collection_owners WHERE project = ? AND collection_id = ?", project, collection_id
+        )
+        return str(rows[0][0]) if rows else None
+
+    def collections_owned(self, project: str, owner: str) -> set[str]:
+        rows = self._all("SELECT collection_id FROM collection_owners WHERE project = ? AND owner = ?", project, owner)
+        return {str(r[0]) for r in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,27 @@
+"""pytest fixtures for the Supabase fakes (registered in tests/conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.services import PostgresServer
+from tests.supabase_fakes.common import create_supabase_database
+from tests.supabase_fakes.fake_realtime import FakeRealtime
+
+
+@pytest.fixture
+def supabase_db(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh database with the Supabase shim and Fotoflo's Supabase migrations; dropped after the test."""
+    url = create_supabase_database(postgres_server)
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def fake_realtime(supabase_db: str) -> Iterator[FakeRealtime]:
+    """A FakeRealtime fed by `supabase_db`; its `url` is the Supabase URL to give the clients."""
+    server = FakeRealtime(supabase_db).start()
+    yield server
+    server.stop()

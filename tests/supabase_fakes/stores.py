@@ -1,0 +1,27 @@
+"""`SupabaseStore`s on the fake HTTP API, for the store contract suite (`tests/services.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.services import PostgresServer, StoreBackend
+from tests.supabase_fakes.common import FAKE_URL, SERVICE_KEY, create_supabase_database
+from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
+
+
+@contextmanager
+def supabase_store_backend(server: PostgresServer, tmp_path: Path) -> Iterator[StoreBackend]:
+    """Opens `SupabaseStore`s (service role) on one fresh database behind one `FakeSupabaseHTTP`."""
+    from dashboard.supabase.store import SupabaseStore
+
+    url = create_supabase_database(server)
+    fake = FakeSupabaseHTTP(url, tmp_path / "fake-storage")
+    backend = StoreBackend("supabase", url, opener=lambda: SupabaseStore(FAKE_URL, SERVICE_KEY, transport=fake))
+    try:
+        yield backend
+    finally:
+        backend.close_all()
+        fake.shutdown()
+        server.drop_database(url)

@@ -1,0 +1,269 @@
+"""`dashboard.auth` without a server: roles, the auth store, rate limits, `Access`, and the token/share CLI."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dashboard.auth import Access, Action, ConfigError, Role, SQLiteAuthStore, auth_required, is_loopback
+from dashboard.auth.access import AuthRefused
+from dashboard.auth.ratelimit import RateLimiter
+from dashboard.auth.roles import MIN_ROLE, OPEN, Principal
+from dashboard.auth.store import check_password, hash_password
+from dashboard.cli import main
+from dashboard.config import Settings
+from dashboard.store.sqlite import SQLiteStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteAuthStore]:
+    auth = SQLiteAuthStore(tmp_path / "auth.sqlite")
+    yield auth
+    auth.close()
+
+
+@pytest.fixture
+def access(store: SQLiteAuthStore) -> Access:
+    return Access(store, upload_per_min=3)
+
+
+# -- roles ----------------------------------------------------------------------------------
+
+
+def test_roles_are_ordered_and_each_action_needs_the_documented_least_role() -> None:
+    assert Role.VIEWER < Role.CLIENT < Role.EDITOR < Role.OWNER
+    assert Role.parse(" Client ") is Role.CLIENT
+    with pytest.raises(ValueError, match="unknown role"):
+        Role.parse("admin")
+    assert {a: r.label for a, r in MIN_ROLE.items()} == {
+        Action.VIEW: "viewer",
+        Action.RATE: "client",
+        Action.COLLECT: "client",
+        Action.EDIT_COLLECTION: "client",
+        Action.UPLOAD: "editor",
+        Action.MANAGE: "owner",
+    }
+
+
+def test_a_principal_acts_only_in_its_project() -> None:
+    editor = Principal("token", "t1", "second shooter", Role.EDITOR, "wedding")
+    assert editor.may(Action.UPLOAD, "wedding") and not editor.may(Action.UPLOAD, "portraits")
+    assert not editor.may(Action.MANAGE, "wedding")
+    assert editor.may(Action.VIEW, None)  # an endpoint outside projects (the list, filtered)
+    assert OPEN.may(Action.MANAGE, "anything")
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("localhost", True),
+     ("0.0.0.0", False), ("::", False), ("", False), ("192.168.1.20", False), ("studio.local", False)],
+)  # fmt: skip
+def test_loopback_addresses(address: str, loopback: bool) -> None:
+    assert is_loopback(address) is loopback
+
+
+def test_auth_is_required_off_loopback_and_cannot_be_turned_off_there(tmp_path: Path) -> None:
+    assert auth_required(Settings(data=tmp_path)) is False  # the embedded default stays open
+    assert auth_required(Settings(data=tmp_path, auth=True)) is True
+    assert auth_required(Settings(data=tmp_path, address="0.0.0.0")) is True
+    with pytest.raises(ConfigError, match="without authentication"):
+        auth_required(Settings(data=tmp_path, address="0.0.0.0", auth=False))
+
+
+# -- the store ------------------------------------------------------------------------------
+
+
+def test_tokens_are_stored_hashed_and_revocable(store: SQLiteAuthStore, tmp_path: Path) -> None:
+    record, secret = store.create_token(name="laptop", role=Role.EDITOR, project="wedding")
+    assert secret.startswith("fft_") and len(secret) > 40
+    assert secret.encode() not in (tmp_path / "auth.sqlite").read_bytes()
+    assert store.find_token(secret) == record and store.find_token(secret + "x") is None
+    assert [t.id for t in store.tokens()] == [record.id] and record.state() == "active"
+    assert store.revoke_token(record.id) and not store.revoke_token(record.id)
+    found = store.find_token(secret)
+    assert found is not None and found.state() == "revoked"
+    assert (tmp_path / "auth.sqlite").stat().st_mode & 0o077 == 0
+
+
+def test_share_links_expire_and_keep_only_a_password_hash(store: SQLiteAuthStore) -> None:
+    share, secret = store.create_share(project="p", role=Role.CLIENT, expires_at=time.time() + 60, password="pässword")
+    found = store.find_share(secret)
+    assert found is not None and found.id == share.id and found.state() == "active"
+    assert found.password_hash is not None and "pässword" not in found.password_hash
+    assert check_password("pässword", found.password_hash) and not check_password("password", found.password_hash)
+    assert share.state(now_s=time.time() + 61) == "expired"
+    assert store.shares("p") == [found] and store.shares("other") == []
+
+
+def test_password_hashes_are_salted_and_malformed_ones_never_match() -> None:
+    assert hash_password("x") != hash_password("x")
+    assert not check_password("x", "scrypt$not$a$hash")
+    assert not check_password("x", "")
+
+
+def test_revoking_ends_the_sessions_it_signed_in(store: SQLiteAuthStore) -> None:
+    token, _ = store.create_token(name="", role=Role.OWNER)
+    session, csrf = store.create_session("token", token.id, time.time() + 60)
+    found = store.find_session(session)
+    assert found is not None and found.csrf == csrf
+    store.revoke_token(token.id)
+    assert store.find_session(session) is None
+    stale, _ = store.create_session("token", token.id, time.time() - 1)
+    assert store.find_session(stale) is None
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "auth.sqlite") as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(RuntimeError, match="newer Fotoflo"):
+        SQLiteAuthStore(tmp_path / "auth.sqlite")
+
+
+# -- rate limits ----------------------------------------------------------------------------
+
+
+def test_rate_limiter_allows_a_burst_then_refills() -> None:
+    now = [0.0]
+    limiter = RateLimiter(3, 60.0, clock=lambda: now[0])
+    assert [limiter.hit("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.hit("a") == pytest.approx(20.0)
+    assert limiter.hit("b") == 0.0  # per key
+    now[0] = 20.0
+    assert limiter.blocked("a") == 0.0 and limiter.hit("a") == 0.0 and limiter.hit("a") > 0
+    assert RateLimiter(0, 60.0).hit("a") == 0.0  # 0: unlimited
+
+
+# -- Access ---------------------------------------------------------------------------------
+
+
+def test_open_access_is_everyone_as_owner() -> None:
+    access = Access(None)
+    assert not access.enabled
+    assert access.authenticate(None, None, "1.2.3.4").principal is OPEN
+    assert access.authenticate("Bearer nonsense", "cookie", "1.2.3.4").principal is OPEN
+
+
+def test_bearer_tokens_and_their_refusals(access: Access, store: SQLiteAuthStore) -> None:
+    record, secret = store.create_token(name="sync", role=Role.EDITOR, project="p")
+    principal = access.authenticate(f"Bearer {secret}", None, "c").principal
+    assert principal is not None and (principal.role, principal.project, principal.key) == (
+        Role.EDITOR, "p", f"token:{record.id}",
+    )  # fmt: skip
+    assert access.authenticate(None, None, "c").principal is None
+    for header, code in [("Basic abc", "bad_authorization"), ("Bearer", "bad_authorization"),
+                         ("Bearer fft_forged", "invalid_token")]:  # fmt: skip
+        with pytest.raises(AuthRefused) as refused:
+            access.authenticate(header, None, "c")
+        assert (refused.value.status, refused.value.code) == (401, code)
+    _, expired_secret = store.create_token(name="", role=Role.VIEWER, expires_at=time.time() - 1)
+    with pytest.raises(AuthRefused, match="expired"):
+        access.authenticate(f"Bearer {expired_secret}", None, "c")
+
+
+def test_failed_sign_ins_lock_the_client_out_for_a_while(access: Access, store: SQLiteAuthStore) -> None:
+    _, secret = store.create_token(name="", role=Role.OWNER)
+    for _ in range(10):
+        with pytest.raises(AuthRefused, match="not valid"):
+            access.authenticate("Bearer fft_guess", None, "attacker")
+    with pytest.raises(AuthRefused) as refused:
+        access.authenticate(f"Bearer {secret}", None, "attacker")  # even the right one, for now
+    assert refused.value.status == 429 and refused.value.retry_after_s
+    assert access.authenticate(f"Bearer {secret}", None, "someone else").principal is not None
+
+
+def test_csrf_is_checked_for_a_session_s_writes_only(access: Access, store: SQLiteAuthStore) -> None:
+    _, secret = store.create_token(name="", role=Role.OWNER)
+    _, signed_in = access.login(secret, "c")
+    identity = access.authenticate(None, signed_in.session, "c")
+    assert identity.principal is not None and identity.csrf == signed_in.csrf
+    access.check_csrf(identity, "GET", None)
+    access.check_csrf(identity, "POST", signed_in.csrf)
+    for header in (None, "", "wrong", "é"):
+        with pytest.raises(AuthRefused, match="X-Fotoflo-CSRF"):
+            access.check_csrf(identity, "POST", header)
+    bearer = access.authenticate(f"Bearer {secret}", None, "c")
+    access.check_csrf(bearer, "DELETE", None)  # a browser never sends a bearer token by itself
+
+
+def test_a_collection_link_sees_its_collection_and_what_its_holder_saved(tmp_path: Path, access: Access) -> None:
+    images = SQLiteStore(tmp_path / "fotoflo.sqlite")
+    try:
+        images.ensure_project("p")
+        assert access.store is not None
+        shared, _ = images.save_collection("p", "Shared", [])
+        share, _ = access.store.create_share(project="p", role=Role.CLIENT, collection_id=shared.id)
+        principal = Principal("share", share.id, "", Role.CLIENT, "p", shared.id)
+        assert access.visible_collections(principal, "p") == {shared.id}
+        mine, _ = images.save_collection("p", "Mine", [])
+        access.record_collection(principal, "p", mine.id)
+        assert access.visible_collections(principal, "p") == {shared.id, mine.id}
+        assert access.visible_images(images, principal, "p") == frozenset()
+        assert access.may_edit_collection(principal, "p", mine.id)
+        assert not access.may_edit_collection(principal, "p", shared.id)
+        assert access.visible_collections(OPEN, "p") is None
+    finally:
+        images.close()
+
+
+def test_upload_rate_is_per_client(access: Access) -> None:
+    editor = Principal("token", "t", "", Role.EDITOR)
+    for _ in range(3):
+        access.check_upload_rate(editor, "c")
+    with pytest.raises(AuthRefused) as refused:
+        access.check_upload_rate(editor, "c")
+    assert (refused.value.status, refused.value.code) == (429, "too_many_uploads")
+    access.check_upload_rate(Principal("token", "other", "", Role.EDITOR), "c")
+    Access(None).check_upload_rate(OPEN, "c")  # no limits with authentication off, as before
+
+
+def test_the_first_owner_token_is_made_once(access: Access) -> None:
+    secret = access.ensure_owner_token()
+    assert secret is not None and access.ensure_owner_token() is None
+    assert access.authenticate(f"Bearer {secret}", None, "c").principal is not None
+
+
+# -- fotoflo token / share ------------------------------------------------------------------
+
+
+def test_token_cli_creates_lists_and_revokes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = ["--data", str(tmp_path)]
+    assert main(["token", "create", "--role", "editor", "--project", "wedding", "--name", "laptop", *data]) == 0
+    secret = capsys.readouterr().out.strip()
+    assert secret.startswith("fft_")
+    assert main(["token", "list", *data]) == 0
+    listed = capsys.readouterr().out
+    assert "editor" in listed and "wedding" in listed and "laptop" in listed and secret not in listed
+    token_id = listed.split()[0]
+    assert main(["token", "revoke", token_id, *data]) == 0
+    assert main(["token", "revoke", token_id, *data]) == 1
+    assert "revoked" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["token", "create", "--role", "admin", *data])
+
+
+def test_share_cli_checks_what_it_shares(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    images = SQLiteStore(tmp_path / "fotoflo.sqlite")
+    images.ensure_project("wedding")
+    collection, _ = images.save_collection("wedding", "Selects", [])
+    images.close()
+    data = ["--data", str(tmp_path)]
+    assert main(["share", "create", "--project", "nope", *data]) == 2
+    assert main(["share", "create", "--project", "wedding", "--collection", "nope", *data]) == 2
+    assert main(["share", "create", "--project", "wedding", "--collection", collection.id, "--role", "editor",
+                 *data]) == 2  # fmt: skip
+    capsys.readouterr()
+    assert main(["share", "create", "--project", "wedding", "--collection", collection.id, "--expires", "7d",
+                 "--url", "http://studio:5006/", *data]) == 0  # fmt: skip
+    url = capsys.readouterr().out.strip()
+    assert url.startswith("http://studio:5006/s/")
+    assert main(["share", "list", "--project", "wedding", *data]) == 0
+    listed = capsys.readouterr().out
+    assert collection.id in listed and "client" in listed and "active" in listed and url.rsplit("/", 1)[1] not in listed
+    share_id = listed.split()[0]
+    assert main(["share", "revoke", share_id, *data]) == 0
+    assert main(["share", "list", *data]) == 0 and "revoked" in capsys.readouterr().out

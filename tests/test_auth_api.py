@@ -1,0 +1,522 @@
+"""Access control on a real `fotoflo serve --auth`: every role against every endpoint, tokens, share links,
+the browser's login, cookie and CSRF, revocation, rate limits, and the refusal to run open off loopback."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dashboard import api
+from dashboard.auth import Role, SQLiteAuthStore
+from dashboard.auth.access import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from dashboard.cli import main
+from tests.conftest import ROOT, Server, wait_until
+from tests.http_helpers import (
+    assert_json_error,
+    checked_client,
+    fresh_project,
+    running_server,
+    small_jpeg,
+    sse,
+    upload,
+)
+from tests.test_docs import endpoints
+
+IDENTITIES = ("anonymous", "forged", "viewer", "client", "editor", "owner", "outsider")
+_seeds = itertools.count(10_000)
+
+
+@dataclass
+class AuthServer:
+    server: Server
+    tokens: dict[str, str]  # identity → bearer token
+
+    def headers(self, identity: str) -> dict[str, str]:
+        if identity == "anonymous":
+            return {}
+        if identity == "forged":
+            return {"Authorization": "Bearer fft_" + "A" * 43}
+        return {"Authorization": f"Bearer {self.tokens[identity]}"}
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    tmp = tmp_path_factory.mktemp("auth-server")
+    store = SQLiteAuthStore(tmp / "data" / "auth.sqlite")
+    tokens = {role.label: store.create_token(name=role.label, role=role)[1] for role in Role}
+    tokens["outsider"] = store.create_token(name="another project's owner", role=Role.OWNER, project="elsewhere")[1]
+    store.close()
+    # Many refusals on purpose here: the lock-out after failed sign-ins is tested on `network_server`.
+    with running_server(tmp, extra_args=("--auth", "--login-failures", "100000")) as server:
+        yield AuthServer(server, tokens)
+
+
+@pytest.fixture
+def server(auth_server: AuthServer, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A project of this test's own on the module's server, which must log no traceback meanwhile."""
+    logged = len(auth_server.server.log())
+    yield fresh_project(auth_server.server, request.node.name)
+    assert "Traceback" not in auth_server.server.log()[logged:], auth_server.server.log()[logged:]
+
+
+@pytest.fixture
+def owner(auth_server: AuthServer) -> Iterator[httpx.Client]:
+    with checked_client(headers=auth_server.headers("owner")) as client:
+        yield client
+
+
+def owner_token_printed(server: Server) -> str:
+    """The owner token a server made at its first start and printed once."""
+    found = wait_until(lambda: [w for w in server.log().split() if w.startswith("fft_")], timeout_s=10)
+    assert isinstance(found, list) and len(found) == 1, server.log()
+    return found[0]
+
+
+# -- the role × endpoint table --------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """What one request needs, made fresh by the owner (a collection to delete, a link to revoke, …)."""
+
+    server: Server
+    owner: httpx.Client
+    image: dict[str, Any] = field(default_factory=dict)
+
+    def api(self, path: str) -> str:
+        return self.server.api(path)
+
+    def new_image(self) -> dict[str, Any]:
+        response = upload(self.owner, self.server, (f"img-{next(_seeds)}.jpg", small_jpeg(next(_seeds))))
+        assert response.status_code == 201, response.text
+        return dict(response.json()["images"][0])
+
+    def collection(self, *, deleted: bool = False) -> str:
+        response = self.owner.post(self.api("/collections"), json={"name": "Selects", "image_ids": [self.image["id"]]})
+        assert response.status_code == 201, response.text
+        collection_id = str(response.json()["id"])
+        if deleted:
+            assert self.owner.delete(self.api(f"/collections/{collection_id}")).status_code == 200
+        return collection_id
+
+    def share(self) -> str:
+        response = self.owner.post(self.api("/shares"), json={"role": "viewer"})
+        assert response.status_code == 201, response.text
+        return str(response.json()["share"]["id"])
+
+    def export_token(self) -> str:
+        token = f"export-{next(_seeds)}"
+        response = self.owner.get(self.api(f"/collections/{self.collection()}/export.zip?progress={token}"))
+        assert response.status_code == 200
+        return token
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    route: str  # as the README documents it (tests/test_docs.py): which endpoint this row covers
+    target: Callable[[World], str]
+    least: Role | None  # the least role allowed; None: anyone, signed in or not
+    ok: int = 200
+    body: Callable[[World], dict[str, Any]] | None = None
+    files: bool = False  # a multipart upload of a new image
+
+
+P = "/api/projects/{project}"
+C = P + "/collections/{collection_id}"
+TABLE = [
+    Call("GET", "/api/projects", lambda w: f"{w.server.url}/api/projects", Role.VIEWER),
+    Call("GET", P + "/images", lambda w: w.api("/images"), Role.VIEWER),
+    Call("GET", P + "/images/by-sha256/{sha256}", lambda w: w.api(f"/images/by-sha256/{w.image['sha256']}"),
+         Role.VIEWER),
+    Call("GET", P + "/images/{image_id}", lambda w: w.api(f"/images/{w.image['id']}"), Role.VIEWER),
+    Call("DELETE", P + "/images/{image_id}", lambda w: w.api(f"/images/{w.new_image()['id']}"), Role.EDITOR),
+    Call("GET", P + "/images/{image_id}/versions", lambda w: w.api(f"/images/{w.image['id']}/versions"), Role.VIEWER),
+    Call("POST", P + "/images/{image_id}/rating", lambda w: w.api(f"/images/{w.image['id']}/rating"), Role.CLIENT,
+         body=lambda w: {"rating": 3}),
+    Call("POST", P + "/upload", lambda w: w.api("/upload"), Role.EDITOR, 201, files=True),
+    Call("GET", P + "/changes", lambda w: w.api("/changes"), Role.VIEWER),
+    Call("GET", P + "/events", lambda w: w.api("/events?heartbeat=0.5"), Role.VIEWER),
+    Call("GET", P + "/collections", lambda w: w.api("/collections"), Role.VIEWER),
+    Call("POST", P + "/collections", lambda w: w.api("/collections"), Role.CLIENT, 201,
+         body=lambda w: {"name": "Mine", "image_ids": [w.image["id"]]}),
+    Call("GET", C, lambda w: w.api(f"/collections/{w.collection()}"), Role.VIEWER),
+    # A client edits only what they saved: the owner's collection needs an editor.
+    Call("PATCH", C, lambda w: w.api(f"/collections/{w.collection()}"), Role.EDITOR,
+         body=lambda w: {"op": "rename", "name": "Renamed"}),
+    Call("DELETE", C, lambda w: w.api(f"/collections/{w.collection()}"), Role.EDITOR),
+    Call("POST", C + "/undelete", lambda w: w.api(f"/collections/{w.collection(deleted=True)}/undelete"),
+         Role.EDITOR),
+    Call("POST", C + "/duplicate", lambda w: w.api(f"/collections/{w.collection()}/duplicate"), Role.CLIENT, 201),
+    Call("GET", C + "/export.txt", lambda w: w.api(f"/collections/{w.collection()}/export.txt"), Role.VIEWER),
+    Call("GET", C + "/export.csv", lambda w: w.api(f"/collections/{w.collection()}/export.csv"), Role.VIEWER),
+    Call("GET", C + "/export.zip", lambda w: w.api(f"/collections/{w.collection()}/export.zip"), Role.VIEWER),
+    Call("GET", P + "/exports/{token}", lambda w: w.api(f"/exports/{w.export_token()}"), Role.VIEWER),
+    Call("GET", P + "/shares", lambda w: w.api("/shares"), Role.OWNER),
+    Call("POST", P + "/shares", lambda w: w.api("/shares"), Role.OWNER, 201, body=lambda w: {"role": "client"}),
+    Call("DELETE", P + "/shares/{share_id}", lambda w: w.api(f"/shares/{w.share()}"), Role.OWNER),
+    # Signed file URLs are capabilities: whoever holds one (an <img> tag) may fetch it, signed in or not.
+    Call("GET", "/files/{image_id}/{kind}", lambda w: w.server.url + w.image["thumbnail_url"], None),
+    Call("GET", "/healthz", lambda w: f"{w.server.url}/healthz", None),
+]  # fmt: skip
+
+
+def expected(call: Call, identity: str) -> int:
+    if call.least is None:
+        return call.ok
+    if identity in ("anonymous", "forged"):
+        return 401
+    if identity == "outsider":  # an owner, of another project
+        return call.ok if "{project}" not in call.route else 403
+    return call.ok if Role.parse(identity) >= call.least else 403
+
+
+def send(client: httpx.Client, call: Call, world: World, headers: dict[str, str]) -> int:
+    url = call.target(world)
+    kwargs: dict[str, Any] = {"headers": headers}
+    if call.body is not None:
+        kwargs["json"] = call.body(world)
+    if call.files:
+        kwargs["files"] = {"file": (f"new-{next(_seeds)}.jpg", small_jpeg(next(_seeds)), "image/jpeg")}
+    with client.stream(call.method, url, **kwargs) as response:
+        if response.status_code >= 400:
+            response.read()
+            assert_json_error(response, response.status_code)
+        return response.status_code  # a stream (events) is closed here, unread
+
+
+def test_the_table_covers_every_endpoint() -> None:
+    served = {(m, p) for m, p in endpoints() if m}  # the catch-all /api/* answers 404 to anyone
+    assert {(c.method, c.route) for c in TABLE} == served
+
+
+@pytest.mark.parametrize("call", TABLE, ids=lambda c: f"{c.method} {c.route}")
+def test_each_role_against_each_endpoint(call: Call, auth_server: AuthServer, server: Server,
+                                         owner: httpx.Client) -> None:  # fmt: skip
+    world = World(server, owner)
+    world.image = world.new_image()
+    got = {}
+    with checked_client() as client:
+        for identity in IDENTITIES:
+            got[identity] = send(client, call, world, auth_server.headers(identity))
+    assert got == {identity: expected(call, identity) for identity in IDENTITIES}
+
+
+def test_projects_lists_only_what_the_token_grants(auth_server: AuthServer, server: Server) -> None:
+    with checked_client() as client:
+        everything = client.get(f"{server.url}/api/projects", headers=auth_server.headers("viewer")).json()
+        outsider = client.get(f"{server.url}/api/projects", headers=auth_server.headers("outsider")).json()
+    assert server.project in everything["projects"]
+    assert outsider["projects"] == []  # "elsewhere" does not exist: a grant is not a project
+
+
+def test_a_client_edits_the_collections_they_saved(auth_server: AuthServer, server: Server,
+                                                   owner: httpx.Client) -> None:  # fmt: skip
+    image = World(server, owner).new_image()
+    with checked_client(headers=auth_server.headers("client")) as client:
+        saved = client.post(server.api("/collections"), json={"name": "My picks", "image_ids": [image["id"]]})
+        assert saved.status_code == 201
+        mine = saved.json()["id"]
+        assert client.patch(server.api(f"/collections/{mine}"), json={"op": "rename", "name": "Top"}).status_code == 200
+        assert client.delete(server.api(f"/collections/{mine}")).status_code == 200
+        assert client.post(server.api(f"/collections/{mine}/undelete")).status_code == 200
+        copy = client.post(server.api(f"/collections/{mine}/duplicate")).json()["id"]
+        assert client.patch(server.api(f"/collections/{copy}"), json={"op": "remove", "image_ids": [image["id"]]}
+                            ).status_code == 200  # fmt: skip
+        # Someone else's: read, copy, but not change.
+        theirs = owner.post(server.api("/collections"), json={"name": "Studio"}).json()["id"]
+        assert client.get(server.api(f"/collections/{theirs}")).status_code == 200
+        assert_json_error(client.delete(server.api(f"/collections/{theirs}")), 403, "forbidden")
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+
+def test_revoked_expired_and_malformed_tokens_are_401(auth_server: AuthServer, server: Server) -> None:
+    store = SQLiteAuthStore(server.data / "auth.sqlite")
+    try:
+        revoked, revoked_secret = store.create_token(name="old laptop", role=Role.OWNER)
+        _, expired_secret = store.create_token(name="temp", role=Role.OWNER, expires_at=time.time() - 1)
+    finally:
+        store.close()
+    with checked_client() as client:
+        url = server.api("/images")
+        assert client.get(url, headers={"Authorization": f"Bearer {revoked_secret}"}).status_code == 200
+        assert main(["token", "revoke", revoked.id, "--data", str(server.data)]) == 0
+        for header, code in [(f"Bearer {revoked_secret}", "token_revoked"), (f"Bearer {expired_secret}",
+                             "token_expired"), ("Basic b3duZXI6b3duZXI=", "bad_authorization")]:  # fmt: skip
+            response = client.get(url, headers={"Authorization": header})
+            assert_json_error(response, 401, code)
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert_json_error(client.get(url), 401, "unauthenticated")
+    assert "failed sign-in from 127.0.0.1: token_revoked" in server.log()
+
+
+# -- the browser: login, cookie, CSRF -------------------------------------------------------
+
+
+def sign_in(client: httpx.Client, server: Server, token: str, next_path: str = "/") -> httpx.Response:
+    return client.post(f"{server.url}/login", params={"next": next_path}, data={"token": token})
+
+
+def test_login_sets_a_session_cookie_and_the_page_needs_it(auth_server: AuthServer, server: Server) -> None:
+    with checked_client() as client:
+        page = client.get(f"{server.url}/?project={server.project}")
+        assert page.status_code == 302 and "login?next=" in page.headers["location"]
+        form = client.get(f"{server.url}/login", headers={"Accept": "text/html"})
+        assert form.status_code == 200 and 'name="token"' in form.text
+        assert form.headers["X-Frame-Options"] == "DENY"
+        wrong = sign_in(client, server, "fft_wrong")
+        assert_json_error(wrong, 401, "invalid_token")
+        assert not client.cookies
+        response = sign_in(client, server, auth_server.tokens["viewer"], f"/?project={server.project}")
+        assert response.status_code == 303 and response.headers["location"] == f"/?project={server.project}"
+        cookies = {c.split("=", 1)[0]: c.lower() for c in response.headers.get_list("set-cookie")}
+        assert "httponly" in cookies[SESSION_COOKIE] and "samesite=lax" in cookies[SESSION_COOKIE]
+        assert "httponly" not in cookies[CSRF_COOKIE] and "samesite=lax" in cookies[CSRF_COOKIE]
+        assert "secure" not in cookies[SESSION_COOKIE]  # plain HTTP: Secure only over HTTPS
+        page = client.get(f"{server.url}/?project={server.project}")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        assert client.get(server.api("/images")).status_code == 200
+        assert client.get(f"{server.url}/logout").status_code == 303
+        assert_json_error(client.get(server.api("/images")), 401, "unauthenticated")
+
+
+def test_login_redirects_only_within_the_server(auth_server: AuthServer, server: Server) -> None:
+    with checked_client() as client:
+        for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"):
+            response = sign_in(client, server, auth_server.tokens["viewer"], target)
+            assert response.status_code == 303 and response.headers["location"] == "/", target
+        cross = client.post(f"{server.url}/login", data={"token": auth_server.tokens["viewer"]},
+                            headers={"Origin": "http://evil.example"})  # fmt: skip
+        assert_json_error(cross, 403, "bad_origin")
+
+
+def test_a_session_s_writes_need_the_csrf_token(auth_server: AuthServer, server: Server, owner: httpx.Client) -> None:
+    image = World(server, owner).new_image()
+    with checked_client() as client:
+        assert sign_in(client, server, auth_server.tokens["editor"]).status_code == 303
+        csrf = client.cookies[CSRF_COOKIE]
+        rating = server.api(f"/images/{image['id']}/rating")
+        assert_json_error(client.post(rating, json={"rating": 5}), 403, "csrf_failed")
+        assert_json_error(client.post(rating, json={"rating": 5}, headers={CSRF_HEADER: "forged"}), 403, "csrf_failed")
+        assert owner.get(server.api(f"/images/{image['id']}")).json()["rating"] == 0
+        assert client.post(rating, json={"rating": 5}, headers={CSRF_HEADER: csrf}).status_code == 200
+        sent = client.post(server.api("/upload"), files={"file": ("x.jpg", small_jpeg(next(_seeds)))},
+                           headers={CSRF_HEADER: csrf})  # fmt: skip
+        assert sent.status_code == 201
+        assert client.get(server.api("/images")).status_code == 200  # reads need no token
+
+
+# -- share links ----------------------------------------------------------------------------
+
+
+def make_share(server: Server, *args: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """`fotoflo share create` on the server's data directory; the secret of the link it printed."""
+    capsys.readouterr()
+    code = main(["share", "create", "--project", server.project, "--url", server.url, "--data", str(server.data),
+                 *args])  # fmt: skip
+    assert code == 0
+    url = capsys.readouterr().out.strip()
+    assert url.startswith(f"{server.url}/s/")
+    return url.rsplit("/", 1)[1]
+
+
+def open_link(client: httpx.Client, server: Server, secret: str, password: str | None = None) -> httpx.Response:
+    if password is None:
+        return client.get(f"{server.url}/s/{secret}")
+    return client.post(f"{server.url}/s/{secret}", data={"password": password})
+
+
+def test_a_project_link_grants_its_role_in_its_project_only(server: Server, owner: httpx.Client,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    image = World(server, owner).new_image()
+    secret = make_share(server, "--role", "client", capsys=capsys)
+    with checked_client() as client:
+        opened = open_link(client, server, secret)
+        assert opened.status_code == 303 and opened.headers["location"] == f"/?project={server.project}"
+        csrf = {CSRF_HEADER: client.cookies[CSRF_COOKIE]}
+        assert [i["id"] for i in client.get(server.api("/images")).json()["images"]] == [image["id"]]
+        assert client.post(server.api(f"/images/{image['id']}/rating"), json={"flag": "pick"},
+                           headers=csrf).status_code == 200  # fmt: skip
+        assert_json_error(client.post(server.api("/upload"), files={"file": ("a.jpg", small_jpeg(1))}, headers=csrf),
+                          403, "forbidden")  # fmt: skip
+        assert_json_error(client.get(f"{server.url}/api/projects/default/images"), 403, "forbidden")
+        assert client.get(f"{server.url}/api/projects").json() == {"projects": [server.project]}
+        # The page of another project shows the link's own.
+        assert client.get(f"{server.url}/?project=default").status_code == 200
+
+
+def test_a_collection_link_shows_that_collection_only_live(server: Server, owner: httpx.Client,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    world = World(server, owner)
+    shown, hidden = world.new_image(), world.new_image()
+    shared = owner.post(server.api("/collections"), json={"name": "Proofs", "image_ids": [shown["id"]]}).json()
+    other = owner.post(server.api("/collections"), json={"name": "Private", "image_ids": [hidden["id"]]}).json()
+    secret = make_share(server, "--role", "viewer", "--collection", shared["id"], capsys=capsys)
+    with checked_client() as client:
+        assert open_link(client, server, secret).status_code == 303
+        assert [i["id"] for i in client.get(server.api("/images")).json()["images"]] == [shown["id"]]
+        assert client.get(server.api("/images")).json()["total"] == 1
+        assert client.get(server.api(f"/images/{shown['id']}")).status_code == 200
+        assert_json_error(client.get(server.api(f"/images/{hidden['id']}")), 404, "unknown_image")
+        assert_json_error(client.get(server.api(f"/images/by-sha256/{hidden['sha256']}")), 404, "unknown_image")
+        assert_json_error(client.get(server.api(f"/images/{hidden['id']}/versions")), 404, "unknown_image")
+        assert [c["id"] for c in client.get(server.api("/collections")).json()["collections"]] == [shared["id"]]
+        assert_json_error(client.get(server.api(f"/collections/{other['id']}")), 404, "unknown_collection")
+        assert_json_error(client.get(server.api(f"/collections/{other['id']}/export.zip")), 404, "unknown_collection")
+        kinds = {(c["kind"], (c["image"] or {}).get("id") or c["data"].get("collection_id"))
+                 for c in client.get(server.api("/changes")).json()["changes"]}  # fmt: skip
+        assert kinds == {("image.created", shown["id"]), ("collection.saved", shared["id"])}
+        # Live: what the link does not show never reaches its stream.
+        cookie = {"Cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"}
+        with sse(server.api("/events"), headers=cookie) as stream:
+            world.new_image()
+            assert owner.post(server.api(f"/images/{hidden['id']}/rating"), json={"rating": 2}).status_code == 200
+            assert owner.post(server.api(f"/images/{shown['id']}/rating"), json={"rating": 4}).status_code == 200
+            event = stream.next()
+            assert (event.event, event.json()["image_id"], event.json()["rating"]) == ("rating.changed", shown["id"], 4)
+            added = owner.patch(server.api(f"/collections/{shared['id']}"),
+                                json={"op": "add", "image_ids": [hidden["id"]]})  # fmt: skip
+            assert added.status_code == 200
+            assert stream.next().event == "collection.updated"
+            assert owner.post(server.api(f"/images/{hidden['id']}/rating"), json={"rating": 1}).status_code == 200
+            assert stream.next().json()["image_id"] == hidden["id"]  # now in the collection: now shown
+            assert stream.pending() == 0
+        assert client.get(server.api(f"/images/{hidden['id']}")).status_code == 200
+
+
+def test_a_client_link_to_a_collection_saves_a_selection_of_it(server: Server, owner: httpx.Client,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    world = World(server, owner)
+    shown, hidden = world.new_image(), world.new_image()
+    shared = owner.post(server.api("/collections"), json={"name": "Proofs", "image_ids": [shown["id"]]}).json()
+    secret = make_share(server, "--collection", shared["id"], capsys=capsys)  # a client, by default
+    with checked_client() as client:
+        opened = open_link(client, server, secret)
+        assert opened.headers["location"] == f"/?project={server.project}&mode=collection"
+        csrf = {CSRF_HEADER: client.cookies[CSRF_COOKIE]}
+        sneaky = client.post(server.api("/collections"), json={"name": "x", "image_ids": [hidden["id"]]}, headers=csrf)
+        assert_json_error(sneaky, 404, "unknown_image")
+        mine = client.post(server.api("/collections"), json={"name": "Picks", "image_ids": [shown["id"]]}, headers=csrf)
+        assert mine.status_code == 201
+        listed = {c["id"] for c in client.get(server.api("/collections")).json()["collections"]}
+        assert listed == {shared["id"], mine.json()["id"]}
+        rename, mine_url = {"op": "rename", "name": "Final"}, server.api(f"/collections/{mine.json()['id']}")
+        assert client.patch(mine_url, json=rename, headers=csrf).status_code == 200
+        assert_json_error(client.patch(server.api(f"/collections/{shared['id']}"), json=rename, headers=csrf), 403)
+        add = {"op": "add", "image_ids": [hidden["id"]]}
+        assert_json_error(client.patch(mine_url, json=add, headers=csrf), 404)
+
+
+def test_password_expired_revoked_and_forged_links(server: Server, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse\n"))
+    secret = make_share(server, "--password", capsys=capsys)
+    with checked_client() as client:
+        form = client.get(f"{server.url}/s/{secret}", headers={"Accept": "text/html"})
+        assert form.status_code == 200 and 'name="password"' in form.text
+        assert_json_error(client.get(f"{server.url}/s/{secret}"), 401, "password_required")
+        assert_json_error(open_link(client, server, secret, "wrong"), 401, "wrong_password")
+        assert not client.cookies
+        assert open_link(client, server, secret, "correct horse").status_code == 303
+        assert client.get(server.api("/images")).status_code == 200
+        # Revoked: the link and the sessions it opened stop at once.
+        share_id = SQLiteAuthStore(server.data / "auth.sqlite").shares(server.project)[-1].id
+        assert main(["share", "revoke", share_id, "--data", str(server.data)]) == 0
+        assert_json_error(client.get(server.api("/images")), 401, "unauthenticated")
+        assert_json_error(open_link(client, server, secret, "correct horse"), 410, "share_revoked")
+        store = SQLiteAuthStore(server.data / "auth.sqlite")
+        try:
+            _, expired = store.create_share(project=server.project, role=Role.VIEWER, expires_at=time.time() - 1)
+        finally:
+            store.close()
+        assert_json_error(open_link(client, server, expired), 410, "share_expired")
+        assert_json_error(open_link(client, server, "A" * 32), 404, "unknown_share")
+        page = client.get(f"{server.url}/s/{'B' * 32}", headers={"Accept": "text/html"})
+        assert page.status_code == 404 and "no such share link" in page.text
+
+
+def test_owners_manage_links_over_the_api(server: Server, owner: httpx.Client) -> None:
+    made = owner.post(server.api("/shares"), json={"role": "viewer", "name": "Anna", "expires_in_s": 3600})
+    assert made.status_code == 201
+    body = made.json()
+    assert body["url"] == f"{server.url}{body['path']}" and body["share"]["name"] == "Anna"
+    assert body["share"]["expires_at"] == pytest.approx(time.time() + 3600, abs=60)
+    assert [s["id"] for s in owner.get(server.api("/shares")).json()["shares"]] == [body["share"]["id"]]
+    for bad in ({"role": "owner"}, {"role": "boss"}, {"expires_in_s": 5}, {"collection_id": "nope"}, {"x": 1}):
+        assert owner.post(server.api("/shares"), json=bad).status_code in (400, 404), bad
+    assert owner.delete(server.api(f"/shares/{body['share']['id']}")).json()["share"]["state"] == "revoked"
+    assert_json_error(owner.delete(server.api("/shares/nope")), 404, "unknown_share")
+    with checked_client() as client:
+        assert_json_error(client.get(server.url + body["path"]), 410, "share_revoked")
+
+
+# -- off loopback: an owner token printed once, and the limits ------------------------------
+
+
+@pytest.fixture(scope="module")
+def network_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server bound to every interface, with no token yet and a small upload rate."""
+    tmp = tmp_path_factory.mktemp("network-server")
+    with running_server(tmp, extra_args=("--address", "0.0.0.0", "--upload-rate", "3")) as server:
+        yield server
+
+
+def test_off_loopback_auth_is_on_and_an_owner_token_is_printed_once(network_server: Server) -> None:
+    token = owner_token_printed(network_server)
+    with checked_client() as client:
+        assert_json_error(client.get(network_server.api("/images")), 401, "unauthenticated")
+        signed = client.get(network_server.api("/images"), headers={"Authorization": f"Bearer {token}"})
+        assert signed.status_code == 200
+    listed = SQLiteAuthStore(network_server.data / "auth.sqlite").tokens()
+    assert [(t.role, t.state()) for t in listed] == [(Role.OWNER, "active")]
+
+
+def test_off_loopback_the_server_refuses_to_run_open(tmp_path: Path) -> None:
+    env = {**os.environ, "FOTOFLO_AUTH": "off"}
+    cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--data", str(tmp_path), "--address", "0.0.0.0"]
+    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "refusing to serve '0.0.0.0' without authentication" in done.stderr
+    assert not (tmp_path / "fotoflo.sqlite").exists()
+
+
+def test_uploads_and_failed_sign_ins_are_rate_limited(network_server: Server) -> None:
+    token = owner_token_printed(network_server)
+    with checked_client(headers={"Authorization": f"Bearer {token}"}) as client:
+        statuses = [upload(client, network_server, ("a.jpg", small_jpeg(next(_seeds)))).status_code for _ in range(4)]
+        assert statuses == [201, 201, 201, 429]
+        refused = upload(client, network_server, ("a.jpg", small_jpeg(next(_seeds))))
+        assert_json_error(refused, 429, "too_many_uploads")
+        assert 1 <= int(refused.headers["Retry-After"]) <= 20
+    with checked_client() as client:
+        for _ in range(10):
+            assert_json_error(sign_in(client, network_server, "fft_guess"), 401, "invalid_token")
+        locked = sign_in(client, network_server, token)  # the right token, too soon
+        assert_json_error(locked, 429, "too_many_attempts")
+        assert int(locked.headers["Retry-After"]) >= 1
+        api_call = client.get(network_server.api("/images"), headers={"Authorization": f"Bearer {token}"})
+        assert_json_error(api_call, 429, "too_many_attempts")
+        assert client.get(f"{network_server.url}/healthz").json()["status"] == "ok"
+    assert "Traceback" not in network_server.log()
+
+
+def test_api_routes_are_all_in_the_table_s_module() -> None:
+    # Every handler class declares what each of its methods does (or is one of the open ones).
+    open_handlers = {api.FileHandler, api.HealthHandler, api.NotFoundHandler}
+    for _, handler, _ in api.routes(None):  # type: ignore[arg-type]
+        methods = {m for m in ("get", "post", "patch", "delete") if m in vars(handler)}
+        if handler not in open_handlers:
+            assert methods <= set(handler.ACTIONS), handler  # type: ignore[attr-defined]
