@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--workers", type=int, help="uploads at once (default 2)")
     sync.add_argument("--rescan-s", type=float, help="seconds between full rescans of the folder (default 60)")
     sync.add_argument("--once", action="store_true", help="upload what is there, then exit (no watching)")
+    sync.add_argument(
+        "--delete", action="store_true", help="also delete on the server what is deleted from the folder (default off)"
+    )
     sync.add_argument("--ui", action="store_true", help="open the sync panel in the browser instead")
     sync.add_argument("--ui-port", type=int, help="port of the sync panel (default 5007)")
 

@@ -27,7 +27,7 @@ from dashboard.sync.queue import DONE, FAILED, PENDING, SKIPPED, UPLOADING, Queu
 
 log = logging.getLogger("fotoflo.sync")
 
-QUEUE_COLUMNS = ["state", "path", "attempts", "error"]
+QUEUE_COLUMNS = ["state", "action", "path", "attempts", "error"]
 UPLOADING_COLUMNS = ["path", "sent_bytes", "size_bytes", "progress"]
 
 # Clients this process runs, by state directory: several panels (browser tabs) on one folder share one.
@@ -44,14 +44,22 @@ class SyncState(param.Parameterized):
     token = param.String(default="", doc="Sent as 'Authorization: Bearer TOKEN' when not empty.")
     device_name = param.String(default="", doc="This device's name in conflict copies; '' keeps the stored one.")
     state_dir = param.String(default="", doc="State directory of the queue; '' means the default for the folder.")
+    delete = param.Boolean(
+        default=False,
+        doc="Also delete from the server what is deleted from the folder (not what is moved, nor a folder"
+        " that is gone as a whole). Off by default: deleting here never touches the client's gallery.",
+    )
     running = param.Boolean(default=False, doc="True while this process's client for the folder runs.")
     counts = param.Dict(default={}, doc="Rows of the queue in each state: pending, uploading, done, failed, skipped.")
     progress = param.Integer(default=0, bounds=(0, 100), doc="Share of this run's files finished, in percent.")
     bytes_per_s = param.Number(default=0.0, doc="Upload throughput over the last seconds, in bytes per second.")
     uploading = param.List(default=[], doc="Files being sent: dicts of path, sent_bytes, size_bytes, progress.")
-    queue = param.List(default=[], doc="Recent rows of the queue: dicts of state, path, attempts, error.")
+    queue = param.List(default=[], doc="Recent rows of the queue: dicts of state, action, path, attempts, error.")
     offline = param.String(default="", doc="Why the server cannot be reached, while it cannot ('' when online).")
     error = param.String(default="", doc="Why nothing can be uploaded until someone acts ('' when none).")
+    deletions_held = param.String(
+        default="", doc="With delete: why no deletion is sent now, e.g. the folder looks unmounted ('' when none)."
+    )
     message = param.String(default="", doc="The last thing the panel has to say (started, stopped, a refusal).")
     gallery_url = param.String(default="", doc="The project's gallery on the server.")
 
@@ -82,6 +90,7 @@ class SyncState(param.Parameterized):
                         token=self.token or None,
                         state_dir=state_dir,
                         device_name=self.device_name or None,
+                        delete=self.delete,
                     )
                     try:
                         client.start()
@@ -96,9 +105,11 @@ class SyncState(param.Parameterized):
             self.message = f"Cannot start: {exc}"
             return
         self._client = client
+        self.delete = client.delete  # another tab's client for this folder may have started without it
         counts = client.queue.counts()
         self._finished_before = counts[DONE] + counts[FAILED] + counts[SKIPPED]
-        self.message = f"Syncing {client.folder} as {client.device.name!r}."
+        deleting = ", deleting on the server what is deleted here" if client.delete else ""
+        self.message = f"Syncing {client.folder} as {client.device.name!r}{deleting}."
         self.refresh()
 
     def stop(self) -> None:
@@ -126,13 +137,15 @@ class SyncState(param.Parameterized):
         status = self._status()
         self.running = self._client is not None
         if status is None:
-            self.param.update(counts={}, progress=0, uploading=[], queue=[], bytes_per_s=0.0, offline="", error="")
+            self.param.update(
+                counts={}, progress=0, uploading=[], queue=[], bytes_per_s=0.0, offline="", error="", deletions_held=""
+            )
             return
         counts = status.counts
         finished = counts[DONE] + counts[FAILED] + counts[SKIPPED] - self._finished_before
         total = finished + counts[PENDING] + counts[UPLOADING]
         rows = [
-            {"state": u.state, "path": u.path, "attempts": u.attempts, "error": u.last_error or ""}
+            {"state": u.state, "action": u.action, "path": u.path, "attempts": u.attempts, "error": u.last_error or ""}
             for u in status.failed + status.pending
         ]
         self.param.update(
@@ -151,6 +164,7 @@ class SyncState(param.Parameterized):
             queue=rows,
             offline=status.offline or "",
             error=status.error or "",
+            deletions_held=status.deletions_held or "",
             gallery_url=f"{self.server.rstrip('/')}/?project={self.project}" if self.server else "",
         )
 
@@ -200,11 +214,13 @@ class SyncPanel(Viewer):
         return f"{text} · {bytes_per_s / 1e6:.1f} MB/s" if bytes_per_s else text
 
     def notice_text(self) -> str:
-        """What needs saying most: a stop that needs a person, an outage, else the last message."""
+        """What needs saying most: a stop that needs a person, an outage, held deletions, else the last message."""
         if self.state.error:
             return f"**Stopped:** {self.state.error}"
         if self.state.offline:
             return f"**Offline:** {self.state.offline}. The queue is kept; retrying."
+        if self.state.deletions_held:
+            return f"**Deletions held:** {self.state.deletions_held}."
         return str(self.state.message)
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -215,9 +231,11 @@ class SyncPanel(Viewer):
         start.on_click(lambda _: s.start())
         stop.on_click(lambda _: s.stop())
         retry.on_click(lambda _: s.retry_failed())
-        start.disabled, stop.disabled = s.running, not s.running
+        delete = pn.widgets.Checkbox.from_param(s.param.delete, name="Delete on the server what I delete here")
+        start.disabled, stop.disabled, delete.disabled = s.running, not s.running, s.running
         s.param.watch(lambda e: setattr(start, "disabled", e.new), "running")
         s.param.watch(lambda e: setattr(stop, "disabled", not e.new), "running")
+        s.param.watch(lambda e: setattr(delete, "disabled", e.new), "running")  # it applies from the next start
         uploading = pn.widgets.Tabulator(
             pd.DataFrame(s.uploading, columns=UPLOADING_COLUMNS),
             formatters={"progress": {"type": "progress", "max": 100}},
@@ -243,6 +261,7 @@ class SyncPanel(Viewer):
             pn.widgets.TextInput.from_param(s.param.project, label="Project"),
             pn.widgets.PasswordInput.from_param(s.param.token, label="Token"),
             pn.widgets.TextInput.from_param(s.param.device_name, label="Device name"),
+            delete,
             pn.Row(start, stop, retry),
             width=320,
         )
@@ -253,7 +272,7 @@ class SyncPanel(Viewer):
             notice.object = self.notice_text()
             gallery.object = f"[Open the gallery]({s.gallery_url})" if s.gallery_url else ""
 
-        s.param.watch(render, ["counts", "bytes_per_s", "offline", "error", "message", "gallery_url"])
+        s.param.watch(render, ["counts", "bytes_per_s", "offline", "error", "deletions_held", "message", "gallery_url"])
         render()
         status = pn.Column(
             pn.indicators.Progress(value=s.param.progress, max=100, sizing_mode="stretch_width"),
@@ -274,7 +293,11 @@ class SyncPanel(Viewer):
 
 def serve_panel(*, port: int, address: str = "127.0.0.1", **settings: Any) -> None:
     """`fotoflo sync --ui`: serve the panel on `port` until Ctrl-C; one client per folder, shared by every tab."""
-    values: dict[str, Any] = {k: "" if v is None else str(v) for k, v in settings.items() if k in SyncState.param}
+    values: dict[str, Any] = {
+        k: "" if v is None else v if isinstance(v, bool) else str(v)
+        for k, v in settings.items()
+        if k in SyncState.param
+    }
 
     def page() -> Any:
         return pn.template.FastListTemplate(title="Fotoflo sync", main=[SyncPanel(SyncState(**values))])

@@ -249,6 +249,37 @@ def server(server_factory: ServerFactory) -> Server:
     return server_factory()
 
 
+# -- one real server per test module (tests/http_helpers.py), a project per test ------------------
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """One real `fotoflo serve` for a whole test module; a module overrides it to pass other options."""
+    from tests.http_helpers import running_server
+
+    with running_server(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])) as server:
+        yield server
+
+
+@pytest.fixture
+def shared_project(shared_server: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """The module's shared server seen through a project of this test's own; it must log no traceback."""
+    from tests.http_helpers import fresh_project
+
+    logged = len(shared_server.log())
+    yield fresh_project(shared_server, request.node.name)
+    assert "Traceback" not in shared_server.log()[logged:], shared_server.log()[logged:]
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    """An HTTP client whose every response is checked for a leaked traceback."""
+    from tests.http_helpers import checked_client
+
+    with checked_client() as c:
+        yield c
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Fast tests first, then the browser tests: a broken unit fails the run in seconds."""
     items.sort(key=lambda item: "/e2e/" in str(item.path))

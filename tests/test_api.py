@@ -6,7 +6,6 @@ import hashlib
 import io
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,8 +23,6 @@ from tests.conftest import Server, ServerFactory, jpeg_bytes, png_bytes, wait_un
 from tests.http_helpers import (
     assert_json_error,
     checked_client,
-    fresh_project,
-    running_server,
     small_jpeg,
     upload,
     upload_new,
@@ -37,25 +34,10 @@ IMAGE_FIELDS = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("api-server")) as server:
-        yield server
-
-
 @pytest.fixture
-def server(shared_server: Server, request: pytest.FixtureRequest) -> Server:
-    """The module's real server, seen through a project of this test's own (conftest's, but shared)."""
-    return fresh_project(shared_server, request.node.name)
-
-
-@pytest.fixture
-def client(server: Server) -> Iterator[httpx.Client]:
-    """A client on the running server; meanwhile the server must not have logged a traceback either."""
-    logged = len(server.log())
-    with checked_client() as c:
-        yield c
-    assert "Traceback" not in server.log()[logged:], server.log()[logged:]
+def server(shared_project: Server) -> Server:
+    """The module's real server, seen through a project of this test's own."""
+    return shared_project
 
 
 def signer_of(server: Server) -> UrlSigner:

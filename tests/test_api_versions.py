@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,26 +11,13 @@ import pytest
 
 from dashboard.events import IMAGE_CREATED, IMAGE_UPDATED
 from tests.conftest import Server, jpeg_bytes
-from tests.http_helpers import assert_json_error, checked_client, fresh_project, running_server, small_jpeg, sse
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("versions-server")) as server:
-        yield server
+from tests.http_helpers import assert_json_error, small_jpeg, sse
 
 
 @pytest.fixture
-def server(shared_server: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
-    logged = len(shared_server.log())
-    yield fresh_project(shared_server, request.node.name)
-    assert "Traceback" not in shared_server.log()[logged:], shared_server.log()[logged:]
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with checked_client() as c:
-        yield c
+def server(shared_project: Server) -> Server:
+    """The module's real server, seen through a project of this test's own."""
+    return shared_project
 
 
 def sha(data: bytes) -> str:

@@ -8,7 +8,6 @@ import io
 import os
 import threading
 import zipfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,7 +31,6 @@ from tests.http_helpers import (
     assert_json_error,
     checked_client,
     fresh_project,
-    running_server,
     small_jpeg,
     sse,
     upload,
@@ -54,24 +52,10 @@ EVENT_CARD_FIELDS = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("collections-server")) as server:
-        yield server
-
-
 @pytest.fixture
-def server(shared_server: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
-    """The module's real server, seen through a project of this test's own; it must log no traceback."""
-    logged = len(shared_server.log())
-    yield fresh_project(shared_server, request.node.name)
-    assert "Traceback" not in shared_server.log()[logged:], shared_server.log()[logged:]
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with checked_client() as c:
-        yield c
+def server(shared_project: Server) -> Server:
+    """The module's real server, seen through a project of this test's own."""
+    return shared_project
 
 
 def ids_of(images: list[dict[str, Any]]) -> list[str]:

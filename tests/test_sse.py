@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,27 +11,13 @@ import pytest
 from dashboard.api import SSE_RETRY_MS
 from dashboard.events import IMAGE_CREATED
 from tests.conftest import Server, jpeg_bytes, wait_until
-from tests.http_helpers import SseEvent, SseStream, checked_client, fresh_project, running_server, sse, upload_new
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("sse-server")) as server:
-        yield server
+from tests.http_helpers import SseEvent, SseStream, sse, upload_new
 
 
 @pytest.fixture
-def server(shared_server: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
-    """The module's real server, seen through a project of this test's own; it must log no traceback."""
-    logged = len(shared_server.log())
-    yield fresh_project(shared_server, request.node.name)
-    assert "Traceback" not in shared_server.log()[logged:], shared_server.log()[logged:]
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with checked_client() as c:
-        yield c
+def server(shared_project: Server) -> Server:
+    """The module's real server, seen through a project of this test's own."""
+    return shared_project
 
 
 def events_url(server: Server) -> str:

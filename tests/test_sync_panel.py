@@ -6,24 +6,20 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import panel as pn
 import pytest
 
+from dashboard.sync import SyncClient
 from dashboard.sync_panel import SyncPanel, SyncState
 from tests.conftest import ROOT, Server, jpeg_bytes, wait_until
-from tests.http_helpers import fresh_project, running_server
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("sync-panel-server")) as server:
-        yield server
 
 
 @pytest.fixture
-def server(shared_server: Server, request: pytest.FixtureRequest) -> Server:
-    return fresh_project(shared_server, request.node.name)
+def server(shared_project: Server) -> Server:
+    """The module's real server, seen through a project of this test's own."""
+    return shared_project
 
 
 @pytest.fixture
@@ -110,3 +106,31 @@ def test_start_needs_a_folder_and_a_server() -> None:
     assert not state.running and state.message == "Give a folder and a server first."
     state.refresh()
     assert state.counts == {} and state.queue == []
+
+
+def test_deletions_are_off_until_the_checkbox_turns_them_on(folder: Path, server: Server, tmp_path: Path) -> None:
+    made: list[SyncClient] = []
+
+    def factory(*args: Any, **kwargs: Any) -> SyncClient:
+        made.append(SyncClient(*args, **kwargs))
+        return made[-1]
+
+    state = SyncState(factory, folder=str(folder), server=server.url, project=server.project,
+                      state_dir=str(tmp_path / "state"))  # fmt: skip
+    panel = SyncPanel(state)
+    layout = panel.__panel__()
+    layout.get_root()
+    [checkbox] = layout.select(pn.widgets.Checkbox)
+    assert state.delete is False and checkbox.value is False and not checkbox.disabled
+    assert SyncState.param["delete"].doc
+
+    checkbox.value = True
+    try:
+        state.start()
+        assert state.delete and made[0].delete and checkbox.disabled  # it applies from a start
+        assert "deleting on the server what is deleted here" in state.message
+        state.deletions_held = "not deleting anything on the server: the folder is missing (an unmounted drive?)"
+        assert panel.notice_text().startswith("**Deletions held:** not deleting anything")
+    finally:
+        state.close()
+    assert not checkbox.disabled

@@ -12,7 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.sync.queue import DONE, FAILED, PENDING, SKIPPED, UPLOADING, Synced, SyncQueue
+from dashboard.sync.queue import (
+    DELETE,
+    DONE,
+    FAILED,
+    PENDING,
+    QUEUE_SCHEMA_VERSION,
+    SKIPPED,
+    UPLOAD,
+    UPLOADING,
+    Synced,
+    SyncQueue,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,3 +194,143 @@ def test_status_reads_beside_the_writer_and_a_newer_queue_is_refused(tmp_path: P
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(RuntimeError, match="newer"):
         SyncQueue(other)
+
+
+# -- deletions (`--delete`) -------------------------------------------------------------------
+
+
+def synced_file(queue: SyncQueue, path: str, content: str, image_id: str) -> None:
+    queue.observe(path, 10, 1, sha(content), gone=never_gone)
+    job = queue.claim()
+    assert job is not None and job.upload.path == path
+    queue.finish(job.upload.id, image_id, "created")
+
+
+def test_a_deletion_is_a_row_that_unmaps_the_path_when_done(queue: SyncQueue) -> None:
+    synced_file(queue, "a.jpg", "a", "img1")
+    assert not queue.queue_delete("never-synced.jpg")
+
+    assert queue.queue_delete("a.jpg")
+    assert not queue.queue_delete("a.jpg")  # one deletion of a path at a time
+    job = queue.claim()
+
+    assert job is not None
+    row = job.upload
+    assert (row.action, row.path, row.state, row.image_id, row.sha256) == (DELETE, "a.jpg", UPLOADING, "img1", sha("a"))
+    queue.finish_delete(row.id, "deleted")
+    assert queue.synced() == {}
+    assert queue.latest("a.jpg") == queue.uploads(states=(DONE,))[0]
+    assert queue.counts(action=DELETE)[DONE] == 1 and queue.counts(action=UPLOAD)[DONE] == 1
+    # A file that appears at the path later is a new file: queued, not "known".
+    assert queue.observe("a.jpg", 10, 1, sha("a"), gone=never_gone) == "queued"
+
+
+def test_a_deletion_takes_the_version_synced_last(queue: SyncQueue) -> None:
+    synced_file(queue, "a.jpg", "a", "img1")
+    queue.observe("a.jpg", 11, 2, sha("a2"), gone=never_gone)
+    version = queue.claim()
+    assert version is not None
+    queue.queue_delete("a.jpg")  # deleted while its new version was in flight, which then arrived
+    queue.finish(version.upload.id, "img1", "updated")
+
+    job = queue.claim()
+
+    assert job is not None and (job.upload.action, job.upload.sha256) == (DELETE, sha("a2"))
+    assert queue.uploads(states=(UPLOADING,))[0].sha256 == sha("a2")  # committed with the claim
+
+
+def test_a_deletion_never_sent_is_called_off_by_the_file_coming_back_or_a_move(queue: SyncQueue) -> None:
+    synced_file(queue, "a.jpg", "a", "img1")
+    synced_file(queue, "b.jpg", "b", "img2")
+    queue.queue_delete("a.jpg")
+    queue.queue_delete("b.jpg")
+
+    assert queue.observe("a.jpg", 10, 1, sha("a"), gone=never_gone) == "known"  # restored from the trash
+    assert queue.observe("picks/b.jpg", 10, 1, sha("b"), gone=lambda p: p == "b.jpg") == "renamed"
+
+    skipped = {u.path: u.last_error for u in queue.uploads(states=(SKIPPED,))}
+    assert skipped == {"a.jpg": "back before it was deleted", "b.jpg": "moved to picks/b.jpg, not deleted"}
+    assert queue.synced() == {"a.jpg": Synced("img1", sha("a"), True), "picks/b.jpg": Synced("img2", sha("b"), True)}
+    assert queue.counts()[PENDING] == 0
+
+
+def test_a_deletion_that_may_have_been_sent_keeps_its_course(queue: SyncQueue) -> None:
+    synced_file(queue, "a.jpg", "a", "img1")
+    queue.queue_delete("a.jpg")
+    assert queue.claim() is not None
+    assert queue.recover() == 1  # the process died with the request maybe sent: its image may be gone
+
+    # Moved meanwhile: not taken for a move of a (maybe deleted) image; it goes up as it is.
+    assert queue.observe("picks/a.jpg", 10, 1, sha("a"), gone=lambda p: p == "a.jpg") == "queued"
+    job = queue.claim()
+    assert job is not None and (job.upload.action, job.upload.path) == (DELETE, "a.jpg")
+    queue.finish_delete(job.upload.id, "gone")
+    upload = queue.claim()
+    assert upload is not None and (upload.upload.path, upload.replaces) == ("picks/a.jpg", None)
+
+
+def test_shares_image(queue: SyncQueue) -> None:
+    synced_file(queue, "a.jpg", "a", "img1")
+    synced_file(queue, "copy of a.jpg", "a", "img1")
+    synced_file(queue, "b.jpg", "b", "img2")
+    assert queue.shares_image("a.jpg") and queue.shares_image("copy of a.jpg")
+    assert not queue.shares_image("b.jpg") and not queue.shares_image("nowhere.jpg")
+
+
+QUEUE_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE files (path TEXT PRIMARY KEY, image_id TEXT NOT NULL, sha256 TEXT NOT NULL, head INTEGER NOT NULL,
+                    synced_at REAL NOT NULL);
+CREATE INDEX files_by_sha ON files (sha256);
+CREATE TABLE uploads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, size_bytes INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'uploading', 'done', 'failed', 'skipped')),
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0, last_error TEXT, error_code TEXT,
+    image_id TEXT, outcome TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE INDEX uploads_by_state ON uploads (state, next_attempt_at);
+CREATE INDEX uploads_by_path ON uploads (path, id);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_queue_of_before_deletions_is_read_as_it_is_and_migrated_when_opened_to_write(tmp_path: Path) -> None:
+    path = tmp_path / "queue.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(QUEUE_V1)
+        conn.execute(
+            "INSERT INTO uploads VALUES (NULL, 'a.jpg', 10, 1, ?, 'done', 1, 0, NULL, NULL, 'img1', 'created', 1, 1)",
+            (sha("a"),),
+        )
+        conn.execute(
+            "INSERT INTO uploads VALUES (NULL, 'b.jpg', 10, 1, ?, 'pending', 0, 0, NULL, NULL, NULL, NULL, 1, 1)",
+            (sha("b"),),
+        )
+        conn.execute("INSERT INTO files VALUES ('a.jpg', 'img1', ?, 1, 1)", (sha("a"),))
+    conn.close()
+
+    reader = SyncQueue(path, readonly=True)  # `fotoflo sync status` beside an older client
+    try:
+        assert [(u.path, u.action) for u in reader.uploads()] == [("b.jpg", UPLOAD), ("a.jpg", UPLOAD)]
+        assert reader.counts(action=UPLOAD)[DONE] == 1 and reader.counts(action=DELETE)[DONE] == 0
+    finally:
+        reader.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1  # reading changed nothing
+    conn.close()
+
+    queue = SyncQueue(path)
+    try:
+        assert queue.latest("a.jpg") is not None and queue.latest("a.jpg").action == UPLOAD  # type: ignore[union-attr]
+        job = queue.claim()
+        assert job is not None and (job.upload.path, job.upload.action) == ("b.jpg", UPLOAD)
+        assert queue.queue_delete("a.jpg")
+        queue.finish(job.upload.id, "img2", "created")
+        deletion = queue.claim()
+        assert deletion is not None and (deletion.upload.action, deletion.upload.image_id) == (DELETE, "img1")
+    finally:
+        queue.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == QUEUE_SCHEMA_VERSION == 2
+    conn.close()

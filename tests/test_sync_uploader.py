@@ -6,7 +6,9 @@ engine: the only fake is the network between them (`FakeNetwork`), which the sim
 (down, flaky, answers lost after the server committed) and where it kills the client (`SimCrash`:
 nothing after that point runs; the client restarts from its queue file). After the storm, the
 network heals and the client settles; then every file must be on the server exactly as it is in
-the folder, nothing twice, no conflict (one device never conflicts with itself).
+the folder, nothing twice, no conflict (one device never conflicts with itself). With deletions on
+(`--delete`), files are also deleted and restored, and after the storm nothing is on the server
+that no file in the folder is.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ import pytest
 
 from dashboard.blobs import FileBlobs
 from dashboard.bus import LocalBus
+from dashboard.curation import Curator
 from dashboard.events import Device
 from dashboard.ingest import ChecksumMismatch, IngestError, Ingestor
-from dashboard.store import UnknownImage
+from dashboard.store import UnknownImage, VersionChanged
 from dashboard.store.sqlite import SQLiteStore
-from dashboard.sync.queue import DONE, FAILED, PENDING, SKIPPED, UPLOADING, SyncQueue
+from dashboard.sync.queue import DELETE, DONE, FAILED, PENDING, SKIPPED, UPLOAD, UPLOADING, SyncQueue
 from dashboard.sync.scanner import Producer
 from dashboard.sync.transport import (
+    CHANGED,
+    DELETED,
+    GONE,
     ChangedWhileSending,
     Refused,
     Remote,
@@ -44,6 +50,7 @@ DEVICE = Device("sim-device", "Sim")
 POOL = [jpeg_bytes((16, 12), seed=n, quality=70) for n in range(24)]
 BAD = [f"not an image {n}\n".encode() for n in range(3)]
 SIM_SEEDS = int(os.environ.get("FOTOFLO_SIM_SEEDS", "40"))
+SIM_DELETE_SEEDS = max(1, SIM_SEEDS // 2)
 SIM_STEPS = 150
 
 
@@ -69,12 +76,14 @@ class Server:
 
     store: SQLiteStore
     ingestor: Ingestor
+    curator: Curator
 
     @classmethod
     def open(cls, data: Path) -> Server:
         store = SQLiteStore(data / "fotoflo.sqlite")
         store.ensure_project(PROJECT)
-        return cls(store, Ingestor(store, FileBlobs(data / "blobs"), LocalBus()))
+        bus = LocalBus()
+        return cls(store, Ingestor(store, FileBlobs(data / "blobs"), bus), Curator(store, bus))
 
 
 @dataclass
@@ -152,6 +161,18 @@ class FakeNetwork:
         copy_id = result.conflict_copy.id if result.conflict_copy else None
         return Remote(result.image.id, result.image.sha256, result.image.sha256 == sha256, outcome, copy_id)
 
+    def delete(self, image_id: str, *, if_sha256: str) -> str:
+        self._hop(after_commit=False)
+        try:
+            self.server.curator.delete_image(PROJECT, image_id, if_sha256=if_sha256)
+            outcome = DELETED
+        except UnknownImage:
+            outcome = GONE
+        except VersionChanged:
+            outcome = CHANGED
+        self._hop(after_commit=True)
+        return outcome
+
     def close(self) -> None:
         pass
 
@@ -168,10 +189,12 @@ class Client:
     uploader: Uploader
 
     @classmethod
-    def boot(cls, folder: Path, state: Path, network: FakeNetwork, clock: FakeClock, rng: random.Random) -> Client:
+    def boot(
+        cls, folder: Path, state: Path, network: FakeNetwork, clock: FakeClock, rng: random.Random, delete: bool = False
+    ) -> Client:
         queue = SyncQueue(state / "queue.sqlite", clock=clock)
         queue.recover()
-        producer = Producer(folder, queue)
+        producer = Producer(folder, queue, delete=delete)
         uploader = Uploader(
             queue, network, folder, DEVICE, policy=POLICY, clock=clock, rng=rng,
             recheck=lambda rel: producer.note(folder / rel),
@@ -183,9 +206,11 @@ class Client:
 class Simulation:
     seed: int
     root: Path
+    delete: bool = False  # the client propagates deletions (`--delete`)
     rng: random.Random = field(init=False)
     clock: FakeClock = field(default_factory=FakeClock)
     written: set[str] = field(default_factory=set)
+    deleted: list[tuple[Path, bytes]] = field(default_factory=list)  # what the photographer may restore
     crashes: int = 0
     names: int = 0
     mtime_ns: int = 1_700_000_000 * 10**9
@@ -196,7 +221,10 @@ class Simulation:
         self.folder.mkdir(parents=True)
         self.server = Server.open(self.root / "server")
         self.network = FakeNetwork(self.server, random.Random(self.seed * 7919 + 1))
-        self.client = Client.boot(self.folder, self.root / "state", self.network, self.clock, self.rng)
+        self.client = self.boot()
+
+    def boot(self) -> Client:
+        return Client.boot(self.folder, self.root / "state", self.network, self.clock, self.rng, self.delete)
 
     def close(self) -> None:
         self.client.queue.close()
@@ -222,7 +250,7 @@ class Simulation:
     def restart(self) -> None:
         self.crashes += 1
         self.client.queue.close()
-        self.client = Client.boot(self.folder, self.root / "state", self.network, self.clock, self.rng)
+        self.client = self.boot()
 
     def alive(self, action: Callable[[], object]) -> None:
         try:
@@ -235,8 +263,8 @@ class Simulation:
     def step(self) -> None:
         rng, files = self.rng, self.files()
         op = rng.choices(
-            ["create", "modify", "rename", "delete", "event", "scan", "upload", "tick", "network", "crash"],
-            weights=[3, 2, 1, 0.4, 2, 0.7, 6, 2, 1, 0.7],
+            ["create", "modify", "rename", "delete", "restore", "event", "scan", "upload", "tick", "network", "crash"],
+            weights=[3, 2, 1, 1.2 if self.delete else 0.4, 0.4 if self.delete else 0, 2, 0.7, 6, 2, 1, 0.7],
         )[0]
         if op == "create" or (not files and op in ("modify", "rename", "delete", "event")):
             self.names += 1
@@ -249,7 +277,14 @@ class Simulation:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(rng.choice(files), target)
         elif op == "delete":
-            rng.choice(files).unlink()
+            gone = rng.choice(files)
+            self.deleted.append((gone, gone.read_bytes()))
+            gone.unlink()
+        elif op == "restore":  # from the trash, as it was (or a new file, when none was deleted)
+            if self.deleted:
+                path, data = self.deleted.pop(rng.randrange(len(self.deleted)))
+                if not path.exists():
+                    self.write(path, data)
         elif op == "event":  # the watcher's callback for one complete file
             path = rng.choice(files)
             self.alive(lambda: self.client.producer.note(path))
@@ -274,8 +309,12 @@ class Simulation:
             while self.client.uploader.run_one():
                 pass
             counts = self.client.queue.counts()
-            if counts[PENDING] == counts[UPLOADING] == 0 and self.client.producer.scan().queued == 0:
-                return
+            if counts[PENDING] == counts[UPLOADING] == 0:
+                # Two quiet passes: a file missed at one (mapped by an upload that finished after the
+                # file went) is deleted at the next.
+                passes = [self.client.producer.scan() for _ in range(2)]
+                if all(p.queued == p.deleting == 0 for p in passes):
+                    return
             due = self.client.queue.next_due() or self.clock.now
             self.clock.now = max(self.clock.now, due, self.client.uploader.offline_until) + 0.001
         raise AssertionError(f"seed {self.seed}: the queue did not drain: {self.client.queue.counts()}")
@@ -290,7 +329,7 @@ class Simulation:
         files = {p.relative_to(self.folder).as_posix(): sha(p.read_bytes()) for p in self.files()}
         bad = {sha(b) for b in BAD}
         for rel, content in files.items():
-            latest = queue.latest(rel)
+            latest = queue.latest(rel, action=UPLOAD)
             assert latest is not None, f"seed {self.seed}: {rel} never queued"
             if content in bad:
                 assert (latest.state, latest.error_code) == (FAILED, "not_an_image"), (self.seed, rel, latest)
@@ -314,14 +353,23 @@ class Simulation:
         assert counts[UPLOADING] == counts[PENDING] == 0
         assert counts[FAILED] == sum(1 for u in queue.uploads(states=(FAILED,)) if u.error_code == "not_an_image")
         assert counts[DONE] + counts[SKIPPED] + counts[FAILED] > 0
+        if not self.delete:
+            assert queue.counts(action=DELETE) == dict.fromkeys(counts, 0)
+        elif self.client.producer.held is None:
+            # Every deleted file was dealt with, and the image of each one deleted is gone (one
+            # changed since, or shared with another file here, is kept: nothing else is lost).
+            assert all(rel in files for rel in synced), f"seed {self.seed}: a deleted file is still synced"
+            for row in queue.uploads(states=(DONE,), limit=100_000):
+                if row.action == DELETE and row.outcome in (DELETED, GONE) and row.image_id is not None:
+                    assert store.get_image(row.image_id) is None, f"seed {self.seed}: {row.path}'s image is left"
 
 
 @pytest.fixture
-def simulation(tmp_path: Path) -> Iterator[Callable[[int], Simulation]]:
+def simulation(tmp_path: Path) -> Iterator[Callable[..., Simulation]]:
     made: list[Simulation] = []
 
-    def make(seed: int) -> Simulation:
-        sim = Simulation(seed, tmp_path / f"seed-{seed}-{len(made)}")
+    def make(seed: int, *, delete: bool = False) -> Simulation:
+        sim = Simulation(seed, tmp_path / f"seed-{seed}-{len(made)}", delete)
         made.append(sim)
         return sim
 
@@ -339,6 +387,15 @@ def test_simulated_storm_loses_nothing_and_duplicates_nothing(seed: int, simulat
     sim.check()
 
 
+@pytest.mark.parametrize("seed", range(SIM_DELETE_SEEDS))
+def test_simulated_storm_with_deletions_deletes_exactly_what_was_deleted(seed: int, simulation) -> None:
+    sim = simulation(1000 + seed, delete=True)
+    for _ in range(SIM_STEPS):
+        sim.step()
+    sim.settle()
+    sim.check()
+
+
 def test_the_simulation_is_deterministic(simulation) -> None:
     def trace(sim: Simulation) -> tuple[int, int, int, dict[str, int]]:
         for _ in range(SIM_STEPS):
@@ -347,3 +404,152 @@ def test_the_simulation_is_deterministic(simulation) -> None:
         return sim.crashes, sim.network.requests, len(sim.files()), sim.client.queue.counts()
 
     assert trace(simulation(7)) == trace(simulation(7))
+
+
+# -- deletions, one at a time ---------------------------------------------------------------
+
+
+def drain(sim: Simulation) -> None:
+    """Run the uploader until nothing is left, moving the clock on to each row's time."""
+    for _ in range(100):
+        while sim.client.uploader.run_one():
+            pass
+        due = sim.client.queue.next_due()
+        if due is None:
+            return
+        sim.clock.now = max(sim.clock.now, due, sim.client.uploader.offline_until) + 0.001
+    raise AssertionError(f"not drained: {sim.client.queue.counts()}")
+
+
+def synced(sim: Simulation, *names: str, pool: int = 0) -> dict[str, str]:
+    """The files `names` written (distinct bytes), scanned and uploaded; their image ids by name."""
+    for n, name in enumerate(names):
+        sim.write(sim.folder / name, POOL[pool + n])
+    sim.client.producer.scan()
+    drain(sim)
+    mapped = sim.client.queue.synced()
+    return {name: mapped[name].image_id for name in names}
+
+
+def deleted_changes(sim: Simulation, image_id: str) -> int:
+    changes = sim.server.store.changes(PROJECT, limit=10_000)
+    return sum(1 for c in changes if c.kind == "image.deleted" and c.data["image_id"] == image_id)
+
+
+def the_deletion(sim: Simulation, path: str) -> tuple[str, str | None, str | None, int]:
+    [row] = [u for u in sim.client.queue.uploads() if u.action == DELETE and u.path == path]
+    return row.state, row.outcome, row.last_error, row.attempts
+
+
+def missed_twice(sim: Simulation) -> int:
+    """Two passes over the folder: a synced file missing at both is queued for deletion."""
+    sim.client.producer.scan()
+    return sim.client.producer.scan().deleting
+
+
+def die_in_the_deletion(sim: Simulation, *, after_commit: bool) -> None:
+    """The client dies with its deletion request out: before it reached the server, or after."""
+    sent = sim.network.delete
+
+    def delete_then_die(image_id: str, *, if_sha256: str) -> str:
+        if after_commit:
+            sent(image_id, if_sha256=if_sha256)
+        raise SimCrash
+
+    sim.network.delete = delete_then_die  # type: ignore[method-assign]
+    try:
+        sim.alive(sim.client.uploader.run_one)
+    finally:
+        sim.network.delete = sent  # type: ignore[method-assign]
+    assert sim.crashes == 1
+
+
+@pytest.mark.parametrize("after_commit", [False, True], ids=["before the request", "after the answer"])
+def test_a_deletion_cut_by_a_crash_is_done_once_after_the_restart(simulation, after_commit: bool) -> None:
+    sim = simulation(1, delete=True)
+    ids = synced(sim, "a.jpg", "b.jpg")
+    (sim.folder / "a.jpg").unlink()
+    assert sim.client.producer.scan().deleting == 0  # missing once: maybe a move not noted yet
+    assert sim.client.producer.scan().deleting == 1
+
+    die_in_the_deletion(sim, after_commit=after_commit)
+    assert the_deletion(sim, "a.jpg")[::3] == (PENDING, 1)  # recovered by the new life
+    drain(sim)
+
+    assert the_deletion(sim, "a.jpg") == (DONE, GONE if after_commit else DELETED, None, 2)
+    assert sim.server.store.get_image(ids["a.jpg"]) is None and deleted_changes(sim, ids["a.jpg"]) == 1
+    assert sim.server.store.get_image(ids["b.jpg"]) is not None
+    assert set(sim.client.queue.synced()) == {"b.jpg"}
+
+
+def test_a_deletion_waits_out_an_outage(simulation) -> None:
+    sim = simulation(2, delete=True)
+    ids = synced(sim, "a.jpg", "b.jpg")
+    (sim.folder / "a.jpg").unlink()
+    missed_twice(sim)
+    sim.network.mode = "down"
+
+    assert sim.client.uploader.run_one()
+    assert sim.client.uploader.offline_reason and the_deletion(sim, "a.jpg")[0] == PENDING
+    sim.network.mode = "up"
+    drain(sim)
+
+    assert the_deletion(sim, "a.jpg")[:2] == (DONE, DELETED)
+    assert sim.server.store.get_image(ids["a.jpg"]) is None
+
+
+def test_an_image_changed_on_another_device_since_is_not_deleted(simulation) -> None:
+    sim = simulation(3, delete=True)
+    ids = synced(sim, "a.jpg", "b.jpg")
+    edit = POOL[10]
+    other = Device("other-device", "Laptop")
+    sim.server.ingestor.ingest(edit, PROJECT, replaces=ids["a.jpg"], base_sha256=sha(POOL[0]), device=other)
+    (sim.folder / "a.jpg").unlink()
+    missed_twice(sim)
+    drain(sim)
+
+    assert the_deletion(sim, "a.jpg")[:3] == (DONE, CHANGED, "changed on the server since; not deleted")
+    image = sim.server.store.get_image(ids["a.jpg"])
+    assert image is not None and (image.sha256, image.version) == (sha(edit), 2)
+    assert "a.jpg" not in sim.client.queue.synced()
+
+
+def test_a_copy_left_in_the_folder_keeps_the_image(simulation) -> None:
+    sim = simulation(4, delete=True)
+    sim.write(sim.folder / "a.jpg", POOL[0])
+    sim.write(sim.folder / "copy of a.jpg", POOL[0])  # one image for both
+    ids = synced(sim, "b.jpg", pool=1)
+    image_id = sim.client.queue.synced()["a.jpg"].image_id
+    (sim.folder / "a.jpg").unlink()
+    missed_twice(sim)
+    drain(sim)
+
+    assert the_deletion(sim, "a.jpg")[:2] == (DONE, "kept")
+    assert sim.server.store.get_image(image_id) is not None
+    (sim.folder / "copy of a.jpg").unlink()
+    missed_twice(sim)
+    drain(sim)
+    assert the_deletion(sim, "copy of a.jpg")[:2] == (DONE, DELETED)
+    assert sim.server.store.get_image(image_id) is None and sim.server.store.get_image(ids["b.jpg"]) is not None
+
+
+@pytest.mark.parametrize("after_commit", [False, True], ids=["never arrived", "arrived"])
+def test_a_file_back_after_its_deletion_was_maybe_sent_is_on_the_server(simulation, after_commit: bool) -> None:
+    sim = simulation(5, delete=True)
+    ids = synced(sim, "a.jpg", "b.jpg")
+    (sim.folder / "a.jpg").unlink()
+    missed_twice(sim)
+    die_in_the_deletion(sim, after_commit=after_commit)
+    sim.write(sim.folder / "a.jpg", POOL[0])  # restored from the trash meanwhile
+    assert sim.client.producer.scan().queued == 0  # known as it was: the deletion settles what it is
+    drain(sim)
+
+    state, outcome, reason, _ = the_deletion(sim, "a.jpg")
+    image = sim.server.store.find_by_sha(PROJECT, sha(POOL[0]))
+    assert image is not None  # either way, the file is on the server, and mapped to its image
+    assert sim.client.queue.synced()["a.jpg"].image_id == image.id
+    if after_commit:
+        assert (state, outcome, reason) == (DONE, GONE, "back, but its image is gone from the server")
+        assert image.id != ids["a.jpg"]  # sent again, as a new image
+    else:
+        assert (state, reason, image.id) == (SKIPPED, "back before it was deleted", ids["a.jpg"])

@@ -23,7 +23,7 @@ from PIL import Image
 
 from dashboard.untrusted import MAX_NAME_CHARS, clean_filename
 from tests.conftest import Server, jpeg_bytes, png_bytes
-from tests.http_helpers import assert_json_error, checked_client, fresh_project, running_server, small_jpeg, upload
+from tests.http_helpers import assert_json_error, fresh_project, running_server, small_jpeg, upload
 
 MAX_BYTES = 2_000_000
 UPLOAD_CAP = MAX_BYTES * 4 + 1024 * 1024  # what the server lets an upload body be
@@ -84,12 +84,6 @@ def server(shared_server: Server, request: pytest.FixtureRequest) -> Iterator[Se
     assert "Traceback" not in shared_server.log()[logged:], shared_server.log()[logged:]
     health = httpx.get(f"{shared_server.url}/healthz", timeout=10).json()
     assert health["status"] == "ok", health
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with checked_client() as c:
-        yield c
 
 
 def images_of(client: httpx.Client, server: Server) -> list[dict]:

@@ -21,7 +21,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from dashboard.config import SYNC_ENV
 from dashboard.sync.client import SyncClient, SyncStatus, default_state_root, read_status
-from dashboard.sync.queue import DONE, FAILED, PENDING, SKIPPED, UPLOADING, QueueLocked
+from dashboard.sync.queue import DELETE, DONE, FAILED, PENDING, SKIPPED, UPLOAD, UPLOADING, QueueLocked, Upload
 
 DEFAULT_UI_PORT = 5007
 USAGE, NEEDS_A_PERSON = 2, 3  # exit codes
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)
         logging.getLogger("fotoflo.sync").setLevel(logging.ERROR)
     server, project = _setting(args, "server"), _setting(args, "project") or "default"
+    delete = bool(args.delete)
     if args.ui:
         from dashboard.sync_panel import serve_panel
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             token=_setting(args, "token"),
             device_name=_setting(args, "device_name"),
             state_dir=args.state,
+            delete=delete,
         )
         return 0
     if not args.folder or not server:
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             device_name=_setting(args, "device_name"),
             workers=args.workers or 2,
             rescan_s=args.rescan_s or 60.0,
+            delete=delete,
         )
     except FileNotFoundError as exc:
         sys.stderr.write(f"fotoflo sync: {exc}\n")
@@ -85,13 +88,14 @@ def run(args: argparse.Namespace) -> int:
         client.close()
         sys.stderr.write(f"fotoflo sync: {exc}\n")
         return NEEDS_A_PERSON
+    deleting = ", deleting what is deleted here" if delete else ""
     sys.stderr.write(
         f"syncing {client.folder} → {client.server} project {client.project!r} as {client.device.name!r}"
-        f" (state in {client.state_dir})\n"
+        f"{deleting} (state in {client.state_dir})\n"
     )
     with logging_redirect_tqdm():
         try:
-            _initial_scan(client, stop)
+            _initial_scan(client, stop, once=args.once)
             if not args.once and not stop.is_set():
                 client.watch()
             return _follow(client, stop, once=args.once)
@@ -99,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             client.close()
 
 
-def _initial_scan(client: SyncClient, stop: threading.Event) -> None:
+def _initial_scan(client: SyncClient, stop: threading.Event, *, once: bool) -> None:
     files = list(client.producer.files())
     with tqdm(total=len(files), desc="scanning", unit="file", leave=False, disable=None) as bar:
         for path in files:
@@ -107,15 +111,21 @@ def _initial_scan(client: SyncClient, stop: threading.Event) -> None:
                 return
             client.producer.note(path)
             bar.update()
+    # With --once this pass is the only one: a file missing at it is deleted (while watching, a
+    # file must be missing at two passes in a row, so a move being noted is not taken for one).
+    client.producer.find_deletions(at_once=once)
     client.uploader.wake()
 
 
 def _follow(client: SyncClient, stop: threading.Event, *, once: bool) -> int:
     """Show the uploads until stopped (or, with `once`, until nothing is left); the exit code."""
     start = client.queue.counts()
+    start_uploads, start_deletes = client.queue.counts(action=UPLOAD), client.queue.counts(action=DELETE)
     finished_before = start[DONE] + start[FAILED] + start[SKIPPED]
     reported_failures = {u.id for u in client.queue.uploads(states=(FAILED,), limit=10_000)}
+    reported_kept = {u.id for u in _kept(client)}
     offline_shown: str | None = None
+    held_shown: str | None = None
     refused = 0
     with tqdm(desc="uploading", unit="file", disable=None, dynamic_ncols=True) as bar:
         while not stop.wait(REFRESH_S):
@@ -130,7 +140,15 @@ def _follow(client: SyncClient, stop: threading.Event, *, once: bool) -> int:
                 if upload.id not in reported_failures:
                     reported_failures.add(upload.id)
                     refused += 1
-                    bar.write(f"refused {upload.path}: {upload.last_error}")
+                    bar.write(f"refused {_named(upload)}: {upload.last_error}")
+            for upload in _kept(client) if client.delete else []:
+                if upload.id not in reported_kept:
+                    reported_kept.add(upload.id)
+                    bar.write(f"not deleted {upload.path}: {upload.last_error}")
+            if state.deletions_held != held_shown:
+                if state.deletions_held:
+                    bar.write(state.deletions_held)
+                held_shown = state.deletions_held
             if state.offline != offline_shown:
                 if state.offline:
                     bar.write(f"{state.offline}; retrying (the queue is kept)")
@@ -142,12 +160,26 @@ def _follow(client: SyncClient, stop: threading.Event, *, once: bool) -> int:
                 return NEEDS_A_PERSON
             if once and state.idle:
                 break
-    done = client.queue.counts()
+    done, uploads = client.queue.counts(), client.queue.counts(action=UPLOAD)
+    deleted = ""
+    if client.delete:
+        deletes = client.queue.counts(action=DELETE)
+        deleted = f"{deletes[DONE] - start_deletes[DONE]} deleted, "
     print(
-        f"{done[DONE] + done[SKIPPED] - start[DONE] - start[SKIPPED]} synced, {refused} refused, "
-        f"{done[PENDING] + done[UPLOADING]} left → project {client.project!r} on {client.server}"
+        f"{uploads[DONE] + uploads[SKIPPED] - start_uploads[DONE] - start_uploads[SKIPPED]} synced, {deleted}"
+        f"{refused} refused, {done[PENDING] + done[UPLOADING]} left → project {client.project!r} on {client.server}"
     )
     return 1 if once and refused else 0
+
+
+def _kept(client: SyncClient) -> list[Upload]:
+    """Recent deletions that were settled without deleting (changed on the server since, or shared)."""
+    rows = client.queue.uploads(states=(DONE,), limit=100)
+    return [u for u in rows if u.action == DELETE and u.outcome in ("changed", "kept")]
+
+
+def _named(upload: Upload) -> str:
+    return f"deleting {upload.path}" if upload.action == DELETE else upload.path
 
 
 def _postfix(state: SyncStatus) -> str:
@@ -183,7 +215,7 @@ def status(state_dir: Path | None) -> int:
             due = max(0.0, upload.next_attempt_at - now)
             why = f"; {upload.last_error}" if upload.last_error else ""
             when = f", next try in {due:.0f} s" if due >= 1 else ""
-            print(f"  {upload.state:9} {upload.path} ({upload.attempts} attempt(s){when}{why})")
+            print(f"  {upload.state:9} {_named(upload)} ({upload.attempts} attempt(s){when}{why})")
         for upload in state.failed:
-            print(f"  failed    {upload.path}: {upload.last_error}")
+            print(f"  failed    {_named(upload)}: {upload.last_error}")
     return 0

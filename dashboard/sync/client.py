@@ -2,7 +2,8 @@
 
 It wires the producer (the folder's watcher and scans) to the persistent queue and the queue to
 the uploader, in a state directory of its own: one per folder, server and project, holding the
-queue (`queue.sqlite`) and a lock, so two clients never work one queue.
+queue (`queue.sqlite`) and a lock, so two clients never work one queue. With `delete=True`, a
+synced file deleted from the folder is deleted from the server too (never by default).
 
     with SyncClient("~/Pictures/shoot", "http://studio.local:5006", "wedding") as client:
         client.wait_idle()   # everything in the folder is on the server
@@ -67,6 +68,7 @@ class SyncStatus:
     bytes_per_s: float = 0.0
     offline: str | None = None  # why the server cannot be reached, while it cannot
     error: str | None = None  # why nothing can be uploaded until a person acts (token, project)
+    deletions_held: str | None = None  # with `delete`: why no deletion is being sent (an unmounted drive?)
     failed: list[Upload] = field(default_factory=list)
     pending: list[Upload] = field(default_factory=list)
 
@@ -105,7 +107,9 @@ class SyncClient:
 
     `start()` recovers the queue, starts the uploader and watches the folder; `stop()` ends both
     (uploads in flight are sent again next time, never twice). Without `start`, `scan()` and
-    `status()` work on the queue alone. `transport`, `clock` and `rng` are for tests.
+    `status()` work on the queue alone. `delete`: a synced file deleted from the folder (not moved)
+    is deleted from the server once two passes (`scan()`, or a rescan every `rescan_s`) miss it,
+    unless another device changed it since. `transport`, `clock` and `rng` are for tests.
     """
 
     def __init__(
@@ -119,6 +123,7 @@ class SyncClient:
         device_name: str | None = None,
         workers: int = DEFAULT_WORKERS,
         rescan_s: float = DEFAULT_RESCAN_S,
+        delete: bool = False,
         policy: RetryPolicy = DEFAULT_POLICY,
         transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
@@ -133,6 +138,7 @@ class SyncClient:
             Path(state_dir).expanduser().resolve() if state_dir else state_dir_for(self.folder, server, project)
         )
         self.rescan_s = rescan_s
+        self.delete = delete
         self._lock_file: IO[str] | None = None
         self.queue = SyncQueue(self.state_dir / QUEUE_FILE, clock=clock)
         meta = self.queue.meta()
@@ -155,7 +161,7 @@ class SyncClient:
             rng=rng,
             recheck=self._recheck,
         )
-        self.producer = Producer(self.folder, self.queue, on_queued=self.uploader.wake)
+        self.producer = Producer(self.folder, self.queue, on_queued=self.uploader.wake, delete=delete)
         self.running = False
         self._stopped = False
 
@@ -222,7 +228,8 @@ class SyncClient:
     # -- intents --------------------------------------------------------------------------
 
     def scan(self, progress: Callable[[Path, str], None] | None = None) -> ScanResult:
-        """Look at every file of the folder now (the watcher also does, at start and every `rescan_s`)."""
+        """Look at every file of the folder now (the watcher also does, at start and every `rescan_s`),
+        and with `delete` for the synced files gone from it."""
         result = self.producer.scan(progress)
         self.uploader.wake()
         return result
@@ -261,6 +268,7 @@ class SyncClient:
             bytes_per_s=self.uploader.bytes_per_s(),
             offline=self.uploader.offline_reason,
             error=self.uploader.fatal,
+            deletions_held=self.producer.held,
         )
 
     def gallery_url(self) -> str:

@@ -5,6 +5,8 @@ One row per file version (path, size, mtime, SHA-256) moves pending → uploadin
 transaction, made before the step it announces, so a process killed at any moment restarts from
 a state that says what may have happened: an `uploading` row is one whose bytes may or may not
 have reached the server, and the uploader asks the server (by SHA-256) before sending them again.
+A row's `action` is `upload`, or `delete` (with `--delete`: a synced file gone from the folder, whose
+image is to be deleted on the server; deleting is idempotent, so it is simply sent again).
 
 `files` maps each synced path to its image on the server and the bytes last uploaded there (the
 base of the next version, when they were that image's current version: `head`). Several threads
@@ -24,10 +26,13 @@ from pathlib import Path
 
 PENDING, UPLOADING, DONE, FAILED, SKIPPED = "pending", "uploading", "done", "failed", "skipped"
 STATES = (PENDING, UPLOADING, DONE, FAILED, SKIPPED)
+UPLOAD, DELETE = "upload", "delete"  # what a row does: send the file's bytes, or delete its image
+ACTIONS = (UPLOAD, DELETE)
 
 #: `PRAGMA user_version` of a current queue file.
-QUEUE_SCHEMA_VERSION = 1
+QUEUE_SCHEMA_VERSION = 2
 
+#: Version 1 of the queue file; `_MIGRATIONS[n]` takes a file from version n to n + 1.
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE files (
@@ -57,10 +62,18 @@ _SCHEMA = (
     "CREATE INDEX uploads_by_state ON uploads (state, next_attempt_at)",
     "CREATE INDEX uploads_by_path ON uploads (path, id)",
 )
-_COLUMNS = (
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # Deletions (`--delete`): a row of the queue may stand for deleting a file's image. Old rows upload.
+    1: (
+        f"ALTER TABLE uploads ADD COLUMN action TEXT NOT NULL DEFAULT '{UPLOAD}'"
+        f" CHECK (action IN ({', '.join(repr(a) for a in ACTIONS)}))",
+    ),
+}
+_COLUMNS_V1 = (
     "id, path, size_bytes, mtime_ns, sha256, state, attempts, next_attempt_at, last_error, error_code, "
     "image_id, outcome, created_at, updated_at"
 )
+_COLUMNS = f"{_COLUMNS_V1}, action"
 
 
 @dataclass(frozen=True)
@@ -78,9 +91,11 @@ class Upload:
     last_error: str | None
     error_code: str | None
     image_id: str | None
-    outcome: str | None  # when done: created, updated, conflict, present (already there) or renamed
+    outcome: str | None  # when done: created, updated, conflict, present (already there) or renamed;
+    # for a deletion: deleted, gone (already), changed (on the server since: kept) or kept (shared)
     created_at: float
     updated_at: float
+    action: str = UPLOAD  # or DELETE: `image_id` is the image to delete, `sha256` the version it must be
 
 
 #: Refusals of the file by the server (nothing stored), and local ones.
@@ -90,12 +105,30 @@ REFUSAL_CODES = frozenset(
 
 
 def _surely_not_sent(row: Upload) -> bool:
-    """The row's bytes never reached the server from us: it may stand for other bytes of its path."""
+    """The row never reached the server from us: it may stand for other bytes of its path (or be dropped)."""
     if row.state == SKIPPED:
         return True
     if row.state == FAILED:
         return row.error_code in REFUSAL_CODES
     return row.state == PENDING and row.attempts == 0 and row.last_error is None
+
+
+def _newest(conn: sqlite3.Connection, path: str, action: str | None = None) -> Upload | None:
+    """The newest row of `path` (of one `action`), read in the writer's transaction."""
+    where, args = ("path = ?", (path,)) if action is None else ("path = ? AND action = ?", (path, action))
+    row = conn.execute(f"SELECT {_COLUMNS} FROM uploads WHERE {where} ORDER BY id DESC LIMIT 1", args).fetchone()
+    return Upload(**row) if row else None
+
+
+def _mapped(conn: sqlite3.Connection, path: str) -> bool:
+    return conn.execute("SELECT 1 FROM files WHERE path = ?", (path,)).fetchone() is not None
+
+
+def _set_state(conn: sqlite3.Connection, upload_id: int, state: str, code: str | None, reason: str, now: float) -> None:
+    conn.execute(
+        "UPDATE uploads SET state = ?, error_code = ?, last_error = ?, updated_at = ? WHERE id = ?",
+        (state, code, reason, now, upload_id),
+    )
 
 
 @dataclass(frozen=True)
@@ -124,9 +157,10 @@ class QueueLocked(RuntimeError):
 
 
 class SyncQueue:
-    """The queue in `path` (created if missing). `clock` gives unix seconds (tests pass a fake one).
+    """The queue in `path` (created if missing, migrated if older). `clock` gives unix seconds (tests pass a fake one).
 
-    `readonly` opens an existing queue only to read it (`fotoflo sync status`, beside a running client).
+    `readonly` opens an existing queue only to read it (`fotoflo sync status`, beside a running client),
+    as it is: an older file is read as its version says.
     """
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, readonly: bool = False) -> None:
@@ -135,8 +169,11 @@ class SyncQueue:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._columns = _COLUMNS
         if readonly:
             self._writer = None
+            if int(self._read().execute("PRAGMA user_version").fetchone()[0]) < 2:
+                self._columns = f"{_COLUMNS_V1}, '{UPLOAD}' AS action"  # a client of before deletions
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._connect()
@@ -148,7 +185,11 @@ class SyncQueue:
                 if version == 0:
                     for statement in _SCHEMA:
                         conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {QUEUE_SCHEMA_VERSION}")
+                    version = 1
+                for step in range(version, QUEUE_SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {QUEUE_SCHEMA_VERSION}")
         except BaseException:
             self._writer.close()
             raise
@@ -207,11 +248,12 @@ class SyncQueue:
 
     # -- the producer's side --------------------------------------------------------------
 
-    def latest(self, path: str) -> Upload | None:
-        """The newest row for `path` (what the queue last knew of the file)."""
+    def latest(self, path: str, *, action: str | None = None) -> Upload | None:
+        """The newest row for `path` (what the queue last knew of the file), or its newest of one `action`."""
+        where, args = ("path = ?", (path,)) if action is None else ("path = ? AND action = ?", (path, action))
         row = (
             self._read()
-            .execute(f"SELECT {_COLUMNS} FROM uploads WHERE path = ? ORDER BY id DESC LIMIT 1", (path,))
+            .execute(f"SELECT {self._columns} FROM uploads WHERE {where} ORDER BY id DESC LIMIT 1", args)
             .fetchone()
         )
         return Upload(**row) if row else None
@@ -224,13 +266,21 @@ class SyncQueue:
         path and nothing is sent. `queued`: a version to upload. A row of an older version is
         reused only if its bytes are surely not on the server (never tried, skipped, refused);
         one that may have arrived keeps its course, so the uploader can settle what it became.
+        A deletion of the file (or of the one it was moved from) that was never sent is called off;
+        one that may have been sent keeps its course too (the uploader sees the file back).
         """
         now = self.clock()
         with self._write() as conn:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM uploads WHERE path = ? ORDER BY id DESC LIMIT 1", (path,)
-            ).fetchone()
-            latest = Upload(**row) if row else None
+            latest = _newest(conn, path)
+            if latest is not None and latest.action == DELETE:
+                if latest.state == DONE:
+                    latest = None  # its image was dealt with: what is there now is a new file
+                else:
+                    if latest.state == PENDING and _surely_not_sent(latest):
+                        _set_state(conn, latest.id, SKIPPED, None, "back before it was deleted", now)
+                    latest = _newest(conn, path, UPLOAD)
+            if latest is not None and latest.state == DONE and not _mapped(conn, path):
+                latest = None  # its mapping went to a path it was taken to be moved to: this file is new
             if latest is not None and latest.sha256 == sha256 and latest.state != SKIPPED:
                 if (latest.size_bytes, latest.mtime_ns) != (size_bytes, mtime_ns):
                     conn.execute(
@@ -242,14 +292,20 @@ class SyncQueue:
                 # A file that was its image's current version, moved: its lineage moves with it.
                 olds = conn.execute("SELECT path, image_id FROM files WHERE sha256 = ? AND head", (sha256,)).fetchall()
                 for old in olds:
-                    if gone(old["path"]):
-                        conn.execute("UPDATE files SET path = ? WHERE path = ?", (path, old["path"]))
-                        conn.execute(
-                            f"INSERT INTO uploads ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, 0, 0, NULL, NULL, ?,"
-                            " 'renamed', ?, ?)",
-                            (path, size_bytes, mtime_ns, sha256, DONE, old["image_id"], now, now),
-                        )
-                        return "renamed"
+                    if not gone(old["path"]):
+                        continue
+                    deleting = _newest(conn, old["path"])
+                    if deleting is not None and deleting.action == DELETE and deleting.state in (PENDING, UPLOADING):
+                        if not _surely_not_sent(deleting):
+                            continue  # its image may be deleted already: this file goes up as it is
+                        _set_state(conn, deleting.id, SKIPPED, None, f"moved to {path}, not deleted", now)
+                    conn.execute("UPDATE files SET path = ? WHERE path = ?", (path, old["path"]))
+                    conn.execute(
+                        f"INSERT INTO uploads ({_COLUMNS_V1}) VALUES (NULL, ?, ?, ?, ?, ?, 0, 0, NULL, NULL, ?,"
+                        " 'renamed', ?, ?)",
+                        (path, size_bytes, mtime_ns, sha256, DONE, old["image_id"], now, now),
+                    )
+                    return "renamed"
             if latest is not None and _surely_not_sent(latest):
                 conn.execute(
                     "UPDATE uploads SET size_bytes = ?, mtime_ns = ?, sha256 = ?, state = ?, attempts = 0,"
@@ -258,11 +314,32 @@ class SyncQueue:
                 )
             else:
                 conn.execute(
-                    f"INSERT INTO uploads ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, NULL, NULL,"
+                    f"INSERT INTO uploads ({_COLUMNS_V1}) VALUES (NULL, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, NULL, NULL,"
                     " ?, ?)",
                     (path, size_bytes, mtime_ns, sha256, PENDING, now, now, now),
                 )
             return "queued"
+
+    def queue_delete(self, path: str) -> bool:
+        """Queue deleting the image of the synced `path`, whose file is gone.
+
+        `False` when there is nothing to queue: the path is not synced, or a deletion of it is
+        already pending, in flight or failed (a failed one waits for "retry failed").
+        """
+        now = self.clock()
+        with self._write() as conn:
+            synced = conn.execute("SELECT image_id, sha256 FROM files WHERE path = ?", (path,)).fetchone()
+            if synced is None:
+                return False
+            latest = _newest(conn, path)
+            if latest is not None and latest.action == DELETE and latest.state in (PENDING, UPLOADING, FAILED):
+                return False
+            size_bytes, mtime_ns = (latest.size_bytes, latest.mtime_ns) if latest is not None else (0, 0)
+            conn.execute(
+                f"INSERT INTO uploads ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, ?, NULL, ?, ?, ?)",
+                (path, size_bytes, mtime_ns, synced["sha256"], PENDING, now, synced["image_id"], now, now, DELETE),
+            )  # fmt: skip
+            return True
 
     # -- the consumer's side --------------------------------------------------------------
 
@@ -282,6 +359,9 @@ class SyncQueue:
         bytes, same image) goes up as a new image rather than as a version of the shared one, so
         one device never makes a conflict with itself; so does a file whose bytes were found as an
         older version of an image (its edits start a lineage of their own).
+
+        A deletion takes the image and version to delete from the path's mapping as it is now (an
+        upload that finished after the deletion was queued moved it on), committed with the claim.
         """
         now = self.clock()
         with self._write() as conn:
@@ -297,12 +377,24 @@ class SyncQueue:
                 "UPDATE uploads SET state = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
                 (UPLOADING, now, row["id"]),
             )
+            claimed = {**dict(row), "state": UPLOADING, "attempts": row["attempts"] + 1, "updated_at": now}
+            if row["action"] == DELETE:
+                target = conn.execute("SELECT image_id, sha256 FROM files WHERE path = ?", (row["path"],)).fetchone()
+                if target is not None:
+                    claimed.update(image_id=target["image_id"], sha256=target["sha256"])
+                else:
+                    claimed.update(image_id=None)  # not synced any more: nothing to delete
+                conn.execute(
+                    "UPDATE uploads SET image_id = ?, sha256 = ? WHERE id = ?",
+                    (claimed["image_id"], claimed["sha256"], row["id"]),
+                )
+                return Job(Upload(**claimed), None, None)
             synced = conn.execute(
                 "SELECT image_id, sha256 FROM files f WHERE path = ? AND head AND NOT EXISTS"
                 " (SELECT 1 FROM files o WHERE o.image_id = f.image_id AND o.path != f.path)",
                 (row["path"],),
             ).fetchone()
-        upload = Upload(**{**dict(row), "state": UPLOADING, "attempts": row["attempts"] + 1, "updated_at": now})
+        upload = Upload(**claimed)
         if synced is None:
             return Job(upload, None, None)
         return Job(upload, synced["image_id"], synced["sha256"])
@@ -332,6 +424,21 @@ class SyncQueue:
         with self._write() as conn:
             conn.execute("DELETE FROM files WHERE path = ?", (path,))
 
+    def finish_delete(self, upload_id: int, outcome: str, reason: str | None = None) -> None:
+        """A deletion is settled (`deleted`, `gone`, or not done: `changed`, `kept`, with the `reason`).
+
+        Either way its path is not synced any more: a file that appears there later is a new one.
+        """
+        now = self.clock()
+        with self._write() as conn:
+            row = conn.execute("SELECT path FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+            conn.execute(
+                "UPDATE uploads SET state = ?, outcome = ?, last_error = ?, error_code = NULL, updated_at = ?"
+                " WHERE id = ?",
+                (DONE, outcome, reason, now, upload_id),
+            )
+            conn.execute("DELETE FROM files WHERE path = ?", (row["path"],))
+
     def fail(self, upload_id: int, code: str, reason: str) -> None:
         """Refused for good (not an image, too large, ...): not tried again until the file changes."""
         self._set(upload_id, FAILED, code, reason)
@@ -352,10 +459,7 @@ class SyncQueue:
 
     def _set(self, upload_id: int, state: str, code: str | None, reason: str) -> None:
         with self._write() as conn:
-            conn.execute(
-                "UPDATE uploads SET state = ?, error_code = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                (state, code, reason, self.clock(), upload_id),
-            )
+            _set_state(conn, upload_id, state, code, reason, self.clock())
 
     def retry_failed(self) -> int:
         """Every failed row back to pending, with its attempts reset (the photographer's "retry")."""
@@ -368,10 +472,15 @@ class SyncQueue:
 
     # -- reading --------------------------------------------------------------------------
 
-    def counts(self) -> dict[str, int]:
-        """Rows in each state (every state present, 0 when none)."""
+    def counts(self, *, action: str | None = None) -> dict[str, int]:
+        """Rows in each state (every state present, 0 when none), of every action or of one."""
         out = dict.fromkeys(STATES, 0)
-        for state, n in self._read().execute("SELECT state, count(*) FROM uploads GROUP BY state"):
+        where, args = ("", ()) if action is None else (" WHERE action = ?", (action,))
+        if self._columns != _COLUMNS and action is not None:  # a queue of before deletions: all uploads
+            if action != UPLOAD:
+                return out
+            where, args = "", ()
+        for state, n in self._read().execute(f"SELECT state, count(*) FROM uploads{where} GROUP BY state", args):
             out[state] = n
         return out
 
@@ -394,11 +503,28 @@ class SyncQueue:
     def uploads(self, *, states: tuple[str, ...] = STATES, limit: int = 200) -> list[Upload]:
         """Rows in these states, the most recently changed first."""
         rows = self._read().execute(
-            f"SELECT {_COLUMNS} FROM uploads WHERE state IN ({', '.join('?' * len(states))})"
+            f"SELECT {self._columns} FROM uploads WHERE state IN ({', '.join('?' * len(states))})"
             " ORDER BY updated_at DESC, id DESC LIMIT ?",
             (*states, limit),
         )
         return [Upload(**r) for r in rows]
+
+    def mapping(self, path: str) -> Synced | None:
+        """The image the synced `path` maps to, or `None`."""
+        row = self._read().execute("SELECT image_id, sha256, head FROM files WHERE path = ?", (path,)).fetchone()
+        return None if row is None else Synced(row["image_id"], row["sha256"], bool(row["head"]))
+
+    def shares_image(self, path: str) -> bool:
+        """Another synced path maps to the image `path` maps to (a copy of the file, or of its bytes)."""
+        row = (
+            self._read()
+            .execute(
+                "SELECT 1 FROM files f JOIN files o ON o.image_id = f.image_id AND o.path != f.path WHERE f.path = ?",
+                (path,),
+            )
+            .fetchone()
+        )
+        return row is not None
 
     def synced(self) -> dict[str, Synced]:
         """Each synced path and the image it maps to."""

@@ -1,4 +1,5 @@
-"""How the sync client talks to a Fotoflo server: ask by SHA-256, upload one file, and what answers mean.
+"""How the sync client talks to a Fotoflo server: ask by SHA-256, upload one file, delete an image, and
+what answers mean.
 
 `Transport` is the small protocol the uploader needs; `HttpTransport` speaks the HTTP API with
 httpx (the file is streamed from disk, never read whole into memory). Every failure is one of the
@@ -22,6 +23,8 @@ from dashboard.events import Device
 CHUNK_BYTES = 256 * 1024
 #: Refusals that stay refusals however often the file is sent (until it changes).
 PERMANENT_CODES = ("empty", "not_an_image", "unsupported_format", "too_large", "too_many_pixels", "refused")
+#: What a deletion did: the image is `DELETED` now, was `GONE` already, or `CHANGED` since (and is kept).
+DELETED, GONE, CHANGED = "deleted", "gone", "changed"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,12 @@ class Transport(Protocol):
         """Send the file as a new image, or as the next version of `replaces` made from `base_sha256`.
 
         `progress` is called with the bytes sent so far. Raises a `TransportError`.
+        """
+
+    def delete(self, image_id: str, *, if_sha256: str) -> str:
+        """Delete the image while its current version is `if_sha256`: `DELETED`, `GONE` or `CHANGED` (kept).
+
+        Idempotent: sent again after a lost answer, it says `GONE`. Raises a `TransportError`.
         """
 
     def close(self) -> None: ...
@@ -204,6 +213,20 @@ class HttpTransport:
             raise ReplacedImageGone(_reason(response))
         if response.status_code == 400 and code in ("bad_argument", "no_file"):
             raise Refused(code, f"the server refused the request: {_reason(response)}")
+        raise self._unexpected(response, code)
+
+    def delete(self, image_id: str, *, if_sha256: str) -> str:
+        url = self._api(f"/images/{quote(image_id, safe='')}")
+        response = self._request("DELETE", url, params={"if_sha256": if_sha256})
+        code = _error_code(response)
+        if response.status_code == 200:
+            return DELETED
+        if response.status_code == 404 and code == "unknown_image":
+            return GONE
+        if response.status_code == 409 and code == "changed":
+            return CHANGED
+        if response.status_code == 405:
+            raise Refused("not_supported", f"{self.server} cannot delete images (HTTP 405): update it")
         raise self._unexpected(response, code)
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:

@@ -6,6 +6,10 @@ again), and only then streams the file. Every outcome is committed to the queue 
 row is claimed. Failures back off exponentially with jitter, per file for server errors and for
 the whole client while the server cannot be reached; refusals of the file itself are final.
 
+A deletion row (`--delete`) deletes the image of a synced file gone from the folder, only while the
+server's current version is the one this device last synced, and not when the file is back, when
+another file here is the same image, or when the whole folder is missing (an unmounted drive).
+
 `run_one()` does one row in the calling thread, so a simulation can drive the uploader step by
 step with a fake clock; `start()` runs `workers` threads that loop on it.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import threading
 import time
@@ -23,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard.events import Device
-from dashboard.sync.queue import Job, SyncQueue
+from dashboard.sync.queue import DELETE, Job, SyncQueue, Upload
 from dashboard.sync.transport import (
+    CHANGED,
+    GONE,
     PERMANENT_CODES,
     ChangedWhileSending,
     Fatal,
@@ -39,6 +46,8 @@ log = logging.getLogger("fotoflo.sync")
 
 HASH_CHUNK_BYTES = 1024 * 1024
 YOUNG_S = 2.0  # in seconds: a file changed this recently may still be being written
+#: This many synced files or more all gone at once is a missing drive, not deletions.
+MASS_DELETE_MIN = 2
 
 
 def sha256_file(path: Path) -> str:
@@ -197,6 +206,9 @@ class Uploader:
         return True
 
     def _process(self, job: Job) -> None:
+        if job.upload.action == DELETE:
+            self._delete(job.upload)
+            return
         row = job.upload
         path = self.folder / row.path
         try:
@@ -244,19 +256,13 @@ class Uploader:
                 # (cut, or a body the server will not take). Back this file off, without holding
                 # up the others, and give up on it after `max_attempts`.
                 self._online()
-                if row.attempts >= self.policy.max_attempts:
-                    self.queue.fail(row.id, "gave_up", f"gave up after {row.attempts} attempts: {exc}")
-                else:
-                    self.queue.retry(row.id, str(exc), delay_s=self.policy.file.delay_s(row.attempts, self.rng))
+                self._back_off(row, exc)
             else:
                 self._offline(str(exc))
                 self.queue.retry(row.id, str(exc), delay_s=0, count_attempt=False)
             return
         except Fatal as exc:
-            if self.fatal is None:
-                log.warning("sync stopped: %s", exc)
-            self.fatal = str(exc)
-            self.queue.retry(row.id, str(exc), delay_s=0, count_attempt=False)
+            self._stop_for(row, exc)
             return
         except ChangedWhileSending as exc:
             # The server refused bytes that were not the ones hashed: nothing of them is stored.
@@ -283,15 +289,94 @@ class Uploader:
             return
         except Retryable as exc:
             self._online()
-            if row.attempts >= self.policy.max_attempts:
-                self.queue.fail(row.id, "gave_up", f"gave up after {row.attempts} attempts: {exc}")
-            else:
-                self.queue.retry(row.id, str(exc), delay_s=self.policy.file.delay_s(row.attempts, self.rng))
+            self._back_off(row, exc)
             return
         self._online()
         if remote.outcome == "conflict":
             log.warning("conflict on %s: the other version is kept as image %s", row.path, remote.conflict_copy_id)
         self.queue.finish(row.id, remote.image_id, remote.outcome, head=remote.current)
+
+    def _delete(self, row: Upload) -> None:
+        if row.image_id is None:
+            self.queue.finish_delete(row.id, GONE, "not synced any more: nothing to delete")
+            return
+        unmounted = self._unmounted()
+        if unmounted is not None:
+            # Never from a folder that is gone as a whole: an unmounted drive is not a deletion.
+            self.queue.skip(row.id, f"not deleted: {unmounted} (an unmounted drive?)")
+            return
+        try:
+            (self.folder / row.path).stat()
+            back = True
+        except FileNotFoundError:
+            back = False
+        except OSError as exc:
+            self.queue.skip(row.id, f"not deleted: cannot tell whether it is gone ({exc.strerror or exc})")
+            return
+        if not back and self.queue.shares_image(row.path):
+            self.queue.finish_delete(row.id, "kept", "not deleted: another file here is the same image")
+            return
+        try:
+            if back:
+                # Restored (or a deletion that may have been sent is being retried): whether its
+                # image is still there says if the file must go up again.
+                remote = self.transport.lookup(row.sha256)
+                self._online()
+                if remote is not None and remote.image_id == row.image_id:
+                    self.queue.skip(row.id, "back before it was deleted")
+                else:
+                    self.queue.finish_delete(row.id, GONE, "back, but its image is gone from the server")
+                    if self._recheck is not None:
+                        self._recheck(row.path)
+                return
+            outcome = self.transport.delete(row.image_id, if_sha256=row.sha256)
+        except Unreachable as exc:
+            # One request, idempotent: whether it was cut or refused, it is simply sent again.
+            self._offline(str(exc))
+            self.queue.retry(row.id, str(exc), delay_s=0, count_attempt=False)
+            return
+        except Fatal as exc:
+            self._stop_for(row, exc)
+            return
+        except Refused as exc:
+            self._online()
+            self.queue.fail(row.id, exc.code, exc.reason)
+            return
+        except Retryable as exc:
+            self._online()
+            self._back_off(row, exc)
+            return
+        self._online()
+        if outcome == CHANGED:
+            log.warning("%s was changed on the server since this device synced it: not deleted", row.path)
+            self.queue.finish_delete(row.id, CHANGED, "changed on the server since; not deleted")
+        else:
+            log.info("%s: deleted from the server (%s)", row.path, outcome)
+            self.queue.finish_delete(row.id, outcome)
+
+    def _unmounted(self) -> str | None:
+        """Why the folder looks unmounted (missing, or empty while it had synced files), else `None`."""
+        try:
+            with os.scandir(self.folder) as entries:
+                empty = next(entries, None) is None
+        except OSError:
+            return "the folder is missing"
+        if empty and len(self.queue.synced()) >= MASS_DELETE_MIN:
+            return "the folder is empty"
+        return None
+
+    def _stop_for(self, row: Upload, exc: Fatal) -> None:
+        if self.fatal is None:
+            log.warning("sync stopped: %s", exc)
+        self.fatal = str(exc)
+        self.queue.retry(row.id, str(exc), delay_s=0, count_attempt=False)
+
+    def _back_off(self, row: Upload, exc: Exception) -> None:
+        """A transient server error: this row again later, or failed after `max_attempts`."""
+        if row.attempts >= self.policy.max_attempts:
+            self.queue.fail(row.id, "gave_up", f"gave up after {row.attempts} attempts: {exc}")
+        else:
+            self.queue.retry(row.id, str(exc), delay_s=self.policy.file.delay_s(row.attempts, self.rng))
 
     def _maybe_incomplete(self, path: Path, size_bytes: int, mtime_ns: int) -> bool:
         try:
