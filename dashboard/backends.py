@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dashboard.blobs import Blobs, FileBlobs
 from dashboard.bus import Bus, LocalBus
+from dashboard.config import ConfigError
 from dashboard.leader import Lock
 from dashboard.store import Store
 
@@ -53,12 +54,12 @@ def open_bus(spec: str | None, *, db_url: str | None = None) -> Bus:
     if spec in ("postgres", "postgresql") or is_postgres_url(spec):
         url = spec if is_postgres_url(spec) else db_url
         if not is_postgres_url(url):
-            raise ValueError("--bus postgres needs --db postgresql://… (or a postgresql:// URL of its own)")
+            raise ConfigError("--bus postgres needs --db postgresql://… (or a postgresql:// URL of its own)")
         from dashboard.buses.postgres import PostgresBus
 
         assert url is not None
         return PostgresBus(url)
-    raise ValueError(f"unknown bus {spec!r}: use local, redis://HOST:PORT/DB or postgres")
+    raise ConfigError(f"unknown bus {spec!r}: use local, redis://HOST:PORT/DB or postgres")
 
 
 def supabase_project(settings: Settings) -> tuple[str, str] | None:
@@ -66,9 +67,9 @@ def supabase_project(settings: Settings) -> tuple[str, str] | None:
     if not (settings.supabase_url or settings.supabase_key):
         return None
     if not (settings.supabase_url and settings.supabase_key):
-        raise ValueError("--supabase-url and --supabase-key (SUPABASE_URL, SUPABASE_KEY) go together")
+        raise ConfigError("--supabase-url and --supabase-key (SUPABASE_URL, SUPABASE_KEY) go together")
     if settings.db:
-        raise ValueError("--db and --supabase-url both name a store: give one")
+        raise ConfigError("--db and --supabase-url both name a store: give one")
     return settings.supabase_url, settings.supabase_key
 
 

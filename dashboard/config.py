@@ -47,6 +47,10 @@ SYNC_ENV = {
 }
 
 
+class ConfigError(ValueError):
+    """The server must not start like this (open on a network address, a bus without its database, …)."""
+
+
 @dataclass
 class Settings:
     data: Path = field(default_factory=default_data_dir)

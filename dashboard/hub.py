@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ log = logging.getLogger("fotoflo.hub")
 
 BATCH = 500
 OFFLINE_POLL_S = 0.5  # while the bus is disconnected the feed poll delivers, at this pace
+POLL_FAILURE_LOG_EVERY_S = 60.0  # a store that stays down is logged this often, not at every poll
 
 
 class FeedSubscription:
@@ -69,6 +71,7 @@ class FeedHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._poll_failed_logged_at = 0.0  # monotonic time of the last logged poll failure; 0: none
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Listen to the bus; without `loop`, bind to the loop of the first `subscribe` call."""
@@ -170,8 +173,15 @@ class FeedHub:
                     continue
                 try:
                     last = await asyncio.to_thread(self.store.last_seq, project)
-                except Exception:
-                    log.warning("polling the feed of %s failed", project, exc_info=True)
+                except Exception as exc:
+                    # The store is down: say so once, then every minute, not every half second.
+                    now = time.monotonic()
+                    if now - self._poll_failed_logged_at >= POLL_FAILURE_LOG_EVERY_S:
+                        self._poll_failed_logged_at = now
+                        log.warning("polling the feed of %s failed (%s); retrying", project, exc)
                     continue
+                if self._poll_failed_logged_at:
+                    self._poll_failed_logged_at = 0.0
+                    log.info("polling the feed of %s works again", project)
                 if any(s.cursor < last for s in state.subs):
                     self._wake(project)

@@ -249,3 +249,17 @@ def test_serve_db_and_bus_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ("postgresql://env@db/fotoflo", "postgres"),
         ("postgresql://cli@db/fotoflo", "redis://cache:6379/0"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--bus", "postgres"), "--bus postgres needs --db postgresql://"),
+        (("--bus", "kafka://x"), "unknown bus 'kafka://x'"),
+        (("--supabase-url", "https://x.supabase.co"), "--supabase-url and --supabase-key"),
+    ],
+)
+def test_serve_refuses_settings_that_cannot_work_in_one_line(tmp_path: Path, args: tuple[str, ...], message: str):
+    done = fotoflo("serve", "--data", str(tmp_path / "data"), "--no-watch", "--port", "1", *args)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr

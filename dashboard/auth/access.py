@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import EDIT_ANY_COLLECTION, OPEN, Principal, Role
 from dashboard.auth.store import AuthStore, ShareRecord, SQLiteAuthStore, TokenRecord, check_password
+from dashboard.config import ConfigError
 
 if TYPE_CHECKING:
     from dashboard.config import Settings
@@ -44,10 +45,6 @@ class AuthRefused(Exception):
         self.code = code
         self.message = message
         self.retry_after_s = retry_after_s
-
-
-class ConfigError(Exception):
-    """The server must not start like this (for example: open on a network address)."""
 
 
 @dataclass(frozen=True)
