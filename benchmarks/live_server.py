@@ -1,8 +1,12 @@
-"""Server for benchmarks/live.py: Fotoflo's gallery at `/` and the naive Panel gallery at `/naive`.
+"""Server for benchmarks/live.py: Fotoflo's gallery at `/`, the naive Panel gallery at `/naive` and
+the refetching gallery at `/refetch`.
 
-Both pages are served by one process on one Fotoflo system, so they see the same images and the
+All pages are served by one process on one Fotoflo system, so they see the same images and the
 same events. The naive gallery is the way most Panel apps are written: a FlexBox of HTML panes,
-one inserted at the top for each new image, pushed over the Bokeh websocket.
+one inserted at the top for each new image, pushed over the Bokeh websocket. The refetching
+gallery is the seed's "before": a plain page that, on every event of the project's SSE stream,
+reloads the whole image list from `/api/projects/{p}/images` page by page (the API's largest
+page, 500) and re-renders it; events that arrive during a reload cause one more reload after it.
 
     python benchmarks/live_server.py --data DIR --watch DIR --port 5006
 """
@@ -13,10 +17,12 @@ import argparse
 import asyncio
 import functools
 import html
+import json
 import logging
 from typing import Any
 
 import panel as pn
+from tornado import web
 
 from dashboard import api
 from dashboard.config import Settings
@@ -58,6 +64,64 @@ def naive_app(fotoflo: Fotoflo) -> Any:
     return flex
 
 
+REFETCH_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>refetch gallery</title>
+<style>
+body { margin: 0; background: #111; }
+#grid { display: flex; flex-wrap: wrap; gap: 4px; padding: 4px; }
+#grid img { width: 180px; height: 180px; object-fit: contain; background: #222; display: block; }
+</style></head>
+<body><div id="grid"></div>
+<script>
+const project = new URLSearchParams(location.search).get("project") || PROJECT;
+const api = `/api/projects/${encodeURIComponent(project)}`;
+const grid = document.getElementById("grid");
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})[c]);
+let loading = false, again = false;
+
+async function reload() {
+  if (loading) { again = true; return; }
+  loading = true;
+  try {
+    do {
+      again = false;
+      const images = [];
+      let next = null;
+      do {  // the whole list, page by page, newest first
+        const r = await fetch(`${api}/images?limit=500` + (next ? `&before=${next}` : ""));
+        const page = await r.json();
+        images.push(...page.images);
+        next = page.next;
+      } while (next);
+      grid.innerHTML = images.map((i) =>
+        `<div data-image-id="${esc(i.id)}" title="${esc(i.filename)}">` +
+        `<img loading="lazy" src="${esc(i.thumbnail_url)}"></div>`
+      ).join("");
+    } while (again);
+  } finally {
+    loading = false;
+  }
+}
+
+const source = new EventSource(`${api}/events`);
+for (const kind of ["image.created", "image.updated", "image.deleted"]) source.addEventListener(kind, reload);
+source.onmessage = reload;
+reload();
+</script></body></html>
+"""
+
+
+class RefetchPage(web.RequestHandler):
+    """The refetching gallery: one static page; everything else it does through the public API."""
+
+    def initialize(self, project: str) -> None:
+        self.project = project
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.write(REFETCH_PAGE.replace("PROJECT", json.dumps(self.project)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
@@ -72,7 +136,7 @@ def main() -> None:
         port=args.port,
         address="127.0.0.1",
         websocket_origin=f"127.0.0.1:{args.port}",
-        extra_patterns=api.routes(fotoflo),
+        extra_patterns=[(r"/refetch/?", RefetchPage, {"project": settings.project}), *api.routes(fotoflo)],
         show=False,
         start=False,
     )

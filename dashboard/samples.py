@@ -70,25 +70,36 @@ def photo_jpeg(
     return out.getvalue()
 
 
+#: Hard links made to one source file; ext4 refuses more than 65,000 (`OSError: Too many links`).
+LINKS_PER_FILE = 60_000
+
+
 def seed_project(data: Path, project: str, count: int) -> None:
-    """Fill a project with `count` images fast: one real ingest's files, linked under many hashes."""
+    """Fill a project with `count` images fast: one real ingest's files, linked under many hashes.
+
+    Each blob is a hard link to a template file; a fresh copy of the template is made every
+    `LINKS_PER_FILE` images, so a project of any size can be seeded (100,000 in about 40 s here).
+    """
     store = SQLiteStore(data / "fotoflo.sqlite")
     blobs = FileBlobs(data / "blobs")
     try:
         store.ensure_project(project)
         template = photo_jpeg(7, (600, 400), exif=False)
         analysis = analyze(template, "template.jpg")
-        for kind, payload in (("original", template), ("preview", analysis.preview_jpeg),
-                              ("thumb", analysis.thumb_jpeg)):  # fmt: skip
-            blobs.put(kind, analysis.sha256, payload)
+        payloads = {"original": template, "preview": analysis.preview_jpeg, "thumb": analysis.thumb_jpeg}
         now = utc_now_iso()
+        sources: dict[str, Path] = {}
         for i in range(count):
             sha = f"{i:064x}"
-            for kind in ("original", "preview", "thumb"):
+            for kind, payload in payloads.items():
+                if i % LINKS_PER_FILE == 0:
+                    sources[kind] = data / "blobs" / f"seed-{kind}-{i // LINKS_PER_FILE}"
+                    sources[kind].parent.mkdir(parents=True, exist_ok=True)
+                    sources[kind].write_bytes(payload)
                 target = blobs.path(kind, sha)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if not target.exists():
-                    os.link(blobs.path(kind, analysis.sha256), target)
+                    os.link(sources[kind], target)
             store.add_image(ImageRecord(
                 id=secrets.token_urlsafe(9), project=project, filename=f"IMG_{i:05d}.jpg", sha256=sha,
                 size_bytes=len(template), width=600, height=400, format="JPEG", mime="image/jpeg",
