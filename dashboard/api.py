@@ -49,6 +49,7 @@ SSE_RETRY_MS = 2000
 SSE_MAX_BACKLOG = 1000  # batches queued for one slow client before it is cut off to reconnect
 MAX_IDS = 10_000  # image ids in one request
 MAX_JSON_BYTES = 1024 * 1024  # a request body other than an upload's
+DRAIN_BYTES = 1024 * 1024  # a refused request's body up to this size is read before the answer
 T = TypeVar("T")
 
 
@@ -87,6 +88,7 @@ class ApiHandler(web.RequestHandler):
         self._body_bytes = 0
         self._visible: frozenset[str] | None = None
         self._early = True  # until `prepare` passes: a refusal then comes before the body is read
+        self._refusal: ApiError | None = None  # a refusal answered once the (small) body is read
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -100,7 +102,10 @@ class ApiHandler(web.RequestHandler):
     async def prepare(self) -> None:
         action = self.ACTIONS.get(self.request.method.lower()) if self.request.method else None
         if action is not None:
-            await self.authorize(action)
+            try:
+                await self.authorize(action)
+            except ApiError as refusal:
+                self.refuse_after_body(refusal)
         declared = self.request.headers.get("Content-Length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise self.too_large()
@@ -109,6 +114,23 @@ class ApiHandler(web.RequestHandler):
         if set_cap is not None:
             set_cap(self.max_body_bytes + 1024 * 1024)
         self._early = False
+
+    def refuse_after_body(self, refusal: ApiError) -> None:
+        """Answer `refusal` once a small body is read; a larger or unknown one is refused unread.
+
+        A server that answers and closes while the client is still sending makes the client's socket
+        see a reset instead of the answer; draining a small body first avoids it, and the cap keeps an
+        unauthorized client from making the server read much.
+        """
+        declared = self.request.headers.get("Content-Length", "")
+        if not (declared.isascii() and declared.isdigit() and int(declared) <= DRAIN_BYTES):
+            raise refusal
+        self._refusal = refusal
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise refusal
+
+        setattr(self, (self.request.method or "get").lower(), refuse)  # tornado calls it after the body
 
     def too_large(self) -> ApiError:
         return ApiError(413, "body_too_large", f"the request body is over the limit of {self.max_body_bytes} bytes")
@@ -142,8 +164,8 @@ class ApiHandler(web.RequestHandler):
         self.principal = principal
 
     def data_received(self, chunk: bytes) -> None:
-        if self._finished:
-            return
+        if self._finished or self._refusal is not None:
+            return  # a refused request's body is read and dropped
         self._body_bytes += len(chunk)
         if self._body_bytes > self.max_body_bytes:
             # Answer now and drop the connection rather than read the rest of a body we refuse.
@@ -446,11 +468,11 @@ class UploadHandler(ApiHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
-        if self.request.method == "POST":
+        if self.request.method == "POST" and self._refusal is None:
             try:
                 self.fotoflo.access.check_upload_rate(self.principal, self.request.remote_ip or "")
             except AuthRefused as exc:
-                raise ApiError.refused(exc) from None
+                self.refuse_after_body(ApiError.refused(exc))
 
     def parse_form(self) -> list[httputil.HTTPFile]:
         """The body's files in the field `file`; its other fields join the query's arguments."""
