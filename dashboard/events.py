@@ -7,6 +7,7 @@ client reads the same shape.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -200,6 +201,14 @@ def apply_collection_change(image_ids: list[str], data: dict[str, Any]) -> list[
     if op in ("rename", "cover", "delete"):
         return list(image_ids)
     raise ValueError(f"unknown collection op {op!r}")
+
+
+def new_id() -> str:
+    """A new image or collection id: 12 URL-safe characters, never starting with '-' (a command line
+    would take it for an option, as in `fotoflo share create --collection ID`)."""
+    while (ident := secrets.token_urlsafe(9)).startswith("-"):
+        pass
+    return ident
 
 
 def to_json(obj: ImageRecord | Change) -> str:

@@ -13,7 +13,6 @@ import logging
 import math
 import mimetypes
 import os
-import secrets
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -26,7 +25,7 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
-from dashboard.events import Device, ImageRecord
+from dashboard.events import Device, ImageRecord, new_id
 from dashboard.store import CONFLICT, UPDATED, Store, UnknownImage
 from dashboard.timeutil import epoch_to_iso, utc_now_iso
 
@@ -442,7 +441,7 @@ class Ingestor:
         self.blobs.put("thumb", analysis.sha256, analysis.thumb_jpeg)
         now = utc_now_iso()
         return ImageRecord(
-            id=secrets.token_urlsafe(9),
+            id=new_id(),
             project=project,
             filename=filename,
             sha256=analysis.sha256,

@@ -9,13 +9,12 @@ from __future__ import annotations
 import io
 import os
 import random
-import secrets
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
 from dashboard.blobs import FileBlobs
-from dashboard.events import ImageRecord
+from dashboard.events import ImageRecord, new_id
 from dashboard.ingest import analyze
 from dashboard.store.sqlite import SQLiteStore
 from dashboard.timeutil import utc_now_iso
@@ -101,7 +100,7 @@ def seed_project(data: Path, project: str, count: int) -> None:
                 if not target.exists():
                     os.link(sources[kind], target)
             store.add_image(ImageRecord(
-                id=secrets.token_urlsafe(9), project=project, filename=f"IMG_{i:05d}.jpg", sha256=sha,
+                id=new_id(), project=project, filename=f"IMG_{i:05d}.jpg", sha256=sha,
                 size_bytes=len(template), width=600, height=400, format="JPEG", mime="image/jpeg",
                 captured_at=now, camera_make=None, camera_model=None, created_at=now,
             ))  # fmt: skip

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -36,6 +35,7 @@ from dashboard.events import (
     ImageRecord,
     ImageVersion,
     apply_collection_change,
+    new_id,
 )
 from dashboard.store import (
     CONFLICT,
@@ -221,7 +221,7 @@ class SqlStore(ABC):
             seq = self._next_seq(conn, project)
             kept = replace(
                 image,
-                id=secrets.token_urlsafe(9),
+                id=new_id(),
                 filename=conflict_name(image.filename, loser.device_name, loser.created_at),
                 created_at=now,
                 seq=seq,
@@ -470,7 +470,7 @@ class SqlStore(ABC):
     ) -> tuple[CollectionRecord, Change]:
         now = utc_now_iso()
         seq = self._next_seq(conn, project)
-        collection_id = secrets.token_urlsafe(9)
+        collection_id = new_id()
         conn.execute(
             f"INSERT INTO collections ({COLLECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, NULL)",
             (collection_id, project, _free_name(conn, project, name), cover, now, now, seq),

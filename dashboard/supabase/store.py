@@ -10,14 +10,13 @@ names, edit shapes) are made here first, with the same messages as the other sto
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx
 from postgrest.exceptions import APIError
 
-from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion
+from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion, new_id
 from dashboard.store import (
     EDIT_OPS,
     CollectionDeleted,
@@ -129,7 +128,7 @@ class SupabaseStore:
             p_content=_clean(content.to_dict()),
             p_base_sha256=base_sha256,
             p_device=_device(device),
-            p_copy_id=secrets.token_urlsafe(9),
+            p_copy_id=new_id(),
             p_now=utc_now_iso(),
         )
         copy = result["conflict_copy"]
@@ -242,7 +241,7 @@ class SupabaseStore:
             p_project=project,
             p_name=clean_name(name),
             p_image_ids=_unique(image_ids),
-            p_id=secrets.token_urlsafe(9),
+            p_id=new_id(),
             p_now=utc_now_iso(),
         )
         return _collection(result["collection"]), Change.from_dict(result["change"])
@@ -255,7 +254,7 @@ class SupabaseStore:
             p_project=project,
             p_collection_id=collection_id,
             p_name=None if name is None else clean_name(name),
-            p_id=secrets.token_urlsafe(9),
+            p_id=new_id(),
             p_now=utc_now_iso(),
         )
         return _collection(result["collection"]), Change.from_dict(result["change"])
