@@ -46,6 +46,7 @@ from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFilter, TiffImagePl
 from dashboard.blobs import FileBlobs
 from dashboard.bus import LocalBus
 from dashboard.ingest import Ingestor, IngestResult
+from dashboard.samples import with_camera_preview
 from dashboard.store.sqlite import SQLiteStore
 from dashboard.watcher import HotFolderWatcher
 
@@ -116,22 +117,43 @@ def camera_jpeg(seed: int, size: tuple[int, int] = SIZE_12MP, quality: int = 92)
     return out.getvalue()
 
 
-def _write_one(path: Path, seed: int, size: tuple[int, int]) -> None:
+#: The kinds of 12-MP file a studio meets: (name in the report, file suffix, how one is made from a JPEG).
+KINDS = {
+    "jpeg": "JPEG, no embedded preview (as Canon writes)",
+    "jpeg-mpf": "JPEG with the camera's 1920-px MPF preview (as Sony, Panasonic, Fujifilm write)",
+    "heic": "HEIC (as iPhones write), quality 80",
+}
+SUFFIX = {"jpeg": ".JPG", "jpeg-mpf": ".JPG", "heic": ".HEIC"}
+
+
+def make_file(kind: str, seed: int, size: tuple[int, int]) -> bytes:
+    jpeg = camera_jpeg(seed, size)
+    if kind == "jpeg":
+        return jpeg
+    if kind == "jpeg-mpf":
+        return with_camera_preview(jpeg, edge_px=1920, quality=92)
+    with Image.open(io.BytesIO(jpeg)) as im:
+        out = io.BytesIO()
+        im.save(out, "HEIF", quality=80, exif=im.info["exif"])
+        return out.getvalue()
+
+
+def _write_one(path: Path, kind: str, seed: int, size: tuple[int, int]) -> None:
     temp = path.with_name(path.name + ".tmp")
-    temp.write_bytes(camera_jpeg(seed, size))
+    temp.write_bytes(make_file(kind, seed, size))
     temp.replace(path)  # an interrupted run leaves no truncated image in the cache
 
 
-def corpus(cache: Path, size: tuple[int, int], count: int) -> list[Path]:
-    """`count` JPEGs of `size` in the cache, generating only those not there yet."""
-    folder = cache / f"v{CORPUS_VERSION}-{size[0]}x{size[1]}"
+def corpus(cache: Path, size: tuple[int, int], count: int, kind: str = "jpeg") -> list[Path]:
+    """`count` files of `kind` and `size` in the cache, generating only those not there yet."""
+    folder = cache / (f"v{CORPUS_VERSION}-{size[0]}x{size[1]}" + ("" if kind == "jpeg" else f"-{kind}"))
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"IMG_{i:04d}.JPG" for i in range(count)]
+    paths = [folder / f"IMG_{i:04d}{SUFFIX[kind]}" for i in range(count)]
     missing = [(i, p) for i, p in enumerate(paths) if not p.is_file()]
     if missing:
-        log(f"generating {len(missing)} {size[0]}x{size[1]} JPEGs into {folder} (once)")
+        log(f"generating {len(missing)} {size[0]}x{size[1]} {kind} files into {folder} (once)")
         with ProcessPoolExecutor(max_workers=cores()) as pool:
-            for future in [pool.submit(_write_one, p, 1000 * size[0] + i, size) for i, p in missing]:
+            for future in [pool.submit(_write_one, p, kind, 1000 * size[0] + i, size) for i, p in missing]:
                 future.result()
     return paths
 
@@ -168,7 +190,9 @@ def fresh_system(work: Path, keep: bool = False) -> Iterator[Embedded]:
 @dataclass
 class Throughput:
     label: str
+    kind: str
     images: int
+    mean_mb: float
     runs_s: list[float]
     cpu_s: list[float]  # CPU seconds of the runs, this process and its pool workers
     others_cores: float  # mean cores other processes used meanwhile
@@ -182,7 +206,7 @@ class Throughput:
         return 1000 * statistics.median(self.cpu_s) / self.images
 
 
-def bench_bulk(files: list[Path], work: Path, repeat: int, workers: int | None) -> Throughput:
+def bench_bulk(files: list[Path], work: Path, repeat: int, workers: int | None, kind: str = "jpeg") -> Throughput:
     """`ingest_many` (workers=None: the pool sized to the cores) or, with workers=0, `ingest` in a loop."""
     runs, cpu, noise = [], [], []
     for _ in range(repeat):
@@ -201,7 +225,8 @@ def bench_bulk(files: list[Path], work: Path, repeat: int, workers: int | None) 
         if created != len(files):
             raise RuntimeError(f"{created} of {len(files)} images created")
     label = "`Ingestor.ingest`, one thread" if workers == 0 else f"`Ingestor.ingest_many`, {workers} processes"
-    return Throughput(label, len(files), runs, cpu, statistics.mean(noise))
+    mean_mb = statistics.mean(f.stat().st_size for f in files) / 1e6
+    return Throughput(label, kind, len(files), mean_mb, runs, cpu, statistics.mean(noise))
 
 
 @dataclass
@@ -329,7 +354,7 @@ def render(
     sizes_mb = [f.stat().st_size / 1e6 for f in files]
     jpeg_lib = f"libjpeg-turbo {features.version('libjpeg_turbo')}" if features.check("libjpeg_turbo") else "libjpeg"
     machine = machine_description((f"Pillow {PIL.__version__} ({jpeg_lib})", f"pillow-heif {pillow_heif.__version__}"))
-    pool, single = bulk
+    pool, single, *others = bulk
     n_cores = cores()
     lines = [
         "## Ingest",
@@ -338,17 +363,19 @@ def render(
         "",
         f"Corpus: {len(files)} generated camera-like JPEGs, {SIZE_12MP[0]}x{SIZE_12MP[1]} (12 MP), "
         f"{min(sizes_mb):.1f} to {max(sizes_mb):.1f} MB (mean {statistics.mean(sizes_mb):.1f} MB), quality 92, "
-        "with EXIF make, model, lens, exposure and DateTimeOriginal; read from the page cache. "
+        "with EXIF make, model, lens, exposure and DateTimeOriginal; the same pictures again with the "
+        "1920×1440 preview many cameras embed in an MPF segment, and as HEIC; read from the page cache. "
         f"Each run ingests into a fresh data directory ({filesystem_of(work)}, blobs fsynced) with the real "
         "`SQLiteStore`, `FileBlobs` and `LocalBus`. Throughput is the median of "
-        f"{len(pool.runs_s)} runs and includes starting the process pool.",
+        f"{len(pool.runs_s)} runs and includes starting the process pool. Every file gets its SHA-256, "
+        "EXIF, an upright preview (long edge 1600 to 2400 px) and a 480-px thumbnail.",
         "",
         "| Measurement | Result | Target | Met |",
         "| --- | --- | --- | --- |",
     ]
     target_note = "" if n_cores == 2 else f" (this machine has {n_cores} cores)"
     lines.append(
-        f"| 12-MP bulk ingest, {pool.label} | **{pool.images_per_s:.1f} images/s** "
+        f"| 12-MP bulk ingest, {KINDS['jpeg']}, {pool.label} | **{pool.images_per_s:.1f} images/s** "
         f"({statistics.median(pool.runs_s):.2f} s for {pool.images}; runs "
         f"{', '.join(f'{s:.2f}' for s in pool.runs_s)} s) | ≥ {TARGET_IMAGES_PER_S:.0f} images/s on 2 cores"
         f"{target_note} | {_yes(pool.images_per_s >= TARGET_IMAGES_PER_S)} |"
@@ -357,6 +384,17 @@ def render(
         f"| 12-MP bulk ingest, {single.label} | {single.images_per_s:.1f} images/s "
         f"({statistics.median(single.runs_s):.2f} s for {single.images}) | for comparison | |"
     )
+    for other in others:
+        lines.append(
+            f"| 12-MP bulk ingest, {KINDS[other.kind]}, {other.mean_mb:.1f} MB files, {other.label} | "
+            f"**{other.images_per_s:.1f} images/s** ({statistics.median(other.runs_s):.2f} s for {other.images}; "
+            f"CPU {other.cpu_ms_per_image:.0f} ms per image) | "
+            + (
+                f"≥ {TARGET_IMAGES_PER_S:.0f} images/s | {_yes(other.images_per_s >= TARGET_IMAGES_PER_S)} |"
+                if other.kind == "jpeg-mpf"
+                else "measured (no target) | |"
+            )
+        )
     for lat in latencies:
         lines.append(
             f"| Hot folder → bus, {lat.label} ({lat.size_mb:.1f} MB files): writer's `close()` to "
@@ -365,6 +403,7 @@ def render(
             f"p50 ≤ {TARGET_P50_LATENCY_MS:.0f} ms | {_yes(lat.p(50) <= TARGET_P50_LATENCY_MS)} |"
         )
     noise = [("pool runs", pool.others_cores), ("one-thread runs", single.others_cores)]
+    noise += [(f"{other.kind} runs", other.others_cores) for other in others]
     noise += [(f"{lat.label} latency", lat.others_cores) for lat in latencies]
     lines += [
         "",
@@ -421,6 +460,14 @@ def main(argv: list[str] | None = None) -> int:
         help="first wait up to S seconds for other processes to go quiet (default 120; 0: do not wait)",
     )
     parser.add_argument("--profile", action="store_true", help="also print the top functions of the cProfile run")
+    parser.add_argument(
+        "--kinds",
+        nargs="*",
+        default=["jpeg-mpf", "heic"],
+        choices=[k for k in KINDS if k != "jpeg"],
+        help="other 12-MP files to measure with the pool (default: jpeg-mpf heic)",
+    )
+    parser.add_argument("--heic-count", type=int, default=30, help="HEIC files at most (slow to make; default 30)")
     args = parser.parse_args(argv)
     work = args.work or args.cache / "runs"
     workers = args.workers or cores()
@@ -438,6 +485,13 @@ def main(argv: list[str] | None = None) -> int:
     log(f"ingest in one thread, {len(files)} images x {args.repeat}")
     single = bench_bulk(files, work, args.repeat, 0)
     log(f"  {single.images_per_s:.1f} images/s")
+    others = []
+    for kind in args.kinds:
+        count = args.count if kind != "heic" else min(args.count, args.heic_count)
+        kind_files = corpus(args.cache, SIZE_12MP, count, kind)
+        log(f"ingest_many with {workers} processes, {count} {kind} files x {args.repeat}")
+        others.append(bench_bulk(kind_files, work, args.repeat, workers, kind))
+        log(f"  {others[-1].images_per_s:.1f} images/s")
     latencies = []
     for label, paths in (("12 MP", big[: args.latency_count + 2]), ("2 MP", small)):
         log(f"hot-folder latency, {label}, {len(paths) - 2} files")
@@ -449,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         stats.sort_stats("tottime").print_stats(25)
 
-    section = render(files, [pool, single], latencies, (buckets, total_ms), work)
+    section = render(files, [pool, single, *others], latencies, (buckets, total_ms), work)
     if args.no_write:
         print(section)
     else:

@@ -22,10 +22,12 @@ from typing import Any
 
 import pillow_heif
 from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL.MpoImagePlugin import MpoImageFile
 
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
 from dashboard.events import Device, ImageRecord, new_id
+from dashboard.raw import MIME_BY_KIND, RAW_SUFFIXES, embedded_preview, sniff_raw
 from dashboard.store import CONFLICT, UPDATED, Store, UnknownImage
 from dashboard.timeutil import epoch_to_iso, utc_now_iso
 
@@ -42,12 +44,17 @@ MIME_BY_FORMAT = {
     "TIFF": "image/tiff",
     "HEIF": "image/heif",
     "GIF": "image/gif",
+    **MIME_BY_KIND,  # camera RAW files, shown by the JPEG preview they embed (`dashboard.raw`)
 }
 #: File name suffixes of the formats above: what bulk import and the sync client offer to ingest
 #: (ingest itself still decides by content).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".gif"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".gif"}) | RAW_SUFFIXES
 THUMB_EDGE_PX = 480
-PREVIEW_EDGE_PX = 1600
+#: Previews: the image halved until its long edge is at most PREVIEW_MAX_EDGE_PX; if that leaves it
+#: under PREVIEW_MIN_EDGE_PX, the image halved once less is scaled to PREVIEW_EDGE_PX (`preview_plan`).
+PREVIEW_MIN_EDGE_PX = 1600
+PREVIEW_MAX_EDGE_PX = 2400
+PREVIEW_EDGE_PX = 2048
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 200_000_000
 
@@ -185,7 +192,9 @@ def analyze(data: bytes, filename: str, limits: Limits = Limits(), sha256: str |
         kind = _sniff_other_format(data)
         if kind:
             raise UnsupportedFormat(filename, f"{kind} images are not accepted") from exc
-        raise NotAnImage(filename, "not an image (content is not JPEG, PNG, WebP, TIFF, HEIC or GIF)") from exc
+        raise NotAnImage(
+            filename, "not an image (content is not JPEG, PNG, WebP, TIFF, HEIC, GIF or a camera RAW)"
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise CorruptImage(filename, f"the image is corrupt or truncated ({exc})") from exc
 
@@ -201,6 +210,8 @@ def _allow_pixels(max_pixels: int) -> None:
 
 
 def _decode(data: bytes, filename: str, limits: Limits, sha256: str | None) -> Analysis:
+    if sniff_raw(data) is not None:  # before Pillow, which would open a DNG or NEF as a TIFF
+        return _decode_raw(data, filename, limits, sha256)
     im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     # Cameras embed previews as an MPF segment, which makes Pillow call the file MPO; it is a JPEG.
     fmt = "JPEG" if im.format == "MPO" else im.format or "UNKNOWN"
@@ -211,25 +222,13 @@ def _decode(data: bytes, filename: str, limits: Limits, sha256: str | None) -> A
         raise CorruptImage(filename, "the image has no pixels")
     if raw_w * raw_h > limits.max_pixels:
         raise TooManyPixels(filename, f"{raw_w}x{raw_h} pixels is over the limit of {limits.max_pixels}")
-    exif = im.getexif()
+    exif = im.getexif()  # the primary image's, read before any seek to an embedded preview
     orientation = int(exif.get(ExifTags.Base.Orientation, 1) or 1)
     if orientation not in _UPRIGHT:
         orientation = 1
-    # Decode once, at the smallest JPEG scale (1/2, 1/4, 1/8) that still covers the preview.
-    # draft() wants the size the result must cover on both axes, so keep the aspect ratio.
-    if fmt == "JPEG":
-        scale = PREVIEW_EDGE_PX / max(raw_w, raw_h)
-        im.draft("RGB", (math.ceil(raw_w * scale), math.ceil(raw_h * scale)))
-    im.load()
-    preview = _flatten(im)
-    # From at most twice the size, Pillow's antialiased bilinear looks like Lanczos at half the cost.
-    preview.thumbnail((PREVIEW_EDGE_PX, PREVIEW_EDGE_PX), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    if orientation != 1:
-        preview = preview.transpose(_UPRIGHT[orientation])
-    thumb = preview.copy()
-    thumb.thumbnail((THUMB_EDGE_PX, THUMB_EDGE_PX), Image.Resampling.LANCZOS, reducing_gap=1.0)
-    width, height = (raw_h, raw_w) if orientation in (5, 6, 7, 8) else (raw_w, raw_h)
     meta = _exif_fields(exif)
+    preview_jpeg, thumb_jpeg = _renditions(im, data, filename, orientation)
+    width, height = (raw_h, raw_w) if orientation in (5, 6, 7, 8) else (raw_w, raw_h)
     return Analysis(
         sha256=sha256 or sha256_of(data),
         format=fmt,
@@ -239,9 +238,141 @@ def _decode(data: bytes, filename: str, limits: Limits, sha256: str | None) -> A
         camera_make=meta.pop("camera_make", None),
         camera_model=meta.pop("camera_model", None),
         exif=meta,
-        thumb_jpeg=_jpeg(thumb, quality=80),
-        preview_jpeg=_jpeg(preview, quality=85),
+        thumb_jpeg=thumb_jpeg,
+        preview_jpeg=preview_jpeg,
     )
+
+
+def _decode_raw(data: bytes, filename: str, limits: Limits, sha256: str | None) -> Analysis:
+    """A camera RAW by the JPEG it embeds, never developed; its size and EXIF from the RAW itself."""
+    raw = embedded_preview(data, filename)
+    if raw.width * raw.height > limits.max_pixels:
+        raise TooManyPixels(filename, f"{raw.width}x{raw.height} pixels is over the limit of {limits.max_pixels}")
+    im = Image.open(io.BytesIO(raw.jpeg), formats=("JPEG",))
+    orientation = raw.orientation if raw.orientation in _UPRIGHT else 1  # the RAW's, not the preview's EXIF
+    meta = _exif_fields(raw.to_exif())
+    preview_jpeg, thumb_jpeg = _renditions(im, raw.jpeg, filename, orientation, keep=raw.jpeg)
+    width, height = (raw.height, raw.width) if orientation in (5, 6, 7, 8) else (raw.width, raw.height)
+    return Analysis(
+        sha256=sha256 or sha256_of(data),
+        format=raw.kind,
+        width=width,
+        height=height,
+        captured_at=meta.pop("captured_at", None),
+        camera_make=meta.pop("camera_make", None),
+        camera_model=meta.pop("camera_model", None),
+        exif=meta,
+        thumb_jpeg=thumb_jpeg,
+        preview_jpeg=preview_jpeg,
+    )
+
+
+def preview_plan(width: int, height: int) -> tuple[int, int | None]:
+    """How a preview is made from a `width`×`height` image: (halvings, long edge to resize to or None).
+
+    Halving is free while decoding a JPEG (DCT scaling) and cheap otherwise (`Image.reduce`), so
+    an image is halved until its long edge is at most `PREVIEW_MAX_EDGE_PX`; if that lands at or
+    above `PREVIEW_MIN_EDGE_PX` it is the preview as it is, without resampling (4000 px → 2000).
+    Otherwise the last halving would go too small, so the image halved one time fewer is scaled
+    to `PREVIEW_EDGE_PX` (6000 px → 3000 → 2048).
+    """
+    edge = max(width, height)
+    halvings = 0
+    while edge / 2**halvings > PREVIEW_MAX_EDGE_PX:
+        halvings += 1
+    if halvings == 0 or edge / 2**halvings >= PREVIEW_MIN_EDGE_PX:
+        return halvings, None
+    return halvings - 1, PREVIEW_EDGE_PX
+
+
+def _renditions(
+    im: Image.Image, data: bytes, filename: str, orientation: int, keep: bytes | None = None
+) -> tuple[bytes, bytes]:
+    """The upright preview and thumbnail JPEGs, from one decode at the smallest scale that serves both.
+
+    `keep`: JPEG bytes of `im` that may be stored as the preview as they are (a RAW's preview);
+    otherwise a camera preview embedded in `data` (MPF) may be.
+    """
+    frame = keep if keep is not None else _embedded_preview(im, data, filename)
+    if frame is not None and orientation == 1 and preview_plan(*im.size) == (0, None):
+        # The camera's own preview is already the right size and upright: keep its bytes as the
+        # preview; decoding it for the thumbnail (at 1/2 to 1/8 scale) checks all of it.
+        _draft(im, THUMB_EDGE_PX / max(im.size))
+        thumb = _flatten(_loaded(im))
+        return frame, _jpeg(_thumbnail(thumb), quality=80)
+    full_edge = max(im.size)
+    halvings, resize_to = preview_plan(*im.size)
+    if im.format in ("JPEG", "MPO"):
+        _draft(im, 1 / 2**halvings)  # changes im.size to the scale the decoder will deliver
+    preview = _flatten(_loaded(im))
+    remaining = 2**halvings // round(full_edge / max(preview.size))  # past 1/8, or not a JPEG
+    if remaining > 1:
+        preview = preview.reduce(remaining)
+    if resize_to is not None:
+        # From less than 1.6 times the size, Pillow's antialiased bilinear looks like Lanczos at half the cost.
+        preview.thumbnail((resize_to, resize_to), Image.Resampling.BILINEAR, reducing_gap=None)
+    if orientation != 1:
+        preview = preview.transpose(_UPRIGHT[orientation])
+    return _jpeg(preview, quality=85), _jpeg(_thumbnail(preview), quality=80)
+
+
+def _embedded_preview(im: Image.Image, data: bytes, filename: str) -> bytes | None:
+    """The bytes of the camera's large preview (MPF) if it can stand in for the whole image, else None.
+
+    Sony, Panasonic, Fujifilm and others store a screen-sized JPEG of the shot in an MPF segment
+    after the primary image. When it has the primary's aspect ratio and at least
+    `PREVIEW_MIN_EDGE_PX` on its long edge, `im` is left on that frame and the primary (the
+    original, stored as sent) is not decoded: its entropy data is what costs 70 % of a full decode.
+    The primary must still end with its EOI marker before the preview, which catches a file cut
+    short or a preview pointing into the primary; a truncated preview fails its own decode.
+    """
+    if im.format != "MPO" or not isinstance(im, MpoImageFile):
+        return None
+    width, height = im.size
+    best: tuple[int, int, int] | None = None  # (pixels, frame, size_bytes)
+    for index, entry in enumerate((im.mpinfo or {}).get(0xB002, [])):
+        if index == 0 or not str(entry["Attribute"]["MPType"]).startswith("Large Thumbnail"):
+            continue
+        try:
+            im.seek(index)
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise CorruptImage(filename, f"the embedded preview is corrupt ({exc})") from exc
+        pw, ph = im.size
+        same_shape = abs(pw * height - ph * width) <= max(pw, ph) * max(width, height) // 100
+        if same_shape and max(pw, ph) >= PREVIEW_MIN_EDGE_PX and (best is None or pw * ph > best[0]):
+            best = (pw * ph, index, int(entry["Size"]))
+    if best is None:
+        if im.tell() != 0:
+            im.seek(0)
+        return None
+    im.seek(best[1])
+    start = im.offset
+    frame = data[start : start + best[2]]
+    primary_end = data.rfind(b"\xff\xd9", 0, start)
+    if not frame.startswith(b"\xff\xd8") or primary_end < 0:
+        raise CorruptImage(filename, "the embedded preview or the image before it is cut short")
+    return frame
+
+
+def _draft(im: Image.Image, scale: float) -> None:
+    """Ask a JPEG decoder for the smallest DCT scale (1, 1/2, 1/4, 1/8) covering `scale` on both axes."""
+    width, height = im.size
+    im.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
+
+
+def _loaded(im: Image.Image) -> Image.Image:
+    im.load()
+    return im
+
+
+def _thumbnail(im: Image.Image) -> Image.Image:
+    """A new image at most `THUMB_EDGE_PX` on its long edge: a box reduce to about the size, then Lanczos."""
+    width, height = im.size
+    scale = THUMB_EDGE_PX / max(width, height)
+    if scale >= 1:
+        return im
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
 
 
 def _flatten(im: Image.Image) -> Image.Image:

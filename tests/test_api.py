@@ -136,6 +136,21 @@ def test_bad_query_arguments_are_400_json(server: Server, client: httpx.Client) 
 # -- listing and reading images -------------------------------------------------------------
 
 
+def test_a_listed_image_is_the_image_as_read_alone_on_every_page(server: Server, client: httpx.Client) -> None:
+    uploaded = upload_new(client, server, 5)
+    for image, rating in zip(uploaded, (5, 0, 4, 2, 5), strict=True):
+        assert client.post(server.api(f"/images/{image['id']}/rating"), json={"rating": rating}).status_code == 200
+    alone = {i["id"]: client.get(server.api(f"/images/{i['id']}")).json() for i in uploaded}
+    assert all(i["camera_model"] and "exif" in i for i in alone.values())
+    first = client.get(server.api("/images?limit=2&min_rating=4")).json()
+    rest = client.get(server.api(f"/images?limit=2&min_rating=4&before={first['next']}")).json()
+    assert (first["total"], "total" not in rest, rest["next"]) == (3, True, None)
+    listed = first["images"] + rest["images"]
+    assert [i["id"] for i in listed] == [uploaded[4]["id"], uploaded[2]["id"], uploaded[0]["id"]]
+    assert listed == [alone[i["id"]] for i in listed]  # every field, EXIF and signed URLs included
+    assert first["last_seq"] == rest["last_seq"] == 10
+
+
 def test_images_page_newest_first_with_cursors(server: Server, client: httpx.Client) -> None:
     uploaded = upload_new(client, server, 7)
     assert [i["seq"] for i in uploaded] == list(range(1, 8))
@@ -273,7 +288,7 @@ def test_changes_after_and_limit(server: Server, client: httpx.Client) -> None:
 
 
 def test_signed_files_serve_the_original_and_jpeg_renditions(server: Server, client: httpx.Client) -> None:
-    original = png_bytes((2400, 1200))
+    original = png_bytes((3200, 1600))  # halved once for the preview
     image = upload(client, server, ("wide shot.png", original)).json()["images"][0]
 
     got = client.get(server.url + image["url"])

@@ -34,6 +34,7 @@ from dashboard.ingest import (
     UnsupportedFormat,
     sha256_of,
 )
+from dashboard.samples import raw_dng, with_camera_preview
 from dashboard.store.sqlite import SQLiteStore
 from tests.conftest import Embedded, jpeg_bytes, png_bytes
 
@@ -307,7 +308,8 @@ def test_thumb_and_preview_of_a_large_image(embedded: Embedded, orientation: int
     image = embedded.ingestor.ingest(data, PROJECT, filename="large.jpg").image
 
     assert (image.width, image.height) == (3000, 2000)
-    for kind, edge in (("thumb", 480), ("preview", 1600)):
+    # Halving 3000 px once gives 1500, under 1600: the preview is scaled to 2048 instead.
+    for kind, edge in (("thumb", 480), ("preview", 2048)):
         shown = open_blob(embedded.blobs, kind, image.sha256)
         assert shown.size[0] == edge, kind
         assert abs(shown.size[1] - edge * 2 / 3) <= 1, kind
@@ -315,12 +317,98 @@ def test_thumb_and_preview_of_a_large_image(embedded: Embedded, orientation: int
         assert all(close(colours[q], QUADRANTS[q]) for q in QUADRANTS), (kind, colours)
 
 
+@pytest.mark.parametrize(
+    ("size", "preview_size"),
+    [
+        ((4000, 3000), (2000, 1500)),  # 12 MP: halved while decoding, never resampled
+        ((6000, 4000), (2048, 1365)),  # 24 MP: 1500 would be too small, so 3000 is scaled to 2048
+        ((8256, 5504), (2064, 1376)),  # 45 MP: a quarter
+        ((2400, 1600), (2400, 1600)),  # small enough as it is
+        ((1200, 800), (1200, 800)),  # never enlarged
+    ],
+)
+def test_the_preview_is_the_image_halved_until_it_fits(
+    embedded: Embedded, size: tuple[int, int], preview_size: tuple[int, int]
+) -> None:
+    image = embedded.ingestor.ingest(jpeg_bytes(size), PROJECT, filename="shot.jpg").image
+
+    assert open_blob(embedded.blobs, "preview", image.sha256).size == preview_size
+    assert max(open_blob(embedded.blobs, "thumb", image.sha256).size) == min(480, max(size))
+
+
+def test_a_png_preview_is_halved_too(embedded: Embedded) -> None:
+    image = embedded.ingestor.ingest(png_bytes((4000, 2000)), PROJECT, filename="pano.png").image
+
+    assert open_blob(embedded.blobs, "preview", image.sha256).size == (2000, 1000)
+
+
 def test_a_portrait_image_keeps_the_long_edge_limits(embedded: Embedded) -> None:
     image = embedded.ingestor.ingest(jpeg_bytes((1000, 2400)), PROJECT, filename="tall.jpg").image
 
     assert (image.width, image.height) == (1000, 2400)
     assert open_blob(embedded.blobs, "thumb", image.sha256).size == (200, 480)
-    assert open_blob(embedded.blobs, "preview", image.sha256).size == (667, 1600)
+    assert open_blob(embedded.blobs, "preview", image.sha256).size == (1000, 2400)
+
+
+# -- the camera's embedded preview --------------------------------------------------------------
+
+
+def test_a_camera_preview_is_used_instead_of_decoding_the_whole_image(embedded: Embedded) -> None:
+    primary = oriented_jpeg(1, upright_size=(4000, 3000))
+    data = with_camera_preview(primary, edge_px=1920)
+    with Image.open(io.BytesIO(data)) as probe:
+        probe.seek(1)
+        embedded_preview = data[probe.offset :]
+
+    image = embedded.ingestor.ingest(data, PROJECT, filename="DSC01234.JPG").image
+
+    assert (image.format, image.width, image.height) == ("JPEG", 4000, 3000)
+    assert embedded.blobs.path("original", image.sha256).read_bytes() == data
+    # The camera's preview is kept as it is: right size, upright, and fully decoded for the thumbnail.
+    assert embedded.blobs.path("preview", image.sha256).read_bytes() == embedded_preview
+    thumb = open_blob(embedded.blobs, "thumb", image.sha256)
+    assert thumb.size == (480, 360)
+    colours = quadrant_colours(thumb)
+    assert all(close(colours[q], QUADRANTS[q]) for q in QUADRANTS), colours
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_a_camera_preview_of_a_turned_camera_is_made_upright(embedded: Embedded, orientation: int) -> None:
+    data = with_camera_preview(oriented_jpeg(orientation, upright_size=(3000, 4000)), edge_px=1920)
+
+    image = embedded.ingestor.ingest(data, PROJECT, filename="DSC01235.JPG").image
+
+    assert (image.width, image.height) == (3000, 4000)
+    for kind, size in (("preview", (1440, 1920)), ("thumb", (360, 480))):
+        shown = open_blob(embedded.blobs, kind, image.sha256)
+        assert shown.size == size, kind
+        colours = quadrant_colours(shown)
+        assert all(close(colours[q], QUADRANTS[q]) for q in QUADRANTS), (kind, colours)
+
+
+@pytest.mark.parametrize(
+    "preview_size",
+    [(640, 480), (1920, 1080)],  # too small to be the preview; not the shape of the photo (a crop)
+)
+def test_a_camera_preview_that_cannot_stand_in_is_ignored(embedded: Embedded, preview_size: tuple[int, int]) -> None:
+    primary = encode(Image.new("RGB", (4000, 3000), GREEN), "JPEG")
+    data = with_camera_preview(primary, preview=Image.new("RGB", preview_size, RED))
+
+    image = embedded.ingestor.ingest(data, PROJECT, filename="DSC01236.JPG").image
+
+    preview = open_blob(embedded.blobs, "preview", image.sha256)
+    assert preview.size == (2000, 1500)
+    assert close(rgb(preview, (1000, 750)), GREEN)
+
+
+def test_a_camera_jpeg_cut_short_is_refused(embedded: Embedded) -> None:
+    data = with_camera_preview(oriented_jpeg(1, upright_size=(4000, 3000)), edge_px=1920)
+
+    with pytest.raises(CorruptImage) as refused:
+        embedded.ingestor.ingest(data[: len(data) - 5000], PROJECT, filename="cut.JPG")
+
+    assert refused.value.filename == "cut.JPG"
+    assert_nothing_stored(embedded)
 
 
 # -- EXIF -------------------------------------------------------------------------------------
@@ -669,3 +757,37 @@ def test_a_kill_between_steps_leaves_no_half_image(tmp_path: Path, step: str) ->
         assert blobs.path("original", sha).read_bytes() == original
     finally:
         store.close()
+
+
+# -- camera RAW ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("preview_scale", "orientation"), [(1, 1), (2, 1), (1, 6)])
+def test_a_raw_file_is_shown_by_its_embedded_preview(
+    embedded: Embedded, published: list[tuple[str, int]], preview_scale: int, orientation: int
+) -> None:
+    data = raw_dng(2400, 1600, preview_scale=preview_scale, orientation=orientation, captured="2026:11:20 14:03:09")
+
+    image = embedded.ingestor.ingest(data, PROJECT, filename="DSC_0001.DNG").image
+
+    upright = (1600, 2400) if orientation == 6 else (2400, 1600)
+    assert (image.format, image.mime, (image.width, image.height)) == ("DNG", "image/x-adobe-dng", upright)
+    assert image.captured_at == "2026-11-20T14:03:09"
+    assert image.camera_make is not None
+    assert embedded.blobs.path("original", image.sha256).read_bytes() == data
+    preview = open_blob(embedded.blobs, "preview", image.sha256)
+    shown = (2400 // preview_scale, 1600 // preview_scale)
+    assert preview.size == ((shown[1], shown[0]) if orientation == 6 else shown)
+    assert max(open_blob(embedded.blobs, "thumb", image.sha256).size) == 480
+    assert published == [(PROJECT, 1)]
+
+
+def test_a_raw_file_cut_short_is_refused_and_nothing_is_stored(embedded: Embedded) -> None:
+    data = raw_dng(1200, 800)
+
+    with pytest.raises(CorruptImage) as refused:
+        embedded.ingestor.ingest(data[: len(data) // 2], PROJECT, filename="DSC_0002.DNG")
+
+    assert refused.value.filename == "DSC_0002.DNG"
+    assert "truncated" in refused.value.reason
+    assert_nothing_stored(embedded)
