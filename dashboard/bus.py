@@ -38,37 +38,54 @@ class Bus(Protocol):
     def close(self) -> None: ...
 
 
-class LocalBus:
-    """The in-process bus of the embedded default: synchronous fan-out, one failure stops nothing."""
+class Listeners:
+    """Thread-safe listeners and the fan-out to them, shared by every bus: one failure stops nothing."""
 
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        self._items: list[Listener] = []
         self._lock = threading.Lock()
 
-    def publish(self, project: str, seq: int) -> None:
+    def add(self, listener: Listener) -> Callable[[], None]:
+        """Add `listener`; returns the function that removes it (harmless to call twice)."""
         with self._lock:
-            listeners = list(self._listeners)
+            self._items.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._items:
+                    self._items.remove(listener)
+
+        return remove
+
+    def call(self, project: str, seq: int) -> None:
+        with self._lock:
+            listeners = list(self._items)
         for listener in listeners:
             try:
                 listener(project, seq)
             except Exception:
                 log.exception("bus listener %r failed", listener)
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
+    def clear(self) -> None:
         with self._lock:
-            self._listeners.append(listener)
+            self._items.clear()
 
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
 
-        return unsubscribe
+class LocalBus:
+    """The in-process bus of the embedded default: synchronous fan-out, one failure stops nothing."""
+
+    def __init__(self) -> None:
+        self._listeners = Listeners()
+
+    def publish(self, project: str, seq: int) -> None:
+        self._listeners.call(project, seq)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        return self._listeners.add(listener)
 
     @property
     def connected(self) -> bool:
         return True
 
     def close(self) -> None:
-        with self._lock:
-            self._listeners.clear()
+        self._listeners.clear()

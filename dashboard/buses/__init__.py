@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from dashboard.bus import EVERY_PROJECT, Listener
+from dashboard.bus import EVERY_PROJECT, Listener, Listeners
 
 log = logging.getLogger("fotoflo.bus")
 
@@ -53,8 +53,7 @@ class BrokerBus:
     kind = "broker"
 
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
-        self._lock = threading.Lock()
+        self._listeners = Listeners()
         self._pending: dict[str, int] = {}
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -102,15 +101,7 @@ class BrokerBus:
             self._wake.notify()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     @property
     def connected(self) -> bool:
@@ -123,19 +114,12 @@ class BrokerBus:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=10)
-        with self._lock:
-            self._listeners.clear()
+        self._listeners.clear()
 
     # -- threads ----------------------------------------------------------------------------
 
     def _fan_out(self, project: str, seq: int) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(project, seq)
-            except Exception:
-                log.exception("bus listener %r failed", listener)
+        self._listeners.call(project, seq)
 
     def _listen_forever(self) -> None:
         delay = BACKOFF_FIRST_S
