@@ -15,11 +15,14 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from dashboard.auth.roles import ANY_PROJECT, Role
+
+T = TypeVar("T")
 
 TOKEN_PREFIX = "fft_"
 SCHEMA_VERSION = 1
@@ -214,6 +217,10 @@ class SQLiteAuthStore:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
+    def _first(self, convert: Callable[[tuple[object, ...]], T], sql: str, *args: object) -> T | None:
+        rows = self._all(sql, *args)
+        return convert(rows[0]) if rows else None
+
     def _write(self, sql: str, *args: object) -> int:
         with self._lock:
             return self._db.execute(sql, args).rowcount
@@ -246,12 +253,10 @@ class SQLiteAuthStore:
         return [self._token(r) for r in self._all(f"SELECT {self._TOKEN_COLUMNS} FROM tokens ORDER BY created_at")]
 
     def get_token(self, token_id: str) -> TokenRecord | None:
-        rows = self._all(f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE id = ?", token_id)
-        return self._token(rows[0]) if rows else None
+        return self._first(self._token, f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE id = ?", token_id)
 
     def find_token(self, secret: str) -> TokenRecord | None:
-        rows = self._all(f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE hash = ?", digest(secret))
-        return self._token(rows[0]) if rows else None
+        return self._first(self._token, f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE hash = ?", digest(secret))
 
     def revoke_token(self, token_id: str) -> bool:
         with self._lock:
@@ -305,12 +310,10 @@ class SQLiteAuthStore:
         return [self._share(r) for r in rows]
 
     def get_share(self, share_id: str) -> ShareRecord | None:
-        rows = self._all(f"SELECT {self._SHARE_COLUMNS} FROM shares WHERE id = ?", share_id)
-        return self._share(rows[0]) if rows else None
+        return self._first(self._share, f"SELECT {self._SHARE_COLUMNS} FROM shares WHERE id = ?", share_id)
 
     def find_share(self, secret: str) -> ShareRecord | None:
-        rows = self._all(f"SELECT {self._SHARE_COLUMNS} FROM shares WHERE hash = ?", digest(secret))
-        return self._share(rows[0]) if rows else None
+        return self._first(self._share, f"SELECT {self._SHARE_COLUMNS} FROM shares WHERE hash = ?", digest(secret))
 
     def revoke_share(self, share_id: str) -> bool:
         with self._lock:
