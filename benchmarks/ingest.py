@@ -46,7 +46,7 @@ from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFilter, TiffImagePl
 from dashboard.blobs import FileBlobs
 from dashboard.bus import LocalBus
 from dashboard.ingest import Ingestor, IngestResult
-from dashboard.samples import with_camera_preview
+from dashboard.samples import raw_dng, with_camera_preview
 from dashboard.store.sqlite import SQLiteStore
 from dashboard.watcher import HotFolderWatcher
 
@@ -122,8 +122,9 @@ KINDS = {
     "jpeg": "JPEG, no embedded preview (as Canon writes)",
     "jpeg-mpf": "JPEG with the camera's 1920-px MPF preview (as Sony, Panasonic, Fujifilm write)",
     "heic": "HEIC (as iPhones write), quality 80",
+    "dng": "DNG (RAW) with a full-size JPEG preview, as cameras write",
 }
-SUFFIX = {"jpeg": ".JPG", "jpeg-mpf": ".JPG", "heic": ".HEIC"}
+SUFFIX = {"jpeg": ".JPG", "jpeg-mpf": ".JPG", "heic": ".HEIC", "dng": ".DNG"}
 
 
 def make_file(kind: str, seed: int, size: tuple[int, int]) -> bytes:
@@ -132,6 +133,8 @@ def make_file(kind: str, seed: int, size: tuple[int, int]) -> bytes:
         return jpeg
     if kind == "jpeg-mpf":
         return with_camera_preview(jpeg, edge_px=1920, quality=92)
+    if kind == "dng":
+        return raw_dng(*size, seed=seed, preview_jpeg=jpeg)
     with Image.open(io.BytesIO(jpeg)) as im:
         out = io.BytesIO()
         im.save(out, "HEIF", quality=80, exif=im.info["exif"])
@@ -364,7 +367,8 @@ def render(
         f"Corpus: {len(files)} generated camera-like JPEGs, {SIZE_12MP[0]}x{SIZE_12MP[1]} (12 MP), "
         f"{min(sizes_mb):.1f} to {max(sizes_mb):.1f} MB (mean {statistics.mean(sizes_mb):.1f} MB), quality 92, "
         "with EXIF make, model, lens, exposure and DateTimeOriginal; the same pictures again with the "
-        "1920×1440 preview many cameras embed in an MPF segment, and as HEIC; read from the page cache. "
+        "1920×1440 preview many cameras embed in an MPF segment, as HEIC, and as DNG (16-bit Bayer data "
+        "and that JPEG as the full-size preview); read from the page cache. "
         f"Each run ingests into a fresh data directory ({filesystem_of(work)}, blobs fsynced) with the real "
         "`SQLiteStore`, `FileBlobs` and `LocalBus`. Throughput is the median of "
         f"{len(pool.runs_s)} runs and includes starting the process pool. Every file gets its SHA-256, "
@@ -463,11 +467,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kinds",
         nargs="*",
-        default=["jpeg-mpf", "heic"],
+        default=["jpeg-mpf", "heic", "dng"],
         choices=[k for k in KINDS if k != "jpeg"],
-        help="other 12-MP files to measure with the pool (default: jpeg-mpf heic)",
+        help="other 12-MP files to measure with the pool (default: jpeg-mpf heic dng)",
     )
-    parser.add_argument("--heic-count", type=int, default=30, help="HEIC files at most (slow to make; default 30)")
+    parser.add_argument(
+        "--slow-count", type=int, default=20, help="HEIC and DNG files at most (slow to make; default 20)"
+    )
     args = parser.parse_args(argv)
     work = args.work or args.cache / "runs"
     workers = args.workers or cores()
@@ -487,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"  {single.images_per_s:.1f} images/s")
     others = []
     for kind in args.kinds:
-        count = args.count if kind != "heic" else min(args.count, args.heic_count)
+        count = args.count if kind not in ("heic", "dng") else min(args.count, args.slow_count)
         kind_files = corpus(args.cache, SIZE_12MP, count, kind)
         log(f"ingest_many with {workers} processes, {count} {kind} files x {args.repeat}")
         others.append(bench_bulk(kind_files, work, args.repeat, workers, kind))

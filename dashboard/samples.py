@@ -112,6 +112,7 @@ def raw_dng(
     captured: str | None = None,
     iso: int = 400,
     focal_length_mm: float = 28.0,
+    preview_jpeg: bytes | None = None,
 ) -> bytes:
     """A DNG as a camera writes it: IFD0 a baseline JPEG preview, a SubIFD the raw sensor data, EXIF.
 
@@ -120,12 +121,13 @@ def raw_dng(
     that scene in linear light, so LibRaw develops it into the same picture. Make, model,
     `orientation` (EXIF 1–8) and DateTime are in IFD0; `captured` (DateTimeOriginal, by default
     derived from `seed` as in `photo_jpeg`), 1/250 s, f/2.8, `iso`, `focal_length_mm` and the lens
-    in its Exif IFD. Little-endian, IFDs first, then the preview, then the raw data.
+    in its Exif IFD. Little-endian, IFDs first, then the preview, then the raw data. `preview_jpeg`
+    replaces the scene (a baseline JPEG of `width`/`preview_scale` × `height`/`preview_scale`).
     """
     if width % 2 or height % 2 or width < 2 or height < 2 or preview_scale not in (1, 2):
         raise ValueError("width and height must be even and preview_scale 1 or 2")
     taken = captured or f"2026:11:2{seed % 8} 1{seed % 10}:{seed % 60:02d}:{(seed * 7) % 60:02d}"
-    preview = photo_jpeg(seed, (width // preview_scale, height // preview_scale), exif=False)
+    preview = preview_jpeg or photo_jpeg(seed, (width // preview_scale, height // preview_scale), exif=False)
     with Image.open(io.BytesIO(preview)) as im:
         im.draft("RGB", (width // 2, height // 2))
         scene = im.convert("RGB").resize((width // 2, height // 2))
