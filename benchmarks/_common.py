@@ -1,17 +1,27 @@
-"""Shared by the benchmark scripts: the machine description and the section writer of docs/benchmarks.md."""
+"""Shared by the benchmark scripts: the machine description, the section writer of docs/benchmarks.md, the
+server subprocess, Chromium, and SSE subscribers."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import math
 import os
 import platform
 import re
 import resource
+import signal
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -133,3 +143,327 @@ def write_section(name: str, body: str, doc: Path = DOC) -> None:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
+
+
+# -- shared by the browser and server benchmarks (soak.py, sessions.py, scaleout.py) -----------------
+
+CHROMIUM = os.environ.get("FOTOFLO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# Many pages open at once: none of them may be treated as a background tab (timers, rAF, IPC throttled).
+UNTHROTTLED_ARGS = [
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-ipc-flooding-protection",
+]
+BUSY_PORTS = {5099, 5077}  # other benchmarks and services run there
+
+
+def free_port() -> int:
+    """A port nobody listens on, never one of the ports other benchmarks use."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in BUSY_PORTS:
+            return port
+
+
+def launch_chromium(pw: Any, extra_args: Sequence[str] = ()) -> Any:
+    """Debian's Chromium under Playwright (`pw` is a started `sync_playwright()`), headless."""
+    return pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+def _process_tree() -> dict[int, list[int]]:
+    """Parent pid → child pids, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    tree, out, todo = _process_tree(), [], [pid]
+    while todo:
+        kids = tree.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def renderers_private_mb(browser_pid: int) -> float:
+    """Private memory (`RssAnon`: heaps, decoded images, layout, caches) of a browser's renderer processes."""
+    total_kb = 0
+    for pid in descendants(browser_pid):
+        if b"--type=renderer" in _cmdline(pid):
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("RssAnon:"):
+                        total_kb += int(line.split()[1])
+            except OSError:
+                continue
+    return total_kb / 1024
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class OthersLoad:
+    """Cores that processes other than this one and its descendants kept busy since it was made.
+
+    `OtherLoad` counts children once they are reaped; Chromium's processes under Playwright's
+    driver never reach this process's rusage, so here the whole process tree is read from /proc
+    while it is still alive.
+    """
+
+    def __init__(self) -> None:
+        self._start = (time.perf_counter(), _machine_busy_s(), self._tree_cpu_s())
+
+    @staticmethod
+    def _tree_cpu_s() -> float:
+        me, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = me.ru_utime + me.ru_stime + reaped.ru_utime + reaped.ru_stime
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in descendants(os.getpid()):
+            try:  # utime, stime, and what its own reaped children used (cutime, cstime)
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += sum(int(f) for f in fields[11:15]) / tick
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
+    def cores(self) -> float:
+        wall, busy, own = self._start
+        elapsed = max(1e-9, time.perf_counter() - wall)
+        return max(0.0, (_machine_busy_s() - busy) - (self._tree_cpu_s() - own)) / elapsed
+
+
+class Server:
+    """A real `python -m dashboard.cli serve` subprocess on loopback and what /proc says about it.
+
+    `watch=True` runs its hot folder (`work/hot`); `command` replaces `python -m dashboard.cli … serve`
+    (a script taking `--data`, `--watch` and `--port`, such as benchmarks/live_server.py);
+    `probe_script` is Python run with `-c` in place of `-m dashboard.cli`, writing its memory report
+    to `work/probe.jsonl` on SIGUSR1 (see soak.py's `--probe`).
+    """
+
+    def __init__(
+        self,
+        work: Path,
+        port: int,
+        log_level: str = "WARNING",
+        *,
+        watch: bool = False,
+        project: str = "default",
+        probe_script: str | None = None,
+        command: Sequence[str] | None = None,
+    ) -> None:
+        self.work = work
+        self.probe_script = probe_script
+        self.probe_path = work / "probe.jsonl" if probe_script is not None else None
+        self.data = work / "data"
+        self.watch = work / "hot"
+        self.watching = watch
+        self.project = project
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = work / "server.log"
+        self.log_level = log_level
+        self.command = list(command) if command is not None else None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        self.watch.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        where = ["--data", str(self.data), "--watch", str(self.watch), "--port", str(self.port)]
+        if self.command is not None:
+            argv = [*self.command, *where]
+        else:
+            command = [sys.executable, "-m", "dashboard.cli"]
+            if self.probe_script is not None:
+                command = [sys.executable, "-c", self.probe_script]
+                env["FOTOFLO_PROBE_OUT"] = str(self.probe_path)
+            no_watch = [] if self.watching else ["--no-watch"]
+            argv = [*command, "--log-level", self.log_level, "serve", *where, *no_watch]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the server did not start:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the server was not started"
+        return self.proc.pid
+
+    def status(self, key: str) -> int:
+        """A number from /proc/PID/status (VmRSS in kB, Threads)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        raise KeyError(key)
+
+    def rss_mb(self) -> float:
+        return self.status("VmRSS") / 1024
+
+    def cpu_s(self) -> float:
+        return process_cpu_s(self.pid)
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def waited_s(self) -> float:
+        """Seconds its threads have spent runnable but waiting for a core (/proc/PID/task/*/schedstat)."""
+        total_ns = 0
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                total_ns += int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # a thread that ended meanwhile
+        return total_ns / 1e9
+
+    def settled_rss_mb(self, max_wait_s: float = 15.0) -> float:
+        """RSS once it stops moving (two reads a second apart within 0.2 MB), or after `max_wait_s`."""
+        deadline = time.monotonic() + max_wait_s
+        last = self.rss_mb()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = self.rss_mb()
+            if abs(now - last) < 0.2:
+                return now
+            last = now
+        return last
+
+    def subscribers(self) -> int:
+        return int(httpx.get(f"{self.url}/healthz", timeout=10).json()["subscribers"])
+
+    def newest_id(self) -> str:
+        page = httpx.get(f"{self.url}/api/projects/{self.project}/images", params={"limit": 1}, timeout=10).json()
+        return str(page["images"][0]["id"])
+
+    def probe(self, timeout_s: float = 60.0) -> dict[str, Any] | None:
+        """The server's memory report (`probe_script` only): signal it, wait for its JSON line."""
+        if self.probe_path is None or self.proc is None:
+            return None
+        before = len(self.probe_path.read_text().splitlines()) if self.probe_path.exists() else 0
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            lines = self.probe_path.read_text().splitlines() if self.probe_path.exists() else []
+            if len(lines) > before:
+                return dict(json.loads(lines[-1]))
+            time.sleep(0.1)
+        raise RuntimeError("the server wrote no memory report")
+
+    def log_count(self, needle: str) -> int:
+        return self.log_path.read_text(errors="replace").count(needle)
+
+
+# -- SSE subscribers in asyncio (scaleout.py, sessions.py) -------------------------------------
+
+
+class Subscriber:
+    """One SSE stream read over a raw socket; `arrived[event_id]` is when each event came, by `clock`.
+
+    Cheap on purpose (a thousand of them share one loop with the benchmark): no parsing beyond the
+    `id:` line, unless `keep_data`, which also keeps `(id, event, data)` of every event in `events`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        heartbeat_s: float = 5,
+        keep_data: bool = False,
+    ) -> None:
+        self.url = url
+        self.clock = clock
+        self.heartbeat_s = heartbeat_s
+        self.keep_data = keep_data
+        self.arrived: dict[str, float] = {}
+        self.order: list[str] = []
+        self.events: list[tuple[str, str, str]] = []
+        self.connected = asyncio.Event()
+        self.changed = asyncio.Event()
+        self.ended = False
+
+    async def run(self) -> None:
+        host_port, _, path = self.url.removeprefix("http://").partition("/")
+        host, _, port = host_port.partition(":")
+        reader, writer = await asyncio.open_connection(host, int(port), limit=2**20)
+        writer.write(
+            f"GET /{path}?heartbeat={self.heartbeat_s:g} HTTP/1.1\r\nHost: {host_port}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
+        try:
+            while (await reader.readline()).strip():
+                pass  # headers
+            event_id = None
+            kind = data = ""
+            while line := await reader.readline():
+                text = line.decode().strip()
+                if text.startswith(": connected at #"):
+                    self.connected.set()
+                elif text.startswith("id:"):
+                    event_id = text[3:].strip()
+                elif self.keep_data and text.startswith("event:"):
+                    kind = text[6:].strip()
+                elif self.keep_data and text.startswith("data:"):
+                    data = text[5:].strip()
+                elif not text and event_id is not None:
+                    self.arrived.setdefault(event_id, self.clock())
+                    self.order.append(event_id)
+                    if self.keep_data:
+                        self.events.append((event_id, kind, data))
+                    event_id = None
+                    self.changed.set()
+        finally:
+            self.ended = True
+            writer.close()
+
+
+async def open_subscribers(
+    urls: list[str], timeout_s: float = 120, **options: Any
+) -> tuple[list[Subscriber], list[asyncio.Task[None]]]:
+    """One `Subscriber` per URL (`options` go to each), opened 50 at a time; returns once all are connected."""
+    subs = [Subscriber(u, **options) for u in urls]
+    tasks = []
+    for n, sub in enumerate(subs):
+        tasks.append(asyncio.create_task(sub.run()))
+        if n % 50 == 49:
+            await asyncio.sleep(0.05)  # do not open a thousand connections in one burst
+    await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in subs)), timeout=timeout_s)
+    return subs, tasks

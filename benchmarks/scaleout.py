@@ -36,7 +36,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import OtherLoad, machine_description, percentile, write_section
+from _common import OtherLoad, Subscriber, machine_description, open_subscribers, percentile, write_section
 
 from dashboard.backends import open_store
 from dashboard.blobs import FileBlobs
@@ -83,53 +83,6 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 # -- SSE in asyncio ---------------------------------------------------------------------------
-
-
-class Subscriber:
-    """One SSE stream; `arrived[event_id]` is when each event came (perf_counter)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.arrived: dict[str, float] = {}
-        self.order: list[str] = []
-        self.connected = asyncio.Event()
-        self.changed = asyncio.Event()
-
-    async def run(self) -> None:
-        host_port, _, path = self.url.removeprefix("http://").partition("/")
-        host, _, port = host_port.partition(":")
-        reader, writer = await asyncio.open_connection(host, int(port), limit=2**20)
-        writer.write(
-            f"GET /{path}?heartbeat=5 HTTP/1.1\r\nHost: {host_port}\r\nAccept: text/event-stream\r\n\r\n".encode()
-        )
-        try:
-            while (await reader.readline()).strip():
-                pass  # headers
-            event_id = None
-            while line := await reader.readline():
-                text = line.decode().strip()
-                if text.startswith(": connected at #"):
-                    self.connected.set()
-                elif text.startswith("id:"):
-                    event_id = text[3:].strip()
-                elif not text and event_id is not None:
-                    self.arrived.setdefault(event_id, time.perf_counter())
-                    self.order.append(event_id)
-                    event_id = None
-                    self.changed.set()
-        finally:
-            writer.close()
-
-
-async def open_subscribers(urls: list[str]) -> tuple[list[Subscriber], list[asyncio.Task[None]]]:
-    subs = [Subscriber(u) for u in urls]
-    tasks = []
-    for n, sub in enumerate(subs):
-        tasks.append(asyncio.create_task(sub.run()))
-        if n % 50 == 49:
-            await asyncio.sleep(0.05)  # do not open a thousand connections in one burst
-    await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in subs)), timeout=120)
-    return subs, tasks
 
 
 async def upload(client: httpx.AsyncClient, server: str, seed: int) -> tuple[str, float]:

@@ -19,11 +19,6 @@ import argparse
 import contextlib
 import io
 import itertools
-import json
-import os
-import resource
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,18 +36,27 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import _machine_busy_s, cores, machine_description, wait_for_idle, write_section
+from _common import (
+    BUSY_PORTS,
+    CHROMIUM,
+    OthersLoad,
+    Server,
+    cores,
+    free_port,
+    machine_description,
+    renderers_private_mb,
+    wait_for_idle,
+    write_section,
+)
 
 from dashboard.samples import seed_project
 
-CHROMIUM = os.environ.get("FOTOFLO_CHROMIUM", "/usr/bin/chromium")
 # Without --enable-precise-memory-info, performance.memory is bucketed and refreshed only now and then.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--enable-precise-memory-info"]
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "default"
 SEEDED = 100  # images in the project before the first arrival: grids open on a full first page
 CHECKPOINT_FRACTIONS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
-BUSY_PORTS = {5099, 5077}  # other benchmarks and services run there
 WALL_STRIP = 12  # dashboard/assets/gallery.js
 FLAT_PCT = 5.0  # server RSS may grow at most this much over the last three quarters of the run
 
@@ -180,16 +184,6 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def free_port() -> int:
-    """A port nobody listens on, never one of the ports other benchmarks use."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in BUSY_PORTS:
-            return port
-
-
 def arrival_jpeg(index: int) -> bytes:
     """A distinct 64×48 JPEG: a colour from the index, and its bits as 8×8 black and white blocks."""
     colour = ((index * 37) % 256, (index * 91) % 256, (index * 173) % 256)
@@ -202,79 +196,6 @@ def arrival_jpeg(index: int) -> bytes:
     # The comment makes the bytes distinct even where two colours quantize alike.
     im.save(out, "JPEG", quality=80, comment=f"fotoflo soak {index}".encode())
     return out.getvalue()
-
-
-def _process_tree() -> dict[int, list[int]]:
-    """Parent pid → child pids, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    return children
-
-
-def _descendants(pid: int) -> list[int]:
-    tree, out, todo = _process_tree(), [], [pid]
-    while todo:
-        kids = tree.get(todo.pop(), [])
-        out += kids
-        todo += kids
-    return out
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-def renderers_private_mb(browser_pid: int) -> float:
-    """Private memory (`RssAnon`: heaps, decoded images, layout, caches) of a browser's renderer processes."""
-    total_kb = 0
-    for pid in _descendants(browser_pid):
-        if b"--type=renderer" in _cmdline(pid):
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("RssAnon:"):
-                        total_kb += int(line.split()[1])
-            except OSError:
-                continue
-    return total_kb / 1024
-
-
-class OthersLoad:
-    """Cores that processes other than this one and its descendants kept busy since it was made.
-
-    `_common.OtherLoad` counts children once they are reaped; Chromium's processes under Playwright's
-    driver never reach this process's rusage, so here the whole process tree is read from /proc
-    while it is still alive.
-    """
-
-    def __init__(self) -> None:
-        self._start = (time.perf_counter(), _machine_busy_s(), self._tree_cpu_s())
-
-    @staticmethod
-    def _tree_cpu_s() -> float:
-        me, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        total = me.ru_utime + me.ru_stime + reaped.ru_utime + reaped.ru_stime
-        tick = os.sysconf("SC_CLK_TCK")
-        for pid in _descendants(os.getpid()):
-            try:  # utime, stime, and what its own reaped children used (cutime, cstime)
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += sum(int(f) for f in fields[11:15]) / tick
-            except (OSError, IndexError, ValueError):
-                continue
-        return total
-
-    def cores(self) -> float:
-        wall, busy, own = self._start
-        elapsed = max(1e-9, time.perf_counter() - wall)
-        return max(0.0, (_machine_busy_s() - busy) - (self._tree_cpu_s() - own)) / elapsed
 
 
 class Kiosk:
@@ -307,105 +228,6 @@ class Kiosk:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-
-
-class Server:
-    """A real `python -m dashboard.cli serve` subprocess and what /proc says about it."""
-
-    def __init__(self, work: Path, port: int, log_level: str, *, probe: bool = False) -> None:
-        self.work = work
-        self.probe_path = work / "probe.jsonl" if probe else None
-        self.data = work / "data"
-        self.watch = work / "hot"
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = work / "server.log"
-        self.log_level = log_level
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.watch.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "dashboard.cli"]
-        env = dict(os.environ)
-        if self.probe_path is not None:
-            command = [sys.executable, "-c", PROBE_SERVER]
-            env["FOTOFLO_PROBE_OUT"] = str(self.probe_path)
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [*command, "--log-level", self.log_level, "serve",
-                 "--data", str(self.data), "--watch", str(self.watch), "--port", str(self.port), "--no-watch"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the server did not start:\n{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def status(self, key: str) -> int:
-        """A number from /proc/PID/status (VmRSS in kB, Threads)."""
-        assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        raise KeyError(key)
-
-    def rss_mb(self) -> float:
-        return self.status("VmRSS") / 1024
-
-    def fds(self) -> int:
-        assert self.proc is not None
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
-
-    def settled_rss_mb(self, max_wait_s: float = 15.0) -> float:
-        """RSS once it stops moving (two reads a second apart within 0.2 MB), or after `max_wait_s`."""
-        deadline = time.monotonic() + max_wait_s
-        last = self.rss_mb()
-        while time.monotonic() < deadline:
-            time.sleep(1.0)
-            now = self.rss_mb()
-            if abs(now - last) < 0.2:
-                return now
-            last = now
-        return last
-
-    def subscribers(self) -> int:
-        return int(httpx.get(f"{self.url}/healthz", timeout=10).json()["subscribers"])
-
-    def newest_id(self) -> str:
-        page = httpx.get(f"{self.url}/api/projects/{PROJECT}/images", params={"limit": 1}, timeout=10).json()
-        return str(page["images"][0]["id"])
-
-    def probe(self, timeout_s: float = 60.0) -> dict[str, Any] | None:
-        """The server's memory report (`--probe` only): signal it, wait for its JSON line."""
-        if self.probe_path is None or self.proc is None:
-            return None
-        before = len(self.probe_path.read_text().splitlines()) if self.probe_path.exists() else 0
-        os.kill(self.proc.pid, signal.SIGUSR1)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            lines = self.probe_path.read_text().splitlines() if self.probe_path.exists() else []
-            if len(lines) > before:
-                return dict(json.loads(lines[-1]))
-            time.sleep(0.1)
-        raise RuntimeError("the server wrote no memory report")
-
-    def log_count(self, needle: str) -> int:
-        return self.log_path.read_text(errors="replace").count(needle)
 
 
 @dataclass
@@ -523,7 +345,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"modes": modes, "rows": [], "args": vars(args)}
     others = OthersLoad()
     with tempfile.TemporaryDirectory(prefix="fotoflo-soak-") as tmp:
-        server = Server(Path(tmp), args.port or free_port(), args.log_level, probe=args.probe)
+        server = Server(
+            Path(tmp), args.port or free_port(), args.log_level, probe_script=PROBE_SERVER if args.probe else None
+        )
         seed_project(server.data, PROJECT, SEEDED)
         server.start()
         uploader = Uploader(server.url, args.concurrency)

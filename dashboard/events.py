@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 FEED_FORMAT_VERSION = 1
@@ -67,12 +67,26 @@ class ImageRecord:
         return replace(self, seq=seq)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not `dataclasses.asdict`: its recursion and deep copies were most of an images page's time.
+        out = {name: getattr(self, name) for name in IMAGE_FIELDS}
+        out["exif"] = _json_copy(self.exif)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{name: data[name] for name in IMAGE_FIELDS if name in data})
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> ImageRecord:
+        """A record from a value for every field (EXIF decoded), as a store's row holds them.
+
+        Skips the frozen `__init__`, which sets each field through `object.__setattr__`: that was half
+        the cost of reading a row. `values` must name exactly the fields (`IMAGE_FIELDS`), and becomes
+        the record's: do not keep it.
+        """
+        record = object.__new__(cls)
+        record.__dict__.update(values)
+        return record
 
 
 @dataclass(frozen=True)
@@ -102,7 +116,7 @@ class ImageVersion:
     device_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in VERSION_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -209,6 +223,20 @@ def new_id() -> str:
     while (ident := secrets.token_urlsafe(9)).startswith("-"):
         pass
     return ident
+
+
+#: The fields of the records, in order: what `to_dict` writes and `from_dict` reads.
+IMAGE_FIELDS = tuple(f.name for f in fields(ImageRecord))
+VERSION_FIELDS = tuple(f.name for f in fields(ImageVersion))
+
+
+def _json_copy(value: Any) -> Any:
+    """A copy of JSON-shaped `value` that shares no dict or list with it (as `asdict` made)."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_json_copy(v) for v in value)
+    return value
 
 
 def to_json(obj: ImageRecord | Change) -> str:

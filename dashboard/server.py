@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -272,6 +273,9 @@ def serve(settings: Settings) -> None:
     signal.signal(signal.SIGINT, shutdown)
     server.start()
     log.info("Fotoflo serving project %r at http://%s:%d/", settings.project, settings.address, settings.port)
+    # Panel runs a full gc.collect() on the loop after sessions close; without this it walks the
+    # whole start-up heap (Panel, Bokeh, pandas) each time, 50 to 130 ms of a blocked loop.
+    gc.freeze()
     try:
         loop.start()
     finally:

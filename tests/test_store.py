@@ -8,12 +8,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dashboard.events import IMAGE_CREATED, ImageRecord, change_from_json, to_json
-from dashboard.store import Store, UnknownProject
+from dashboard.store import CONFLICT, UPDATED, ImageFilters, InvalidValue, Store, UnknownProject
 from dashboard.store.sqlite import SQLiteStore
 from tests.services import StoreBackend
 
@@ -261,6 +263,93 @@ def test_unknown_project_lookups(store: Store, make_record: RecordFactory) -> No
     assert store.find_by_sha("nope", record.sha256) is None
     assert store.get_image("no-such-id") is None
     assert "nope" not in store.projects()
+
+
+# -- reading records back, filters -------------------------------------------------------------
+
+
+def test_every_reader_gives_the_image_as_stored(store: Store, make_record: RecordFactory) -> None:
+    exif = {"lens": "XF 33mm F1.4", "iso": 3200, "exposure_time": "1/250", "tags": ["a", {"b": [1, 2]}], "é": "ü"}
+    plain = add(store, make_record(exif={}, camera_make=None, camera_model=None))
+    rich = add(store, make_record(exif=exif, rating=4, flag="pick", label="blue"))
+    rated, _ = store.set_rating("alpha", plain.id, rating=2, flag="reject", label="red")
+    for image in (rated, rich):
+        assert store.get_image(image.id) == image
+        assert store.find_by_sha("alpha", image.sha256) == image
+    assert store.get_images("alpha", [rich.id, plain.id]) == [rich, rated]
+    assert store.list_images("alpha") == [rich, rated]
+    assert [c.image for c in store.changes("alpha") if c.image] == [rated, rich]  # each as it is now
+    got = store.get_image(rich.id)
+    assert got is not None and got.exif == exif and ImageRecord.from_dict(got.to_dict()) == rich
+    got.to_dict()["exif"]["tags"].append("x")  # a caller's copy: the record stays as read
+    assert got.exif == exif
+
+
+def test_the_count_follows_every_add_and_delete(store: Store, make_record: RecordFactory) -> None:
+    a, b = add(store, make_record()), add(store, make_record())
+    add(store, make_record("beta"))
+    assert (store.count_images("alpha"), store.count_images("beta")) == (2, 1)
+    assert store.add_image(make_record(sha256=a.sha256))[1] is None  # the same bytes: nothing added
+    assert store.add_version("alpha", a.id, make_record(content="edit 1"), base_sha256=a.sha256).outcome == UPDATED
+    assert store.count_images("alpha") == 2
+    # Both sides edited the first bytes: the version replaced stays as a new image, a conflict copy.
+    conflict = store.add_version("alpha", a.id, make_record(content="edit 2"), base_sha256=a.sha256)
+    assert conflict.outcome == CONFLICT and store.count_images("alpha") == 3
+    store.delete_image("alpha", b.id)
+    assert store.count_images("alpha") == 2 == len(store.list_images("alpha"))
+    assert (store.count_images("beta"), store.count_images("alpha", min_rating=0)) == (1, 2)
+
+
+def test_image_filters() -> None:
+    assert ImageFilters().conditions() == []
+    both = ImageFilters(min_rating=3, label="green")
+    assert both.conditions() == [("rating", ">=", 3), ("label", "=", "green")]
+    assert ImageFilters(0, "pick", "red").conditions() == [
+        ("rating", ">=", 0),
+        ("flag", "=", "pick"),
+        ("label", "=", "red"),
+    ]
+    image = ImageRecord("i", "p", "a.jpg", "0" * 64, 1, 1, 1, "JPEG", "image/jpeg", "", None, None, "", rating=3)
+    assert both.passes(replace(image, label="green")) and not both.passes(image)
+    assert not both.passes(replace(image, label="green", rating=2)) and ImageFilters().passes(image)
+    for bad in ({"min_rating": 6}, {"min_rating": True}, {"flag": "maybe"}, {"label": "pink"}):
+        with pytest.raises(InvalidValue):
+            ImageFilters(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"min_rating": 6}, "rating must be an integer from 0 to 5, not 6"),
+        ({"flag": "maybe"}, "flag must be one of none, pick, reject, not 'maybe'"),
+        ({"label": "pink"}, "label must be one of none, red, yellow, green, blue, purple, not 'pink'"),
+    ],
+)
+def test_every_store_refuses_a_bad_filter_alike(store: Store, filters: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidValue) as listing:
+        store.list_images("alpha", **filters)
+    with pytest.raises(InvalidValue) as counting:
+        store.count_images("alpha", **filters)
+    assert str(listing.value) == str(counting.value) == message
+
+
+def test_filters_combine_in_lists_and_counts(store: Store, make_record: RecordFactory) -> None:
+    images = [add(store, make_record()) for _ in range(6)]
+    for image, (rating, flag, label) in zip(
+        images,
+        [(5, "pick", "red"), (3, "pick", "none"), (4, "reject", "red"), (0, "pick", "red"), (5, "none", "red")],
+        strict=False,
+    ):
+        store.set_rating("alpha", image.id, rating=rating, flag=flag, label=label)
+    for filters in ({}, {"min_rating": 4}, {"flag": "pick"}, {"label": "red"}, {"min_rating": 4, "label": "red"},
+                    {"min_rating": 1, "flag": "pick", "label": "red"}):  # fmt: skip
+        keep = ImageFilters(**filters)
+        expected = [i.id for i in store.list_images("alpha") if keep.passes(i)]
+        assert [i.id for i in store.list_images("alpha", **filters)] == expected, filters
+        assert store.count_images("alpha", **filters) == len(expected), filters
+        if len(expected) > 1:  # pages by `before` under the filter, newest first
+            [first] = store.list_images("alpha", limit=1, **filters)
+            assert [i.id for i in store.list_images("alpha", before=first.seq, **filters)] == expected[1:]
 
 
 # -- durability -------------------------------------------------------------------------------

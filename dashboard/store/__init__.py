@@ -117,6 +117,34 @@ def check_rating(rating: Any = None, flag: Any = None, label: Any = None) -> Non
         raise InvalidValue(f"label must be one of {', '.join(LABELS)}, not {label!r}")
 
 
+@dataclass(frozen=True)
+class ImageFilters:
+    """What `list_images` and `count_images` keep: images rated at least `min_rating`, with this
+    `flag`, with this `label` (`None`: any). Checked when made (`InvalidValue`), so every store
+    refuses the same values with the same message.
+    """
+
+    min_rating: int | None = None
+    flag: str | None = None
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        check_rating(self.min_rating, self.flag, self.label)
+
+    def conditions(self) -> list[tuple[str, str, Any]]:
+        """The filters given, as `(column, operator, value)`: `>=` for the rating, `=` for the others."""
+        asked = (("rating", ">=", self.min_rating), ("flag", "=", self.flag), ("label", "=", self.label))
+        return [(column, op, value) for column, op, value in asked if value is not None]
+
+    def passes(self, image: ImageRecord) -> bool:
+        """Whether the store's query would keep `image` (for lists filtered outside the store)."""
+        return (
+            (self.min_rating is None or image.rating >= self.min_rating)
+            and (self.flag is None or image.flag == self.flag)
+            and (self.label is None or image.label == self.label)
+        )
+
+
 def clean_name(name: Any) -> str:
     """A collection name as stored: stripped, non-empty, at most 200 characters, no control characters."""
     if not isinstance(name, str):

@@ -1,8 +1,9 @@
 """`PostgresStore`'s schema: versioned steps, applied on start, each once, recorded in `schema_migrations`.
 
 The steps mirror `SQLiteStore`'s schema versions (1: projects, images and the feed; 2: ratings and
-collections; 3: image versions), so one number names the same shape on both engines. Text columns
-hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
+collections; 3: image versions; 4: the projects' image counts and the filters in the newest-first
+index), so one number names the same shape on both engines. Text columns hold what SQLite holds
+(JSON as text, times as ISO strings), so both stores return equal records.
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "INSERT INTO image_versions (image_id, version, project, sha256, filename, size_bytes, width, height,"
         " format, mime, created_at, seq) SELECT id, 1, project, sha256, filename, size_bytes, width, height,"
         " format, mime, created_at, seq FROM images",
+    ),
+    4: (
+        "ALTER TABLE projects ADD COLUMN image_count BIGINT NOT NULL DEFAULT 0",
+        "UPDATE projects SET image_count = (SELECT count(*) FROM images i WHERE i.project = projects.name)",
+        "CREATE INDEX images_by_project_seq_filters ON images (project, seq DESC, rating, flag, label)",
+        "DROP INDEX images_by_project_seq",
     ),
 }
 

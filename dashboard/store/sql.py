@@ -44,6 +44,7 @@ from dashboard.store import (
     UPDATED,
     CollectionDeleted,
     CollectionEdit,
+    ImageFilters,
     InvalidValue,
     NotInCollection,
     UnknownCollection,
@@ -276,6 +277,8 @@ class SqlStore(ABC):
             f"INSERT INTO images ({IMAGE_COLUMNS}) VALUES ({', '.join('?' * len(IMAGE_NAMES))})",
             [values[c] for c in IMAGE_NAMES],
         )
+        # The project's count, kept with the rows it counts (its row is locked): `count_images` reads it.
+        conn.execute("UPDATE projects SET image_count = image_count + 1 WHERE name = ?", (image.project,))
 
     def _insert_version(
         self, conn: Connection, image: ImageRecord, seq: int, created_at: str, device: Device | None
@@ -334,7 +337,7 @@ class SqlStore(ABC):
         flag: str | None = None,
         label: str | None = None,
     ) -> list[ImageRecord]:
-        where, params = _filters(min_rating, flag, label)
+        where, params = _where(ImageFilters(min_rating, flag, label))
         with self._read() as conn:
             self._require(conn, project)
             rows = conn.execute(
@@ -346,8 +349,13 @@ class SqlStore(ABC):
     def count_images(
         self, project: str, *, min_rating: int | None = None, flag: str | None = None, label: str | None = None
     ) -> int:
-        where, params = _filters(min_rating, flag, label)
+        where, params = _where(ImageFilters(min_rating, flag, label))
         with self._read() as conn:
+            if not where:  # the project's own count: one row, not a walk over every image
+                row = conn.execute("SELECT image_count FROM projects WHERE name = ?", (project,)).fetchone()
+                if row is None:
+                    raise UnknownProject(project)
+                return int(row["image_count"])
             self._require(conn, project)
             row = conn.execute(f"SELECT count(*) AS n FROM images WHERE project = ?{where}", (project, *params))
             return int(row.fetchone()["n"])
@@ -411,6 +419,7 @@ class SqlStore(ABC):
             conn.execute("UPDATE images SET conflict_of = NULL WHERE conflict_of = ?", (image_id,))
             conn.execute("DELETE FROM image_versions WHERE image_id = ?", (image_id,))
             conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            conn.execute("UPDATE projects SET image_count = image_count - 1 WHERE name = ?", (project,))
             data = {"image_id": image_id, "filename": image.filename}
             seq = self._next_seq(conn, project)
             changes.append(self._record(conn, Change(project, seq, IMAGE_DELETED, utc_now_iso(), data=data)))
@@ -606,14 +615,10 @@ class SqlStore(ABC):
         return int(row["last_seq"])
 
 
-def _filters(min_rating: int | None, flag: str | None, label: str | None) -> tuple[str, list[Any]]:
-    check_rating(min_rating, flag, label)
-    where, params = "", []
-    for clause, value in (("rating >= ?", min_rating), ("flag = ?", flag), ("label = ?", label)):
-        if value is not None:
-            where += f" AND {clause}"
-            params.append(value)
-    return where, params
+def _where(filters: ImageFilters) -> tuple[str, list[Any]]:
+    """The filters as `AND` terms to append to a `WHERE`, and their parameters."""
+    conditions = filters.conditions()
+    return "".join(f" AND {column} {op} ?" for column, op, _ in conditions), [value for *_, value in conditions]
 
 
 def _unique(image_ids: Iterable[str]) -> list[str]:

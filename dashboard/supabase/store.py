@@ -21,6 +21,7 @@ from dashboard.store import (
     EDIT_OPS,
     CollectionDeleted,
     CollectionEdit,
+    ImageFilters,
     InvalidValue,
     NotInCollection,
     UnknownCollection,
@@ -175,7 +176,8 @@ class SupabaseStore:
         flag: str | None = None,
         label: str | None = None,
     ) -> list[ImageRecord]:
-        query = self._filtered(self._client.table("images").select("*"), project, min_rating, flag, label)
+        filters = ImageFilters(min_rating, flag, label)
+        query = self._filtered(self._client.table("images").select("*"), project, filters)
         if before is not None:
             query = query.lt("seq", before)
         rows = self._rows(query.order("seq", desc=True).limit(limit))
@@ -186,22 +188,18 @@ class SupabaseStore:
     def count_images(
         self, project: str, *, min_rating: int | None = None, flag: str | None = None, label: str | None = None
     ) -> int:
+        filters = ImageFilters(min_rating, flag, label)
         query = self._client.table("images").select("id", count="exact", head=True)  # type: ignore[arg-type]
-        count = self._filtered(query, project, min_rating, flag, label).execute().count or 0
+        count = self._filtered(query, project, filters).execute().count or 0
         if not count:
             self._require(project)
         return int(count)
 
     @staticmethod
-    def _filtered(query: Any, project: str, min_rating: int | None, flag: str | None, label: str | None) -> Any:
-        check_rating(min_rating, flag, label)
+    def _filtered(query: Any, project: str, filters: ImageFilters) -> Any:
         query = query.eq("project", project)
-        if min_rating is not None:
-            query = query.gte("rating", min_rating)
-        if flag is not None:
-            query = query.eq("flag", flag)
-        if label is not None:
-            query = query.eq("label", label)
+        for column, op, value in filters.conditions():
+            query = query.gte(column, value) if op == ">=" else query.eq(column, value)
         return query
 
     def delete_image(
