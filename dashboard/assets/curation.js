@@ -137,7 +137,8 @@ class Selection {
   // The selected ids in the order the pool shows them (what a saved collection keeps).
   ordered() {
     const shown = this.gallery.sequence().filter((id) => this.ids.has(id));
-    const rest = [...this.ids].filter((id) => !shown.includes(id));
+    const inPool = new Set(shown);
+    const rest = [...this.ids].filter((id) => !inPool.has(id));
     return [...shown, ...rest];
   }
 }

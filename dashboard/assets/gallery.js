@@ -12,6 +12,13 @@ const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 const UPLOAD_CONCURRENCY = 3;
 const WALL_STRIP = 12;
 const AT_TOP_PX = 12;
+// The grid keeps in its DOM only the tiles near the viewport (see "the windowed grid" below).
+const KEEP_BEHIND = 600; // tiles kept above the viewport once shown: the last ten pages, as they were left
+const MAKE_AHEAD = 90; // tiles made below it (and at least two screens): scrolling down never meets a gap
+const LOAD_AHEAD_PX = 800; // the next page is asked for while the end of the loaded list is this close
+const RECORD_MARGIN = 600; // image records kept either side of the DOM's tiles; farther, only id and seq
+const MAX_PAGE = 500; // the API's largest page
+const RETRY_MS = 2000; // after a page failed to load, the next try
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -60,8 +67,15 @@ class LiveGallery {
     this.api = (model.api_base || "").replace(/\/$/, "");
     this.project = model.project;
     this.mode = model.mode; // "grid" (Single), "collection" (Collection) or "wall"
-    this.byId = new Map(); // id → {image, tile} for every image shown (pool, band or strip)
-    this.order = []; // ids in the main grid, newest first
+    this.byId = new Map(); // id → {image, tile}: images whose record is at hand (tile: while in the DOM)
+    this.order = []; // ids in the main grid, newest first: every image loaded, far from the viewport too
+    this.seqs = []; // the feed sequence of each id in `order` (strictly decreasing: positions by bisection)
+    this.span = [0, 0]; // positions [lo, hi) of `order` whose tiles (or placeholders) are in the DOM
+    this.ghosts = new Map(); // id → placeholder tile, while its record is fetched again
+    this.animate = new Set(); // ids whose tile, when made, plays the arrival animation
+    this.geo = null; // {cols, pitch, width, measured}: the grid's layout, read from the live page
+    this.refilling = null; // the request fetching evicted records again, if one is running
+    this.loadFailedAt = -Infinity; // when loading a page last failed: the next try waits a little
     this.fresh = []; // ids in Collection mode's band of arrivals, newest first
     this.arrived = new Set(); // ids that arrived live since the page opened
     this.known_ = new Map(); // id → image, for images shown elsewhere (an open collection)
@@ -110,14 +124,14 @@ class LiveGallery {
     this.pill = h("button", { class: "ff-pill", "data-testid": "new-pill", hidden: "",
       onclick: () => this.onPill() });
     this.grid = h("div", { class: "ff-grid" });
-    this.sentinel = h("div", { class: "ff-sentinel" });
+    this.more = h("div", { class: "ff-more", "data-testid": "loading-more", hidden: "", text: "Loading…" });
     this.empty = h("div", { class: "ff-empty", text: wall ? "Waiting for the first image…"
       : "No images yet. Drop files here, upload, or save into the hot folder." });
     this.freshTitle = h("div", { class: "ff-band-title" });
     this.freshGrid = h("div", { class: "ff-grid ff-fresh-grid" });
     this.freshBand = h("section", { class: "ff-band", "data-testid": "new-band", hidden: "" },
       this.freshTitle, this.freshGrid);
-    this.scroller = h("div", { class: "ff-scroll" }, this.empty, this.freshBand, this.grid, this.sentinel);
+    this.scroller = h("div", { class: "ff-scroll" }, this.empty, this.freshBand, this.grid, this.more);
     this.uploads = h("ul", { class: "ff-uploads", "data-testid": "upload-list" });
     this.dropHint = h("div", { class: "ff-drop", text: "Drop images to upload" });
     this.toasts = h("div", { class: "ff-toasts", "data-testid": "toasts" });
@@ -134,10 +148,9 @@ class LiveGallery {
       this.root.append(this.header, h("div", { class: "ff-body" }, main, this.collections.root),
         this.uploads, this.dropHint, this.toasts);
       this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
-      this.observer = new IntersectionObserver((entries) => {
-        if (entries.some((e) => e.isIntersecting)) this.loadMore();
-      }, { root: this.scroller, rootMargin: "800px" });
-      this.observer.observe(this.sentinel);
+      this.resizer = new ResizeObserver(() => this.onResize());
+      this.resizer.observe(this.scroller);
+      this.resizer.observe(this.grid);
       this.scroller.addEventListener("click", (e) => this.onTileClick(e));
       this.scroller.addEventListener("dblclick", (e) => {
         const tile = e.target.closest("[data-image-id]");
@@ -210,6 +223,7 @@ class LiveGallery {
       caption, ratingControl(image));
     tile.dataset.flag = image.flag || "none";
     tile.dataset.label = image.label || "none";
+    if (image.id === this.focusId) tile.classList.add("ff-focus");
     return tile;
   }
 
@@ -269,14 +283,14 @@ class LiveGallery {
     this.collections.ensureLoaded();
   }
 
-  // Collection mode's band of arrivals joins the main grid (moved, not re-created).
+  // Collection mode's band of arrivals joins the main grid (moved, not re-created, where the grid's
+  // window reaches; beyond it a tile goes, and its record stays).
   mergeFresh() {
     if (!this.fresh.length) return;
-    const fragment = document.createDocumentFragment();
-    for (const id of this.fresh) fragment.append(this.byId.get(id).tile);
-    this.grid.prepend(fragment);
-    this.order.unshift(...this.fresh);
+    this.insertAt(0, this.fresh.map((id) => this.byId.get(id).image));
     this.fresh = [];
+    this.render();
+    for (const tile of [...this.freshGrid.children]) this.unmount(tile);
     this.freshBand.hidden = true;
   }
 
@@ -305,7 +319,7 @@ class LiveGallery {
   updateSelectNew() {
     // Only Collection mode shows the button: Single mode's cost per arrival stays constant.
     if (!this.selectNewButton || this.mode !== "collection") return;
-    const n = [...this.arrived].filter((id) => this.byId.has(id)).length;
+    const n = [...this.arrived].filter((id) => this.byId.has(id) || this.order.indexOf(id) >= 0).length;
     this.selectNewButton.textContent = `Select new (${n})`;
     this.selectNewButton.disabled = n === 0;
   }
@@ -358,19 +372,19 @@ class LiveGallery {
     return true;
   }
 
-  // Ask the server, and show it at once; the feed's `rating.changed` confirms (or corrects) it.
+  // Ask the server, and show it at once; the feed's `rating.changed` confirms (or corrects) it. A
+  // selected image scrolled far away has no record here: it is rated all the same.
   rate(ids, fields) {
     for (const id of ids) {
       const before = this.known(id);
-      if (!before) continue;
-      this.applyRating({ image_id: id, ...fields });
+      if (before) this.applyRating({ image_id: id, ...fields });
       const path = `/api/projects/${encodeURIComponent(this.project)}/images/${encodeURIComponent(id)}/rating`;
       fetch(this.api + path, { method: "POST", headers: csrfHeaders(this.api, { "Content-Type": "application/json" }),
         body: JSON.stringify(fields) }).then(async (resp) => {
         if (resp.ok) return;
         const body = await resp.json().catch(() => ({}));
-        this.applyRating({ image_id: id, rating: before.rating, flag: before.flag, label: before.label });
-        this.toast(`Could not rate ${before.filename}: ${body?.error?.message || `HTTP ${resp.status}`}`);
+        if (before) this.applyRating({ image_id: id, rating: before.rating, flag: before.flag, label: before.label });
+        this.toast(`Could not rate ${before?.filename || id}: ${body?.error?.message || `HTTP ${resp.status}`}`);
       });
     }
   }
@@ -418,15 +432,21 @@ class LiveGallery {
   }
 
   async reload() {
-    // Keep the stream and its cursor; only the listing starts again with the new filter.
+    // Keep the stream and its cursor; only the listing starts again (from the top) with the new filter.
     for (const { tile } of this.byId.values()) tile?.remove();
+    for (const ghost of this.ghosts.values()) ghost.remove();
+    this.ghosts.clear();
     this.byId.clear();
     this.order = [];
+    this.seqs = [];
+    this.span = [0, 0];
     this.fresh = [];
     this.pending = [];
     this.freshBand.hidden = true;
     this.showPill(0);
     this.next = null;
+    this.scroller.scrollTop = 0;
+    this.render();
     const token = (this.listing = (this.listing || 0) + 1);
     try {
       const page = await this.fetchJson(`/api/projects/${encodeURIComponent(this.project)}/images?${this.query()}`);
@@ -437,20 +457,32 @@ class LiveGallery {
     } catch (err) {
       this.toast(`Could not load images: ${err.message}`);
     }
+    this.render();
     this.updateCount();
     this.updateSelectNew();
   }
 
-  // A rating change made an image leave the filter: its tile goes.
+  // An image leaves what is shown (a rating change took it out of the filter, or it was deleted):
+  // from the band, or from the grid's list whether or not its tile or record is at hand.
   drop(id) {
     const entry = this.byId.get(id);
-    entry?.tile?.remove();
+    const inBand = this.fresh.indexOf(id);
+    const at = inBand >= 0 ? -1 : this.positionOf(id, entry?.image.seq);
+    if (inBand < 0 && at < 0) return false;
+    if (inBand >= 0) {
+      this.fresh.splice(inBand, 1);
+      entry?.tile?.remove();
+    } else {
+      const node = entry?.tile || this.ghosts.get(id);
+      if (node) this.unmount(node);
+      this.removeAt(at);
+    }
     this.byId.delete(id);
-    this.order = this.order.filter((o) => o !== id);
-    this.fresh = this.fresh.filter((o) => o !== id);
     this.total = Math.max(0, this.total - 1);
     if (entry) this.known_.set(id, entry.image);
+    this.render();
     this.updateCount();
+    return true;
   }
 
   // A rating change may make an image not shown enter the filter: fetch it and put it in its place.
@@ -458,20 +490,14 @@ class LiveGallery {
     if (!(this.filter.min_rating || this.filter.flag || this.filter.label)) return;
     const image = await this.fetchJson(
       `/api/projects/${encodeURIComponent(this.project)}/images/${encodeURIComponent(id)}`).catch(() => null);
-    if (!image || !this.matches(image) || this.byId.has(id)) return;
-    const index = this.order.findIndex((other) => this.byId.get(other).image.seq < image.seq);
-    if (index < 0 && this.next) return; // older than what is loaded: paging brings it
-    const tile = this.makeTile(image);
-    this.byId.set(id, { image, tile });
+    if (!image || !this.matches(image) || this.byId.has(id) || this.positionOf(id, image.seq) >= 0) return;
+    const index = this.bisect(image.seq);
+    if (index >= this.order.length && this.next) return; // older than what is loaded: paging brings it
+    this.insertAt(index, [image]);
+    this.byId.set(id, { image, tile: null });
     this.known_.delete(id);
-    if (index < 0) {
-      this.order.push(id);
-      this.grid.append(tile);
-    } else {
-      this.grid.insertBefore(tile, this.byId.get(this.order[index]).tile);
-      this.order.splice(index, 0, id);
-    }
     this.total += 1;
+    this.render();
     this.updateCount();
   }
 
@@ -490,17 +516,25 @@ class LiveGallery {
     this.total = page.total;
     this.next = page.next;
     for (const image of page.images) this.append(image);
+    this.render();
     this.updateCount();
     console.info(`${LOG} loaded ${page.images.length} image(s) of ${this.project} at feed #${this.cursor}`);
   }
 
-  async loadMore() {
+  // The next page of older images (keyset: `before` the last one loaded), never the whole list. One who
+  // outruns the pages (`catchUp`: the end of the list is on screen) is going far: the page grows with
+  // what is loaded (an eighth of it, up to the API's largest), so the end of 100,000 images is ~200
+  // requests away rather than 1,700.
+  async loadMore(catchUp = false) {
     if (this.mode === "wall" || !this.next || this.loadingMore) return;
     this.loadingMore = true;
+    this.more.hidden = false;
     const token = this.listing;
     try {
       const query = this.query();
       query.set("before", this.next);
+      const grown = Math.max(this.model.page_size, Math.round(this.order.length / 8));
+      if (catchUp) query.set("limit", String(Math.min(MAX_PAGE, grown)));
       const page = await this.fetchJson(`/api/projects/${encodeURIComponent(this.project)}/images?${query}`);
       if (token !== this.listing) return;
       this.next = page.next;
@@ -508,26 +542,35 @@ class LiveGallery {
       this.updateCount();
     } catch (err) {
       console.warn(`${LOG} loading older images failed`, err);
+      this.loadFailedAt = performance.now();
+      setTimeout(() => this.render(), RETRY_MS);
     } finally {
       this.loadingMore = false;
+      this.more.hidden = true;
     }
-    // Still in view after this page (tall screens): keep filling.
-    const rect = this.sentinel.getBoundingClientRect();
-    if (this.next && rect.top < this.scroller.getBoundingClientRect().bottom + 800) this.loadMore();
+    this.render(); // which asks for one more page while the end is still near (tall screens)
   }
 
   append(image) {
-    if (this.byId.has(image.id)) return;
-    const tile = this.mode === "wall" ? null : this.makeTile(image);
-    this.byId.set(image.id, { image, tile });
+    if (this.mode === "wall") {
+      if (this.byId.has(image.id)) return;
+      this.byId.set(image.id, { image, tile: null });
+      this.known_.delete(image.id);
+      this.order.push(image.id);
+      this.showWall(image, false);
+      return;
+    }
+    const last = this.seqs.length ? this.seqs[this.seqs.length - 1] : Infinity;
+    if (image.seq >= last || this.fresh.includes(image.id)) return; // shown already (pages are older)
+    this.byId.set(image.id, { image, tile: null });
     this.known_.delete(image.id);
     this.order.push(image.id);
-    if (tile) this.grid.append(tile);
-    else this.showWall(image, false);
+    this.seqs.push(image.seq);
   }
 
   receive(image) {
     if (this.byId.has(image.id) || this.queued.has(image.id)) return;
+    if (this.positionOf(image.id, image.seq) >= 0) return; // listed, its record far away
     if (!this.matches(image)) return;
     console.info(`${LOG} image received ${image.id} ${image.filename} #${image.seq}`);
     this.total += 1;
@@ -569,8 +612,7 @@ class LiveGallery {
     this.queued.delete(id);
     this.arrived.delete(id);
     const filtered = this.filter.min_rating || this.filter.flag || this.filter.label;
-    if (this.byId.has(id)) this.drop(id);
-    else if (!filtered) this.total = Math.max(0, this.total - 1);
+    if (!this.drop(id) && !filtered) this.total = Math.max(0, this.total - 1);
     this.known_.delete(id);
     if (this.mode === "grid") this.showPill(this.pending.length);
     this.updateCount();
@@ -616,9 +658,17 @@ class LiveGallery {
     return fragment;
   }
 
+  // `images` newest first, at the top of the grid (whose window then reaches them: this is done at the top).
   prependAll(images, animate) {
-    this.grid.prepend(this.makeTiles(images, animate));
-    this.order.unshift(...images.map((image) => image.id));
+    for (const image of images) {
+      this.byId.set(image.id, { image, tile: null });
+      this.known_.delete(image.id);
+      this.queued.delete(image.id);
+      if (animate) this.animate.add(image.id);
+    }
+    this.insertAt(0, images);
+    this.render();
+    this.animate.clear();
   }
 
   // Collection mode: arrivals join the pool in a band above it, so the grid being selected from
@@ -633,7 +683,7 @@ class LiveGallery {
     const n = this.fresh.length;
     this.freshTitle.textContent = `${n} new since you opened this`;
     if (keepView) {
-      // Band tiles have their final size at once (no content-visibility), so one correction is exact.
+      // Band tiles have their final size at once (square, laid out for real), so one correction is exact.
       const want = scroll + this.gridOffset() - before;
       this.scroller.scrollTop = want;
       this.lastScroll = { actual: this.scroller.scrollTop, want };
@@ -664,7 +714,7 @@ class LiveGallery {
 
   onPill() {
     if (this.pending.length) this.flushPending(true);
-    else this.scroller.scrollTo({ top: 0, behavior: "smooth" });
+    else this.scrollToTop();
     this.unseen = 0;
     this.showPill(0);
   }
@@ -675,16 +725,268 @@ class LiveGallery {
     if (this.mode === "collection") this.addFresh(batch);
     else this.prependAll(batch, !scrollTop && batch.length <= 24);
     this.showPill(0);
-    if (scrollTop) this.scroller.scrollTo({ top: 0, behavior: "smooth" });
+    if (scrollTop) this.scrollToTop();
+  }
+
+  scrollToTop() {
+    // Smoothly from nearby; from far down in one jump (gliding past thousands of rows would build each).
+    const far = this.scroller.scrollTop > 3 * this.scroller.clientHeight;
+    this.scroller.scrollTo({ top: 0, behavior: far ? "instant" : "smooth" });
   }
 
   onScroll() {
+    this.render();
     if (this.scroller.scrollTop > AT_TOP_PX || this.lightboxId) return;
     if (this.pending.length) this.flushPending(false);
     if (this.unseen) {
       this.unseen = 0;
       this.showPill(0);
     }
+  }
+
+  // -- the windowed grid -------------------------------------------------------------------
+  //
+  // The grid's DOM holds only positions [lo, hi) of `order`, whole rows near the viewport; padding above
+  // and below stands for the rows that are not there (tiles are square, so a row's height is known), so
+  // the scroll height is the whole loaded list's. Far from the viewport an image is only its id and seq:
+  // its record is dropped, and fetched again (by keyset, `before` its seq) if the viewport comes back.
+
+  // The position of `id` in `order` (by its seq when known), or -1.
+  positionOf(id, seq) {
+    if (seq === undefined || seq === null) return this.order.indexOf(id);
+    const at = this.bisect(seq);
+    return this.order[at] === id ? at : -1;
+  }
+
+  // The first position whose seq is at most `seq` (`seqs` decreases).
+  bisect(seq) {
+    let lo = 0;
+    let hi = this.seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.seqs[mid] > seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  insertAt(at, images) {
+    this.order.splice(at, 0, ...images.map((image) => image.id));
+    this.seqs.splice(at, 0, ...images.map((image) => image.seq));
+    const [lo, hi] = this.span;
+    if (at <= lo && lo < hi) this.span = [lo + images.length, hi + images.length];
+    else if (at < hi) this.span = [lo, hi + images.length];
+  }
+
+  removeAt(at) {
+    this.order.splice(at, 1);
+    this.seqs.splice(at, 1);
+    const [lo, hi] = this.span;
+    if (at < lo) this.span = [lo - 1, hi - 1];
+    else if (at < hi) this.span = [lo, hi - 1];
+  }
+
+  // Columns and row pitch from the live layout (`repeat(auto-fill, minmax(--ff-tile-min, 1fr))`).
+  measure() {
+    const style = getComputedStyle(this.grid);
+    const rowGap = parseFloat(style.rowGap) || 0;
+    const colGap = parseFloat(style.columnGap) || 0;
+    const width = this.grid.clientWidth;
+    const tracks = style.gridTemplateColumns.split(" ").filter((t) => t.endsWith("px"));
+    let cols = tracks.length;
+    let side = parseFloat(tracks[0]);
+    if (!cols || !(side > 0)) {
+      const min = parseFloat(style.getPropertyValue("--ff-tile-min")) || 200;
+      cols = Math.max(1, Math.floor((width + colGap) / (min + colGap)));
+      side = Math.max(1, (width - colGap * (cols - 1)) / cols);
+    }
+    const tile = this.grid.firstElementChild;
+    const height = tile ? tile.getBoundingClientRect().height : 0;
+    return { cols, pitch: (height || side) + rowGap, width, measured: height > 0 };
+  }
+
+  // Bring the DOM in line with the viewport: make the tiles it nears, drop those it left far behind.
+  render() {
+    if (this.mode === "wall" || this.destroyed) return;
+    if (!this.geo || !this.geo.measured) this.geo = this.measure();
+    const { cols, pitch } = this.geo;
+    const n = this.order.length;
+    const screen = this.scroller.clientHeight || 800;
+    const top = this.scroller.scrollTop - this.gridOffset();
+    const rows = Math.ceil(n / cols);
+    const first = Math.min(rows, Math.max(0, Math.floor(top / pitch)));
+    const last = Math.min(rows, Math.max(0, Math.floor((top + screen) / pitch) + 1));
+    const screenRows = Math.ceil(screen / pitch);
+    const ahead = Math.max(2 * screenRows, Math.ceil(MAKE_AHEAD / cols));
+    const behind = 2 * screenRows;
+    // Made: two screens above, MAKE_AHEAD below. Kept until KEEP_BEHIND above or twice as far below:
+    // scrolling to and fro near the edges neither rebuilds nor churns tiles.
+    const make = [Math.max(0, first - behind) * cols, Math.min(n, (last + ahead) * cols)];
+    const keep = [Math.max(0, first - Math.max(behind, Math.ceil(KEEP_BEHIND / cols))) * cols,
+      Math.min(n, (last + 2 * ahead) * cols)];
+    let [lo, hi] = this.span;
+    if (hi <= lo || hi < make[0] || lo > make[1]) [lo, hi] = make;
+    else [lo, hi] = [Math.min(lo, make[0]), Math.max(hi, make[1])];
+    lo = Math.floor(Math.max(lo, keep[0]) / cols) * cols;
+    hi = Math.max(lo, Math.min(hi, keep[1], n));
+    this.span = [lo, hi];
+    this.reconcile(lo, hi);
+    this.grid.style.paddingTop = `${(lo / cols) * pitch}px`;
+    this.grid.style.paddingBottom = `${(rows - Math.ceil(hi / cols)) * pitch}px`;
+    if (!this.geo.measured && this.grid.firstElementChild) this.geo = null; // measure a real tile next time
+    if (this.byId.size > hi - lo + 2 * RECORD_MARGIN + 2 * MAX_PAGE) this.evict(lo, hi);
+    if (this.ghosts.size && !this.refilling) this.refillNear(lo, hi, first * cols);
+    const end = rows * pitch - (top + screen);
+    if (end < LOAD_AHEAD_PX && this.next && !this.loadingMore && performance.now() - this.loadFailedAt >= RETRY_MS) {
+      this.loadMore(end <= 0);
+    }
+  }
+
+  // The grid's children become the tiles of order[lo:hi], in order; a tile that stays is never moved.
+  reconcile(lo, hi) {
+    const want = this.order.slice(lo, hi);
+    const wanted = new Set(want);
+    let cursor = this.grid.firstElementChild;
+    for (const id of want) {
+      const node = this.byId.get(id)?.tile || this.ghosts.get(id) || this.mount(id);
+      while (cursor && cursor !== node && !wanted.has(cursor.dataset.imageId || cursor.dataset.ghostId)) {
+        const next = cursor.nextElementSibling;
+        this.unmount(cursor);
+        cursor = next;
+      }
+      if (cursor === node) cursor = cursor.nextElementSibling;
+      else this.grid.insertBefore(node, cursor); // new here (or from the band of arrivals)
+    }
+    while (cursor) {
+      const next = cursor.nextElementSibling;
+      this.unmount(cursor);
+      cursor = next;
+    }
+  }
+
+  // The tile of an image, or a placeholder while its record is fetched again.
+  mount(id) {
+    const entry = this.byId.get(id);
+    if (!entry) {
+      const ghost = h("div", { class: "ff-tile ff-ghost", "data-ghost-id": id }, h("div", { class: "ff-box" }));
+      this.ghosts.set(id, ghost);
+      return ghost;
+    }
+    entry.tile = this.makeTile(entry.image);
+    if (this.animate.has(id)) entry.tile.classList.add("ff-new");
+    return entry.tile;
+  }
+
+  unmount(node) {
+    const id = node.dataset.imageId || node.dataset.ghostId;
+    if (node.dataset.ghostId) this.ghosts.delete(id);
+    const entry = this.byId.get(id);
+    if (entry && entry.tile === node) entry.tile = null;
+    // A lazy image that never came near the viewport stays watched by Chromium's lazy loading, and with
+    // it its whole tile, long after the tile left: without a source, there is nothing left to watch for.
+    const img = node.querySelector("img");
+    if (img && !img.complete) img.removeAttribute("src");
+    node.remove();
+  }
+
+  // Drop the records of images far from the DOM's tiles (the band's, the lightbox's and tiles' stay).
+  evict(lo, hi) {
+    const open = this.collections?.open;
+    for (const [id, entry] of this.byId) {
+      if (entry.tile || id === this.lightboxId) continue;
+      const at = this.positionOf(id, entry.image.seq);
+      if (at < 0 || (at >= lo - RECORD_MARGIN && at < hi + RECORD_MARGIN)) continue;
+      this.byId.delete(id);
+      if (open?.tiles.has(id)) this.known_.set(id, entry.image); // still shown in the open collection
+    }
+  }
+
+  // Fetch again the records of placeholders in [lo, hi), those nearest the viewport first.
+  refillNear(lo, hi, from) {
+    let at = -1;
+    for (let p = Math.max(lo, from); p < hi && at < 0; p += 1) if (!this.byId.has(this.order[p])) at = p;
+    for (let p = lo; p < Math.min(hi, from) && at < 0; p += 1) if (!this.byId.has(this.order[p])) at = p;
+    if (at >= 0) this.refill(at, Math.min(hi, at + MAX_PAGE));
+  }
+
+  // One keyset page from position `at` (its seq and older). Records come back to their places; those that
+  // did not come back in the range the page covers were deleted or left the filter meanwhile.
+  refill(at, end) {
+    const token = this.listing;
+    const fromSeq = this.seqs[at];
+    const query = this.query();
+    query.set("before", String(fromSeq + 1));
+    query.set("limit", String(Math.max(1, Math.min(MAX_PAGE, end - at))));
+    const path = `/api/projects/${encodeURIComponent(this.project)}/images?${query}`;
+    this.refilling = this.fetchJson(path).then((page) => {
+      if (token !== this.listing) return;
+      for (const image of page.images) {
+        const pos = this.positionOf(image.id, image.seq);
+        if (pos < 0) continue;
+        const entry = this.byId.get(image.id);
+        if (entry) {
+          entry.image = image;
+          continue;
+        }
+        this.byId.set(image.id, { image, tile: null });
+        const ghost = this.ghosts.get(image.id);
+        if (ghost) {
+          this.ghosts.delete(image.id);
+          const tile = this.mount(image.id);
+          ghost.replaceWith(tile);
+        }
+      }
+      const covered = page.next === null ? -Infinity : page.images[page.images.length - 1].seq;
+      const gone = []; // positions may have moved meanwhile: start again from the seq asked for
+      for (let p = this.bisect(fromSeq); p < this.order.length && this.seqs[p] >= covered; p += 1) {
+        if (!this.byId.has(this.order[p])) gone.push(this.order[p]);
+      }
+      for (const id of gone) this.drop(id);
+    }).catch((err) => {
+      console.warn(`${LOG} fetching images again failed`, err);
+      return sleep(RETRY_MS);
+    }).finally(() => {
+      this.refilling = null;
+      this.render();
+    });
+    return this.refilling;
+  }
+
+  // The record at position `at` of `order`, fetched again if it was dropped.
+  async recordAt(at) {
+    for (let tries = 0; tries < 3 && at >= 0 && at < this.order.length && !this.byId.has(this.order[at]); tries += 1) {
+      await (this.refilling || this.refill(at, Math.min(this.order.length, at + this.model.page_size)));
+    }
+  }
+
+  // Scroll just enough to bring position `at` of `order` into view, its tile made at once.
+  reveal(at) {
+    if (at < 0 || this.mode === "wall") return;
+    if (!this.geo) this.geo = this.measure();
+    const { cols, pitch } = this.geo;
+    const rowTop = this.gridOffset() + Math.floor(at / cols) * pitch;
+    const s = this.scroller;
+    if (rowTop < s.scrollTop) s.scrollTop = rowTop;
+    else if (rowTop + pitch > s.scrollTop + s.clientHeight) s.scrollTop = rowTop + pitch - s.clientHeight;
+    this.render();
+  }
+
+  // A new width (window, side panel, scroll bar) changes the columns: the first image in view stays there.
+  onResize() {
+    if (this.mode === "wall") return;
+    const old = this.geo;
+    if (old && old.width === this.grid.clientWidth && this.screen === this.scroller.clientHeight) return;
+    this.screen = this.scroller.clientHeight;
+    const top = this.scroller.scrollTop - this.gridOffset();
+    this.geo = this.measure();
+    if (old && top > 0 && old.cols !== this.geo.cols) {
+      const row = Math.floor(top / old.pitch);
+      const within = (top - row * old.pitch) / old.pitch;
+      const at = row * old.cols;
+      this.render(); // padding for the new column count first: the scroll height must allow the new offset
+      this.scroller.scrollTop = this.gridOffset() + (Math.floor(at / this.geo.cols) + within) * this.geo.pitch;
+    }
+    this.render();
   }
 
   // -- clicks and keys ---------------------------------------------------------------------
@@ -703,6 +1005,7 @@ class LiveGallery {
   focus(id, scroll) {
     this.byId.get(this.focusId)?.tile?.classList.remove("ff-focus");
     this.focusId = id;
+    if (scroll && !this.byId.get(id)?.tile) this.reveal(this.positionOf(id, this.known(id)?.seq));
     const tile = this.byId.get(id)?.tile;
     if (!tile) return;
     tile.classList.add("ff-focus");
@@ -983,6 +1286,7 @@ class LiveGallery {
       ids = this.sequence();
     }
     const target = ids[index + delta];
+    if (target && !order && !this.known(target)) await this.recordAt(index + delta - this.fresh.length);
     if (target) this.openLightbox(target, order);
   }
 
@@ -1087,7 +1391,7 @@ class LiveGallery {
   destroy() {
     this.destroyed = true;
     this.controller?.abort();
-    this.observer?.disconnect();
+    this.resizer?.disconnect();
     document.removeEventListener("keydown", this.keyHandler);
   }
 }

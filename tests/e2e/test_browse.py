@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlparse
+
 import httpx
 
 from tests.conftest import wait_until
@@ -135,3 +137,161 @@ def test_wall_mode_follows_new_arrivals_with_a_bounded_strip(server, open_page):
     assert page.locator("[data-testid=upload]").count() == 0, "no chrome on the wall"
     page.wait_for_timeout(800)
     screenshot(page, "wall", docs=True)
+
+
+# -- a project too big for the DOM: the grid keeps only the tiles near the viewport ---------------------
+
+DOM_TILES_MAX = 800  # KEEP_BEHIND + two screens and MAKE_AHEAD below, in whole rows (dashboard/assets/gallery.js)
+
+WINDOW_JS = """root => {
+  const s = root.querySelector('.ff-scroll');
+  const box = s.getBoundingClientRect();
+  const tiles = Array.from(root.querySelectorAll('.ff-grid:not(.ff-fresh-grid) [data-image-id]'));
+  const middle = box.top + box.height / 2;
+  return {
+    ids: tiles.map(t => t.dataset.imageId),
+    top: s.scrollTop,
+    bottom: s.scrollTop + s.clientHeight >= s.scrollHeight - 2,
+    height: s.scrollHeight,
+    covered: tiles.some(t => {
+      const r = t.getBoundingClientRect();
+      return r.top <= middle && r.bottom + 12 >= middle;
+    }),
+  };
+}"""
+
+
+def _window(page) -> dict:
+    return gallery(page).evaluate(WINDOW_JS)
+
+
+def _scroll_by_screens(page, screens: float) -> None:
+    gallery(page).evaluate(
+        f"root => {{ const s = root.querySelector('{SCROLLER}'); s.scrollBy(0, {screens} * s.clientHeight); }}"
+    )
+
+
+def _listing(server) -> list[str]:
+    """Every image id, newest first, through the API's own keyset pages."""
+    ids: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "500", **({"before": cursor} if cursor else {})}
+        page = httpx.get(server.api("/images"), params=params).json()
+        assert "images" in page, page
+        ids += [i["id"] for i in page["images"]]
+        cursor = page["next"]
+        if not cursor:
+            return ids
+
+
+def _list_requests(page) -> list[str]:
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/images?" in r.url else None)
+    return requests
+
+
+def _scroll_until(page, done, *, screens: float = 2.0, steps: int = 500) -> list[dict]:
+    """Scroll down `screens` at a time, each time until tiles cover the middle of the view (at the end of
+    what is loaded: until the next page made the grid taller); every window seen, until `done(window)`."""
+    seen = []
+    for _ in range(steps):
+        state = _window(page)
+        seen.append(state)
+        if done(state):
+            return seen
+        _scroll_by_screens(page, screens)
+        after = _window(page)
+        if after["top"] == state["top"]:
+            wait_until(lambda s=state: _window(page)["height"] > s["height"] or done(_window(page)), timeout_s=20)
+        wait_until(lambda: _window(page)["covered"], timeout_s=20)
+    raise AssertionError(f"not done after {steps} steps")
+
+
+def test_scrolling_to_the_end_pages_every_image_in_order_with_a_bounded_dom(tmp_path, server_factory, open_page):
+    data = tmp_path / "data"
+    seed_project(data, "default", 3000)
+    server = server_factory(data=data)
+    listing = _listing(server)
+    position = {image_id: i for i, image_id in enumerate(listing)}
+    page = open_page(server.url)
+    requests = _list_requests(page)
+
+    windows = _scroll_until(page, lambda w: w["bottom"] and listing[-1] in w["ids"])
+
+    for w in windows:
+        ids = w["ids"]
+        assert ids, "tiles are always there"
+        start = position[ids[0]]
+        assert ids == listing[start : start + len(ids)], "each window is a run of the listing: newest first, no gap"
+    reached = {image_id for w in windows for image_id in w["ids"]}
+    assert reached == set(listing), f"{len(set(listing) - reached)} images were never reachable"
+    most = max(len(w["ids"]) for w in windows)
+    assert most <= DOM_TILES_MAX, f"the DOM held {most} tiles at once"
+    assert len(windows[-1]["ids"]) < len(listing) / 3 and listing[0] not in windows[-1]["ids"]
+    limits = [int(parse_qs(urlparse(url).query)["limit"][0]) for url in requests]
+    assert all("before=" in url for url in requests), "pages only: nothing reloads from the top"
+    assert max(limits) <= 500 and len(requests) <= len(listing) / 60 + 10, f"{len(requests)} list requests"
+    assert gallery(page).locator("[data-testid=image-count]").inner_text() == "3,000 images"
+    assert page.console.errors == []
+
+
+def test_far_down_a_live_insert_moves_nothing_and_a_delete_above_is_applied(tmp_path, server_factory, open_page):
+    data = tmp_path / "data"
+    seed_project(data, "default", 2000)
+    server = server_factory(data=data)
+    listing = _listing(server)
+    page = open_page(server.url)
+    # Far enough that the first images' tiles (and records) have left the page.
+    _scroll_until(page, lambda w: listing[0] not in w["ids"] and listing.index(w["ids"][0]) > 700, screens=4)
+    page.wait_for_timeout(300)  # a page still loading at the bottom grows the grid below, never above
+    gone = listing[5]
+    assert gone not in tile_ids(page)
+    before, top = _first_visible(page), _scroll_top(page)
+
+    drop_file(server.watch, "far-new.jpg", photo_jpeg(7, (600, 400)))
+    pill = page.locator("[data-testid=new-pill]")
+    wait_until(lambda: pill.is_visible() and "1 new" in pill.inner_text(), timeout_s=10)
+    assert _first_visible(page) == before, "what the user looks at did not move"
+    assert _scroll_top(page) == top
+
+    # An image deleted far above, its tile long gone from the page: it leaves the list all the same.
+    count = gallery(page).locator("[data-testid=image-count]")
+    assert count.inner_text() == "2,001 images"
+    assert httpx.delete(server.api(f"/images/{gone}")).status_code == 200
+    wait_until(lambda: count.inner_text() == "2,000 images", timeout_s=10)
+
+    pill.click()
+    wait_until(lambda: _scroll_top(page) == 0, timeout_s=10)
+    newest = httpx.get(server.api("/images?limit=1")).json()["images"][0]
+    assert newest["filename"] == "far-new.jpg"
+    ids = tile_ids(page)
+    assert ids[0] == newest["id"] and gone not in ids
+    assert ids == [newest["id"], *[i for i in listing if i != gone]][: len(ids)]
+    assert page.console.errors == []
+
+
+def test_a_selection_outlives_its_tiles_leaving_the_page(tmp_path, server_factory, open_page):
+    data = tmp_path / "data"
+    seed_project(data, "default", 2000)
+    server = server_factory(data=data)
+    listing = _listing(server)
+    page = open_page(server.url + "/?mode=collection")
+    pool = "[data-testid=collection-pool]"
+    page.locator(f"{pool} [data-image-id='{listing[0]}']").click()
+    page.locator(f"{pool} [data-image-id='{listing[2]}']").click(modifiers=["Shift"])
+    count = page.locator("[data-testid=selection-count]")
+    assert count.inner_text() == "3 selected"
+
+    _scroll_until(page, lambda w: listing[0] not in w["ids"] and listing.index(w["ids"][0]) > 700, screens=4)
+    far = _first_visible(page)["id"]
+    page.locator(f"{pool} [data-image-id='{far}']").click(modifiers=["Control"])
+    assert count.inner_text() == "4 selected"
+
+    gallery(page).evaluate(f"root => root.querySelector('{SCROLLER}').scrollTo(0, 0)")
+    wait_until(lambda: listing[0] in tile_ids(page))
+    selected = page.eval_on_selector_all(f"{pool} [data-selected=true]", "ts => ts.map(t => t.dataset.imageId)")
+    assert selected == listing[:3], "the tiles made again show the selection"
+    page.keyboard.press("Control+a")
+    wait_until(lambda: int(count.inner_text().split()[0]) >= listing.index(far) + 1)
+    assert page.console.errors == []
