@@ -13,6 +13,7 @@ import io
 import math
 import operator
 import struct
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -313,12 +314,24 @@ def embedded_preview(data: bytes, filename: str) -> RawPreview:
     )
 
 
+@contextlib.contextmanager
+def _forked_pool_is_fine() -> Iterator[None]:
+    """Silence rawpy's warning in a forked worker (`Ingestor.ingest_many`'s pool).
+
+    It warns because LibRaw's OpenMP threads do not survive a fork; only developing a RAW
+    (demosaicing) runs them, and Fotoflo never develops one: it reads sizes and the embedded JPEG.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="rawpy is being used in a process created by multiprocessing")
+        yield
+
+
 def _with_libraw(
     data: bytes, best: _Jpeg | None
 ) -> tuple[rawpy.ImageSizes | None, _Jpeg | None, rawpy.LibRawError | None]:
     """LibRaw's image size and flip, and the larger of `best` and its preview; or the error it raised."""
     try:
-        with rawpy.imread(io.BytesIO(data)) as raw:
+        with _forked_pool_is_fine(), rawpy.imread(io.BytesIO(data)) as raw:
             sizes = raw.sizes
             if best is None or best.width * best.height < sizes.width * sizes.height:
                 # Maker notes and CR3 tracks hold previews the walk does not reach (and may be larger).

@@ -791,3 +791,18 @@ def test_a_raw_file_cut_short_is_refused_and_nothing_is_stored(embedded: Embedde
     assert refused.value.filename == "DSC_0002.DNG"
     assert "truncated" in refused.value.reason
     assert_nothing_stored(embedded)
+
+
+def test_raw_files_go_through_the_bulk_pool(embedded: Embedded, tmp_path: Path) -> None:
+    # LibRaw used here first, then the pool forks: rawpy's fork warning must not fail the workers.
+    embedded.ingestor.ingest(raw_dng(1200, 800, seed=1), PROJECT, filename="first.DNG")
+    paths = []
+    for seed in (2, 3):
+        path = tmp_path / f"DSC_000{seed}.DNG"
+        path.write_bytes(raw_dng(1200, 800, seed=seed))
+        paths.append(path)
+
+    stats = embedded.ingestor.ingest_many(paths, PROJECT, workers=2)
+
+    assert (stats.created, stats.duplicates, stats.refused) == (2, 0, [])
+    assert {i.format for i in embedded.store.list_images(PROJECT, limit=10)} == {"DNG"}
