@@ -276,8 +276,13 @@ def test_a_renamed_file_is_not_sent_again(server: Server, sync_client: ClientFac
     write(client.folder / "selects" / "wedding-001.jpg", edit)  # and its edit is still a version of it
 
     wait_until(lambda: images(server)[0]["version"] == 2, timeout_s=30)
-    outcomes = sorted(u.outcome or "" for u in client.queue.uploads(states=(DONE,)))
-    assert outcomes == ["created", "renamed", "updated"], outcomes
+
+    def outcomes() -> list[str] | None:
+        done = sorted(u.outcome or "" for u in client.queue.uploads(states=(DONE,)))
+        return done if len(done) == 3 else None
+
+    # The server shows version 2 a moment before the client has recorded the answer to its upload.
+    assert wait_until(outcomes, timeout_s=30) == ["created", "renamed", "updated"]
     assert [i["id"] for i in images(server)] == [image["id"]]
 
 
