@@ -229,18 +229,7 @@ def _decode(data: bytes, filename: str, limits: Limits, sha256: str | None) -> A
     meta = _exif_fields(exif)
     preview_jpeg, thumb_jpeg = _renditions(im, data, filename, orientation)
     width, height = (raw_h, raw_w) if orientation in (5, 6, 7, 8) else (raw_w, raw_h)
-    return Analysis(
-        sha256=sha256 or sha256_of(data),
-        format=fmt,
-        width=width,
-        height=height,
-        captured_at=meta.pop("captured_at", None),
-        camera_make=meta.pop("camera_make", None),
-        camera_model=meta.pop("camera_model", None),
-        exif=meta,
-        thumb_jpeg=thumb_jpeg,
-        preview_jpeg=preview_jpeg,
-    )
+    return _analysis(data, sha256, fmt, (width, height), meta, preview_jpeg, thumb_jpeg)
 
 
 def _decode_raw(data: bytes, filename: str, limits: Limits, sha256: str | None) -> Analysis:
@@ -253,9 +242,23 @@ def _decode_raw(data: bytes, filename: str, limits: Limits, sha256: str | None) 
     meta = _exif_fields(raw.to_exif())
     preview_jpeg, thumb_jpeg = _renditions(im, raw.jpeg, filename, orientation, keep=raw.jpeg)
     width, height = (raw.height, raw.width) if orientation in (5, 6, 7, 8) else (raw.width, raw.height)
+    return _analysis(data, sha256, raw.kind, (width, height), meta, preview_jpeg, thumb_jpeg)
+
+
+def _analysis(
+    data: bytes,
+    sha256: str | None,
+    fmt: str,
+    upright_size: tuple[int, int],
+    meta: dict[str, Any],
+    preview_jpeg: bytes,
+    thumb_jpeg: bytes,
+) -> Analysis:
+    """The `Analysis` of a decoded file; `meta` is `_exif_fields`' dict (its named fields are taken out)."""
+    width, height = upright_size
     return Analysis(
         sha256=sha256 or sha256_of(data),
-        format=raw.kind,
+        format=fmt,
         width=width,
         height=height,
         captured_at=meta.pop("captured_at", None),
