@@ -145,6 +145,20 @@ def write_section(name: str, body: str, doc: Path = DOC) -> None:
     doc.write_text(text)
 
 
+def publish(name: str, section: str, *, write: bool) -> None:
+    """Print `section`, then (if `write`) make it the `name` section of docs/benchmarks.md."""
+    print(section)
+    if write:
+        write_section(name, section)
+
+
+def wait_until_quiet(max_wait_s: float) -> None:
+    """`wait_for_idle`, saying so on stdout; `max_wait_s` 0 (or less) does not wait."""
+    if max_wait_s > 0:
+        print(f"waiting up to {max_wait_s:.0f} s for other processes to go quiet", flush=True)
+        print(f"  others use {wait_for_idle(max_wait_s):.2f} cores", flush=True)
+
+
 # -- shared by the browser and server benchmarks (soak.py, sessions.py, scaleout.py) -----------------
 
 CHROMIUM = os.environ.get("FOTOFLO_CHROMIUM", "/usr/bin/chromium")
@@ -172,6 +186,63 @@ def free_port() -> int:
 def launch_chromium(pw: Any, extra_args: Sequence[str] = ()) -> Any:
     """Debian's Chromium under Playwright (`pw` is a started `sync_playwright()`), headless."""
     return pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+# Records when each tile (by its file name, the first line of its title) first appears in the page, by
+# the page's `Date.now()`: `window.__seen[name]`. Evaluated in an open page (live.py, sync.py).
+SEEN_JS = """
+() => {
+  window.__seen = {};
+  const scan = (root) => {
+    for (const el of root.querySelectorAll('[data-image-id]')) {
+      const name = (el.getAttribute('title') || '').split('\\n')[0];
+      if (name && !(name in window.__seen)) window.__seen[name] = Date.now();
+    }
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) scan(el.shadowRoot);
+  };
+  const tick = () => { scan(document); requestAnimationFrame(tick); };
+  tick();
+}
+"""
+
+# Two functions for an init script to paste in (scroll.py, soak.py), both seeing through shadow roots:
+# `findGallery(root)`, the gallery component's element or null, and `countNodes()`, every node of the
+# document, shadow roots and their contents included (what DevTools counts).
+SHADOW_DOM_JS = r"""
+  const findGallery = (root) => {
+    const hit = root.querySelector('[data-testid=gallery]');
+    if (hit) return hit;
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) {
+        const inner = findGallery(el.shadowRoot);
+        if (inner) return inner;
+      }
+    }
+    return null;
+  };
+  const countNodes = () => {
+    let n = 0;
+    const stack = [document];
+    while (stack.length) {
+      const node = stack.pop();
+      n += 1;
+      if (node.shadowRoot) stack.push(node.shadowRoot);
+      for (let c = node.firstChild; c; c = c.nextSibling) stack.push(c);
+    }
+    return n;
+  };
+"""
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout_s: float = 30.0) -> None:
+    """Terminate `proc` unless it has ended, wait up to `timeout_s`, then kill it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def _process_tree() -> dict[int, list[int]]:
@@ -315,13 +386,8 @@ class Server:
         raise RuntimeError(f"the server did not start:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_process(self.proc)
 
     @property
     def pid(self) -> int:

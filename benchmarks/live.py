@@ -37,29 +37,21 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import OtherLoad, machine_description, percentile, wait_for_idle, write_section
+from _common import (
+    CHROMIUM,
+    ROOT,
+    SEEN_JS,
+    OtherLoad,
+    Server,
+    launch_chromium,
+    machine_description,
+    percentile,
+    publish,
+    wait_for_idle,
+)
 
 from dashboard.samples import photo_jpeg, seed_project
 from dashboard.store.sqlite import SQLiteStore
-
-CHROMIUM = os.environ.get("FOTOFLO_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ROOT = Path(__file__).resolve().parent.parent
-
-SEEN_JS = """
-() => {
-  window.__seen = {};
-  const scan = (root) => {
-    for (const el of root.querySelectorAll('[data-image-id]')) {
-      const name = (el.getAttribute('title') || '').split('\\n')[0];
-      if (name && !(name in window.__seen)) window.__seen[name] = Date.now();
-    }
-    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) scan(el.shadowRoot);
-  };
-  const tick = () => { scan(document); requestAnimationFrame(tick); };
-  tick();
-}
-"""
 
 FIRST_TILE_JS = """
 (() => {
@@ -139,40 +131,11 @@ def seed(data: Path, project: str, count: int) -> float | None:
     return time.perf_counter() - start
 
 
-class Bench:
-    def __init__(self, work: Path, port: int, data: Path | None = None) -> None:
-        self.work = work
-        self.data = data or work / "data"
-        self.watch = work / "hot"
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start_server(self) -> None:
-        log = open(self.work / "server.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "benchmarks" / "live_server.py"), "--data", str(self.data),
-             "--watch", str(self.watch), "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError((self.work / "server.log").read_text())
-
-    def stop_server(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # stuck building a huge naive page
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-            self.proc = None
+def gallery_server(work: Path, port: int, data: Path | None = None) -> Server:
+    """The three galleries' server (benchmarks/live_server.py) with a hot folder; `data` may be kept."""
+    server = Server(work, port, command=[sys.executable, str(ROOT / "benchmarks" / "live_server.py")])
+    server.data = data or work / "data"
+    return server
 
 
 def wait_for(page: Any, predicate_js: str, timeout_s: float, arg: Any = None) -> None:
@@ -180,15 +143,15 @@ def wait_for(page: Any, predicate_js: str, timeout_s: float, arg: Any = None) ->
 
 
 def bytes_per_image(
-    bench: Bench, browser: Any, sizes: list[int], per_size: int, open_timeout_s: float
+    bench: Server, browser: Any, sizes: list[int], per_size: int, open_timeout_s: float
 ) -> list[dict[str, Any]]:
     rows = []
     seed = 10_000
     given_up: dict[str, str] = {}  # approach → why it is not tried at larger sizes
     for n in sizes:
         project = f"bench-{n}"
-        bench.stop_server()
-        bench.start_server()
+        bench.stop()
+        bench.start()
         for approach, path in APPROACHES.items():
             row: dict[str, Any] = {"n": n, "approach": approach}
             if approach in given_up:
@@ -236,7 +199,7 @@ def bytes_per_image(
     return rows
 
 
-def latency(bench: Bench, browser: Any, files: int, bursts: int, burst_size: int) -> list[dict[str, Any]]:
+def latency(bench: Server, browser: Any, files: int, bursts: int, burst_size: int) -> list[dict[str, Any]]:
     rows = []
     seed = 50_000
     for approach, path in APPROACHES.items():
@@ -433,7 +396,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="fotoflo-live-") as tmp:
-        bench = Bench(Path(tmp), args.port, args.data)
+        bench = gallery_server(Path(tmp), args.port, args.data)
         bench.data.mkdir(parents=True, exist_ok=True)
         seed_s: dict[int, float | None] = {}
         for n in args.sizes:
@@ -444,21 +407,19 @@ def main() -> None:
         idle = wait_for_idle(60)
         try:
             with sync_playwright() as pw, OtherLoad() as load:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                browser = launch_chromium(pw)
                 bytes_rows = bytes_per_image(bench, browser, args.sizes, args.per_size, args.open_timeout)
                 # A fresh server for latency: tearing down a naive 10,000-pane session keeps the
                 # old one's loop busy for a long while, which would be charged to the next drops.
-                bench.stop_server()
-                bench.start_server()
+                bench.stop()
+                bench.start()
                 latency_rows = latency(bench, browser, args.latency_files, args.bursts, args.burst_size)
                 browser.close()
         finally:
-            bench.stop_server()
+            bench.stop()
     machine = machine_description([f"Panel {panel.__version__}"])
     section = render(bytes_rows, latency_rows, machine, seed_s, idle, load.others_cores)
-    print(section)
-    if not args.no_write:
-        write_section("live", section)
+    publish("live", section, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -36,13 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    SHADOW_DOM_JS,
     OthersLoad,
     Server,
     free_port,
     machine_description,
+    publish,
     renderers_private_mb,
+    stop_process,
     wait_for_idle,
-    write_section,
 )
 from live import FIRST_TILE_JS, chromium_version, seed
 
@@ -65,33 +67,16 @@ sys.exit(main())
 
 # Runs before the page's own scripts: helpers that see through the component's shadow root. Positions are
 # read off the screen (the tile under a point), so they mean the same whatever the grid keeps in its DOM.
-INIT_JS = r"""
+INIT_JS = (
+    r"""
 (() => {
   const ff = { gallery: null };
-  const find = (root) => {
-    const hit = root.querySelector('[data-testid=gallery]');
-    if (hit) return hit;
-    for (const el of root.querySelectorAll('*')) {
-      if (el.shadowRoot) {
-        const inner = find(el.shadowRoot);
-        if (inner) return inner;
-      }
-    }
-    return null;
-  };
-  ff.find = () => (ff.gallery && ff.gallery.isConnected ? ff.gallery : (ff.gallery = find(document)));
+"""
+    + SHADOW_DOM_JS
+    + r"""
+  ff.find = () => (ff.gallery && ff.gallery.isConnected ? ff.gallery : (ff.gallery = findGallery(document)));
   ff.scroller = () => ff.find().querySelector('.ff-scroll');
-  ff.nodes = () => {
-    let n = 0;
-    const stack = [document];
-    while (stack.length) {
-      const node = stack.pop();
-      n += 1;
-      if (node.shadowRoot) stack.push(node.shadowRoot);
-      for (let c = node.firstChild; c; c = c.nextSibling) stack.push(c);
-    }
-    return n;
-  };
+  ff.nodes = countNodes;
   const tileAt = (x, y) => {
     const el = ff.find().getRootNode().elementFromPoint(x, y);
     const tile = el && el.closest ? el.closest('[data-image-id]') : null;
@@ -152,6 +137,7 @@ INIT_JS = r"""
   window.__ff = ff;
 })();
 """
+)
 
 
 class Page:
@@ -225,12 +211,7 @@ class Page:
 
     def close(self) -> None:
         self.ws.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
 
 def position(page: Page, count: int) -> int | None:
@@ -574,9 +555,7 @@ def main() -> None:
         args.json.write_text(json.dumps(result, indent=1))
     before = json.loads(args.before.read_text()) if args.before else BEFORE
     section = render(result, before, machine_description([f"Panel {panel.__version__}"]))
-    print(section)
-    if not args.no_write:
-        write_section("scroll", section)
+    publish("scroll", section, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -60,9 +60,9 @@ from _common import (
     open_subscribers,
     percentile,
     process_cpu_s,
+    publish,
     renderers_private_mb,
-    wait_for_idle,
-    write_section,
+    wait_until_quiet,
 )
 
 from dashboard.samples import photo_jpeg, seed_project
@@ -970,14 +970,9 @@ def main() -> None:
 
     import panel
 
-    if args.wait_idle > 0:
-        print(f"waiting up to {args.wait_idle:.0f} s for other processes to go quiet", flush=True)
-        print(f"  others use {wait_for_idle(args.wait_idle):.2f} cores", flush=True)
+    wait_until_quiet(args.wait_idle)
     result = run(args)
-    section = render(result, machine_description([f"Panel {panel.__version__}"]))
-    print(section)
-    if not args.no_write:
-        write_section("sessions", section)
+    publish("sessions", render(result, machine_description([f"Panel {panel.__version__}"])), write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -39,21 +39,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import (
     BUSY_PORTS,
     CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    SHADOW_DOM_JS,
     OthersLoad,
     Server,
     cores,
     free_port,
+    launch_chromium,
     machine_description,
+    publish,
     renderers_private_mb,
-    wait_for_idle,
-    write_section,
+    stop_process,
+    wait_until_quiet,
 )
 
 from dashboard.samples import seed_project
 
 # Without --enable-precise-memory-info, performance.memory is bucketed and refreshed only now and then.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--enable-precise-memory-info"]
-ROOT = Path(__file__).resolve().parent.parent
+PRECISE_MEMORY_ARGS = ["--enable-precise-memory-info"]
 PROJECT = "default"
 SEEDED = 100  # images in the project before the first arrival: grids open on a full first page
 CHECKPOINT_FRACTIONS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
@@ -62,7 +66,8 @@ FLAT_PCT = 5.0  # server RSS may grow at most this much over the last three quar
 
 # Runs before the page's own scripts: helpers that see through shadow roots, and a count of the
 # stream's reconnects taken from the gallery's own console lines (the page is not otherwise touched).
-INIT_JS = r"""
+INIT_JS = (
+    r"""
 (() => {
   const soak = { reconnects: 0, lost: 0, gallery: null };
   for (const level of ['info', 'warn']) {
@@ -74,30 +79,11 @@ INIT_JS = r"""
       return original(...args);
     };
   }
-  const find = (root) => {
-    const hit = root.querySelector('[data-testid=gallery]');
-    if (hit) return hit;
-    for (const el of root.querySelectorAll('*')) {
-      if (el.shadowRoot) {
-        const inner = find(el.shadowRoot);
-        if (inner) return inner;
-      }
-    }
-    return null;
-  };
-  soak.find = () => (soak.gallery && soak.gallery.isConnected ? soak.gallery : (soak.gallery = find(document)));
-  soak.nodes = () => {
-    // Every node of the document, shadow roots and their contents included (what DevTools counts).
-    let n = 0;
-    const stack = [document];
-    while (stack.length) {
-      const node = stack.pop();
-      n += 1;
-      if (node.shadowRoot) stack.push(node.shadowRoot);
-      for (let c = node.firstChild; c; c = c.nextSibling) stack.push(c);
-    }
-    return n;
-  };
+"""
+    + SHADOW_DOM_JS
+    + r"""
+  soak.find = () => (soak.gallery && soak.gallery.isConnected ? soak.gallery : (soak.gallery = findGallery(document)));
+  soak.nodes = countNodes;
   soak.shows = (id) => {
     const g = soak.find();
     if (!g) return false;
@@ -140,6 +126,7 @@ INIT_JS = r"""
   window.__soak = soak;
 })();
 """
+)
 
 
 # `--probe`: the same `dashboard.cli` main, with tracemalloc on and a memory report on SIGUSR1 (one
@@ -208,8 +195,8 @@ class Kiosk:
     def __init__(self, work: Path, url: str) -> None:
         self.profile = work / "kiosk-profile"
         self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless=new", *ARGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
-             "--no-first-run", "--window-size=1920,1080", url + "/?mode=wall"],
+            [CHROMIUM, "--headless=new", *CHROMIUM_ARGS, *PRECISE_MEMORY_ARGS, f"--user-data-dir={self.profile}",
+             "--remote-debugging-port=0", "--no-first-run", "--window-size=1920,1080", url + "/?mode=wall"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
 
@@ -221,13 +208,7 @@ class Kiosk:
         return f"http://127.0.0.1:{port}"
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
 
 @dataclass
@@ -353,7 +334,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         uploader = Uploader(server.url, args.concurrency)
         try:
             with sync_playwright() as pw, contextlib.ExitStack() as stack:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                browser = launch_chromium(pw, PRECISE_MEMORY_ARGS)
                 stack.callback(browser.close)
                 result["chromium"] = browser.version
                 sessions: list[Session] = []
@@ -755,14 +736,9 @@ def main() -> None:
 
     import panel
 
-    if args.wait_idle > 0:
-        print(f"waiting up to {args.wait_idle:.0f} s for other processes to go quiet", flush=True)
-        print(f"  others use {wait_for_idle(args.wait_idle):.2f} cores", flush=True)
+    wait_until_quiet(args.wait_idle)
     result = run(args)
-    section = render(result, machine_description([f"Panel {panel.__version__}"]))
-    print(section)
-    if not args.no_write:
-        write_section("soak", section)
+    publish("soak", render(result, machine_description([f"Panel {panel.__version__}"])), write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,70 +29,30 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import OtherLoad, machine_description, percentile, write_section
+from _common import (
+    SEEN_JS,
+    OtherLoad,
+    Server,
+    free_port,
+    launch_chromium,
+    machine_description,
+    percentile,
+    write_section,
+)
 
 from dashboard.samples import photo_jpeg
 from dashboard.store.sqlite import SQLiteStore
 from dashboard.sync import SyncClient
 
-CHROMIUM = os.environ.get("FOTOFLO_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ROOT = Path(__file__).resolve().parent.parent
 
-# Records when each tile (by its file name, the first line of its title) first appears in the page.
-SEEN_JS = """
-() => {
-  window.__seen = {};
-  const scan = (root) => {
-    for (const el of root.querySelectorAll('[data-image-id]')) {
-      const name = (el.getAttribute('title') || '').split('\\n')[0];
-      if (name && !(name in window.__seen)) window.__seen[name] = Date.now();
-    }
-    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) scan(el.shadowRoot);
-  };
-  const tick = () => { scan(document); requestAnimationFrame(tick); };
-  tick();
-}
-"""
-
-
-class Server:
-    """A `fotoflo serve` of its own, on a free port, without a hot folder."""
-
-    def __init__(self, work: Path, port: int) -> None:
-        self.work, self.data, self.url = work, work / "data", f"http://127.0.0.1:{port}"
-        log = open(work / "server.log", "wb")  # noqa: SIM115 (the child holds it)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.cli", "--log-level", "WARNING", "serve", "--data", str(self.data),
-             "--no-watch", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError((work / "server.log").read_text())
-
-    def project(self, name: str) -> str:
-        store = SQLiteStore(self.data / "fotoflo.sqlite")  # beside the server: SQLite's locks make it safe
-        try:
-            store.ensure_project(name)
-        finally:
-            store.close()
-        return name
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def ensure_project(server: Server, name: str) -> str:
+    """Make project `name` on `server`; returns `name`."""
+    store = SQLiteStore(server.data / "fotoflo.sqlite")  # beside the server: SQLite's locks make it safe
+    try:
+        store.ensure_project(name)
+    finally:
+        store.close()
+    return name
 
 
 def corpus(count: int, size: tuple[int, int], first_seed: int = 0) -> list[tuple[str, bytes]]:
@@ -106,7 +64,7 @@ def throughput(server: Server, work: Path, photos: list[tuple[str, bytes]], work
     folder.mkdir()
     for name, data in photos:
         (folder / name).write_bytes(data)
-    project = server.project(f"throughput-{workers}-{run}")
+    project = ensure_project(server, f"throughput-{workers}-{run}")
     client = SyncClient(folder, server.url, project, state_dir=work / f"state-{workers}-{run}", workers=workers)
     try:
         with OtherLoad() as load:
@@ -129,13 +87,13 @@ def latency(server: Server, work: Path, photos: list[tuple[str, bytes]], warmup:
 
     folder = work / "drop"
     folder.mkdir()
-    project = server.project("latency")
+    project = ensure_project(server, "latency")
     client = SyncClient(folder, server.url, project, state_dir=work / "state-latency")
     out: list[float] = []
     try:
         client.start()
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = launch_chromium(pw)
             page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             page.goto(f"{server.url}/?project={project}")
             page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=60_000)
@@ -209,8 +167,9 @@ def main() -> None:
         print("making the corpus…", flush=True)
         photos = corpus(args.count, tuple(args.size))
         drops = corpus(args.latency_files + 2, tuple(args.size), first_seed=50_000)
-        server = Server(work, free_port())
+        server = Server(work, free_port())  # no hot folder: the sync client is the way in
         try:
+            server.start()
             rows = []
             for run in range(args.repeat):
                 for workers in args.workers:
