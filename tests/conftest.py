@@ -25,11 +25,12 @@ from dashboard.bus import LocalBus
 from dashboard.ingest import Ingestor
 from dashboard.store.sqlite import SQLiteStore
 from tests.services import pg_url, postgres_server, redis_server, redis_session, store_backend
-from tests.supabase_fakes.fixtures import fake_realtime, supabase_db
+from tests.supabase_fakes.fixtures import fake_http, fake_realtime, supabase_db
 
 # Real PostgreSQL and Redis for every test module (fixtures defined in tests/services.py), and the
 # Supabase fakes on that PostgreSQL (tests/supabase_fakes/).
 __all__ = [
+    "fake_http",
     "fake_realtime",
     "pg_url",
     "postgres_server",
@@ -203,6 +204,32 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
 
+    def wait_healthy(self, timeout_s: float) -> None:
+        """Wait for `/healthz` to answer 200; fail with the log at once if the process exits."""
+
+        def healthy() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout_s=timeout_s)
+
+
+def spawn_server(
+    *, data: Path, watch: Path, port: int, project: str, log_path: Path, extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Server:  # fmt: skip
+    """Start `fotoflo serve` on loopback `port`, its output appended to `log_path`; the caller waits and stops it."""
+    cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--data", str(data), "--watch", str(watch),
+           "--port", str(port), "--project", project, *extra_args]  # fmt: skip
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
+    return Server(f"http://127.0.0.1:{port}", port, data, watch, project, proc, log_path)
+
 
 ServerFactory = Callable[..., Server]
 
@@ -216,27 +243,13 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         *, data: Path | None = None, watch: Path | None = None, port: int | None = None, project: str = "default",
         extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
     ) -> Server:  # fmt: skip
-        data = data or tmp_path / "data"
-        watch = watch or tmp_path / "hot"
         port = port or free_port()
-        log_path = tmp_path / f"server-{port}-{len(started)}.log"
-        cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--data", str(data), "--watch", str(watch),
-               "--port", str(port), "--project", project, *extra_args]  # fmt: skip
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        with open(log_path, "ab") as log_file:
-            proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
-        server = Server(f"http://127.0.0.1:{port}", port, data, watch, project, proc, log_path)
+        server = spawn_server(
+            data=data or tmp_path / "data", watch=watch or tmp_path / "hot", port=port, project=project,
+            log_path=tmp_path / f"server-{port}-{len(started)}.log", extra_args=extra_args, env=env,
+        )  # fmt: skip
         started.append(server)
-
-        def healthy() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited with {proc.returncode}:\n{server.log()}")
-            try:
-                return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, timeout_s=30)
+        server.wait_healthy(timeout_s=30)
         return server
 
     yield start

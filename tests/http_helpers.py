@@ -5,11 +5,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import os
 import queue
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +17,7 @@ from typing import Any
 import httpx
 
 from dashboard.store.sqlite import SQLiteStore
-from tests.conftest import ROOT, Server, free_port, jpeg_bytes, wait_until
+from tests.conftest import Server, free_port, jpeg_bytes, spawn_server, wait_until
 
 # -- one server for many tests --------------------------------------------------------------
 
@@ -32,26 +29,17 @@ def running_server(tmp: Path, *, project: str = "default", extra_args: tuple[str
     Starting the server (Panel's import alone) costs seconds of CPU; a module shares one and
     isolates its tests by giving each its own project (`fresh_project`).
     """
-    data, watch, port = tmp / "data", tmp / "hot", free_port()
-    log_path = tmp / f"server-{port}.log"
-    cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--data", str(data), "--watch", str(watch),
-           "--port", str(port), "--project", project, *extra_args]  # fmt: skip
-    with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(
-            cmd, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=ROOT
-        )
-    server = Server(f"http://127.0.0.1:{port}", port, data, watch, project, proc, log_path)
+    port = free_port()
+    server = spawn_server(
+        data=tmp / "data",
+        watch=tmp / "hot",
+        port=port,
+        project=project,
+        log_path=tmp / f"server-{port}.log",
+        extra_args=extra_args,
+    )
     try:
-
-        def healthy() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited with {proc.returncode}:\n{server.log()}")
-            try:
-                return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, timeout_s=60)
+        server.wait_healthy(timeout_s=60)
         yield server
     finally:
         server.stop()

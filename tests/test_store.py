@@ -3,7 +3,6 @@ survives restarts."""
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ import pytest
 from dashboard.events import IMAGE_CREATED, ImageRecord, change_from_json, to_json
 from dashboard.store import CONFLICT, UPDATED, ImageFilters, InvalidValue, Store, UnknownProject
 from dashboard.store.sqlite import SQLiteStore
+from tests.records import CANON_R5, image_record
 from tests.services import StoreBackend
 
 RecordFactory = Callable[..., ImageRecord]
@@ -39,23 +39,14 @@ def make_record() -> RecordFactory:
     def make(project: str = "alpha", content: str | None = None, **overrides: object) -> ImageRecord:
         n = next(counter)
         fields: dict[str, object] = {
-            "id": f"img{n:06d}",
-            "project": project,
-            "filename": f"IMG_{n:04d}.jpg",
-            "sha256": hashlib.sha256((content if content is not None else f"bytes {n}").encode()).hexdigest(),
-            "size_bytes": 1000 + n,
+            **CANON_R5,
             "width": 6000,
             "height": 4000,
-            "format": "JPEG",
-            "mime": "image/jpeg",
-            "captured_at": "2024-05-17T14:03:09",
-            "camera_make": "Canon",
-            "camera_model": "EOS R5",
             "created_at": f"2024-05-17T14:03:{n % 60:02d}.000Z",
             "exif": {"iso": 400, "f_number": 2.8, "lens": "RF 50mm F1.2"},
+            **overrides,
         }
-        fields.update(overrides)
-        return ImageRecord(**fields)  # type: ignore[arg-type]
+        return image_record(n, project, content=content, **fields)
 
     return make
 

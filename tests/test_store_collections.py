@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import random
 import sqlite3
@@ -36,31 +35,18 @@ from dashboard.store import (
     UnknownProject,
 )
 from dashboard.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from tests.records import CANON_R5, image_record
 from tests.services import StoreBackend
 
 _numbers = itertools.count()
 
 
 def record(project: str = "alpha", **overrides: Any) -> ImageRecord:
-    n = next(_numbers)
     fields: dict[str, Any] = {
-        "id": f"img{n:06d}",
-        "project": project,
-        "filename": f"IMG_{n:04d}.jpg",
-        "sha256": hashlib.sha256(f"bytes {n}".encode()).hexdigest(),
-        "size_bytes": 1000 + n,
-        "width": 6000,
-        "height": 4000,
-        "format": "JPEG",
-        "mime": "image/jpeg",
-        "captured_at": "2024-05-17T14:03:09",
-        "camera_make": "Canon",
-        "camera_model": "EOS R5",
-        "created_at": "2024-05-17T14:03:10.000Z",
-        "exif": {"iso": 400},
-    }
-    fields.update(overrides)
-    return ImageRecord(**fields)
+        **CANON_R5, "width": 6000, "height": 4000, "created_at": "2024-05-17T14:03:10.000Z", "exif": {"iso": 400},
+        **overrides,
+    }  # fmt: skip
+    return image_record(next(_numbers), project, **fields)
 
 
 def add_images(store: SQLiteStore, count: int, project: str = "alpha") -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 
 import pytest
@@ -16,25 +15,15 @@ from dashboard.events import (
     apply_collection_change,
 )
 from dashboard.store import CollectionEdit, Store, UnknownImage, VersionChanged
+from tests.records import image_record
 from tests.services import StoreBackend
 
 
 def record(n: int, project: str = "alpha") -> ImageRecord:
-    return ImageRecord(
-        id=f"img{n:04d}",
-        project=project,
-        filename=f"IMG_{n:04d}.JPG",
-        sha256=hashlib.sha256(f"bytes {n}".encode()).hexdigest(),
-        size_bytes=100 + n,
-        width=60,
-        height=40,
-        format="JPEG",
-        mime="image/jpeg",
-        captured_at="2025-06-14T15:20:01",
-        camera_make=None,
-        camera_model=None,
+    return image_record(
+        n, project, id_digits=4, filename=f"IMG_{n:04d}.JPG", size_bytes=100 + n,
         created_at=f"2025-06-14T13:20:{n:02d}.000Z",
-    )
+    )  # fmt: skip
 
 
 @pytest.fixture

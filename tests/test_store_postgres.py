@@ -5,7 +5,6 @@ The `Store` contract itself runs on both engines in tests/test_store*.py (the `s
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,25 +15,12 @@ import pytest
 from dashboard.events import ImageRecord
 from dashboard.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION
 from dashboard.store.postgres import PostgresStore
+from tests.records import image_record
 from tests.services import PostgresServer
 
 
 def record(n: int, project: str = "alpha") -> ImageRecord:
-    return ImageRecord(
-        id=f"pg{n:06d}",
-        project=project,
-        filename=f"IMG_{n:04d}.jpg",
-        sha256=hashlib.sha256(f"pg bytes {n}".encode()).hexdigest(),
-        size_bytes=1000 + n,
-        width=60,
-        height=40,
-        format="JPEG",
-        mime="image/jpeg",
-        captured_at="2025-06-14T15:20:01",
-        camera_make=None,
-        camera_model=None,
-        created_at="2025-06-14T15:20:02.000Z",
-    )
+    return image_record(n, project, id_prefix="pg", content=f"pg bytes {n}")
 
 
 @pytest.fixture

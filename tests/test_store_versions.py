@@ -14,6 +14,7 @@ import pytest
 from dashboard.events import IMAGE_CREATED, IMAGE_UPDATED, Device, ImageRecord
 from dashboard.store import CONFLICT, UNCHANGED, UPDATED, UnknownImage, UnknownProject, conflict_name
 from dashboard.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from tests.records import image_record
 from tests.services import StoreBackend
 
 Content = Callable[..., ImageRecord]
@@ -40,21 +41,10 @@ def content() -> Content:
 
     def make(text: str, filename: str = "IMG_0001.JPG", created_at: str | None = None) -> ImageRecord:
         n = next(counter)
-        return ImageRecord(
-            id=f"new{n:05d}",
-            project="alpha",
-            filename=filename,
-            sha256=sha(text),
-            size_bytes=len(text),
-            width=60 + n,
-            height=40,
-            format="JPEG",
-            mime="image/jpeg",
-            captured_at="2025-06-14T15:20:01",
-            camera_make=None,
-            camera_model=None,
+        return image_record(
+            n, id_prefix="new", id_digits=5, content=text, filename=filename, size_bytes=len(text), width=60 + n,
             created_at=created_at or f"2025-06-14T13:20:{n % 60:02d}.000Z",
-        )
+        )  # fmt: skip
 
     return make
 

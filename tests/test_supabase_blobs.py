@@ -29,67 +29,64 @@ def sha(data: bytes) -> str:
 
 
 @pytest.fixture
-def fake(supabase_db: str, tmp_path: Path) -> Iterator[FakeSupabaseHTTP]:
-    fake = FakeSupabaseHTTP(supabase_db, tmp_path / "fake-storage")
-    yield fake
-    fake.shutdown()
-
-
-@pytest.fixture
-def blobs(fake: FakeSupabaseHTTP, tmp_path: Path) -> Iterator[SupabaseBlobs]:
-    blobs = SupabaseBlobs(FAKE_URL, SERVICE_KEY, tmp_path / "cache", transport=fake)
+def blobs(fake_http: FakeSupabaseHTTP, tmp_path: Path) -> Iterator[SupabaseBlobs]:
+    blobs = SupabaseBlobs(FAKE_URL, SERVICE_KEY, tmp_path / "cache", transport=fake_http)
     yield blobs
     blobs.close()
 
 
 def test_put_uploads_under_kind_and_sha_and_keeps_a_cached_copy(
-    blobs: SupabaseBlobs, fake: FakeSupabaseHTTP, make_jpeg: ImageFactory
+    blobs: SupabaseBlobs, fake_http: FakeSupabaseHTTP, make_jpeg: ImageFactory
 ) -> None:
     data = make_jpeg((64, 48))
     key = sha(data)
 
     blobs.put("original", key, data)
 
-    assert (fake.storage_dir / "fotoflo" / "original" / key[:2] / key).read_bytes() == data
+    assert (fake_http.storage_dir / "fotoflo" / "original" / key[:2] / key).read_bytes() == data
     assert blobs.path("original", key).read_bytes() == data
     assert blobs.exists("original", key)
     assert not blobs.exists("thumb", key)
 
 
 def test_another_server_fetches_a_blob_once_and_then_serves_it_from_its_cache(
-    blobs: SupabaseBlobs, fake: FakeSupabaseHTTP, tmp_path: Path
+    blobs: SupabaseBlobs, fake_http: FakeSupabaseHTTP, tmp_path: Path
 ) -> None:
     data = b"\x89PNG\r\n\x1a\n not a real png"
     blobs.put("preview", sha(data), data)
-    other = SupabaseBlobs(FAKE_URL, SERVICE_KEY, tmp_path / "other-cache", transport=fake)
+    other = SupabaseBlobs(FAKE_URL, SERVICE_KEY, tmp_path / "other-cache", transport=fake_http)
     try:
         assert other.exists("preview", sha(data))
         assert other.path("preview", sha(data)).read_bytes() == data
-        downloads = sum(1 for method, path in fake.requests if method == "GET" and "/object/fotoflo/" in path)
+        downloads = sum(1 for method, path in fake_http.requests if method == "GET" and "/object/fotoflo/" in path)
         other.path("preview", sha(data))
-        assert sum(1 for m, p in fake.requests if m == "GET" and "/object/fotoflo/" in p) == downloads == 1
+        assert sum(1 for m, p in fake_http.requests if m == "GET" and "/object/fotoflo/" in p) == downloads == 1
         # A missing blob is a path with no file, as on disk: the file handler answers 404 missing_file.
         assert not other.path("original", "f" * 64).exists()
     finally:
         other.close()
 
 
-def test_putting_the_same_key_twice_is_one_object(blobs: SupabaseBlobs, fake: FakeSupabaseHTTP, tmp_path: Path) -> None:
+def test_putting_the_same_key_twice_is_one_object(
+    blobs: SupabaseBlobs, fake_http: FakeSupabaseHTTP, tmp_path: Path
+) -> None:
     data = b"same content"
     blobs.put("thumb", sha(data), data)
-    fresh = SupabaseBlobs(FAKE_URL, SERVICE_KEY, tmp_path / "fresh-cache", transport=fake)
+    fresh = SupabaseBlobs(FAKE_URL, SERVICE_KEY, tmp_path / "fresh-cache", transport=fake_http)
     try:
         fresh.put("thumb", sha(data), data)  # Storage answers "Duplicate": content-addressed, so done
     finally:
         fresh.close()
-    assert [p.name for p in (fake.storage_dir / "fotoflo").rglob("*") if p.is_file()] == [sha(data)]
+    assert [p.name for p in (fake_http.storage_dir / "fotoflo").rglob("*") if p.is_file()] == [sha(data)]
 
 
-def test_a_signed_url_serves_the_bytes_to_anyone_until_it_expires(blobs: SupabaseBlobs, fake: FakeSupabaseHTTP) -> None:
+def test_a_signed_url_serves_the_bytes_to_anyone_until_it_expires(
+    blobs: SupabaseBlobs, fake_http: FakeSupabaseHTTP
+) -> None:
     data = b"\xff\xd8\xff a jpeg, they say"
     blobs.put("original", sha(data), data)
     lasting, short = blobs.signed_url("original", sha(data), 3600), blobs.signed_url("original", sha(data), 1)
-    with httpx.Client(transport=fake) as anyone:  # no key at all
+    with httpx.Client(transport=fake_http) as anyone:  # no key at all
         answer = anyone.get(lasting)
         assert (answer.status_code, answer.content, answer.headers["content-type"]) == (200, data, "image/jpeg")
         assert anyone.get(lasting.replace("/original/", "/thumb/")).status_code == 400  # the token names one object
@@ -98,22 +95,24 @@ def test_a_signed_url_serves_the_bytes_to_anyone_until_it_expires(blobs: Supabas
 
 
 @pytest.mark.parametrize("kind", ["../x", "originals", "", "thumb/.."])
-def test_untrusted_keys_are_refused_before_any_request(blobs: SupabaseBlobs, fake: FakeSupabaseHTTP, kind: str) -> None:
-    before = len(fake.requests)
+def test_untrusted_keys_are_refused_before_any_request(
+    blobs: SupabaseBlobs, fake_http: FakeSupabaseHTTP, kind: str
+) -> None:
+    before = len(fake_http.requests)
     for bad in ((kind, "ab" * 32), ("original", "AB" * 32), ("original", "../" + "a" * 61)):
         with pytest.raises(ValueError):
             blobs.put(*bad, b"x")
         with pytest.raises(ValueError):
             blobs.path(*bad)
-    assert len(fake.requests) == before
+    assert len(fake_http.requests) == before
 
 
 def test_the_anon_key_cannot_upload_or_sign_unshared_files(
-    blobs: SupabaseBlobs, fake: FakeSupabaseHTTP, tmp_path: Path
+    blobs: SupabaseBlobs, fake_http: FakeSupabaseHTTP, tmp_path: Path
 ) -> None:
     data = b"private bytes"
     blobs.put("original", sha(data), data)
-    anon = SupabaseBlobs(FAKE_URL, ANON_KEY, tmp_path / "anon-cache", transport=fake)
+    anon = SupabaseBlobs(FAKE_URL, ANON_KEY, tmp_path / "anon-cache", transport=fake_http)
     try:
         with pytest.raises(StorageApiError):
             anon.put("original", sha(b"mine"), b"mine")
@@ -124,11 +123,11 @@ def test_the_anon_key_cannot_upload_or_sign_unshared_files(
         anon.close()
 
 
-def test_an_outage_raises_and_the_next_call_works(blobs: SupabaseBlobs, fake: FakeSupabaseHTTP) -> None:
-    fake.outage = True
+def test_an_outage_raises_and_the_next_call_works(blobs: SupabaseBlobs, fake_http: FakeSupabaseHTTP) -> None:
+    fake_http.outage = True
     with pytest.raises(StorageApiError):
         blobs.put("original", sha(b"during"), b"during")
-    fake.outage = False
+    fake_http.outage = False
     blobs.put("original", sha(b"after"), b"after")
     assert blobs.exists("original", sha(b"after"))
 
@@ -142,9 +141,9 @@ def test_clean_temp_removes_cache_leftovers(blobs: SupabaseBlobs, tmp_path: Path
 
 
 def test_ingest_through_supabase_stores_files_rows_and_the_feed(
-    fake: FakeSupabaseHTTP, blobs: SupabaseBlobs, make_jpeg: ImageFactory
+    fake_http: FakeSupabaseHTTP, blobs: SupabaseBlobs, make_jpeg: ImageFactory
 ) -> None:
-    store = SupabaseStore(FAKE_URL, SERVICE_KEY, transport=fake)
+    store = SupabaseStore(FAKE_URL, SERVICE_KEY, transport=fake_http)
     try:
         store.ensure_project("shoot")
         ingestor = Ingestor(store, blobs, LocalBus())

@@ -9,7 +9,6 @@ and CHANNEL_ERROR. Whatever happens, the hub hands on every change exactly once,
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from dashboard.hub import FeedHub
 from dashboard.supabase.bus import SupabaseBus
 from dashboard.supabase.store import SupabaseStore
 from tests.conftest import run_loop, wait_until
+from tests.records import image_record
 from tests.supabase_fakes.common import FAKE_URL, MIGRATIONS, SERVICE_KEY, apply_sql, make_key
 from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
 from tests.supabase_fakes.fake_realtime import FakeRealtime
@@ -35,12 +35,7 @@ _numbers = itertools.count(1)
 
 def record(project: str = PROJECT) -> ImageRecord:
     n = next(_numbers)
-    return ImageRecord(
-        id=f"rt{n:06d}", project=project, filename=f"IMG_{n:04d}.jpg",
-        sha256=hashlib.sha256(f"realtime {n}".encode()).hexdigest(), size_bytes=1000 + n, width=60, height=40,
-        format="JPEG", mime="image/jpeg", captured_at="2025-06-14T15:20:01", camera_make=None, camera_model=None,
-        created_at="2025-06-14T13:20:03.512Z",
-    )  # fmt: skip
+    return image_record(n, project, id_prefix="rt", content=f"realtime {n}", created_at="2025-06-14T13:20:03.512Z")
 
 
 @pytest.fixture

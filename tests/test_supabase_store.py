@@ -7,7 +7,6 @@ PostgreSQL cannot hold, ids PostgREST must quote, long id lists, and the setting
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from dashboard.events import Device, ImageRecord
 from dashboard.store import UnknownImage, UnknownProject
 from dashboard.supabase.blobs import SupabaseBlobs
 from dashboard.supabase.store import IDS_PER_REQUEST, SchemaMissing, SupabaseStore
+from tests.records import CANON_R5, image_record
 from tests.services import PostgresServer
 from tests.supabase_fakes.common import FAKE_URL, SERVICE_KEY, SHIM, apply_sql
 from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
@@ -33,26 +33,13 @@ _numbers = itertools.count(1)
 
 def record(project: str = "alpha", **overrides: Any) -> ImageRecord:
     n = next(_numbers)
-    fields: dict[str, Any] = {
-        "id": f"sb{n:06d}", "project": project, "filename": f"IMG_{n:04d}.jpg",
-        "sha256": hashlib.sha256(f"supabase {n}".encode()).hexdigest(), "size_bytes": 1000 + n, "width": 60,
-        "height": 40, "format": "JPEG", "mime": "image/jpeg", "captured_at": "2024-05-17T14:03:09",
-        "camera_make": "Canon", "camera_model": "EOS R5", "created_at": "2024-05-17T14:03:10.000Z",
-    }  # fmt: skip
-    fields.update(overrides)
-    return ImageRecord(**fields)
+    fields: dict[str, Any] = {**CANON_R5, "created_at": "2024-05-17T14:03:10.000Z", **overrides}
+    return image_record(n, project, id_prefix="sb", content=f"supabase {n}", **fields)
 
 
 @pytest.fixture
-def fake(supabase_db: str, tmp_path: Path) -> Iterator[FakeSupabaseHTTP]:
-    fake = FakeSupabaseHTTP(supabase_db, tmp_path / "fake-storage")
-    yield fake
-    fake.shutdown()
-
-
-@pytest.fixture
-def store(fake: FakeSupabaseHTTP) -> Iterator[SupabaseStore]:
-    store = SupabaseStore(FAKE_URL, SERVICE_KEY, transport=fake)
+def store(fake_http: FakeSupabaseHTTP) -> Iterator[SupabaseStore]:
+    store = SupabaseStore(FAKE_URL, SERVICE_KEY, transport=fake_http)
     store.ensure_project("alpha")
     yield store
     store.close()
@@ -77,14 +64,14 @@ def test_a_project_without_the_migrations_is_refused_with_what_to_do(
         postgres_server.drop_database(url)
 
 
-def test_an_outage_fails_the_call_and_the_store_recovers(store: SupabaseStore, fake: FakeSupabaseHTTP) -> None:
+def test_an_outage_fails_the_call_and_the_store_recovers(store: SupabaseStore, fake_http: FakeSupabaseHTTP) -> None:
     stored, _ = store.add_image(record())
-    fake.outage = True
+    fake_http.outage = True
     with pytest.raises(APIError):
         store.add_image(record())
     with pytest.raises(APIError):
         store.changes("alpha")
-    fake.outage = False
+    fake_http.outage = False
     assert [c.seq for c in store.changes("alpha")] == [1]  # the failed write wrote nothing
     assert store.add_image(record())[0].seq == 2
     assert store.get_image(stored.id) == stored
@@ -120,12 +107,12 @@ def test_errors_name_the_project_and_images(store: SupabaseStore) -> None:
         store.image_versions("alpha", "x")
 
 
-def test_writes_are_one_call_each_through_the_functions(store: SupabaseStore, fake: FakeSupabaseHTTP) -> None:
-    before = len(fake.requests)
+def test_writes_are_one_call_each_through_the_functions(store: SupabaseStore, fake_http: FakeSupabaseHTTP) -> None:
+    before = len(fake_http.requests)
     image, _ = store.add_image(record())
     store.set_rating("alpha", image.id, rating=5)
     store.save_collection("alpha", "Best", [image.id])
-    assert [p for _, p in fake.requests[before:]] == [
+    assert [p for _, p in fake_http.requests[before:]] == [
         "/rest/v1/rpc/fotoflo_add_image", "/rest/v1/rpc/fotoflo_set_rating", "/rest/v1/rpc/fotoflo_save_collection",
     ]  # fmt: skip
 
@@ -162,9 +149,9 @@ def test_incomplete_or_conflicting_settings_are_refused(values: dict[str, str], 
         supabase_project(Settings(**values))  # type: ignore[arg-type]
 
 
-def test_the_settings_open_the_supabase_store_and_blobs(fake: FakeSupabaseHTTP, tmp_path: Path) -> None:
+def test_the_settings_open_the_supabase_store_and_blobs(fake_http: FakeSupabaseHTTP, tmp_path: Path) -> None:
     settings = Settings(data=tmp_path / "data", supabase_url=FAKE_URL, supabase_key=SERVICE_KEY)
-    store, blobs = store_for(settings, transport=fake), blobs_for(settings, transport=fake)
+    store, blobs = store_for(settings, transport=fake_http), blobs_for(settings, transport=fake_http)
     try:
         assert isinstance(store, SupabaseStore) and isinstance(blobs, SupabaseBlobs)
         assert store_kind(store) == "supabase"

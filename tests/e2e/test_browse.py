@@ -185,6 +185,14 @@ def _listing(server) -> list[str]:
             return ids
 
 
+def _seeded_server(tmp_path, server_factory, count: int):
+    """A real server on a project of `count` seeded images, and their ids newest first."""
+    data = tmp_path / "data"
+    seed_project(data, "default", count)
+    server = server_factory(data=data)
+    return server, _listing(server)
+
+
 def _list_requests(page) -> list[str]:
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url) if "/images?" in r.url else None)
@@ -208,11 +216,13 @@ def _scroll_until(page, done, *, screens: float = 2.0, steps: int = 500) -> list
     raise AssertionError(f"not done after {steps} steps")
 
 
+def _scroll_far_down(page, listing: list[str]) -> None:
+    """Scroll until the first images' tiles (and records) have left the page: 700 images down at least."""
+    _scroll_until(page, lambda w: listing[0] not in w["ids"] and listing.index(w["ids"][0]) > 700, screens=4)
+
+
 def test_scrolling_to_the_end_pages_every_image_in_order_with_a_bounded_dom(tmp_path, server_factory, open_page):
-    data = tmp_path / "data"
-    seed_project(data, "default", 3000)
-    server = server_factory(data=data)
-    listing = _listing(server)
+    server, listing = _seeded_server(tmp_path, server_factory, 3000)
     position = {image_id: i for i, image_id in enumerate(listing)}
     page = open_page(server.url)
     requests = _list_requests(page)
@@ -237,13 +247,9 @@ def test_scrolling_to_the_end_pages_every_image_in_order_with_a_bounded_dom(tmp_
 
 
 def test_far_down_a_live_insert_moves_nothing_and_a_delete_above_is_applied(tmp_path, server_factory, open_page):
-    data = tmp_path / "data"
-    seed_project(data, "default", 2000)
-    server = server_factory(data=data)
-    listing = _listing(server)
+    server, listing = _seeded_server(tmp_path, server_factory, 2000)
     page = open_page(server.url)
-    # Far enough that the first images' tiles (and records) have left the page.
-    _scroll_until(page, lambda w: listing[0] not in w["ids"] and listing.index(w["ids"][0]) > 700, screens=4)
+    _scroll_far_down(page, listing)
     page.wait_for_timeout(300)  # a page still loading at the bottom grows the grid below, never above
     gone = listing[5]
     assert gone not in tile_ids(page)
@@ -272,10 +278,7 @@ def test_far_down_a_live_insert_moves_nothing_and_a_delete_above_is_applied(tmp_
 
 
 def test_a_selection_outlives_its_tiles_leaving_the_page(tmp_path, server_factory, open_page):
-    data = tmp_path / "data"
-    seed_project(data, "default", 2000)
-    server = server_factory(data=data)
-    listing = _listing(server)
+    server, listing = _seeded_server(tmp_path, server_factory, 2000)
     page = open_page(server.url + "/?mode=collection")
     pool = "[data-testid=collection-pool]"
     page.locator(f"{pool} [data-image-id='{listing[0]}']").click()
@@ -283,7 +286,7 @@ def test_a_selection_outlives_its_tiles_leaving_the_page(tmp_path, server_factor
     count = page.locator("[data-testid=selection-count]")
     assert count.inner_text() == "3 selected"
 
-    _scroll_until(page, lambda w: listing[0] not in w["ids"] and listing.index(w["ids"][0]) > 700, screens=4)
+    _scroll_far_down(page, listing)
     far = _first_visible(page)["id"]
     page.locator(f"{pool} [data-image-id='{far}']").click(modifiers=["Control"])
     assert count.inner_text() == "4 selected"

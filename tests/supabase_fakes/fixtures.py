@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.services import PostgresServer
 from tests.supabase_fakes.common import create_supabase_database
+from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
 from tests.supabase_fakes.fake_realtime import FakeRealtime
 
 
@@ -17,6 +19,14 @@ def supabase_db(postgres_server: PostgresServer) -> Iterator[str]:
     url = create_supabase_database(postgres_server)
     yield url
     postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def fake_http(supabase_db: str, tmp_path: Path) -> Iterator[FakeSupabaseHTTP]:
+    """A FakeSupabaseHTTP on `supabase_db`, its Storage in a temp directory: the `transport` to give the clients."""
+    fake = FakeSupabaseHTTP(supabase_db, tmp_path / "fake-storage")
+    yield fake
+    fake.shutdown()
 
 
 @pytest.fixture
