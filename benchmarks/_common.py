@@ -4,6 +4,7 @@ server subprocess, Chromium, and SSE subscribers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import math
@@ -465,6 +466,9 @@ class Subscriber:
 
     Cheap on purpose (a thousand of them share one loop with the benchmark): no parsing beyond the
     `id:` line, unless `keep_data`, which also keeps `(id, event, data)` of every event in `events`.
+    `last_event_id` resumes from a feed cursor as a gallery page does (`Last-Event-ID`), and
+    `fetch_thumbnails` GETs each `image.created` event's `thumbnail_url` as the page's new tile does:
+    `thumbnails[event_id]` is then when its last byte came (by `clock`), its HTTP status and size.
     """
 
     def __init__(
@@ -474,14 +478,21 @@ class Subscriber:
         clock: Callable[[], float] = time.perf_counter,
         heartbeat_s: float = 5,
         keep_data: bool = False,
+        last_event_id: str | None = None,
+        fetch_thumbnails: bool = False,
     ) -> None:
         self.url = url
         self.clock = clock
         self.heartbeat_s = heartbeat_s
         self.keep_data = keep_data
+        self.last_event_id = last_event_id
+        self.fetch_thumbnails = fetch_thumbnails
         self.arrived: dict[str, float] = {}
         self.order: list[str] = []
         self.events: list[tuple[str, str, str]] = []
+        self.thumbnails: dict[str, tuple[float, int, int]] = {}
+        self.thumbnail_fetches = 0  # GETs started; more than `len(thumbnails)` only while some are in flight
+        self._fetching: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
         self.changed = asyncio.Event()
         self.ended = False
@@ -490,10 +501,14 @@ class Subscriber:
         host_port, _, path = self.url.removeprefix("http://").partition("/")
         host, _, port = host_port.partition(":")
         reader, writer = await asyncio.open_connection(host, int(port), limit=2**20)
+        resume = f"Last-Event-ID: {self.last_event_id}\r\n" if self.last_event_id is not None else ""
         writer.write(
             f"GET /{path}?heartbeat={self.heartbeat_s:g} HTTP/1.1\r\nHost: {host_port}\r\n"
-            "Accept: text/event-stream\r\n\r\n".encode()
+            f"Accept: text/event-stream\r\n{resume}\r\n".encode()
         )
+        parse = self.keep_data or self.fetch_thumbnails
+        # A page's images come over connections of their own, kept alive, never over its event stream.
+        images = httpx.AsyncClient(base_url=f"http://{host_port}", timeout=30) if self.fetch_thumbnails else None
         try:
             while (await reader.readline()).strip():
                 pass  # headers
@@ -505,20 +520,40 @@ class Subscriber:
                     self.connected.set()
                 elif text.startswith("id:"):
                     event_id = text[3:].strip()
-                elif self.keep_data and text.startswith("event:"):
+                elif parse and text.startswith("event:"):
                     kind = text[6:].strip()
-                elif self.keep_data and text.startswith("data:"):
+                elif parse and text.startswith("data:"):
                     data = text[5:].strip()
                 elif not text and event_id is not None:
                     self.arrived.setdefault(event_id, self.clock())
                     self.order.append(event_id)
                     if self.keep_data:
                         self.events.append((event_id, kind, data))
+                    if images is not None and kind == "image.created":
+                        task = asyncio.create_task(self._fetch_thumbnail(images, event_id, data))
+                        self._fetching.add(task)
+                        task.add_done_callback(self._fetching.discard)
                     event_id = None
+                    kind = data = ""
                     self.changed.set()
         finally:
             self.ended = True
             writer.close()
+            for task in list(self._fetching):
+                task.cancel()
+            if images is not None:
+                with contextlib.suppress(Exception):
+                    await images.aclose()
+
+    async def _fetch_thumbnail(self, images: httpx.AsyncClient, event_id: str, data: str) -> None:
+        """GET the event's `thumbnail_url` (relative to the server, as `url()` in gallery.js resolves it)."""
+        self.thumbnail_fetches += 1
+        try:
+            resp = await images.get(json.loads(data)["thumbnail_url"])
+            status, size_bytes = resp.status_code, len(resp.content)
+        except (httpx.HTTPError, KeyError, ValueError):
+            status, size_bytes = 0, 0  # counted as a failed fetch, not raised into the stream's loop
+        self.thumbnails.setdefault(event_id, (self.clock(), status, size_bytes))
 
 
 async def open_subscribers(
@@ -526,10 +561,15 @@ async def open_subscribers(
 ) -> tuple[list[Subscriber], list[asyncio.Task[None]]]:
     """One `Subscriber` per URL (`options` go to each), opened 50 at a time; returns once all are connected."""
     subs = [Subscriber(u, **options) for u in urls]
+    return subs, await start_subscribers(subs, timeout_s)
+
+
+async def start_subscribers(subs: Sequence[Subscriber], timeout_s: float = 120) -> list[asyncio.Task[None]]:
+    """Run each of `subs` in a task, 50 at a time; returns the tasks once every one is connected."""
     tasks = []
     for n, sub in enumerate(subs):
         tasks.append(asyncio.create_task(sub.run()))
         if n % 50 == 49:
             await asyncio.sleep(0.05)  # do not open a thousand connections in one burst
     await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in subs)), timeout=timeout_s)
-    return subs, tasks
+    return tasks
