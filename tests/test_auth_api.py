@@ -445,6 +445,9 @@ def collection_link(world: World, case: str) -> Iterator[Link]:
     """`case` "outside": `gone` was never in the shared collection; "removed": it was, and the holder saved it
     in a copy and a selection of their own, then the owner removed it from the shared collection."""
     kept, gone = world.new_image(), world.new_image()
+    # A collection the link does not show: none of its feed entries may reach the link either.
+    private = world.owner.post(world.api("/collections"), json={"name": "Private", "image_ids": [gone["id"]]})
+    assert private.status_code == 201
     members = [kept["id"], gone["id"]] if case == "removed" else [kept["id"]]
     shared = world.owner.post(world.api("/collections"), json={"name": "Proofs", "image_ids": members}).json()["id"]
     made = world.owner.post(world.api("/shares"), json={"role": "client", "collection_id": shared})
