@@ -24,7 +24,7 @@ from tornado import httputil, iostream, web
 from tornado.concurrent import future_add_done_callback
 
 from dashboard import export, untrusted
-from dashboard.auth.access import CSRF_HEADER, SESSION_COOKIE, AuthRefused, check_share_role
+from dashboard.auth.access import CSRF_HEADER, SESSION_COOKIE, AuthRefused, Scope, check_share_role
 from dashboard.auth.ratelimit import retry_after
 from dashboard.auth.roles import OPEN, Action, Principal, Role
 from dashboard.events import FLAGS, IMAGE_CREATED, IMAGE_UPDATED, LABELS, Change, CollectionRecord, Device, ImageRecord
@@ -101,7 +101,8 @@ class ApiHandler(web.RequestHandler):
         self.set_cors_headers()  # set_default_headers ran before we knew the settings
         self._chunks: list[bytes] = []
         self._body_bytes = 0
-        self._visible: frozenset[str] | None = None
+        self._scope: Scope | None = None  # a share link's, read once per request (per batch for a stream)
+        self._scope_read = False
         self._early = True  # until `prepare` passes: a refusal then comes before the body is read
         self._refusal: ApiError | None = None  # a refusal answered once the (small) body is read
 
@@ -300,10 +301,12 @@ class ApiHandler(web.RequestHandler):
         """Apply one collection edit through the curator and answer the collection after it."""
         await self.require_project(project)
         await self.require_editable(project, collection_id)
-        if edit.op == "add":
-            await self.require_visible_images(project, edit.image_ids)
+        # Every image an edit names must be one the principal sees (a link's holder's own collection
+        # may still hold images since taken out of the shared one: they are absent to them).
+        named = [*edit.image_ids, *(i for i in (edit.before, edit.image_id) if i is not None)]
+        await self.require_visible_images(project, named)
         collection = await self.run(self.fotoflo.curator.edit_collection, project, collection_id, edit)
-        self.write_json(self.fotoflo.collection_json(collection))
+        self.write_json(self.fotoflo.collection_json(collection, scope=await self.scope(project)))
 
     async def live_collection(self, project: str, collection_id: str) -> CollectionRecord:
         """The collection, or `404 unknown_project`/`unknown_collection`, `410 collection_deleted`."""
@@ -318,14 +321,20 @@ class ApiHandler(web.RequestHandler):
 
     # -- what the principal may see: a share link to one collection shows only that --------------
 
-    async def visible_images(self, project: str) -> frozenset[str] | None:
-        """The image ids the principal may see in `project`; None: all of them."""
+    async def scope(self, project: str, *, fresh: bool = False) -> Scope | None:
+        """What a share link to one collection sees in `project` (read once; `fresh`: again); None: all."""
         if self.principal.collection_id is None:
             return None
-        if self._visible is None:
+        if fresh or not self._scope_read:
             access, store = self.fotoflo.access, self.fotoflo.store
-            self._visible = await asyncio.to_thread(access.visible_images, store, self.principal, project)
-        return self._visible
+            self._scope = await asyncio.to_thread(access.scope, store, self.principal, project)
+            self._scope_read = True
+        return self._scope
+
+    async def visible_images(self, project: str) -> frozenset[str] | None:
+        """The image ids the principal may see in `project`; None: all of them."""
+        scope = await self.scope(project)
+        return None if scope is None else scope.images
 
     async def require_visible_images(self, project: str, image_ids: Iterable[str]) -> None:
         """`404 unknown_image` for an image the principal may not see, as if it were not there."""
@@ -346,23 +355,9 @@ class ApiHandler(web.RequestHandler):
         if not await asyncio.to_thread(access.may_edit_collection, self.principal, project, collection_id):
             raise ApiError(403, "forbidden", "a client may change only the collections they saved")
 
-    async def change_filter(self, project: str) -> Callable[[Change], bool] | None:
-        """Which feed changes the principal may see (None: all)."""
-        if self.principal.collection_id is None:
-            return None
-        self._visible = None
-        images = await self.visible_images(project) or frozenset()
-        access = self.fotoflo.access
-        collections = await asyncio.to_thread(access.visible_collections, self.principal, project) or set()
-
-        def visible(change: Change) -> bool:
-            if change.image is not None:
-                return change.image.id in images
-            if "collection_id" in change.data:
-                return change.data["collection_id"] in collections
-            return change.data.get("image_id") in images
-
-        return visible
+    def export_key(self, token: str) -> str:
+        """Where an export's progress is kept: a share link's apart, so it sees only those it started."""
+        return token if self.principal.collection_id is None else f"{self.principal.key}/{token}"
 
 
 class ProjectsHandler(ApiHandler):
@@ -609,10 +604,10 @@ class ChangesHandler(ApiHandler):
             last = await asyncio.to_thread(self.fotoflo.store.last_seq, project)
         except UnknownProject:
             raise ApiError(404, "unknown_project", f"no project named {project!r}") from None
-        visible = await self.change_filter(project)
-        if visible is not None:
-            changes = [c for c in changes if visible(c)]
-        self.write_json({"changes": [self.fotoflo.change_json(c) for c in changes], "last_seq": last})
+        scope = await self.scope(project, fresh=True)
+        if scope is not None:
+            changes = [c for c in changes if scope.shows(c)]
+        self.write_json({"changes": [self.fotoflo.change_json(c, scope) for c in changes], "last_seq": last})
 
 
 class _Frames:
@@ -697,8 +692,8 @@ class EventsHandler(ApiHandler):
                 if batch is None:
                     break
                 # A link to one collection: what it shows may have changed with this batch.
-                visible = await self.change_filter(project)
-                self._send_changes([c for c in batch if visible is None or visible(c)])
+                scope = await self.scope(project, fresh=True)
+                self._send_changes([c for c in batch if scope is None or scope.shows(c)], scope)
         finally:
             self._closed = True
             sub.close()
@@ -706,9 +701,17 @@ class EventsHandler(ApiHandler):
         if not self._finished:
             self.finish()
 
-    def _frame(self, change: Change) -> bytes:
-        data = json.dumps(self.fotoflo.change_payload(change), separators=(",", ":"))
+    def _frame(self, change: Change, scope: Scope | None = None) -> bytes:
+        data = json.dumps(self.fotoflo.change_payload(change, scope), separators=(",", ":"))
         return f"id: {change.seq}\nevent: {change.kind}\ndata: {data}\n\n".encode()
+
+    def _scoped_frame(self, change: Change, scope: Scope) -> bytes:
+        """A share link's frame: the shared one unless the link sees this change's data otherwise (a
+        collection's cover or images it does not show), then its own, never cached for others."""
+        data = change.data
+        if change.image is None and "cover_image_id" in data and scope.collection_data(data) is not data:
+            return self._frame(change, scope)
+        return _FRAMES.get(change, self._frame)
 
     def _deliver(self, batch: list[Change]) -> None:
         if self._closed:
@@ -726,10 +729,14 @@ class EventsHandler(ApiHandler):
             self._end()  # the hub drops this subscription: end the stream, the client resumes where it was
             raise
 
-    def _send_changes(self, batch: list[Change]) -> None:
+    def _send_changes(self, batch: list[Change], scope: Scope | None = None) -> None:
         # An image deleted since its `image.created` or `.updated`: its `image.deleted` comes later in the feed.
         gone = (IMAGE_CREATED, IMAGE_UPDATED)
-        frames = [_FRAMES.get(c, self._frame) for c in batch if c.image is not None or c.kind not in gone]
+        shown = [c for c in batch if c.image is not None or c.kind not in gone]
+        if scope is None:
+            frames = [_FRAMES.get(c, self._frame) for c in shown]
+        else:
+            frames = [self._scoped_frame(c, scope) for c in shown]
         if frames:
             self._send(b"".join(frames))
 
@@ -850,10 +857,10 @@ class CollectionsHandler(ApiHandler):
         store = self.fotoflo.store
         last_seq = await self.run(store.last_seq, project)
         collections = await self.run(store.list_collections, project)
-        visible = await asyncio.to_thread(self.fotoflo.access.visible_collections, self.principal, project)
-        if visible is not None:
-            collections = [c for c in collections if c.id in visible]
-        cards = [self.fotoflo.collection_json(c, card=True) for c in collections]
+        scope = await self.scope(project)
+        if scope is not None:
+            collections = [c for c in collections if c.id in scope.collections]
+        cards = [self.fotoflo.collection_json(c, card=True, scope=scope) for c in collections]
         self.write_json({"collections": cards, "last_seq": last_seq})
 
     async def post(self, project: str) -> None:
@@ -867,7 +874,7 @@ class CollectionsHandler(ApiHandler):
         await self.require_visible_images(project, image_ids)
         collection = await self.run(self.fotoflo.curator.save_collection, project, name, image_ids)
         await asyncio.to_thread(self.fotoflo.access.record_collection, self.principal, project, collection.id)
-        self.write_json(self.fotoflo.collection_json(collection), 201)
+        self.write_json(self.fotoflo.collection_json(collection, scope=await self.scope(project, fresh=True)), 201)
 
 
 class CollectionHandler(ApiHandler):
@@ -877,8 +884,10 @@ class CollectionHandler(ApiHandler):
 
     async def get(self, project: str, collection_id: str) -> None:
         collection = await self.live_collection(project, collection_id)
-        images = await self.run(self.fotoflo.store.get_images, project, collection.image_ids)
-        self.write_json(self.fotoflo.collection_json(collection, images=images))
+        scope = await self.scope(project)
+        ids = collection.image_ids if scope is None else scope.image_ids(collection.image_ids)
+        images = await self.run(self.fotoflo.store.get_images, project, ids)
+        self.write_json(self.fotoflo.collection_json(collection, images=images, scope=scope))
 
     async def patch(self, project: str, collection_id: str) -> None:
         body = self.json_body()
@@ -925,7 +934,7 @@ class DuplicateHandler(ApiHandler):
         await self.require_visible_collection(project, collection_id)
         copy = await self.run(self.fotoflo.curator.duplicate_collection, project, collection_id, body.get("name"))
         await asyncio.to_thread(self.fotoflo.access.record_collection, self.principal, project, copy.id)
-        self.write_json(self.fotoflo.collection_json(copy), 201)
+        self.write_json(self.fotoflo.collection_json(copy, scope=await self.scope(project, fresh=True)), 201)
 
 
 class ExportHandler(ApiHandler):
@@ -940,7 +949,9 @@ class ExportHandler(ApiHandler):
 
     async def get(self, project: str, collection_id: str) -> None:
         collection = await self.live_collection(project, collection_id)
-        images = await self.run(self.fotoflo.store.get_images, project, collection.image_ids)
+        scope = await self.scope(project)
+        ids = collection.image_ids if scope is None else scope.image_ids(collection.image_ids)
+        images = await self.run(self.fotoflo.store.get_images, project, ids)
         self.set_header("Content-Disposition", export.attachment(collection.name, self.export_format))
         self.set_header("Cache-Control", "no-store")
         if self.export_format == "txt":
@@ -959,7 +970,9 @@ class ExportHandler(ApiHandler):
         archive = export.StoredZip(await asyncio.to_thread(self.zip_members, images))
         size, files = archive.size_bytes, len(images)
         # Without a token the progress is still counted, just not findable.
-        progress = self.fotoflo.downloads.start(token, size, files) if token else export.Download(size, files)
+        progress = (
+            self.fotoflo.downloads.start(self.export_key(token), size, files) if token else export.Download(size, files)
+        )
         self.set_header("Content-Type", "application/zip")
         self.set_header("Content-Length", str(archive.size_bytes))
         peer = self.request.remote_ip
@@ -1002,7 +1015,7 @@ class DownloadHandler(ApiHandler):
     ACTIONS = {"get": Action.VIEW}
 
     async def get(self, project: str, token: str) -> None:
-        download = self.fotoflo.downloads.get(token)
+        download = self.fotoflo.downloads.get(self.export_key(token))
         if download is None:
             raise ApiError(404, "unknown_export", f"no export {token!r} (not started yet, or long ago)")
         self.write_json(download.to_dict())

@@ -15,6 +15,7 @@ from typing import Any
 from dashboard import api, backends
 from dashboard.auth import Access, auth_required
 from dashboard.auth import pages as auth_pages
+from dashboard.auth.access import Scope
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
 from dashboard.config import Settings
@@ -164,42 +165,59 @@ class Fotoflo:
         return out
 
     def collection_json(
-        self, collection: CollectionRecord, *, images: list[ImageRecord] | None = None, card: bool = False
+        self,
+        collection: CollectionRecord,
+        *,
+        images: list[ImageRecord] | None = None,
+        card: bool = False,
+        scope: Scope | None = None,
     ) -> dict[str, Any]:
-        """A collection: its card (`card=True`: no ids), else with `image_ids`, and `images` when given."""
+        """A collection: its card (`card=True`: no ids), else with `image_ids`, and `images` when given.
+
+        With a share link's `scope`, only its images: the ids, count and cover say nothing of the rest.
+        """
+        image_ids, cover = collection.image_ids, collection.cover_image_id
+        if scope is not None:
+            image_ids, cover = tuple(scope.image_ids(image_ids)), scope.cover(cover)
         out = {
             "id": collection.id,
             "project": collection.project,
             "name": collection.name,
-            "count": collection.count,
-            "cover_image_id": collection.cover_image_id,
-            "cover_thumbnail_url": self._thumb(collection.cover_image_id),
+            "count": len(image_ids),
+            "cover_image_id": cover,
+            "cover_thumbnail_url": self._thumb(cover),
             "created_at": collection.created_at,
             "updated_at": collection.updated_at,
             "version": collection.version,
             "deleted": collection.deleted,
         }
         if not card:
-            out["image_ids"] = list(collection.image_ids)
+            out["image_ids"] = list(image_ids)
         if images is not None:
-            out["images"] = [self.image_json(i) for i in images]
+            out["images"] = [self.image_json(i) for i in images if scope is None or i.id in scope.images]
         return out
 
-    def change_json(self, change: Change) -> dict[str, Any]:
+    def change_json(self, change: Change, scope: Scope | None = None) -> dict[str, Any]:
+        """A feed entry for `/changes`; with a share link's `scope`, as it sees it (see `_data_json`)."""
         out = change.to_dict()
         if change.image is not None:
             out["image"] = self.image_json(change.image)
-        out["data"] = self._data_json(change.data)
+        out["data"] = self._data_json(change.data, scope)
         return out
 
-    def change_payload(self, change: Change) -> dict[str, Any]:
+    def change_payload(self, change: Change, scope: Scope | None = None) -> dict[str, Any]:
         """The `data:` of an SSE event: the image for image events, else the change's data."""
-        return self.image_json(change.image) if change.image is not None else self._data_json(change.data)
+        if change.image is not None:
+            return self.image_json(change.image)
+        return self._data_json(change.data, scope)
 
-    def _data_json(self, data: dict[str, Any]) -> dict[str, Any]:
-        # A collection change names its cover; the signed thumbnail URL is made as it is sent.
+    def _data_json(self, data: dict[str, Any], scope: Scope | None = None) -> dict[str, Any]:
+        # A collection change names its cover; the signed thumbnail URL is made as it is sent, and
+        # only for a cover the receiver may see (a share link's scope narrows the data first).
         if "cover_image_id" not in data:
             return data
+        if scope is not None:
+            data = scope.collection_data(data)
         return {**data, "cover_thumbnail_url": self._thumb(data["cover_image_id"])}
 
     def _thumb(self, image_id: str | None) -> str | None:

@@ -15,7 +15,9 @@ from dashboard.auth.roles import MIN_ROLE, OPEN, Principal
 from dashboard.auth.store import check_password, hash_password
 from dashboard.cli import main
 from dashboard.config import Settings
+from dashboard.store import CollectionEdit
 from dashboard.store.sqlite import SQLiteStore
+from tests.records import image_record
 
 
 @pytest.fixture
@@ -206,6 +208,33 @@ def test_a_collection_link_sees_its_collection_and_what_its_holder_saved(tmp_pat
         assert access.may_edit_collection(principal, "p", mine.id)
         assert not access.may_edit_collection(principal, "p", shared.id)
         assert access.visible_collections(OPEN, "p") is None
+    finally:
+        images.close()
+
+
+def test_a_collection_link_s_scope_is_the_shared_collection_s_current_members(tmp_path: Path, access: Access) -> None:
+    images = SQLiteStore(tmp_path / "fotoflo.sqlite")
+    try:
+        images.ensure_project("p")
+        assert access.store is not None
+        a, b = (images.add_image(image_record(n, "p"))[0] for n in (1, 2))
+        shared, _ = images.save_collection("p", "Shared", [a.id, b.id])
+        principal = Principal("share", "s1", "", Role.CLIENT, "p", shared.id)
+        mine, _ = images.save_collection("p", "Mine", [b.id, a.id])  # saved while both were shared
+        access.record_collection(principal, "p", mine.id)
+        images.edit_collection("p", shared.id, CollectionEdit("remove", image_ids=(b.id,)))
+        scope = access.scope(images, principal, "p")
+        assert scope is not None
+        assert (scope.images, scope.collections) == (frozenset({a.id}), frozenset({shared.id, mine.id}))
+        assert access.visible_images(images, principal, "p") == frozenset({a.id})  # not b, though Mine holds it
+        # A feed entry of Mine: the ids it puts in and its cover, narrowed; a `remove` keeps what left.
+        saved = {"op": "save", "collection_id": mine.id, "image_ids": [b.id, a.id], "cover_image_id": b.id}
+        assert scope.collection_data(saved) == {**saved, "image_ids": [a.id], "cover_image_id": None}
+        removed = {"op": "remove", "collection_id": mine.id, "image_ids": [b.id], "cover_image_id": a.id}
+        assert scope.collection_data(removed) is removed
+        images.edit_collection("p", shared.id, CollectionEdit("delete"))
+        assert access.visible_images(images, principal, "p") == frozenset()
+        assert access.scope(images, OPEN, "p") is None
     finally:
         images.close()
 

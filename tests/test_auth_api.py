@@ -4,11 +4,13 @@ the browser's login, cookie and CSRF, revocation, rate limits, and the refusal t
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -417,6 +419,189 @@ def test_a_client_link_to_a_collection_saves_a_selection_of_it(server: Server, o
         assert_json_error(client.patch(server.api(f"/collections/{shared['id']}"), json=rename, headers=csrf), 403)
         add = {"op": "add", "image_ids": [hidden["id"]]}
         assert_json_error(client.patch(mine_url, json=add, headers=csrf), 404)
+
+
+# -- share-link scope: exactly the shared collection's current members, on every route ------------
+
+
+@dataclass
+class Link:
+    """A client's link to the owner's collection `shared`, opened in `client` (a browser session)."""
+
+    client: httpx.Client
+    csrf: dict[str, str]
+    shared: str
+    kept: dict[str, Any]  # an image that stays in the shared collection
+    gone: dict[str, Any]  # outside it from the start, or removed from it after the link was made
+    own: list[str]  # the holder's own collections (a copy of the shared one, a selection): made while `gone` was in
+
+    @property
+    def cookie(self) -> dict[str, str]:
+        return {"Cookie": f"{SESSION_COOKIE}={self.client.cookies[SESSION_COOKIE]}"}
+
+
+@contextmanager
+def collection_link(world: World, case: str) -> Iterator[Link]:
+    """`case` "outside": `gone` was never in the shared collection; "removed": it was, and the holder saved it
+    in a copy and a selection of their own, then the owner removed it from the shared collection."""
+    kept, gone = world.new_image(), world.new_image()
+    # A collection the link does not show: none of its feed entries may reach the link either.
+    private = world.owner.post(world.api("/collections"), json={"name": "Private", "image_ids": [gone["id"]]})
+    assert private.status_code == 201
+    members = [kept["id"], gone["id"]] if case == "removed" else [kept["id"]]
+    shared = world.owner.post(world.api("/collections"), json={"name": "Proofs", "image_ids": members}).json()["id"]
+    made = world.owner.post(world.api("/shares"), json={"role": "client", "collection_id": shared})
+    assert made.status_code == 201, made.text
+    with checked_client() as client:
+        assert client.get(world.server.url + made.json()["path"]).status_code == 303
+        csrf = {CSRF_HEADER: client.cookies[CSRF_COOKIE]}
+        own = []
+        if case == "removed":
+            copy = client.post(world.api(f"/collections/{shared}/duplicate"), headers=csrf)
+            selection = {"name": "Picks", "image_ids": [gone["id"], kept["id"]]}
+            picks = client.post(world.api("/collections"), json=selection, headers=csrf)
+            assert copy.status_code == picks.status_code == 201, (copy.text, picks.text)
+            own = [copy.json()["id"], picks.json()["id"]]
+            removed = world.owner.patch(world.api(f"/collections/{shared}"),
+                                        json={"op": "remove", "image_ids": [gone["id"]]})  # fmt: skip
+            assert removed.status_code == 200, removed.text
+        yield Link(client, csrf, shared, kept, gone, own)
+
+
+def expected_in_scope(call: Call) -> int:
+    """What a client's link to another collection gets for `call` about an image outside it: 404, as if absent."""
+    if call.least is None:
+        return call.ok  # a signed file URL is a capability of its own (the link is never given one for the image)
+    if call.least > Role.CLIENT and "{collection_id}" not in call.route:
+        return 403  # refused by role first (a collection's edits need an editor only because it is the owner's)
+    names_one = ("{image_id}", "{sha256}", "{collection_id}", "{token}")
+    if any(name in call.route for name in names_one) or (call.method, call.route) == ("POST", P + "/collections"):
+        return 404  # the image, a collection holding it, an export of one: as if absent
+    return call.ok  # a list: it answers, without the image (checked below)
+
+
+def assert_absent(text: str, image: dict[str, Any], where: str) -> None:
+    for value in (image["id"], image["sha256"], image["filename"]):
+        assert value not in text, f"{where} shows {value!r}: {text[:2000]}"
+
+
+@pytest.mark.parametrize("case", ["outside", "removed"])
+@pytest.mark.parametrize("call", TABLE, ids=lambda c: f"{c.method} {c.route}")
+def test_a_collection_link_gets_nothing_outside_its_collection_on_each_endpoint(
+    call: Call, case: str, server: Server, owner: httpx.Client
+) -> None:
+    world = World(server, owner)
+    with collection_link(world, case) as link:
+        world.image = link.gone
+        url = call.target(world)
+        kwargs: dict[str, Any] = {"headers": link.csrf}
+        if call.body is not None:
+            kwargs["json"] = call.body(world)
+        if call.files:
+            kwargs["files"] = {"file": (f"new-{next(_seeds)}.jpg", small_jpeg(next(_seeds)), "image/jpeg")}
+        if call.route == P + "/events":
+            last = str(owner.get(server.api("/changes")).json()["last_seq"])  # a change of the shared collection
+            with sse(url, headers={**link.cookie, "Last-Event-ID": "0"}) as stream:
+                replayed = [stream.next()]
+                while replayed[-1].id != last:
+                    replayed.append(stream.next())
+            assert_absent(shown_feed([e.data for e in replayed], link.gone), link.gone, "the event stream")
+            return
+        response = link.client.request(call.method, url, **kwargs)
+        assert response.status_code == expected_in_scope(call), (url, response.text)
+        if response.status_code == 404:
+            assert_json_error(response, 404)
+        elif call.route == P + "/changes":
+            changes = [json.dumps(c, separators=(",", ":")) for c in response.json()["changes"]]
+            assert_absent(shown_feed(changes, link.gone), link.gone, call.route)
+        elif call.method == "GET" and "{project}" in call.route:
+            assert_absent(response.text, link.gone, call.route)
+        assert owner.get(server.api(f"/images/{link.gone['id']}")).json()["rating"] == 0
+
+
+def test_a_link_holder_s_own_collections_follow_the_shared_collection(server: Server, owner: httpx.Client) -> None:
+    """(a) A copy or a selection the holder saved keeps no image the owner has since removed from the shared one."""
+    world = World(server, owner)
+    with collection_link(world, "removed") as link:
+        client, gone, kept = link.client, link.gone, link.kept
+        assert [i["id"] for i in client.get(server.api("/images")).json()["images"]] == [kept["id"]]
+        assert client.get(server.api("/images")).json()["total"] == 1
+        cards = {c["id"]: c for c in client.get(server.api("/collections")).json()["collections"]}
+        assert set(cards) == {link.shared, *link.own}
+        for collection_id in link.own:
+            card = cards[collection_id]
+            assert (card["count"], card["cover_image_id"]) == (1, None if collection_id == link.own[1] else kept["id"])
+            body = client.get(server.api(f"/collections/{collection_id}")).json()
+            assert body["image_ids"] == [kept["id"]] and [i["id"] for i in body["images"]] == [kept["id"]]
+            for fmt in ("txt", "csv", "zip"):
+                exported = client.get(server.api(f"/collections/{collection_id}/export.{fmt}"))
+                assert exported.status_code == 200
+                assert gone["filename"].encode() not in exported.content, fmt
+                assert kept["filename"].encode() in exported.content, fmt
+            # And the holder cannot bring it back through their own collection.
+            for edit in ({"op": "move", "image_ids": [gone["id"]]}, {"op": "cover", "image_id": gone["id"]},
+                         {"op": "remove", "image_ids": [gone["id"]]}):  # fmt: skip
+                refused = client.patch(server.api(f"/collections/{collection_id}"), json=edit, headers=link.csrf)
+                assert_json_error(refused, 404, "unknown_image")
+        # The owner still sees the holder's collections whole.
+        assert owner.get(server.api(f"/collections/{link.own[1]}")).json()["image_ids"] == [gone["id"], kept["id"]]
+        # Live: the removed image's changes no longer reach the holder's stream, through any of their collections.
+        owner_headers = {"Authorization": owner.headers["Authorization"]}
+        with sse(server.api("/events"), headers=owner_headers) as everything, \
+                sse(server.api("/events"), headers=link.cookie) as stream:  # fmt: skip
+            assert owner.post(server.api(f"/images/{gone['id']}/rating"), json={"rating": 2}).status_code == 200
+            assert owner.post(server.api(f"/images/{kept['id']}/rating"), json={"rating": 4}).status_code == 200
+            event = stream.next()
+            assert (event.event, event.json()["image_id"]) == ("rating.changed", kept["id"])
+            # The same change, sent to both streams: the owner's frame names the cover, the link's does not.
+            rename = {"op": "rename", "name": "Final"}
+            renaming = client.patch(server.api(f"/collections/{link.own[1]}"), json=rename, headers=link.csrf)
+            assert renaming.status_code == 200
+            seen = everything.take(3)[-1].json()
+            assert (seen["name"], seen["cover_image_id"]) == ("Final", gone["id"]) and seen["cover_thumbnail_url"]
+            renamed = stream.next().json()
+            assert (renamed["name"], renamed["cover_image_id"], renamed["cover_thumbnail_url"]) == ("Final", None, None)
+            assert stream.pending() == 0
+        replay = client.get(server.api("/changes")).json()["changes"]
+        assert_absent(shown_feed([json.dumps(c, separators=(",", ":")) for c in replay], gone), gone, "/changes")
+
+
+def shown_feed(datas: list[str], gone: dict[str, Any]) -> str:
+    """Events' data as a link sees them, but for the `remove` op that names what left (so an open page drops it)."""
+    removed = f'"image_ids":["{gone["id"]}"]'
+    return "\n".join(d.replace(removed, "") if '"op":"remove"' in d else d for d in datas)
+
+
+def test_a_replay_signs_no_cover_the_link_does_not_show(server: Server, owner: httpx.Client) -> None:
+    """(b) A cover removed before the link existed comes back from the feed as null, in /changes and in the
+    stream's replay, while the owner's stream of the same server still gets it signed."""
+    world = World(server, owner)
+    old_cover, kept = world.new_image(), world.new_image()
+    shared = owner.post(server.api("/collections"),
+                        json={"name": "Proofs", "image_ids": [old_cover["id"], kept["id"]]}).json()  # fmt: skip
+    assert shared["cover_image_id"] == old_cover["id"]
+    assert owner.patch(server.api(f"/collections/{shared['id']}"),
+                       json={"op": "remove", "image_ids": [old_cover["id"]]}).status_code == 200  # fmt: skip
+    made = owner.post(server.api("/shares"), json={"role": "viewer", "collection_id": shared["id"]}).json()
+    owner_headers = {"Authorization": owner.headers["Authorization"], "Last-Event-ID": "0"}
+    with checked_client() as client:
+        assert client.get(server.url + made["path"]).status_code == 303
+        cookie = {"Cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"}
+        changes = client.get(server.api("/changes")).json()["changes"]
+        saved = [c for c in changes if c["kind"] == "collection.saved"]
+        assert len(saved) == 1 and saved[0]["data"]["image_ids"] == [kept["id"]]
+        assert (saved[0]["data"]["cover_image_id"], saved[0]["data"]["cover_thumbnail_url"]) == (None, None)
+        with sse(server.api("/events"), headers=owner_headers) as everything:
+            mine = [everything.next() for _ in range(4)]  # two images, saved, updated: the owner's frames first
+            assert mine[2].json()["cover_thumbnail_url"].startswith(f"/files/{old_cover['id']}/thumb")
+            with sse(server.api("/events"), headers={**cookie, "Last-Event-ID": "0"}) as stream:
+                replay = stream.take(3)  # kept, saved, updated
+        assert [e.event for e in replay] == ["image.created", "collection.saved", "collection.updated"]
+        for event in replay[1:]:
+            assert_absent(event.data.replace(f'"image_ids":["{old_cover["id"]}"]', ""), old_cover, event.event)
+            cover = event.json()["cover_thumbnail_url"]
+            assert cover is None or cover.startswith(f"/files/{kept['id']}/thumb"), cover
+        assert replay[1].json()["cover_thumbnail_url"] is None
 
 
 def test_password_expired_revoked_and_forged_links(server: Server, capsys: pytest.CaptureFixture[str],

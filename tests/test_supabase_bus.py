@@ -11,20 +11,24 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from realtime import RealtimeSubscribeStates
 
-from dashboard.events import ImageRecord
+from dashboard.buses import CHANNEL
+from dashboard.events import Change, ImageRecord
 from dashboard.hub import FeedHub
-from dashboard.supabase.bus import SupabaseBus
+from dashboard.supabase.bus import NEWS_EVENT, SupabaseBus
 from dashboard.supabase.store import SupabaseStore
+from supabase import AsyncClientOptions, acreate_client
 from tests.conftest import run_loop, wait_until
 from tests.records import image_record
-from tests.supabase_fakes.common import FAKE_URL, MIGRATIONS, SERVICE_KEY, apply_sql, make_key
+from tests.supabase_fakes.common import ANON_KEY, FAKE_URL, MIGRATIONS, SERVICE_KEY, apply_sql, make_key
 from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
 from tests.supabase_fakes.fake_realtime import FakeRealtime
 from tests.test_bus_contract import Heard
@@ -224,3 +228,79 @@ def test_listeners_run_off_the_event_loop(fake_realtime: FakeRealtime, stores: A
         assert set(threads) == {"fotoflo-supabase-bus-listen"}
     finally:
         bus.close()
+
+
+class CountingStore:
+    """The follower's real store, counting the feed reads the hub makes (and nothing else changed)."""
+
+    def __init__(self, store: SupabaseStore) -> None:
+        self.store = store
+        self.reads = 0
+
+    def changes(self, project: str, *, after: int, limit: int) -> list[Change]:
+        self.reads += 1
+        return self.store.changes(project, after=after, limit=limit)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+async def forge_broadcasts(url: str, messages: list[dict[str, Any]]) -> None:
+    """What anyone with the anon key can do: join the servers' public channel and broadcast on it."""
+    options = AsyncClientOptions(realtime={"auto_reconnect": False}, auto_refresh_token=False, persist_session=False)
+    client = await acreate_client(url, ANON_KEY, options)
+    config = {"broadcast": {"ack": False, "self": False}, "presence": {"key": "", "enabled": False}, "private": False}
+    channel = client.channel(CHANNEL, {"config": config})  # type: ignore[typeddict-item]
+    joined = asyncio.Event()
+    await channel.subscribe(lambda state, _: joined.set() if state == RealtimeSubscribeStates.SUBSCRIBED else None)
+    await asyncio.wait_for(joined.wait(), 10)
+    try:
+        for message in messages:
+            await channel.send_broadcast(NEWS_EVENT, message)
+    finally:
+        await client.realtime.remove_all_channels()
+
+
+def test_forged_wake_ups_change_nothing_and_a_flood_costs_one_bounded_read_per_interval(
+    stores: tuple[SupabaseStore, SupabaseStore], fake_realtime: FakeRealtime
+) -> None:
+    """The channel is public: anyone with the anon key may broadcast on it. A wake-up only makes the hub
+    read the feed from its own cursors (at most 500 entries), so a forged one changes and skips nothing;
+    a flood is coalesced to one wake-up per project and interval, and made-up projects cost no read."""
+    writer, follower = stores
+    last = write(writer, 2)
+    counting = CountingStore(follower)
+    interval_s = 2.0
+    bus = SupabaseBus(fake_realtime.url, SERVICE_KEY, settle_s=0.1, broadcast_interval_s=interval_s)
+    flood = [{"project": PROJECT, "seq": last + n} for n in range(1, 1001)]  # newer and newer: never "seen"
+    flood += [{"project": f"made-up-{n}", "seq": 1} for n in range(300)]
+    flood += [{"project": PROJECT, "seq": "1 OR 1=1"}, {"project": None, "seq": 5}, {"seq": 10**30}, {}]
+    got: list[int] = []
+    measured: dict[str, float] = {}
+
+    async def main() -> None:
+        hub = FeedHub(counting, bus, poll_s=60)  # type: ignore[arg-type]
+        hub.start(asyncio.get_running_loop())
+        try:
+            hub.subscribe(PROJECT, last, lambda batch: got.extend(c.seq for c in batch))
+            await asyncio.to_thread(wait_until, lambda: bus.connected, 10)
+            reads_before, started = counting.reads, time.monotonic()
+            # From a client of its own (its own thread and loop), as an attacker's would be.
+            await asyncio.to_thread(asyncio.run, forge_broadcasts(fake_realtime.url, flood))
+            await asyncio.to_thread(wait_until, lambda: bus.broadcasts == 1300 and not bus._held, 30)
+            # The database's own announcements still arrive.
+            await asyncio.to_thread(write, writer, 1)
+            await asyncio.to_thread(wait_until, lambda: got == [last + 1], 10)
+            measured.update(reads=counting.reads - reads_before, elapsed_s=time.monotonic() - started)
+        finally:
+            hub.stop()
+
+    try:
+        run_loop(main())
+    finally:
+        bus.close()
+    assert got == [last + 1]  # the forged wake-ups delivered nothing, and hid nothing
+    assert follower.last_seq(PROJECT) == last + 1 and follower.projects() == [PROJECT]
+    # One read at most per released wake-up, one wake-up per interval (the first at once), plus the write's
+    # and the settle window's: not one per broadcast (1,300 of them, 1,000 for this project).
+    assert measured["reads"] <= 4 + measured["elapsed_s"] / interval_s, measured

@@ -7,6 +7,7 @@ functions; anon (and authenticated) users read only what a live share grants, an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -110,7 +111,7 @@ def test_migrations_apply_in_order_on_a_fresh_project_and_again_without_change(
         assert snapshot(url) == first
         assert [m.name.split("_", 1)[1] for m in MIGRATIONS] == [
             "fotoflo_tables.sql", "fotoflo_functions.sql", "fotoflo_security.sql", "fotoflo_realtime.sql",
-            "fotoflo_storage.sql",
+            "fotoflo_storage.sql", "fotoflo_share_hashes.sql",
         ]  # fmt: skip
         assert first["publication"] == [("public", "changes")]
         assert first["buckets"] == [("fotoflo", "fotoflo", False, None)]
@@ -126,6 +127,55 @@ def test_a_rerun_keeps_the_data(seeded: str) -> None:
     apply_sql(seeded, *MIGRATIONS)
     assert as_role(seeded, "service_role", None, "SELECT project, seq, kind FROM changes ORDER BY 1, 2") == before
     assert len(before) == 4
+
+
+def sha256_hex(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_tokens_kept_in_plain_text_before_are_hashed_by_the_migration(postgres_server: PostgresServer) -> None:
+    url = postgres_server.create_database(empty=True)
+    try:
+        before, hashing = MIGRATIONS[:-1], MIGRATIONS[-1]
+        assert hashing.name.endswith("_fotoflo_share_hashes.sql")
+        apply_sql(url, SHIM, *before)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET ROLE service_role")
+            conn.execute("SELECT fotoflo_ensure_project('shared', 'now')")
+            conn.execute("INSERT INTO shares (token, project) VALUES (%s, 'shared')", (SHARED_TOKEN,))
+        apply_sql(url, hashing)
+        kept = as_role(url, "service_role", None, "SELECT token, token_sha256 FROM shares")
+        assert kept == [(None, sha256_hex(SHARED_TOKEN))]
+        assert as_role(url, "anon", SHARED_TOKEN, "SELECT name FROM projects") == [("shared",)]
+        apply_sql(url, SHIM, *MIGRATIONS)  # and again: nothing changes
+        assert as_role(url, "service_role", None, "SELECT token, token_sha256 FROM shares") == kept
+        assert as_role(url, "anon", SHARED_TOKEN, "SELECT name FROM projects") == [("shared",)]
+    finally:
+        postgres_server.drop_database(url)
+
+
+def test_shares_keep_only_the_hash_and_the_hash_is_no_token(seeded: str) -> None:
+    # `seeded` wrote its tokens in plain text, as the README says: the trigger kept their hashes only.
+    rows = as_role(
+        seeded, "service_role", None, "SELECT token, token_sha256 FROM shares ORDER BY expires_at NULLS FIRST"
+    )
+    assert rows == [(None, sha256_hex(SHARED_TOKEN)), (None, sha256_hex(EXPIRED_TOKEN))]
+    with psycopg.connect(seeded) as conn:
+        dump = conn.execute("SELECT string_agg(s::text, ' ') FROM shares s").fetchone()
+    assert dump is not None and SHARED_TOKEN not in dump[0]
+    # Whoever reads the table (a dump, a backup) holds hashes, and a hash opens nothing.
+    assert as_role(seeded, "anon", sha256_hex(SHARED_TOKEN), READS["images"]) == []
+    assert as_role(seeded, "anon", SHARED_TOKEN, READS["images"]) == [("shared",)]
+    # A hash made where the token was made works as well, and the token never reached the database.
+    other = "made-elsewhere-" + secrets.token_urlsafe(24)
+    with psycopg.connect(seeded, autocommit=True) as conn:
+        conn.execute("SET ROLE service_role")
+        conn.execute("INSERT INTO shares (token_sha256, project) VALUES (%s, 'private')", (sha256_hex(other),))
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO shares (token, project) VALUES ('too-short', 'private')")
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO shares (token_sha256, project) VALUES ('not-hex', 'private')")
+    assert as_role(seeded, "anon", other, READS["images"]) == [("private",)]
 
 
 # -- row level security ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import EDIT_ANY_COLLECTION, OPEN, Principal, Role
@@ -23,6 +23,7 @@ from dashboard.config import ConfigError
 
 if TYPE_CHECKING:
     from dashboard.config import Settings
+    from dashboard.events import Change
     from dashboard.store import Store
 
 log = logging.getLogger("fotoflo.auth")
@@ -62,6 +63,52 @@ class Identity:
 
     principal: Principal | None
     csrf: str | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a share link to one collection may see: `images` (the collection's current members) and
+    `collections` (it and those its holder saved, shown with only those images).
+
+    Everything outside is answered as absent. `shows` filters the feed; `collection_data` and
+    `image_ids` narrow what a visible collection (a card, a feed entry) says about its images.
+    """
+
+    images: frozenset[str]
+    collections: frozenset[str]
+
+    def shows(self, change: Change) -> bool:
+        """Whether a feed change is the link's to see."""
+        if change.image is not None:
+            return change.image.id in self.images
+        if "collection_id" in change.data:
+            return change.data["collection_id"] in self.collections
+        return change.data.get("image_id") in self.images
+
+    def image_ids(self, image_ids: Iterable[str]) -> list[str]:
+        return [i for i in image_ids if i in self.images]
+
+    def cover(self, image_id: str | None) -> str | None:
+        """A cover the link may see, else None (never a signed URL of an image outside)."""
+        return image_id if image_id in self.images else None
+
+    def collection_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A collection change's data as the link sees it: `data` itself when nothing in it is hidden.
+
+        Ids an op puts in (`save`, `add`, `move`, ...) and a cover are narrowed to the link's images;
+        a `remove` keeps its ids, so an open page drops what left (an id is no capability: every
+        route answers it as absent). `count` and `index` stay as the owner's (the holder's own
+        collections may count images the link no longer shows).
+        """
+        cover = data.get("cover_image_id")
+        ids = data.get("image_ids")
+        hidden_ids = data.get("op") != "remove" and isinstance(ids, list) and any(i not in self.images for i in ids)
+        if (cover is None or cover in self.images) and not hidden_ids:
+            return data
+        out = {**data, "cover_image_id": self.cover(cover)}
+        if hidden_ids:
+            out["image_ids"] = self.image_ids(ids or ())
+        return out
 
 
 def is_loopback(address: str) -> bool:
@@ -250,17 +297,24 @@ class Access:
             return None
         return {principal.collection_id} | self.store.collections_owned(project, principal.key)
 
-    def visible_images(self, store: Store, principal: Principal, project: str) -> frozenset[str] | None:
-        """The images such a principal sees: those of its visible collections (None: all)."""
+    def scope(self, store: Store, principal: Principal, project: str) -> Scope | None:
+        """What a link to one collection shows now (None: the whole project).
+
+        Its images are the shared collection's current members only (none once it is deleted): the
+        collections its holder saved show no more than that, so an image the owner takes out of the
+        shared collection leaves every route, list and stream of the link, whatever the holder kept.
+        """
         collections = self.visible_collections(principal, project)
-        if collections is None:
+        if collections is None or principal.collection_id is None:
             return None
-        ids: set[str] = set()
-        for collection_id in collections:
-            collection = store.get_collection(project, collection_id)
-            if collection is not None and not collection.deleted:
-                ids.update(collection.image_ids)
-        return frozenset(ids)
+        shared = store.get_collection(project, principal.collection_id)
+        images = frozenset(shared.image_ids) if shared is not None and not shared.deleted else frozenset()
+        return Scope(images, frozenset(collections))
+
+    def visible_images(self, store: Store, principal: Principal, project: str) -> frozenset[str] | None:
+        """The images such a principal sees: the shared collection's current members (None: all)."""
+        scope = self.scope(store, principal, project)
+        return None if scope is None else scope.images
 
     def may_edit_collection(self, principal: Principal, project: str, collection_id: str) -> bool:
         role = principal.role_in(project)

@@ -20,6 +20,15 @@ to lose events and subscriptions without saying so, and each is handled here, no
   tried again.
 - **CHANNEL_ERROR (or CLOSED, TIMED_OUT) after hours** (realtime#1414). Any channel state but
   SUBSCRIBED ends the connection; it is rebuilt as above, followed by the same catch-up reads.
+
+The channel is public, so anyone with the project's anon key may broadcast on it too. A broadcast
+is therefore only a hint, never trusted for more than a wake-up: it carries no change (the feed is
+read from each listener's own cursor, so a forged seq or project changes nothing and skips
+nothing), a seq already announced by the database itself (`postgres_changes`) is ignored, and the
+rest are coalesced per project and released at most once per `broadcast_interval_s`. A flood of
+forged wake-ups costs each server at most one bounded feed read (the hub's, of projects it serves)
+per interval, and a bounded dict of held projects; the rows of `postgres_changes` come from the
+database's own log and cannot be forged with the anon key.
 """
 
 from __future__ import annotations
@@ -51,6 +60,9 @@ CONFIRM_TIMEOUT_S = 10.0  # a join Realtime has not confirmed by then is torn do
 SETTLE_S = 3.0  # after the confirmation, events may still be lost this long (supabase-js#1599)
 JOIN_TIMEOUT_S = 10
 CALL_TIMEOUT_S = 5.0
+BROADCAST_INTERVAL_S = 0.1  # broadcast wake-ups (anyone with the anon key may send one) at most this often
+MAX_HELD_PROJECTS = 256  # projects with a broadcast wake-up waiting for the next release; more are dropped
+_HELD = ""  # on the queue: broadcast wake-ups wait in `_held`
 
 
 class SupabaseBus(BrokerBus):
@@ -71,6 +83,7 @@ class SupabaseBus(BrokerBus):
         confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
         settle_s: float = SETTLE_S,
         join_timeout_s: int = JOIN_TIMEOUT_S,
+        broadcast_interval_s: float = BROADCAST_INTERVAL_S,
     ) -> None:
         super().__init__()
         self.url = url
@@ -80,6 +93,16 @@ class SupabaseBus(BrokerBus):
         self.settle_s = settle_s
         self.join_timeout_s = join_timeout_s
         self.joins = 0  # subscriptions Realtime confirmed, over the bus's life
+        self.broadcast_interval_s = broadcast_interval_s
+        self.broadcasts = 0  # well-formed broadcasts received, over the bus's life
+        self.broadcast_wakeups = 0  # (project, seq) wake-ups released from them to the listeners
+        # Broadcasts are untrusted (see the module): the newest seq per project waits here for its
+        # release; `_announced` is the newest seq per project the database itself announced.
+        self._held: dict[str, int] = {}
+        self._held_lock = threading.Lock()
+        self._held_signalled = False
+        self._announced: dict[str, int] = {}
+        self._release_at = 0.0  # monotonic time from which held wake-ups may go out
         self._events: queue.Queue[str | None] = queue.Queue()
         self._generation = 0  # which connection the loop's callbacks belong to
         self._broken: str | None = None
@@ -193,18 +216,49 @@ class SupabaseBus(BrokerBus):
 
     def _on_row(self, payload: PostgresChangesPayload) -> None:
         record = payload["data"].get("record") or {}
-        self._put(record.get("project"), record.get("seq"))
+        message = _message(record.get("project"), record.get("seq"))
+        if message is not None and self._put(*message):
+            project, seq = message
+            with self._held_lock:
+                self._announced[project] = max(seq, self._announced.get(project, 0))
 
     def _on_broadcast(self, payload: BroadcastPayload) -> None:
+        # On the loop: untrusted (see the module), so only held for the listener thread's next release.
         body = payload.get("payload") or {}
-        self._put(body.get("project"), body.get("seq"))
+        message = _message(body.get("project"), body.get("seq"))
+        if message is None or encode(*message) is None:
+            return
+        project, seq = message
+        with self._held_lock:
+            self.broadcasts += 1
+            if seq <= self._announced.get(project, 0) or seq <= self._held.get(project, 0):
+                return  # nothing the feed has not announced already
+            if project not in self._held and len(self._held) >= MAX_HELD_PROJECTS:
+                return  # a flood of made-up project names: the feed poll still delivers the real ones
+            self._held[project] = seq
+            if self._held_signalled:
+                return
+            self._held_signalled = True
+        self._events.put_nowait(_HELD)
 
-    def _put(self, project: Any, seq: Any) -> None:
+    def _put(self, project: str, seq: int) -> bool:
         # On the loop: hand over, never block.
-        if isinstance(project, str) and isinstance(seq, int) and not isinstance(seq, bool):
-            text = encode(project, seq)
-            if text is not None:
-                self._events.put_nowait(text)
+        text = encode(project, seq)
+        if text is not None:
+            self._events.put_nowait(text)
+        return text is not None
+
+    def _release_held(self, now: float) -> list[str]:
+        """The held broadcast wake-ups, if their interval has passed (listener thread)."""
+        if now < self._release_at:
+            return []
+        with self._held_lock:
+            held, self._held, self._held_signalled = self._held, {}, False
+        if not held:
+            return []
+        self._release_at = now + self.broadcast_interval_s
+        self.broadcast_wakeups += len(held)
+        return [text for project, seq in held.items() if (text := encode(project, seq)) is not None]
 
     def _mark_broken(self, reason: str) -> None:
         if self._broken is None:
@@ -219,6 +273,9 @@ class SupabaseBus(BrokerBus):
         self._settled, self._settle_at = False, None
         while not self._events.empty():
             self._events.get_nowait()
+        with self._held_lock:  # the catch-up read after the join covers them
+            self._held.clear()
+            self._held_signalled = False
         wait_s = self.join_timeout_s + self.confirm_timeout_s + CALL_TIMEOUT_S
         self._call(self._subscribe(self._generation), wait_s)
         self.joins += 1
@@ -228,6 +285,7 @@ class SupabaseBus(BrokerBus):
     def _receive(self, timeout_s: float) -> list[str]:
         deadline = time.monotonic() + timeout_s
         self._check_alive()
+        out: list[str] = []
         while True:
             if self._broken:
                 raise ConnectionError(self._broken)
@@ -237,24 +295,25 @@ class SupabaseBus(BrokerBus):
                 self._settled = True
                 self._ever_settled.set()
                 self._fan_out(EVERY_PROJECT, 0)
+            out.extend(self._release_held(now))
+            if out:
+                return out
             wake = deadline if self._settled or self._settle_at is None else min(deadline, self._settle_at)
+            if self._held_signalled:
+                wake = min(wake, self._release_at)
             if now >= wake:
                 return []
             try:
                 item = self._events.get(timeout=wake - now)
             except queue.Empty:
                 continue
-            if item is None:
-                continue
-            out = [item]
-            while True:
+            while item is not None:
+                if item != _HELD:
+                    out.append(item)
                 try:
-                    more = self._events.get_nowait()
+                    item = self._events.get_nowait()
                 except queue.Empty:
-                    return out
-                if more is None:
-                    return out
-                out.append(more)
+                    break
 
     def _check_alive(self) -> None:
         """Catch a socket or channel that ended without a callback (say, realtime-py's reader task failed)."""
@@ -284,3 +343,10 @@ class SupabaseBus(BrokerBus):
 
     def _close_sender(self) -> None:
         pass  # the broadcast goes out on the listener's channel
+
+
+def _message(project: Any, seq: Any) -> tuple[str, int] | None:
+    """A well-formed (project, seq) of a Realtime message, else None."""
+    if isinstance(project, str) and project and isinstance(seq, int) and not isinstance(seq, bool):
+        return project, seq
+    return None

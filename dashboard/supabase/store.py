@@ -36,7 +36,7 @@ from dashboard.supabase import sync_client
 from dashboard.timeutil import utc_now_iso
 
 #: The `fotoflo_schema_version()` these migrations create; a project at another version is refused.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 IDS_PER_REQUEST = 100  # ids in one `in.(…)` filter: keeps the URL short
 PAGE_ROWS = 1000  # Supabase's PostgREST returns at most this many rows a request (its "Max rows")
 _VERSION_FIELDS = (
@@ -71,7 +71,8 @@ class SupabaseStore:
         if version != SCHEMA_VERSION:
             self._http.close()
             raise SchemaMissing(
-                f"the Supabase project has Fotoflo schema version {version}, this Fotoflo needs {SCHEMA_VERSION}"
+                f"the Supabase project has Fotoflo schema version {version}, this Fotoflo needs {SCHEMA_VERSION}:"
+                " run supabase/migrations/*.sql on it, in order (see README)"
             )
 
     # -- plumbing ---------------------------------------------------------------------------
