@@ -85,7 +85,8 @@ class Settings:
                 try:
                     values[name] = raw.lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
                 except ValueError:
-                    raise ConfigError(f"{var}={raw!r} is not a {kind.__name__}: give one, or unset it") from None
+                    what = {int: "a whole number", float: "a number"}.get(kind, "valid")
+                    raise ConfigError(f"{var}={raw!r} is not {what}: give one, or unset it") from None
         # Set but empty is a mistake (a deployment template not filled in), not "make a key": the
         # signer refuses it rather than each server quietly signing with a key of its own.
         if environ.get(ENV["secret"][0]) == "":

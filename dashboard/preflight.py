@@ -41,7 +41,7 @@ def data_dir(path: Path, setting: str = DATA) -> Path:
     if changed:
         log.warning(
             "made %d file(s) and folder(s) in the data directory %s private to this user (0700/0600): "
-            "an older Fotoflo had left them readable by others",
+            "other users could read them (as older versions of Fotoflo left them)",
             len(changed),
             path,
         )

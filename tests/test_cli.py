@@ -316,7 +316,7 @@ def test_serve_a_port_in_use(tmp_path: Path, port_in_use: int) -> None:
 def test_serve_a_port_that_is_not_one(tmp_path: Path) -> None:
     refused(fotoflo("serve", "--data", str(tmp_path), "--port", "70000"), "--port", "70000")
     line = refused(fotoflo("serve", "--data", str(tmp_path), env={"FOTOFLO_PORT": "http"}), "FOTOFLO_PORT", "'http'")
-    assert "is not a int" in line
+    assert "is not a whole number" in line
 
 
 @pytest.mark.parametrize(

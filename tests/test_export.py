@@ -10,6 +10,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dashboard.events import ImageRecord
@@ -25,6 +26,8 @@ from dashboard.export import (
     safe_filename,
     zip_date_time,
 )
+from tests.conftest import ServerFactory, jpeg_bytes
+from tests.test_cli import fotoflo
 
 
 def image(**overrides: object) -> ImageRecord:
@@ -201,3 +204,38 @@ def test_a_file_shorter_than_planned_fails_the_stream(tmp_path: Path) -> None:
     member.path.write_bytes(b"short")
     with pytest.raises(OSError, match="planned"):
         b"".join(StoredZip([member]).chunks())
+
+
+def test_exports_through_a_real_server_of_files_named_by_an_attacker(
+    tmp_path: Path, server_factory: ServerFactory, client: httpx.Client
+) -> None:
+    # Names from the hot folder and `fotoflo ingest` are whatever a file system allows: a formula, a newline
+    # (no "/" though: an uploaded name may have one, which the upload cleans away).
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    formula = '=HYPERLINK("x.example","y").jpg'
+    for seed, name in enumerate((formula, "two\nlines.jpg", "IMG_0003.jpg")):
+        (shoot / name).write_bytes(jpeg_bytes((64, 48), seed=seed))
+    data = tmp_path / "data"
+    imported = fotoflo("ingest", str(shoot), "--data", str(data))
+    assert imported.returncode == 0, imported.stderr
+    server = server_factory(data=data)
+    uploaded = client.post(
+        server.api("/upload"), files={"file": ('=HYPERLINK("http://x","y").jpg', jpeg_bytes((64, 48), seed=9))}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    images = client.get(server.api("/images")).json()["images"]
+    assert len(images) == 4
+    saved = client.post(server.api("/collections"), json={"name": "Picks", "image_ids": [i["id"] for i in images]})
+    assert saved.status_code == 201, saved.text
+    base = server.api(f"/collections/{saved.json()['id']}")
+
+    text = client.get(base + "/export.txt").content.decode("utf-8")
+    table = client.get(base + "/export.csv").content.decode("utf-8")
+
+    assert len(text.splitlines()) == 4 and text.endswith("\n")
+    assert "IMG_0003.jpg" in text.splitlines()
+    rows = list(csv.DictReader(io.StringIO(table, newline="")))
+    assert len(rows) == 4
+    assert "'" + formula in [row["filename"] for row in rows]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
