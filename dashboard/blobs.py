@@ -2,7 +2,8 @@
 
 Keys are `kind/sha256` (kind: original, thumb, preview). Writes go to a temp name beside the
 target, are fsynced and renamed into place, so a reader never sees half a file and a crash
-leaves at most a temp file that `clean_temp` removes on the next start.
+leaves at most a temp file that `clean_temp` removes on the next start. Folders are made 0700 and
+files 0600 (whatever the umask): the photos are nobody else's on a shared machine.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 import secrets
 from pathlib import Path
 from typing import Protocol
+
+from dashboard.datadir import create_private_file, private_dir
 
 KINDS = ("original", "thumb", "preview")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -36,7 +39,7 @@ class FileBlobs:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         for kind in KINDS:
-            (self.root / kind).mkdir(parents=True, exist_ok=True)
+            private_dir(self.root / kind)
 
     def path(self, kind: str, sha256: str) -> Path:
         if kind not in KINDS or not _SHA256.fullmatch(sha256):
@@ -50,10 +53,10 @@ class FileBlobs:
         target = self.path(kind, sha256)
         if target.is_file() and target.stat().st_size == len(data):
             return  # content-addressed: same key, same bytes
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         temp = target.with_name(f"{target.name}{_TEMP_MARK}{secrets.token_hex(4)}")
         try:
-            with open(temp, "wb") as fh:
+            with open(create_private_file(temp), "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
-from dashboard.config import ENV, SYNC_ENV, Settings
+from dashboard import preflight
+from dashboard.config import ENV, SYNC_ENV, ConfigError, Settings
 from dashboard.ingest import IMAGE_SUFFIXES
 
 
@@ -104,21 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "sync":
-        from dashboard.sync.cli import run
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "sync":
+            from dashboard.sync.cli import run
 
-        return run(args)
-    if args.command in ("token", "share"):
-        from dashboard.auth.cli import run as run_auth
+            return run(args)
+        if args.command in ("token", "share"):
+            from dashboard.auth.cli import run as run_auth
 
-        return run_auth(args, Settings.from_env(data=args.data).data)
-    return _ingest(args)
+            return run_auth(args, Settings.from_env(data=args.data).data)
+        return _ingest(args)
+    except ConfigError as exc:  # a setting that cannot work: one line naming it, no traceback
+        sys.stderr.write(f"fotoflo {args.command}: {exc}\n")
+        return 2
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dashboard.auth import ConfigError, auth_required
+    from dashboard.auth import auth_required
     from dashboard.server import serve
 
     settings = Settings.from_env(
@@ -148,9 +154,21 @@ def _serve(args: argparse.Namespace) -> int:
         settings.watch = settings.data / "hotfolder"
     try:
         auth_required(settings)  # refuse before Panel is even imported
+        preflight.data_dir(settings.data)
+        if settings.watch is not None:
+            preflight.hot_folder(settings.watch)
         serve(settings)
     except ConfigError as exc:
         sys.stderr.write(f"fotoflo serve: {exc}\n")
+        return 2
+    except sqlite3.DatabaseError as exc:
+        sys.stderr.write(f"fotoflo serve: {preflight.database_error(exc, settings.data)}\n")
+        return 2
+    except OSError as exc:
+        if exc.errno not in preflight.BIND_ERRNOS or exc.filename is not None:
+            raise
+        # The port was taken between the check and the server's own bind.
+        sys.stderr.write(f"fotoflo serve: {preflight.bind_error(exc, settings.address, settings.port)}\n")
         return 2
     return 0
 
@@ -185,8 +203,13 @@ def _ingest(args: argparse.Namespace) -> int:
         supabase_url=args.supabase_url,
         supabase_key=args.supabase_key,
     )
+    try:
+        preflight.existing(args.paths)
+        preflight.data_dir(settings.data)
+        store = store_for(settings)
+    except sqlite3.DatabaseError as exc:
+        raise preflight.database_error(exc, settings.data) from None
     files = _iter_files(args.paths)
-    store = store_for(settings)
     store.ensure_project(settings.project)
     bus = bus_for(settings, server=False)
     ingestor = Ingestor(

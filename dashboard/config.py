@@ -82,9 +82,19 @@ class Settings:
         for name, (var, kind) in ENV.items():
             raw = environ.get(var)
             if raw not in (None, ""):
-                values[name] = raw.lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
+                try:
+                    values[name] = raw.lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
+                except ValueError:
+                    what = {int: "a whole number", float: "a number"}.get(kind, "valid")
+                    raise ConfigError(f"{var}={raw!r} is not {what}: give one, or unset it") from None
+        # Set but empty is a mistake (a deployment template not filled in), not "make a key": the
+        # signer refuses it rather than each server quietly signing with a key of its own.
+        if environ.get(ENV["secret"][0]) == "":
+            values["secret"] = ""
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)  # type: ignore[arg-type]
+        if not 0 <= settings.port <= 65535:
+            raise ConfigError(f"--port (FOTOFLO_PORT) {settings.port} is not a port: give one from 1 to 65535")
         settings.data = Path(settings.data).expanduser().resolve()
         if settings.watch is not None:
             settings.watch = Path(settings.watch).expanduser().resolve()

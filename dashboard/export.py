@@ -27,27 +27,59 @@ CSV_COLUMNS = (
 )  # fmt: skip
 CHUNK_BYTES = 1024 * 1024
 MAX_FILENAME_CHARS = 200
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')  # path separators, and what Windows cannot store
+# Path separators, what Windows cannot store, C0/C1 controls, line and paragraph separators, bidi
+# overrides (which can show "photo<RLO>gpj.exe" as "photoexe.jpg") and lone surrogates (no encoding has them).
+_UNSAFE = re.compile('[\x00-\x1f\x7f-\x9f<>:"/\\\\|?*\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]')
+# What breaks a line somewhere (str.splitlines, editors) or cannot be encoded: never inside one line of text.
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# The same but for CR, LF and tab, which the csv module quotes (a quoted line break stays in its cell).
+_CSV_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# A spreadsheet runs a cell that starts like this as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+REPLACEMENT = "\ufffd"
 
 
 def filenames_txt(images: Iterable[ImageRecord]) -> str:
-    """The original file names, one a line (what Lightroom's and Capture One's search take)."""
-    return "".join(f"{image.filename}\n" for image in images)
+    """The original file names, one a line (what Lightroom's and Capture One's search take).
+
+    A name is always one line: control characters, line separators and lone surrogates in it
+    become U+FFFD, so no name can add a line (or a name) to the list.
+    """
+    return "".join(f"{_LINE_BREAKING.sub(REPLACEMENT, image.filename)}\n" for image in images)
 
 
 def metadata_csv(images: Iterable[ImageRecord]) -> str:
-    """One row per image under a `CSV_COLUMNS` header; RFC 4180 quoting and CRLF line ends, UTF-8."""
+    """One row per image under a `CSV_COLUMNS` header; RFC 4180 quoting and CRLF line ends, UTF-8.
+
+    Text cells are safe to open in a spreadsheet: see `csv_cell`.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for image in images:
         exif = image.exif
         writer.writerow(
-            [image.filename, image.id, image.sha256, image.captured_at, camera_name(image), exif.get("lens"),
-             exif.get("exposure_time"), exif.get("f_number"), exif.get("iso"), exif.get("focal_length_mm"),
-             image.width, image.height, image.rating, image.flag, image.label]
+            [csv_cell(value) for value in (
+                image.filename, image.id, image.sha256, image.captured_at, camera_name(image), exif.get("lens"),
+                exif.get("exposure_time"), exif.get("f_number"), exif.get("iso"), exif.get("focal_length_mm"),
+                image.width, image.height, image.rating, image.flag, image.label,
+            )]
         )  # fmt: skip
     return out.getvalue()
+
+
+def csv_cell(value: object) -> object:
+    """A text value as a CSV cell no spreadsheet runs and no reader splits; other values as they are.
+
+    Text starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` (OWASP's advice), so
+    `=HYPERLINK(…)` in a file name or an EXIF field shows as text. Control characters other than
+    CR, LF and tab (which the csv module quotes) become U+FFFD.
+    """
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    return _CSV_UNSAFE.sub(REPLACEMENT, value)
 
 
 def camera_name(image: ImageRecord) -> str:

@@ -12,13 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from dashboard import api, backends
+from dashboard import api, backends, preflight
 from dashboard.auth import Access, auth_required
 from dashboard.auth import pages as auth_pages
 from dashboard.auth.access import Scope
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
-from dashboard.config import Settings
+from dashboard.config import ConfigError, Settings
 from dashboard.curation import Curator
 from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion
 from dashboard.export import Downloads
@@ -54,8 +54,10 @@ class Fotoflo:
         url_prefix: str = "",
     ) -> None:
         self.settings = settings
-        settings.data.mkdir(parents=True, exist_ok=True)
-        # First: a server that must not run open (off loopback, no auth) stops here, having opened nothing.
+        preflight.data_dir(settings.data)  # 0700, and what older versions left open is tightened
+        # First: a weak --secret or secret.key, and a server that must not run open (off loopback, no
+        # auth), stop here (ConfigError), having opened nothing.
+        self.signer = UrlSigner(load_or_create_secret(settings.data, settings.secret), prefix=url_prefix)
         self.access = Access.for_settings(settings, enabled=auth_required(settings))
         self.store: Store = store or backends.store_for(settings)
         self.blobs: Blobs = blobs or backends.blobs_for(settings)
@@ -68,7 +70,6 @@ class Fotoflo:
         )
         self.curator = Curator(self.store, self.bus)
         self.downloads = Downloads()
-        self.signer = UrlSigner(load_or_create_secret(settings.data, settings.secret), prefix=url_prefix)
         self.hub = FeedHub(self.store, self.bus)
         self.ingest_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="fotoflo-upload")
         self.watcher: HotFolderWatcher | None = None
@@ -264,6 +265,11 @@ def serve(settings: Settings) -> None:
     import panel as pn
 
     fotoflo = Fotoflo(settings)
+    try:
+        preflight.free_port(settings.address, settings.port)  # a port in use: one line, before a token is shown
+    except ConfigError:
+        fotoflo.stop()
+        raise
     guarded: dict[str, Any] = {}
     if fotoflo.access.enabled:
         # The page and its websocket need a session; the API checks its own requests.

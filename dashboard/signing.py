@@ -9,26 +9,79 @@ from __future__ import annotations
 import base64
 import hmac
 import math
+import os
 import secrets
 import time
 from pathlib import Path
 
+from dashboard.config import ConfigError
+from dashboard.datadir import create_private_file, private_dir
+
 DEFAULT_TTL_S = 24 * 3600
 BUCKET_S = 3600
+#: The shortest key that signs URLs: 32 bytes (characters, for `--secret`); a made one has 32 random bytes.
+MIN_SECRET_BYTES = 32
+SECRET_FILE = "secret.key"
 
 
 def load_or_create_secret(data_dir: Path, configured: str | None = None) -> bytes:
-    """The configured secret, else the one generated into the data dir on first run."""
-    if configured:
+    """The configured secret (`--secret`), else `DATA/secret.key`, generated on first run.
+
+    `ConfigError` for a configured secret or a key file shorter than `MIN_SECRET_BYTES` (or empty):
+    an HMAC with a short key lets anyone who can guess it sign URLs to every file. The key file is
+    made atomically (0600, written and fsynced under a temp name, then linked into place), so a
+    crash never leaves an empty key, and two servers starting at once on a fresh shared data
+    directory end up with the same key.
+    """
+    if configured is not None:
+        if len(configured) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"--secret (FOTOFLO_SECRET) is {'empty' if not configured else 'too short'}: give at least "
+                f"{MIN_SECRET_BYTES} random characters (e.g. from `openssl rand -base64 32`), or leave it out to "
+                f"have a key made in DATA/{SECRET_FILE}"
+            )
         return configured.encode()
-    path = data_dir / "secret.key"
-    if path.exists():
-        return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32).encode()
-    path.touch(mode=0o600)
-    path.write_bytes(key)
+    path = Path(data_dir) / SECRET_FILE
+    try:
+        return _checked(path, path.read_bytes().strip())
+    except FileNotFoundError:
+        pass
+    private_dir(Path(data_dir))
+    key = secrets.token_urlsafe(MIN_SECRET_BYTES).encode()
+    temp = path.with_name(f"{SECRET_FILE}.tmp-{secrets.token_hex(4)}")
+    try:
+        with open(create_private_file(temp), "wb") as fh:
+            fh.write(key)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(temp, path)  # unlike a rename, never replaces a key another process just made
+        except FileExistsError:
+            return _checked(path, path.read_bytes().strip())
+        except OSError:
+            os.replace(temp, path)  # a file system without hard links
+        _fsync_dir(path.parent)
+    finally:
+        temp.unlink(missing_ok=True)
     return key
+
+
+def _checked(path: Path, key: bytes) -> bytes:
+    if len(key) < MIN_SECRET_BYTES:
+        state = "empty" if not key else f"only {len(key)} bytes long"
+        raise ConfigError(
+            f"{path} is {state}, too weak to sign file URLs: delete it to have a new key made at the next start "
+            f"(file URLs given out before stop working), or give --secret with at least {MIN_SECRET_BYTES} characters"
+        )
+    return key
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class UrlSigner:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,21 @@ def test_server_start_cleans_temp_files(tmp_path: Path) -> None:
     finally:
         fotoflo.ingest_pool.shutdown()
         fotoflo.store.close()
+
+
+# -- modes ------------------------------------------------------------------------------------
+
+
+def test_blobs_are_private_to_this_user_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual one, under which open() makes files every user can read
+    try:
+        blobs = FileBlobs(tmp_path / "data" / "blobs")
+        data = b"a client's photo"
+        blobs.put("original", sha(data), data)
+    finally:
+        os.umask(old)
+
+    path = blobs.path("original", sha(data))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for folder in (path.parent, blobs.root / "original", blobs.root / "thumb", blobs.root, tmp_path / "data"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -141,7 +143,7 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         "FOTOFLO_PROJECT": "wedding",
         "FOTOFLO_PORT": "7001",
         "FOTOFLO_ADDRESS": "0.0.0.0",
-        "FOTOFLO_SECRET": "s3cret",
+        "FOTOFLO_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret",
         "FOTOFLO_MAX_BYTES": "1000000",
         "FOTOFLO_MAX_PIXELS": "4000000",
         "FOTOFLO_RESCAN_S": "2.5",
@@ -166,7 +168,7 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         project="wedding",
         port=7001,
         address="0.0.0.0",
-        secret="s3cret",
+        secret="s3cret-s3cret-s3cret-s3cret-s3cret",
         max_bytes=1_000_000,
         max_pixels=4_000_000,
         rescan_s=2.5,
@@ -263,3 +265,132 @@ def test_serve_refuses_settings_that_cannot_work_in_one_line(tmp_path: Path, arg
     done = fotoflo("serve", "--data", str(tmp_path / "data"), "--no-watch", "--port", "1", *args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+# -- start-up mistakes: one line naming the setting, exit 2, no traceback ---------------------------
+
+
+def refused(done: subprocess.CompletedProcess[str], *named: str) -> str:
+    """The one line a command stopped with; it names every one of `named`."""
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert all(name in lines[0] for name in named), lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def port_in_use() -> Iterator[int]:
+    """A loopback port another program listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_serve_a_data_directory_that_cannot_be_made(tmp_path: Path) -> None:
+    line = refused(fotoflo("serve", "--data", "/proc/nope", "--port", "0"), "--data", "/proc/nope")
+    assert "cannot make the data directory" in line and "give a folder you can write to" in line
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("")
+    assert "is a file, not a folder" in refused(fotoflo("serve", "--data", str(a_file), "--port", "0"), "--data")
+
+
+def test_serve_a_hot_folder_that_is_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "IMG_0001.jpg"
+    a_file.write_bytes(b"")
+    line = refused(fotoflo("serve", "--data", str(tmp_path / "data"), "--watch", str(a_file)), "--watch", str(a_file))
+    assert "is a file, not a folder" in line and "--no-watch" in line
+    line = refused(fotoflo("serve", "--data", str(tmp_path / "data"), "--watch", "/proc/nope"), "--watch")
+    assert "cannot make the hot folder" in line
+
+
+def test_serve_a_port_in_use(tmp_path: Path, port_in_use: int) -> None:
+    done = fotoflo("serve", "--data", str(tmp_path / "data"), "--port", str(port_in_use), "--auth")
+    line = refused(done, "--port", str(port_in_use))
+    assert "is in use" in line and "give another --port" in line
+    assert "fft_" not in done.stdout + done.stderr  # no owner token shown for a server that never ran
+
+
+def test_serve_a_port_that_is_not_one(tmp_path: Path) -> None:
+    refused(fotoflo("serve", "--data", str(tmp_path), "--port", "70000"), "--port", "70000")
+    line = refused(fotoflo("serve", "--data", str(tmp_path), env={"FOTOFLO_PORT": "http"}), "FOTOFLO_PORT", "'http'")
+    assert "is not a whole number" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (("--secret", "s3cret"), {}, "--secret"),
+        (("--secret", ""), {}, "--secret"),
+        ((), {"FOTOFLO_SECRET": "s3cret"}, "FOTOFLO_SECRET"),
+        ((), {"FOTOFLO_SECRET": ""}, "FOTOFLO_SECRET"),
+    ],
+    ids=["short", "empty", "short-env", "empty-env"],
+)
+def test_serve_refuses_a_weak_secret(tmp_path: Path, args: tuple[str, ...], env: dict[str, str], named: str) -> None:
+    done = fotoflo("serve", "--data", str(tmp_path / "data"), "--no-watch", "--port", "0", *args, env=env)
+    line = refused(done, named)
+    assert "at least 32" in line
+    assert not (tmp_path / "data" / "fotoflo.sqlite").exists()  # refused before anything was opened
+
+
+@pytest.mark.parametrize("content", [b"", b"abc\n"], ids=["empty", "short"])
+def test_serve_refuses_a_weak_secret_key_file(tmp_path: Path, content: bytes) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "secret.key").write_bytes(content)
+    (data / "secret.key").chmod(0o600)  # as made now: nothing to tighten, nothing else to say
+    line = refused(fotoflo("serve", "--data", str(data), "--no-watch", "--port", "0"), str(data / "secret.key"))
+    assert "delete it" in line
+
+
+def test_ingest_a_path_that_does_not_exist(tmp_path: Path, make_jpeg) -> None:
+    photo = tmp_path / "IMG_0001.jpg"
+    photo.write_bytes(make_jpeg(seed=1))
+    missing = tmp_path / "IMG_O001.jpg"  # a typo
+    line = refused(fotoflo("ingest", str(photo), str(missing), "--data", str(tmp_path / "data")), "PATH", str(missing))
+    assert "does not exist" in line
+    assert not (tmp_path / "data").exists()  # nothing was imported: a typo costs no work
+
+
+def test_ingest_a_data_directory_it_cannot_use(tmp_path: Path, make_jpeg) -> None:
+    photo = tmp_path / "IMG_0001.jpg"
+    photo.write_bytes(make_jpeg(seed=1))
+    refused(fotoflo("ingest", str(photo), "--data", str(photo)), "--data", "is a file, not a folder")
+    refused(fotoflo("ingest", str(photo), "--data", "/proc/nope"), "--data", "cannot make the data directory")
+    garbled = tmp_path / "garbled"
+    garbled.mkdir(mode=0o700)
+    (garbled / "fotoflo.sqlite").write_bytes(b"not a database, " * 512)
+    (garbled / "fotoflo.sqlite").chmod(0o600)
+    refused(fotoflo("ingest", str(photo), "--data", str(garbled)), "--data", "cannot be opened")
+
+
+def test_sync_a_folder_that_is_missing_or_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "IMG_0001.jpg"
+    a_file.write_bytes(b"")
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    server = ("--server", "http://127.0.0.1:9", "--once")
+    line = refused(fotoflo("sync", str(a_file), *server, env=env), "FOLDER", str(a_file))
+    assert "is a file, not a folder" in line
+    line = refused(fotoflo("sync", str(tmp_path / "nope"), *server, env=env), "FOLDER", str(tmp_path / "nope"))
+    assert "does not exist" in line
+
+
+def test_sync_a_state_directory_that_cannot_be_made(tmp_path: Path) -> None:
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    done = fotoflo("sync", str(folder), "--server", "http://127.0.0.1:9", "--once", "--state", "/proc/nope")
+    assert "cannot make the state directory" in refused(done, "--state", "/proc/nope")
+    a_file = tmp_path / "state"
+    a_file.write_text("")
+    done = fotoflo("sync", str(folder), "--server", "http://127.0.0.1:9", "--once", "--state", str(a_file))
+    refused(done, "--state", "is a file, not a folder")
+    done = fotoflo("sync", str(folder), "--server", "http://127.0.0.1:9", "--once", env={"XDG_STATE_HOME": "/proc/x"})
+    refused(done, "state directory", "--state")
+
+
+def test_sync_ui_port_in_use(port_in_use: int) -> None:
+    line = refused(fotoflo("sync", "--ui", "--ui-port", str(port_in_use)), "--ui-port", str(port_in_use))
+    assert "is in use" in line

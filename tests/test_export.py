@@ -10,6 +10,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dashboard.events import ImageRecord
@@ -25,6 +26,8 @@ from dashboard.export import (
     safe_filename,
     zip_date_time,
 )
+from tests.conftest import ServerFactory, jpeg_bytes
+from tests.test_cli import fotoflo
 
 
 def image(**overrides: object) -> ImageRecord:
@@ -88,6 +91,65 @@ def test_text_and_csv() -> None:
                        "1.2", "800", "50.0", "6000", "4000", "5", "pick", "red"]  # fmt: skip
 
 
+def test_csv_cells_never_run_as_formulas() -> None:
+    # A file name (from a hot folder anyone can drop into) and EXIF text (from the file) are untrusted.
+    attack = '=HYPERLINK("http://x","y").jpg'
+    images = [
+        image(filename=attack, exif={"lens": "+cmd|' /C calc'!A0", "exposure_time": "-2+3"}, camera_make="@SUM(1)",
+              camera_model=None, label="\t=1+1"),
+        image(id="def456", filename="\r=1+1.jpg", exif={"f_number": -1.5, "iso": 100}),
+    ]  # fmt: skip
+
+    rows = list(csv.reader(io.StringIO(metadata_csv(images), newline="")))
+
+    assert len(rows) == 3
+    first, second = (dict(zip(CSV_COLUMNS, row, strict=True)) for row in rows[1:])
+    assert first["filename"] == "'" + attack
+    assert (first["lens"], first["exposure"], first["camera"]) == ("'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(1)")
+    assert first["label"] == "'\t=1+1"
+    assert second["filename"] == "'\r=1+1.jpg"
+    assert second["f_number"] == "-1.5"  # a number is a number, not text that could be a formula
+    risky = [cell for row in rows[1:] for cell in row if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert risky == ["-1.5"]
+
+
+NASTY = ["two\nlines.jpg", "cr\rreturn.jpg", "crlf\r\n.jpg", "nul\x00.jpg", "vt\x0bff\x0c.jpg", "fs\x1c\x1d\x1e.jpg",
+         "nel\x85.jpg", "ls\u2028ps\u2029.jpg", "bad-utf8-\udcff.jpg", "tab\tname.jpg"]  # fmt: skip
+
+
+def test_a_name_is_always_one_line_of_export_txt() -> None:
+    images = [image(filename="first.jpg")] + [image(id=f"i{n}", filename=name) for n, name in enumerate(NASTY)]
+
+    text = filenames_txt(images)
+
+    lines = text.encode("utf-8").decode("utf-8").splitlines()  # encodable, and split as strictly as Python does
+    assert len(lines) == 1 + len(NASTY)
+    assert lines[0] == "first.jpg"
+    assert lines[1] == "two\ufffdlines.jpg" and lines[-1] == "tab\ufffdname.jpg"
+    assert text.count("\n") == len(images)
+
+
+def test_a_name_is_always_one_csv_row_and_encodable() -> None:
+    images = [image(id=f"i{n}", filename=name) for n, name in enumerate(NASTY)]
+
+    text = metadata_csv(images)
+
+    assert len(list(csv.reader(io.StringIO(text.encode("utf-8").decode("utf-8"), newline="")))) == 1 + len(NASTY)
+    # CR and LF stay inside their quoted cell (three names hold one); nothing else breaks a line, even for
+    # a reader that splits on every line boundary Python knows.
+    assert all(ch not in text for ch in "\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\udcff")
+    assert len(text.splitlines()) == 1 + len(NASTY) + 3
+    assert list(csv.reader(io.StringIO(text, newline="")))[1][0] == "two\nlines.jpg"
+
+
+def test_zip_and_download_names_refuse_bidi_overrides_and_lone_surrogates() -> None:
+    assert safe_filename("photo\u202egpj.exe") == "photo_gpj.exe"
+    assert safe_filename("bad\udcff\x85\u2028.jpg") == "bad___.jpg"
+    header = attachment("Picks \udcff\u202e", "zip")
+    assert header.isascii() and "%ED" not in header
+    assert StoredZip([]).size_bytes > 0 and member_names(["x\udcff.jpg"]) == ["x_.jpg"]
+
+
 def test_zip_times() -> None:
     assert zip_date_time("2024-05-17T14:03:09+02:00") == (2024, 5, 17, 14, 3, 9)
     assert zip_date_time("2024-05-17 14:03:09") == (2024, 5, 17, 14, 3, 9)
@@ -142,3 +204,38 @@ def test_a_file_shorter_than_planned_fails_the_stream(tmp_path: Path) -> None:
     member.path.write_bytes(b"short")
     with pytest.raises(OSError, match="planned"):
         b"".join(StoredZip([member]).chunks())
+
+
+def test_exports_through_a_real_server_of_files_named_by_an_attacker(
+    tmp_path: Path, server_factory: ServerFactory, client: httpx.Client
+) -> None:
+    # Names from the hot folder and `fotoflo ingest` are whatever a file system allows: a formula, a newline
+    # (no "/" though: an uploaded name may have one, which the upload cleans away).
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    formula = '=HYPERLINK("x.example","y").jpg'
+    for seed, name in enumerate((formula, "two\nlines.jpg", "IMG_0003.jpg")):
+        (shoot / name).write_bytes(jpeg_bytes((64, 48), seed=seed))
+    data = tmp_path / "data"
+    imported = fotoflo("ingest", str(shoot), "--data", str(data))
+    assert imported.returncode == 0, imported.stderr
+    server = server_factory(data=data)
+    uploaded = client.post(
+        server.api("/upload"), files={"file": ('=HYPERLINK("http://x","y").jpg', jpeg_bytes((64, 48), seed=9))}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    images = client.get(server.api("/images")).json()["images"]
+    assert len(images) == 4
+    saved = client.post(server.api("/collections"), json={"name": "Picks", "image_ids": [i["id"] for i in images]})
+    assert saved.status_code == 201, saved.text
+    base = server.api(f"/collections/{saved.json()['id']}")
+
+    text = client.get(base + "/export.txt").content.decode("utf-8")
+    table = client.get(base + "/export.csv").content.decode("utf-8")
+
+    assert len(text.splitlines()) == 4 and text.endswith("\n")
+    assert "IMG_0003.jpg" in text.splitlines()
+    rows = list(csv.DictReader(io.StringIO(table, newline="")))
+    assert len(rows) == 4
+    assert "'" + formula in [row["filename"] for row in rows]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())

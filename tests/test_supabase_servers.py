@@ -36,7 +36,7 @@ def servers(supabase_db: str, fake_realtime: FakeRealtime, tmp_path: Path) -> It
     try:
         for name in ("a", "b"):
             data = tmp_path / name
-            settings = Settings(data=data, watch=None, project=PROJECT, secret="shared secret", auth=False)
+            settings = Settings(data=data, watch=None, project=PROJECT, secret="s" * 32, auth=False)
             blobs.append(SupabaseBlobs(FAKE_URL, SERVICE_KEY, data / "blob-cache", transport=fake))
             fotoflo = Fotoflo(
                 settings,

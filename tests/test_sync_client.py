@@ -404,7 +404,7 @@ def test_usage_errors_and_an_empty_status(tmp_path: Path) -> None:
     no_server = run(str(tmp_path))
     assert no_server.returncode == 2 and "give a FOLDER and --server URL" in no_server.stderr
     no_folder = run(str(tmp_path / "missing"), "--server", "http://127.0.0.1:9")
-    assert no_folder.returncode == 2 and "is not a folder" in no_folder.stderr
+    assert no_folder.returncode == 2 and "FOLDER" in no_folder.stderr and "does not exist" in no_folder.stderr
     empty = run("status")
     assert empty.returncode == 0 and empty.stdout.strip() == f"no sync state in {tmp_path}/fotoflo/sync"
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from dashboard.auth.roles import ANY_PROJECT, Role
+from dashboard.datadir import private_dir, touch_private
 
 T = TypeVar("T")
 
@@ -200,9 +201,8 @@ class SQLiteAuthStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            self.path.touch(mode=0o600)  # hashes only, but nobody else's business
+        private_dir(self.path.parent)
+        touch_private(self.path)  # hashes only, but nobody else's business (0600 whatever the umask)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
         with self._lock:

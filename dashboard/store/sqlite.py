@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from dashboard.datadir import private_dir, touch_private
 from dashboard.store.sql import SqlStore
 
 #: `PRAGMA user_version` of a current database; opening an older one runs the missing steps.
@@ -134,7 +135,8 @@ class SQLiteStore(SqlStore):
         path = Path(path)
         if path.is_dir() or not path.suffix:
             path = path / "fotoflo.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        touch_private(path)  # 0600 before SQLite makes it (its -wal and -shm copy the mode)
         self.path = path
         self._local = threading.local()
         self._write_lock = threading.Lock()

@@ -1,8 +1,9 @@
 """`fotoflo sync`: run a `SyncClient` in the foreground with progress bars, or show the queues (`sync status`).
 
 Exit codes: 0 when everything was uploaded (or on Ctrl-C / SIGTERM), 1 when some files were
-refused (`--once`), 2 for bad usage (as argparse), 3 when nothing can be uploaded until a person
-acts (token refused, no such project, the state directory in use by another client).
+refused (`--once`), 2 for bad usage (as argparse, or one line naming the setting that cannot work),
+3 when nothing can be uploaded until a person acts (token refused, no such project, the state
+directory in use by another client).
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from pathlib import Path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from dashboard.config import SYNC_ENV
-from dashboard.sync.client import SyncClient, SyncStatus, default_state_root, read_status
+from dashboard.config import SYNC_ENV, ConfigError
+from dashboard.datadir import private_dir
+from dashboard.preflight import free_port
+from dashboard.sync.client import SyncClient, SyncStatus, default_state_root, read_status, state_dir_for
 from dashboard.sync.queue import DELETE, DONE, FAILED, PENDING, SKIPPED, UPLOAD, UPLOADING, QueueLocked, Upload
 
 DEFAULT_UI_PORT = 5007
+UI_ADDRESS = "127.0.0.1"
 USAGE, NEEDS_A_PERSON = 2, 3  # exit codes
 REFRESH_S = 0.25
 
@@ -46,8 +50,12 @@ def run(args: argparse.Namespace) -> int:
     if args.ui:
         from dashboard.sync_panel import serve_panel
 
+        if args.folder:
+            _check_folder(Path(args.folder))
+        free_port(UI_ADDRESS, args.ui_port or DEFAULT_UI_PORT, "--ui-port")
         serve_panel(
             port=args.ui_port or DEFAULT_UI_PORT,
+            address=UI_ADDRESS,
             folder=args.folder,
             server=server,
             project=project,
@@ -60,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.folder or not server:
         sys.stderr.write("fotoflo sync: give a FOLDER and --server URL (or FOTOFLO_SERVER)\n")
         return USAGE
+    folder = _check_folder(Path(args.folder))
+    _make_state_dir(args.state, folder, server, project)
     try:
         client = SyncClient(
             args.folder,
@@ -101,6 +111,31 @@ def run(args: argparse.Namespace) -> int:
             return _follow(client, stop, once=args.once)
         finally:
             client.close()
+
+
+def _check_folder(folder: Path) -> Path:
+    """The folder to sync, resolved; `ConfigError` (one line, exit 2) if it is missing or a file."""
+    folder = folder.expanduser().resolve()
+    if not folder.exists():
+        raise ConfigError(f"FOLDER {folder} does not exist: name the folder to sync")
+    if not folder.is_dir():
+        raise ConfigError(f"FOLDER {folder} is a file, not a folder: name the folder that holds the images")
+    return folder
+
+
+def _make_state_dir(state: Path | None, folder: Path, server: str, project: str) -> None:
+    """Make the state directory (0700: it lists the folder's files) or say in one line why it cannot be."""
+    path = Path(state).expanduser().resolve() if state else state_dir_for(folder, server, project)
+    setting = "--state" if state else "the sync state directory (under XDG_STATE_HOME)"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{setting} {path} is a file, not a folder: give a folder for the sync state with --state")
+    try:
+        private_dir(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"{setting} {path}: cannot make the state directory ({exc.strerror or exc}): "
+            "give a folder you can write to with --state"
+        ) from None
 
 
 def _initial_scan(client: SyncClient, stop: threading.Event, *, once: bool) -> None:
