@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from dashboard.blobs import Blobs, FileBlobs
 from dashboard.bus import Bus, LocalBus
@@ -31,12 +32,28 @@ def is_postgres_url(location: str | Path | None) -> bool:
 def open_store(location: str | Path) -> Store:
     """A `postgresql://` URL opens `PostgresStore`; anything else is a SQLite file or data directory."""
     if is_postgres_url(location):
+        import psycopg
+
         from dashboard.store.postgres import PostgresStore
 
-        return PostgresStore(str(location))
+        try:
+            return PostgresStore(str(location))
+        except psycopg.OperationalError as exc:
+            # One line, without the URL's password: psycopg's message names host and port only.
+            reason = " ".join(str(exc).split())
+            raise ConfigError(f"--db {redact_url(str(location))}: cannot open the database: {reason}") from None
     from dashboard.store.sqlite import SQLiteStore
 
     return SQLiteStore(location)
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password of its user info replaced by `***` (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def open_bus(spec: str | None, *, db_url: str | None = None) -> Bus:

@@ -313,6 +313,16 @@ def test_serve_a_port_in_use(tmp_path: Path, port_in_use: int) -> None:
     assert "fft_" not in done.stdout + done.stderr  # no owner token shown for a server that never ran
 
 
+def test_serve_a_database_that_cannot_be_reached(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a loopback port nothing listens on once this closes
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    url = f"postgresql://fotoflo:hunter2-secret@127.0.0.1:{port}/fotoflo"
+    done = fotoflo("serve", "--data", str(tmp_path / "data"), "--db", url, "--no-watch", "--port", "0")
+    refused(done, "--db", f"127.0.0.1:{port}", "cannot open the database")
+    assert "hunter2-secret" not in done.stdout + done.stderr
+
+
 def test_serve_a_port_that_is_not_one(tmp_path: Path) -> None:
     refused(fotoflo("serve", "--data", str(tmp_path), "--port", "70000"), "--port", "70000")
     line = refused(fotoflo("serve", "--data", str(tmp_path), env={"FOTOFLO_PORT": "http"}), "FOTOFLO_PORT", "'http'")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -177,6 +179,17 @@ def test_an_upload_in_flight_when_the_process_dies_is_pending_at_the_next_start(
         assert again is not None and again.upload.path == "a.jpg" and again.upload.attempts == 2
     finally:
         queue.close()
+
+
+def test_a_new_state_folder_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    state = tmp_path / "state" / "studio-abc123"
+    old = os.umask(0o022)
+    try:
+        SyncQueue(state / "queue.sqlite").close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
 
 
 def test_status_reads_beside_the_writer_and_a_newer_queue_is_refused(tmp_path: Path, queue: SyncQueue) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
+from dashboard.datadir import private_dir
 from dashboard.events import Device
 from dashboard.sync.queue import FAILED, PENDING, UPLOADING, QueueLocked, SyncQueue, Upload
 from dashboard.sync.scanner import Producer, ScanResult
@@ -211,7 +212,7 @@ class SyncClient:
         self.close()
 
     def _lock(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)  # what was sent where, from which folder: this user's business only
         fh = open(self.state_dir / "lock", "a")  # noqa: SIM115 (held open as the lock until stop)
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard.datadir import private_dir
+
 PENDING, UPLOADING, DONE, FAILED, SKIPPED = "pending", "uploading", "done", "failed", "skipped"
 STATES = (PENDING, UPLOADING, DONE, FAILED, SKIPPED)
 UPLOAD, DELETE = "upload", "delete"  # what a row does: send the file's bytes, or delete its image
@@ -175,7 +177,7 @@ class SyncQueue:
             if int(self._read().execute("PRAGMA user_version").fetchone()[0]) < 2:
                 self._columns = f"{_COLUMNS_V1}, '{UPLOAD}' AS action"  # a client of before deletions
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._writer = self._connect()
         try:
             with self._write() as conn:
