@@ -17,10 +17,11 @@ from dashboard.auth import Access, auth_required
 from dashboard.auth import pages as auth_pages
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
-from dashboard.config import Settings
+from dashboard.config import ConfigError, Settings
 from dashboard.curation import Curator
 from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion
 from dashboard.export import Downloads
+from dashboard.guard import Boundary, HostGuard
 from dashboard.hub import FeedHub
 from dashboard.ingest import Ingestor, IngestResult, Limits
 from dashboard.leader import HotFolderLeader, lock_key
@@ -56,6 +57,16 @@ class Fotoflo:
         settings.data.mkdir(parents=True, exist_ok=True)
         # First: a server that must not run open (off loopback, no auth) stops here, having opened nothing.
         self.access = Access.for_settings(settings, enabled=auth_required(settings))
+        try:
+            self.boundary = Boundary(
+                settings.address,
+                settings.port,
+                allowed_hosts=settings.allowed_hosts,
+                cors_origins=settings.cors_origins,
+            )
+        except ValueError as exc:
+            self.access.close()
+            raise ConfigError(str(exc)) from None
         self.store: Store = store or backends.store_for(settings)
         self.blobs: Blobs = blobs or backends.blobs_for(settings)
         self.bus: Bus = bus or backends.bus_for(settings)
@@ -255,7 +266,7 @@ def serve(settings: Settings) -> None:
         {"/": panel_app},
         port=settings.port,
         address=settings.address,
-        websocket_origin=_origins(settings.address, settings.port),
+        websocket_origin=f"localhost:{settings.port}",  # replaced below, before anything is served
         extra_patterns=(auth_pages.routes(fotoflo) if fotoflo.access.enabled else []) + api.routes(fotoflo),
         show=False,
         **guarded,
@@ -263,6 +274,7 @@ def serve(settings: Settings) -> None:
         title="Fotoflo",
         http_server_kwargs={"max_body_size": settings.max_bytes * 4 + 1024 * 1024},
     )
+    guard(server, fotoflo.boundary)
     loop = server.io_loop
     fotoflo.start(loop.asyncio_loop)
 
@@ -299,7 +311,15 @@ def _announce_owner_token(fotoflo: Fotoflo, settings: Settings) -> None:
     )
 
 
-def _origins(address: str, port: int) -> list[str] | str:
-    if address in ("0.0.0.0", "::", ""):
-        return "*"
-    return [f"{host}:{port}" for host in sorted({address, "localhost", "127.0.0.1"})]
+def guard(server: Any, boundary: Boundary) -> None:
+    """Put `boundary` in front of a Bokeh server: its `Host` check on every request, its names for the websocket.
+
+    Panel builds the tornado application and its HTTP server; nothing is served before the loop runs,
+    so the request callback is swapped here. Bokeh's websocket origin list is set to the allowed names
+    (with the port), never `*`, whatever address the server is bound to.
+    """
+    origins: set[str] = server._tornado.websocket_origins
+    origins.clear()
+    origins.update(boundary.websocket_origins())
+    boundary.ws_origins = origins
+    server._http.request_callback = HostGuard(server._tornado, boundary)
