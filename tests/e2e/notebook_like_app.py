@@ -18,7 +18,7 @@ from dashboard.gallery import Gallery
 data, inbox, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 inbox.mkdir(parents=True, exist_ok=True)
 gallery = Gallery(data=data, project="notebook")
-print("API", gallery.api_url, flush=True)
+print("API", gallery.api_url, "TOKEN", gallery.__panel__().api_token, flush=True)
 
 
 def kernel_cells() -> None:

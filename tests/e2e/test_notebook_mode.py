@@ -24,7 +24,7 @@ def test_gallery_of_a_data_directory_updates_when_the_kernel_ingests(tmp_path: P
         )  # fmt: skip
     try:
         wait_until(lambda: "API http://127.0.0.1:" in log_path.read_text(), timeout_s=60)
-        api = log_path.read_text().split("API ", 1)[1].split()[0]
+        api, _, token = log_path.read_text().split("API ", 1)[1].split()[:3]
         assert api != f"http://127.0.0.1:{port}", "the API runs on its own port, like beside Jupyter"
 
         def page_up() -> bool:
@@ -39,7 +39,9 @@ def test_gallery_of_a_data_directory_updates_when_the_kernel_ingests(tmp_path: P
         inbox.mkdir(exist_ok=True)
         (inbox / "from-a-cell.jpg").write_bytes(photo_jpeg(1, (600, 400)))
         wait_until(lambda: len(tile_ids(page)) == 1, timeout_s=15)
-        image = httpx.get(f"{api}/api/projects/notebook/images").json()["images"][0]
+        assert httpx.get(f"{api}/api/projects/notebook/images").status_code == 401, "the kernel's token is needed"
+        auth = {"Authorization": f"Bearer {token}"}
+        image = httpx.get(f"{api}/api/projects/notebook/images", headers=auth).json()["images"][0]
         assert image["filename"] == "from-a-cell.jpg"
         assert tile_ids(page) == [image["id"]]
         loaded = page.locator(f"[data-image-id='{image['id']}'] img.ff-loaded")
