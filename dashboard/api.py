@@ -28,6 +28,7 @@ from dashboard.auth.access import CSRF_HEADER, SESSION_COOKIE, AuthRefused, chec
 from dashboard.auth.ratelimit import retry_after
 from dashboard.auth.roles import ANY_PROJECT, OPEN, Action, Principal, Role
 from dashboard.events import FLAGS, IMAGE_CREATED, IMAGE_UPDATED, LABELS, Change, CollectionRecord, Device, ImageRecord
+from dashboard.guard import bad_host_message, local_address
 from dashboard.ingest import IngestError
 from dashboard.store import (
     CollectionDeleted,
@@ -201,16 +202,20 @@ class ApiHandler(web.RequestHandler):
         return self._chunks[0]
 
     def boundary_refusal(self) -> ApiError | None:
-        """Why this request must be refused before anything else: no embedded-server token, another site's write.
+        """Why this request must be refused before anything else: a foreign `Host`, no token, another site's write.
 
         A write whose `Origin` (or `Sec-Fetch-Site`) says another site's page sent it is refused with
         authentication off, where nothing else would stop it (with it on, a session's write needs
         its CSRF header). A preflight (`OPTIONS`) carries no credentials and passes.
         """
+        boundary = self.fotoflo.boundary
+        # `fotoflo serve` checked it before routing; the routes also run under `panel serve --plugins`.
+        host = self.request.headers.get("Host")
+        if not boundary.allows_host(host, local_address(self.request.connection)):
+            return ApiError(421, "bad_host", bad_host_message(host))
         method = self.request.method or "GET"
         if method == "OPTIONS":
             return None
-        boundary = self.fotoflo.boundary
         if not self.SIGNED and not boundary.token_ok(self.request.headers.get("Authorization")):
             return ApiError(
                 401, "unauthenticated", "this notebook server answers its own galleries only: send its token "

@@ -175,20 +175,38 @@ class Boundary:
         return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
 
 
+def bad_host_message(host: str | None) -> str:
+    return (
+        f"this server does not answer to the name {split_host(host or '')!r}: "
+        "open it by its own address, or start it with --allowed-host NAME"
+    )
+
+
+def local_address(connection: object) -> str | None:
+    """The address of this machine a request's connection reached (None if unknown)."""
+    stream = getattr(connection, "stream", None)
+    with contextlib.suppress(OSError, IndexError, AttributeError):
+        return str(stream.socket.getsockname()[0]) if stream is not None and stream.socket else None
+    return None
+
+
 def foreign_page(headers: httputil.HTTPHeaders, host: str, allowed: Iterable[str] = ()) -> str | None:
     """Why a request was sent by a page of another origin than `host`'s (and not of `allowed`), or None.
 
-    By `Origin` (`null`, from a sandboxed frame or a `data:` page, is nobody's own), else by
-    `Sec-Fetch-Site`; a request with neither (curl, scripts) is not a page's.
+    By `Origin` (`null`, from a sandboxed frame or a `data:` page, is nobody's own unless the browser
+    says `Sec-Fetch-Site: same-origin`), else by `Sec-Fetch-Site`; a request with neither (curl,
+    scripts) is not a page's.
     """
     origin = headers.get("Origin")
+    site = headers.get("Sec-Fetch-Site")
     if origin is not None:
         if origin != "null" and urlsplit(origin).netloc.lower() == host.lower():
             return None
+        if origin == "null" and site == "same-origin":
+            return None  # our own page with `Referrer-Policy: no-referrer` (a sandboxed frame's is cross-site)
         if origin.lower() in allowed:
             return None
         return f"a page of {origin} may not send this here"
-    site = headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
         return f"a {site} page may not send this here"
     return None
@@ -209,10 +227,7 @@ class HostGuard(httputil.HTTPServerConnectionDelegate):
         self.boundary = boundary
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
-        stream = getattr(server_conn, "stream", None)
-        local: str | None = None
-        with contextlib.suppress(OSError, IndexError):
-            local = str(stream.socket.getsockname()[0]) if stream is not None and stream.socket else None
+        local = local_address(server_conn)
         return _Guarded(self.app.start_request(server_conn, request_conn), request_conn, self.boundary, local)
 
     def on_close(self, server_conn: object) -> None:
@@ -243,10 +258,7 @@ class _Guarded(httputil.HTTPMessageDelegate):
         assert isinstance(start_line, httputil.RequestStartLine)
         log.warning("refused %s %s: Host %r is not this server's", start_line.method, start_line.path.split("?")[0],
                     host)  # fmt: skip
-        message = (
-            f"this server does not answer to the name {split_host(host or '')!r}: "
-            "open it by its own address, or start it with --allowed-host NAME"
-        )
+        message = bad_host_message(host)
         if start_line.path.startswith("/api/"):
             body = json.dumps({"error": {"code": "bad_host", "message": message}}).encode()
             kind = "application/json; charset=utf-8"

@@ -307,13 +307,17 @@ def test_login_refuses_null_and_foreign_origins(auth_server: AuthServer, server:
     token = auth_server.tokens["viewer"]
     with checked_client() as client:
         other_port = f"http://127.0.0.1:{server.port + 1}"
-        for headers in ({"Origin": "null"}, {"Origin": "http://evil.example"}, {"Origin": other_port},
+        for headers in ({"Origin": "null"}, {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+                        {"Origin": "http://evil.example"}, {"Origin": other_port},
                         {"Sec-Fetch-Site": "cross-site"}):  # fmt: skip
             refused = client.post(f"{server.url}/login", data={"token": token}, headers=headers)
             assert_json_error(refused, 403, "bad_origin")
             assert SESSION_COOKIE not in client.cookies, headers
         own = client.post(f"{server.url}/login", data={"token": token}, headers={"Origin": server.url})
         assert own.status_code == 303 and SESSION_COOKIE in client.cookies
+    with checked_client() as client:  # the login form itself, if its page sent no referrer (Origin: null)
+        form = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+        assert client.post(f"{server.url}/login", data={"token": token}, headers=form).status_code == 303
 
 
 def test_a_session_s_writes_need_the_csrf_token(auth_server: AuthServer, server: Server, owner: httpx.Client) -> None:

@@ -84,6 +84,9 @@ def test_gallery_of_a_data_directory_serves_its_api_and_ingests(tmp_path: Path, 
         headers={"Origin": "https://evil.example", "Access-Control-Request-Headers": "authorization"},
     )
     assert other.status_code == 405 and "Access-Control-Allow-Origin" not in other.headers
+    # Its Host check: a rebinding name reaches nothing, even with the token.
+    rebound = httpx.get(f"{gallery.api_url}/api/projects/nb/images", headers={**auth, "Host": "rebind.example"})
+    assert (rebound.status_code, rebound.json()["error"]["code"]) == (421, "bad_host")
     # Signed file URLs stay usable by <img>, without the token.
     assert httpx.get(gallery.api_url + page["images"][0]["thumbnail_url"]).status_code == 200
     second = Gallery(data=tmp_path / "studio", project="nb")

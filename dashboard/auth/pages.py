@@ -35,7 +35,7 @@ LOGIN_PATH = "/login"
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<meta name="referrer" content="no-referrer"><title>{title} · Fotoflo</title>
+<meta name="referrer" content="same-origin"><title>{title} · Fotoflo</title>
 <style>
 body {{ font: 16px system-ui, sans-serif; background: #141414; color: #eee; display: grid;
   place-items: center; min-height: 90vh; margin: 0; }}
