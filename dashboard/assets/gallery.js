@@ -130,9 +130,11 @@ class LiveGallery {
   async download(url) {
     const resp = await fetch(url, { headers: this.headers() });
     if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-    const named = /filename="?([^";]+)"?/.exec(resp.headers.get("Content-Disposition") || "");
+    const disposition = resp.headers.get("Content-Disposition") || "";
+    const utf8 = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
+    const plain = /filename="?([^";]+)"?/.exec(disposition);
     const href = URL.createObjectURL(await resp.blob());
-    const link = h("a", { href, download: named ? named[1] : "" });
+    const link = h("a", { href, download: utf8 ? decodeURIComponent(utf8[1]) : plain ? plain[1] : "" });
     this.el.append(link);
     link.click();
     link.remove();
