@@ -101,8 +101,9 @@ class LiveGallery {
     this.uploadsRunning = 0;
     this.selection = new Selection(this);
     this.build();
+    this.ready = this.originReady(); // every API request waits for it (fetchJson, the stream)
+    this.ready.then(() => this.run());
     if (this.mode === "collection") this.enterCollection();
-    this.originReady().then(() => this.run());
   }
 
   // The notebook's server (a token in the model) answers CORS only to origins its kernel was told of:
@@ -540,6 +541,7 @@ class LiveGallery {
   // -- data --------------------------------------------------------------------------------
 
   async fetchJson(path) {
+    await this.ready;
     const resp = await fetch(this.api + path, { cache: "no-store", headers: this.headers() });
     if (!resp.ok) throw new Error(`${path}: HTTP ${resp.status}`);
     return resp.json();
