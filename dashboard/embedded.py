@@ -110,10 +110,9 @@ def background_server(data: str | Path, project: str = "default", **settings: An
     with _lock:
         server = _servers.get(data_dir)
         if server is None:
-            # Bound to loopback in this kernel: open, whatever FOTOFLO_AUTH and FOTOFLO_ADDRESS say.
-            options = {"address": "127.0.0.1", "auth": False, **settings}
-            # No --cors-origin from the environment either: the pages that show a gallery say theirs.
-            options = {"allowed_hosts": (), "cors_origins": (), **options}
+            # Bound to loopback in this kernel, without sign-in but with its token, whatever FOTOFLO_AUTH and
+            # FOTOFLO_ADDRESS say; no FOTOFLO_CORS_ORIGINS either: the pages that show a gallery say theirs.
+            options = {"address": "127.0.0.1", "auth": False, "allowed_hosts": (), "cors_origins": (), **settings}
             fotoflo = Fotoflo(Settings.from_env(data=data_dir, project=project, **options))
             server = _servers[data_dir] = BackgroundServer(fotoflo).start()
         else:

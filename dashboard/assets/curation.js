@@ -586,7 +586,8 @@ class CollectionsPanel {
   tokenDownload(event) {
     if (!this.gallery.model.api_token) return;
     event.preventDefault();
-    this.gallery.download(event.currentTarget.href).catch((err) => this.gallery.toast(`Could not export: ${err.message}`));
+    this.gallery.download(event.currentTarget.href)
+      .catch((err) => this.gallery.toast(`Could not export: ${err.message}`));
   }
 
   // The browser's own download streams the ZIP to disk (no copy in page memory); the page follows
