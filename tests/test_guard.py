@@ -182,6 +182,8 @@ def test_bound_everywhere_it_answers_its_own_names_and_addresses_only(everywhere
         health = f"{everywhere.url}/healthz"
         assert client.get(health, headers={"Host": f"{socket.gethostname()}:{port}"}).status_code == 200
         assert client.get(health, headers={"Host": f"{FOREIGN}:{port}"}).status_code == 421
+        for path in ("/login", "/s/" + "A" * 32, "/"):  # the sign-in pages and the page, too
+            assert client.get(everywhere.url + path, headers={"Host": FOREIGN}).status_code == 421, path
         for address in lan:  # reached at the machine's own address, by that address
             assert client.get(f"http://{address}:{port}/healthz").status_code == 200, address
             assert client.get(f"http://{address}:{port}/healthz", headers={"Host": FOREIGN}).status_code == 421
