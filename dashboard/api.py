@@ -24,10 +24,11 @@ from tornado import httputil, iostream, web
 from tornado.concurrent import future_add_done_callback
 
 from dashboard import export, untrusted
-from dashboard.auth.access import CSRF_HEADER, SESSION_COOKIE, AuthRefused, Scope, check_share_role
+from dashboard.auth.access import CSRF_HEADER, SESSION_COOKIE, AuthRefused, Scope, check_share_role, is_loopback
 from dashboard.auth.ratelimit import retry_after
-from dashboard.auth.roles import OPEN, Action, Principal, Role
+from dashboard.auth.roles import ANY_PROJECT, OPEN, Action, Principal, Role
 from dashboard.events import FLAGS, IMAGE_CREATED, IMAGE_UPDATED, LABELS, Change, CollectionRecord, Device, ImageRecord
+from dashboard.guard import bad_host_message, local_address
 from dashboard.ingest import IngestError
 from dashboard.store import (
     CollectionDeleted,
@@ -94,6 +95,7 @@ class ApiHandler(web.RequestHandler):
 
     fotoflo: Fotoflo
     ACTIONS: ClassVar[dict[str, Action]] = {}
+    SIGNED: ClassVar[bool] = False  # its URLs carry their own signature (files for <img>): no token asked
     principal: Principal = OPEN
 
     def initialize(self, fotoflo: Fotoflo) -> None:
@@ -117,7 +119,10 @@ class ApiHandler(web.RequestHandler):
 
     async def prepare(self) -> None:
         action = self.ACTIONS.get(self.request.method.lower()) if self.request.method else None
-        if action is not None:
+        crossing = self.boundary_refusal()
+        if crossing is not None:
+            self.refuse_after_body(crossing)
+        elif action is not None:
             try:
                 await self.authorize(action)
             except ApiError as refusal:
@@ -197,16 +202,51 @@ class ApiHandler(web.RequestHandler):
             self._chunks = [b"".join(self._chunks)]
         return self._chunks[0]
 
+    def boundary_refusal(self) -> ApiError | None:
+        """Why this request must be refused before anything else: a foreign `Host`, no token, another site's write.
+
+        A write whose `Origin` (or `Sec-Fetch-Site`) says another site's page sent it is refused with
+        authentication off, where nothing else would stop it (with it on, a session's write needs
+        its CSRF header). A preflight (`OPTIONS`) carries no credentials and passes.
+        """
+        boundary = self.fotoflo.boundary
+        # `fotoflo serve` checked it before routing; the routes also run under `panel serve --plugins`.
+        host = self.request.headers.get("Host")
+        if not boundary.allows_host(host, local_address(self.request.connection)):
+            return ApiError(421, "bad_host", bad_host_message(host))
+        method = self.request.method or "GET"
+        if method == "OPTIONS":
+            return None
+        if not self.SIGNED and not boundary.token_ok(self.request.headers.get("Authorization")):
+            return ApiError(
+                401, "unauthenticated", "this notebook server answers its own galleries only: send its token "
+                "as 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"},
+            )  # fmt: skip
+        if not self.fotoflo.access.enabled:
+            why = boundary.cross_origin_write(method, self.request.headers, self.request.host)
+            if why is not None:
+                return ApiError(403, "cross_origin", why)
+        return None
+
     def set_cors_headers(self) -> None:
-        # Only for the in-kernel server a notebook starts on loopback: the page comes from Jupyter.
+        # Only for the origins named with --cors-origin (the notebook's server: its page's origin), exactly.
         fotoflo = getattr(self, "fotoflo", None)
-        if fotoflo is not None and fotoflo.settings.cors:
-            self.set_header("Access-Control-Allow-Origin", "*")
-            self.set_header("Access-Control-Allow-Headers", "Last-Event-ID, Content-Type")
+        if fotoflo is None:
+            return
+        boundary = fotoflo.boundary
+        if boundary.cors_origins or boundary.token is not None:
+            self.set_header("Vary", "Origin")
+        origin = boundary.cors_origin(self.request.headers.get("Origin"))
+        if origin is not None:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
             self.set_header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
+            self.set_header("Access-Control-Expose-Headers", "Content-Disposition")
+            self.set_header("Access-Control-Max-Age", "600")
 
     def options(self, *args: str, **kwargs: str) -> None:
-        self.set_status(204 if self.fotoflo.settings.cors else 405)
+        allowed = self.fotoflo.boundary.cors_origin(self.request.headers.get("Origin")) is not None
+        self.set_status(204 if allowed else 405)
         self.finish()
 
     def write_json(self, payload: Any, status: int = 200) -> None:
@@ -773,6 +813,8 @@ class EventsHandler(ApiHandler):
 class FileHandler(ApiHandler):
     """Signed image files: originals byte-for-byte, previews and thumbnails as JPEG."""
 
+    SIGNED = True
+
     CHUNK_BYTES = 256 * 1024
 
     async def get(self, image_id: str, kind: str) -> None:
@@ -1096,8 +1138,27 @@ class ShareHandler(ApiHandler):
 
 
 class HealthHandler(ApiHandler):
+    """`/healthz`: its status to anyone; the details (paths, store errors) to owners, or on loopback when open."""
+
     async def get(self) -> None:
-        self.write_json(await self.fotoflo.health())
+        health = await self.fotoflo.health()
+        self.write_json(health if await self.sees_details() else {"status": health["status"]})
+
+    async def sees_details(self) -> bool:
+        access = self.fotoflo.access
+        if not access.enabled:
+            return is_loopback(self.request.remote_ip or "")
+        try:
+            identity = await asyncio.to_thread(
+                access.authenticate,
+                self.request.headers.get("Authorization"),
+                self.get_cookie(SESSION_COOKIE),
+                self.request.remote_ip or "",
+            )
+        except AuthRefused:
+            return False  # a health check with a wrong token still learns the status, nothing more
+        principal = identity.principal
+        return principal is not None and principal.role >= Role.OWNER and principal.project == ANY_PROJECT
 
 
 class NotFoundHandler(ApiHandler):

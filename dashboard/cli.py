@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"failed sign-ins per minute per address before a wait (default 10) {env('login_failures')}",
     )  # fmt: skip
 
+    serve.add_argument(
+        "--allowed-host", action="append", metavar="NAME",
+        help=f"a name the server answers to besides its address and loopback, e.g. studio.local (repeatable) "
+        f"{env('allowed_hosts')}, comma-separated",
+    )  # fmt: skip
+    serve.add_argument(
+        "--cors-origin", action="append", metavar="ORIGIN",
+        help=f"an origin whose pages may use the API, e.g. https://site.example (repeatable) "
+        f"{env('cors_origins')}, comma-separated",
+    )  # fmt: skip
+
     ingest = sub.add_parser("ingest", help="import image files or folders into a project")
     ingest.add_argument("paths", nargs="+", type=Path, help="files or folders (searched recursively)")
     ingest.add_argument("--data", type=Path, help=f"data directory {env('data')}")
@@ -147,6 +158,8 @@ def _serve(args: argparse.Namespace) -> int:
         max_files=args.max_files,
         upload_rate=args.upload_rate,
         login_failures=args.login_failures,
+        allowed_hosts=tuple(args.allowed_host) if args.allowed_host else None,
+        cors_origins=tuple(args.cors_origin) if args.cors_origin else None,
     )
     if args.no_watch:
         settings.watch = None

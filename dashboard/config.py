@@ -33,6 +33,8 @@ ENV = {
     "max_files": ("FOTOFLO_MAX_FILES", int),
     "upload_rate": ("FOTOFLO_UPLOAD_RATE", int),
     "login_failures": ("FOTOFLO_LOGIN_FAILURES", int),
+    "allowed_hosts": ("FOTOFLO_ALLOWED_HOSTS", tuple),
+    "cors_origins": ("FOTOFLO_CORS_ORIGINS", tuple),
     "supabase_url": ("SUPABASE_URL", str),
     "supabase_key": ("SUPABASE_KEY", str),
 }
@@ -68,11 +70,12 @@ class Settings:
     bus: str = "local"  # local, redis://HOST:PORT/DB or postgres (NOTIFY on `db`)
     supabase_url: str | None = None  # a Supabase project: store, blobs and (by default) bus there
     supabase_key: str | None = None  # its service role key
-    cors: bool = False  # allow any origin to read the API (the notebook's in-kernel server only)
     auth: bool | None = None  # require sign-in; None: only off loopback (where it cannot be turned off)
     max_files: int = 100  # files in one upload request
     upload_rate: int = 600  # uploads per minute per client, with authentication on (0: unlimited)
     login_failures: int = 10  # failed sign-ins per minute per client address before it must wait
+    allowed_hosts: tuple[str, ...] = ()  # names the server answers to besides its address and loopback
+    cors_origins: tuple[str, ...] = ()  # origins whose pages may read and write the API (CORS), exactly
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -81,12 +84,16 @@ class Settings:
         values: dict[str, object] = {}
         for name, (var, kind) in ENV.items():
             raw = environ.get(var)
-            if raw not in (None, ""):
-                try:
-                    values[name] = raw.lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
-                except ValueError:
-                    what = {int: "a whole number", float: "a number"}.get(kind, "valid")
-                    raise ConfigError(f"{var}={raw!r} is not {what}: give one, or unset it") from None
+            if not raw:
+                continue
+            if kind is tuple:  # a comma-separated list
+                values[name] = tuple(part.strip() for part in raw.split(",") if part.strip())
+                continue
+            try:
+                values[name] = raw.lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
+            except ValueError:
+                what = {int: "a whole number", float: "a number"}.get(kind, "valid")
+                raise ConfigError(f"{var}={raw!r} is not {what}: give one, or unset it") from None
         # Set but empty is a mistake (a deployment template not filled in), not "make a key": the
         # signer refuses it rather than each server quietly signing with a key of its own.
         if environ.get(ENV["secret"][0]) == "":

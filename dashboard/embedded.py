@@ -3,6 +3,12 @@
 Inside Jupyter the page comes from the Jupyter server, so the gallery needs a Fotoflo server of
 its own to page images from and stream events from: this one runs in the kernel, beside the
 code that ingests, and is shared by every gallery of the same data directory.
+
+It is open to nobody else: every API request must carry this process's random token
+(`Authorization: Bearer`; the gallery component and `Project` send it, no URL holds it), CORS is
+answered only to the origins of the pages that show a gallery (each reports its own through the
+notebook's comm, which the Jupyter server authenticates), and its `Host` must be a loopback name.
+Signed file URLs stay usable by `<img>` without the token.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import secrets
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,6 +27,7 @@ from tornado.web import Application
 
 from dashboard import api
 from dashboard.config import Settings
+from dashboard.guard import HostGuard
 from dashboard.server import Fotoflo
 
 log = logging.getLogger("fotoflo.embedded")
@@ -34,6 +42,8 @@ class BackgroundServer:
     def __init__(self, fotoflo: Fotoflo, port: int = 0) -> None:
         self.fotoflo = fotoflo
         self.port = port
+        #: Required on every API request; only this process (and the pages it renders) knows it.
+        self.token = fotoflo.boundary.token = secrets.token_urlsafe(32)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fotoflo-embedded-server", daemon=True)
@@ -43,6 +53,12 @@ class BackgroundServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def allow_origin(self, origin: str) -> None:
+        """Let pages of `origin` (a notebook page that shows a gallery of this server) read and write it."""
+        if origin.lower() not in self.fotoflo.boundary.cors_origins:
+            self.fotoflo.boundary.allow_origin(origin)
+            log.info("notebook page origin %s may use %s", origin, self.url)
 
     def start(self) -> BackgroundServer:
         self._thread.start()
@@ -57,10 +73,11 @@ class BackgroundServer:
         self.loop = loop
         try:
             app = Application(api.routes(self.fotoflo))
-            self._http = HTTPServer(app, max_body_size=self.fotoflo.settings.max_bytes * 4 + 1024 * 1024)
+            guarded = HostGuard(app, self.fotoflo.boundary)
+            self._http = HTTPServer(guarded, max_body_size=self.fotoflo.settings.max_bytes * 4 + 1024 * 1024)
             sockets = bind_sockets(self.port, "127.0.0.1")
             self._http.add_sockets(sockets)
-            self.port = sockets[0].getsockname()[1]
+            self.port = self.fotoflo.boundary.port = sockets[0].getsockname()[1]
             self.fotoflo.start(loop)
         except BaseException as exc:
             self._error = exc
@@ -93,13 +110,20 @@ def background_server(data: str | Path, project: str = "default", **settings: An
     with _lock:
         server = _servers.get(data_dir)
         if server is None:
-            # Bound to loopback in this kernel: open, whatever FOTOFLO_AUTH and FOTOFLO_ADDRESS say.
-            options = {"address": "127.0.0.1", "auth": False, **settings}
-            fotoflo = Fotoflo(Settings.from_env(data=data_dir, project=project, cors=True, **options))
+            # Bound to loopback in this kernel, without sign-in but with its token, whatever FOTOFLO_AUTH and
+            # FOTOFLO_ADDRESS say; no FOTOFLO_CORS_ORIGINS either: the pages that show a gallery say theirs.
+            options = {"address": "127.0.0.1", "auth": False, "allowed_hosts": (), "cors_origins": (), **settings}
+            fotoflo = Fotoflo(Settings.from_env(data=data_dir, project=project, **options))
             server = _servers[data_dir] = BackgroundServer(fotoflo).start()
         else:
             server.fotoflo.store.ensure_project(project)
         return server
+
+
+def running(url: str) -> BackgroundServer | None:
+    """The background server of this process at `url`, if it is one (its galleries need its token)."""
+    with _lock:
+        return next((s for s in _servers.values() if s.url == url.rstrip("/")), None)
 
 
 @atexit.register

@@ -29,6 +29,13 @@ class LiveGallery(JSComponent):
     """The browser half of the gallery: tiles keyed by image id, fed by the project's SSE stream."""
 
     api_base = param.String(default="", doc="URL prefix of the Fotoflo API; '' means the page's own server.")
+    api_token = param.String(
+        default="", doc="The notebook server's token, sent as 'Authorization: Bearer' on API requests; '' for none."
+    )
+    page_origin = param.String(default="", doc="Origin of the page showing the gallery, as the browser reports it.")
+    allowed_origin = param.String(
+        default="", doc="`page_origin` once the notebook server answers it (the browser waits for it to start)."
+    )
     project = param.String(default="default", doc="Project whose images are shown.")
     mode: Any = param.Selector(
         default="grid",
@@ -79,14 +86,16 @@ class Gallery(Viewer):
 
     def __init__(self, *, sync_url: bool = False, **params: Any) -> None:
         super().__init__(**params)
-        self._background = None
+        self._background: Any = None
         if not self.api_url and self.data is not None:
             from dashboard.embedded import background_server
 
             self._background = background_server(Path(self.data), self.project)
             self.api_url = self._background.url
+        embedded = self._background or _embedded_at(self.api_url)
         self._view = LiveGallery(
             api_base=self.api_url,
+            api_token=embedded.token if embedded is not None else "",
             project=self.project,
             mode=self.mode,
             page_size=13 if self.mode == "wall" else 60,
@@ -102,6 +111,20 @@ class Gallery(Viewer):
         for name in ("selected", "selection", "collection", "mode"):
             self._view.param.watch(lambda e: setattr(self, e.name, e.new), name)
         self.param.watch(lambda e: setattr(self._view, "mode", e.new), "mode")
+        if embedded is not None:
+            self._view.param.watch(lambda e: self._allow(embedded, e.new), "page_origin")
+
+    def _allow(self, embedded: Any, origin: str) -> None:
+        # The origin comes over the page's own connection (the notebook's comm, or a Panel server's
+        # websocket): only a page that shows this gallery can name it.
+        if not origin:
+            return
+        try:
+            embedded.allow_origin(origin)
+        except ValueError as exc:
+            log.warning("the gallery's page cannot use the notebook server: %s", exc)
+            return
+        self._view.allowed_origin = origin
 
     def _on_state(self, event: param.parameterized.Event) -> None:
         with param.edit_constant(self):
@@ -119,6 +142,15 @@ class Gallery(Viewer):
 
     def __panel__(self) -> LiveGallery:
         return self._view
+
+
+def _embedded_at(url: str) -> Any:
+    """The notebook server of this process at `url`, if it is one (its galleries carry its token)."""
+    if not url.startswith("http://127.0.0.1:"):
+        return None
+    from dashboard.embedded import running
+
+    return running(url)
 
 
 PAGE_CSS = """

@@ -56,7 +56,7 @@ def open(source: str | Path, project: str = "default", *, token: str | None = No
     from dashboard.embedded import background_server
 
     server = background_server(Path(source), project)
-    return Project(server.url, project, data=Path(source), timeout_s=timeout_s)
+    return Project(server.url, project, data=Path(source), token=server.token, timeout_s=timeout_s)
 
 
 class Project:
@@ -68,6 +68,7 @@ class Project:
         self.url = url
         self.name = name
         self.data = data
+        self._token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=url, timeout=timeout_s, headers=headers)
         self._watchers: list[HotFolderWatcher] = []
@@ -168,6 +169,7 @@ class Project:
         """The sync panel, set to keep `folder` uploaded to this project (Start begins; nothing runs before)."""
         from dashboard.sync_panel import SyncPanel
 
+        settings.setdefault("token", self._token or "")
         return SyncPanel(folder=str(folder), server=self.url, project=self.name, **settings)
 
     def contact_sheet(

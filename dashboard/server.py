@@ -22,6 +22,7 @@ from dashboard.config import ConfigError, Settings
 from dashboard.curation import Curator
 from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion
 from dashboard.export import Downloads
+from dashboard.guard import Boundary, HostGuard
 from dashboard.hub import FeedHub
 from dashboard.ingest import Ingestor, IngestResult, Limits
 from dashboard.leader import HotFolderLeader, lock_key
@@ -59,6 +60,16 @@ class Fotoflo:
         # auth), stop here (ConfigError), having opened nothing.
         self.signer = UrlSigner(load_or_create_secret(settings.data, settings.secret), prefix=url_prefix)
         self.access = Access.for_settings(settings, enabled=auth_required(settings))
+        try:
+            self.boundary = Boundary(
+                settings.address,
+                settings.port,
+                allowed_hosts=settings.allowed_hosts,
+                cors_origins=settings.cors_origins,
+            )
+        except ValueError as exc:
+            self.access.close()
+            raise ConfigError(str(exc)) from None
         self.store: Store = store or backends.store_for(settings)
         self.blobs: Blobs = blobs or backends.blobs_for(settings)
         self.bus: Bus = bus or backends.bus_for(settings)
@@ -279,7 +290,7 @@ def serve(settings: Settings) -> None:
         {"/": panel_app},
         port=settings.port,
         address=settings.address,
-        websocket_origin=_origins(settings.address, settings.port),
+        websocket_origin=f"localhost:{settings.port}",  # replaced below, before anything is served
         extra_patterns=(auth_pages.routes(fotoflo) if fotoflo.access.enabled else []) + api.routes(fotoflo),
         show=False,
         **guarded,
@@ -287,6 +298,7 @@ def serve(settings: Settings) -> None:
         title="Fotoflo",
         http_server_kwargs={"max_body_size": settings.max_bytes * 4 + 1024 * 1024},
     )
+    guard(server, fotoflo.boundary)
     loop = server.io_loop
     fotoflo.start(loop.asyncio_loop)
 
@@ -323,7 +335,15 @@ def _announce_owner_token(fotoflo: Fotoflo, settings: Settings) -> None:
     )
 
 
-def _origins(address: str, port: int) -> list[str] | str:
-    if address in ("0.0.0.0", "::", ""):
-        return "*"
-    return [f"{host}:{port}" for host in sorted({address, "localhost", "127.0.0.1"})]
+def guard(server: Any, boundary: Boundary) -> None:
+    """Put `boundary` in front of a Bokeh server: its `Host` check on every request, its names for the websocket.
+
+    Panel builds the tornado application and its HTTP server; nothing is served before the loop runs,
+    so the request callback is swapped here. Bokeh's websocket origin list is set to the allowed names
+    (with the port), never `*`, whatever address the server is bound to.
+    """
+    origins: set[str] = server._tornado.websocket_origins
+    origins.clear()
+    origins.update(boundary.websocket_origins())
+    boundary.ws_origins = origins
+    server._http.request_callback = HostGuard(server._tornado, boundary)

@@ -304,6 +304,24 @@ def test_login_redirects_only_within_the_server(auth_server: AuthServer, server:
         assert_json_error(cross, 403, "bad_origin")
 
 
+def test_login_refuses_null_and_foreign_origins(auth_server: AuthServer, server: Server) -> None:
+    """Login CSRF: a sandboxed frame (`Origin: null`) or another site's page must not sign this browser in."""
+    token = auth_server.tokens["viewer"]
+    with checked_client() as client:
+        other_port = f"http://127.0.0.1:{server.port + 1}"
+        for headers in ({"Origin": "null"}, {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+                        {"Origin": "http://evil.example"}, {"Origin": other_port},
+                        {"Sec-Fetch-Site": "cross-site"}):  # fmt: skip
+            refused = client.post(f"{server.url}/login", data={"token": token}, headers=headers)
+            assert_json_error(refused, 403, "bad_origin")
+            assert SESSION_COOKIE not in client.cookies, headers
+        own = client.post(f"{server.url}/login", data={"token": token}, headers={"Origin": server.url})
+        assert own.status_code == 303 and SESSION_COOKIE in client.cookies
+    with checked_client() as client:  # the login form itself, if its page sent no referrer (Origin: null)
+        form = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+        assert client.post(f"{server.url}/login", data={"token": token}, headers=form).status_code == 303
+
+
 def test_a_session_s_writes_need_the_csrf_token(auth_server: AuthServer, server: Server, owner: httpx.Client) -> None:
     image = World(server, owner).new_image()
     with checked_client() as client:
@@ -357,6 +375,30 @@ def test_a_project_link_grants_its_role_in_its_project_only(server: Server, owne
         assert client.get(f"{server.url}/api/projects").json() == {"projects": [server.project]}
         # The page of another project shows the link's own.
         assert client.get(f"{server.url}/?project=default").status_code == 200
+
+
+def test_a_link_asks_before_replacing_the_browser_s_session(auth_server: AuthServer, server: Server,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Login CSRF by link: `GET /s/SECRET` shows both identities and switches only on the page's POST."""
+    secret = make_share(server, "--role", "viewer", "--name", "Guest link", capsys=capsys)
+    with checked_client() as client:
+        assert sign_in(client, server, auth_server.tokens["editor"]).status_code == 303
+        session = client.cookies[SESSION_COOKIE]
+        asked = open_link(client, server, secret)
+        assert asked.status_code == 200 and "text/html" in asked.headers["content-type"]
+        assert "editor" in asked.text and "Guest link" in asked.text and 'method="post"' in asked.text
+        assert client.cookies[SESSION_COOKIE] == session, "still signed in as before"
+        assert client.post(server.api("/collections"), json={"name": "mine", "image_ids": []},
+                           headers={CSRF_HEADER: client.cookies[CSRF_COOKIE]}).status_code == 201  # fmt: skip
+        # Another site's page cannot press the button.
+        foreign = client.post(f"{server.url}/s/{secret}", headers={"Origin": "http://evil.example"})
+        assert_json_error(foreign, 403, "bad_origin")
+        assert client.cookies[SESSION_COOKIE] == session
+        switched = client.post(f"{server.url}/s/{secret}", headers={"Origin": server.url})
+        assert switched.status_code == 303 and client.cookies[SESSION_COOKIE] != session
+        # Signed in by that very link: opening it again just goes on.
+        again = open_link(client, server, secret)
+        assert again.status_code == 303
 
 
 def test_a_collection_link_shows_that_collection_only_live(server: Server, owner: httpx.Client,

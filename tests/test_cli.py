@@ -100,8 +100,9 @@ def test_help_lists_the_subcommands() -> None:
 def test_serve_help_names_every_option_with_its_env_var() -> None:
     result = fotoflo("serve", "--help")
     assert result.returncode == 0, result.stderr
+    repeatable = {"allowed_hosts": "--allowed-host", "cors_origins": "--cors-origin"}  # one value per option
     for name, (var, _) in ENV.items():
-        assert "--" + name.replace("_", "-") in result.stdout
+        assert repeatable.get(name, "--" + name.replace("_", "-")) in result.stdout
         assert var in result.stdout
     assert "--no-watch" in result.stdout
 
@@ -157,6 +158,8 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         "FOTOFLO_MAX_FILES": "7",
         "FOTOFLO_UPLOAD_RATE": "60",
         "FOTOFLO_LOGIN_FAILURES": "5",
+        "FOTOFLO_ALLOWED_HOSTS": "studio.local, gallery.studio.example",
+        "FOTOFLO_CORS_ORIGINS": "https://site.example,",
     }
     assert set(environ) == {var for var, _ in ENV.values()}, "cover every variable of ENV"
 
@@ -182,6 +185,8 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         max_files=7,
         upload_rate=60,
         login_failures=5,
+        allowed_hosts=("studio.local", "gallery.studio.example"),
+        cors_origins=("https://site.example",),
     )
 
 

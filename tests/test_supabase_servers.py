@@ -54,9 +54,14 @@ def servers(supabase_db: str, fake_realtime: FakeRealtime, tmp_path: Path) -> It
         fake.shutdown()
 
 
+def token(server: BackgroundServer) -> dict[str, str]:
+    """A background server answers only requests with its process token (see dashboard/embedded.py)."""
+    return {"Authorization": f"Bearer {server.token}"}
+
+
 def upload(client: httpx.Client, server: BackgroundServer, *seeds: int) -> list[int]:
     files = [("file", (f"{n}.jpg", jpeg_bytes((48, 32), seed=n), "image/jpeg")) for n in seeds]
-    answer = client.post(f"{server.url}/api/projects/{PROJECT}/upload", files=files)
+    answer = client.post(f"{server.url}/api/projects/{PROJECT}/upload", files=files, headers=token(server))
     assert answer.status_code == 201, answer.text
     return [image["seq"] for image in answer.json()["images"]]
 
@@ -65,7 +70,8 @@ def test_uploads_on_a_stream_to_b_exactly_once_whatever_realtime_does(
     servers: list[BackgroundServer], fake_realtime: FakeRealtime
 ) -> None:
     a, b = servers
-    with httpx.Client(timeout=30) as client, sse(f"{b.url}/api/projects/{PROJECT}/events?after=0") as stream:
+    events = f"{b.url}/api/projects/{PROJECT}/events?after=0"
+    with httpx.Client(timeout=30) as client, sse(events, headers=token(b)) as stream:
         sent = upload(client, a, 1, 2, 3)
         fake_realtime.channel_error_all()
         sent += upload(client, a, 4, 5)

@@ -279,13 +279,15 @@ def test_a_huge_declared_body_is_refused_before_it_is_read(server: Server) -> No
     assert status == 413 and headers["connection"] == "close"
     assert json.loads(body)["error"]["code"] == "body_too_large"
     rating = urlsplit(server.api("/images/x/rating")).path
-    status, _, body = raw_request(server, f"POST {rating} HTTP/1.1\nHost: x\nContent-Length: {2 * 1024**2}\n", b"{")
+    status, _, body = raw_request(
+        server, f"POST {rating} HTTP/1.1\nHost: localhost\nContent-Length: {2 * 1024**2}\n", b"{"
+    )
     assert status == 413 and json.loads(body)["error"]["code"] == "body_too_large"
 
 
 def test_a_chunked_body_is_cut_off_at_the_limit(server: Server) -> None:
     path = urlsplit(server.api("/upload")).path
-    head = (f"POST {path} HTTP/1.1\nHost: x\nContent-Type: multipart/form-data; boundary=xyz\n"
+    head = (f"POST {path} HTTP/1.1\nHost: localhost\nContent-Type: multipart/form-data; boundary=xyz\n"
             "Transfer-Encoding: chunked\n")  # fmt: skip
     piece = b"a" * 65536
     # Just past the limit, and no more (bytes the server never reads would make it reset the connection).

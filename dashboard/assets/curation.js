@@ -313,9 +313,9 @@ class CollectionsPanel {
       h("button", { class: "ff-button", "data-testid": "collection-copy", text: "Copy names",
         title: "Copy the filenames, to paste into Lightroom or Capture One search", onclick: () => this.copyNames() }),
       h("a", { class: "ff-button", "data-testid": "collection-export-txt", text: ".txt", download: "",
-        href: this.gallery.url(this.api(`/${card.id}/export.txt`)) }),
+        href: this.gallery.url(this.api(`/${card.id}/export.txt`)), onclick: (e) => this.tokenDownload(e) }),
       h("a", { class: "ff-button", "data-testid": "collection-export-csv", text: "CSV", download: "",
-        href: this.gallery.url(this.api(`/${card.id}/export.csv`)) }),
+        href: this.gallery.url(this.api(`/${card.id}/export.csv`)), onclick: (e) => this.tokenDownload(e) }),
       h("button", { class: "ff-button", "data-testid": "collection-export-zip", text: "ZIP of originals",
         onclick: () => this.exportZip() }));
     const editRow = h("div", { class: "ff-actions" }, this.addButton, removeSelected,
@@ -461,7 +461,7 @@ class CollectionsPanel {
 
   async request(method, path, body) {
     const resp = await fetch(this.gallery.url(this.api(path)), {
-      method, headers: csrfHeaders(this.gallery.api, { "Content-Type": "application/json" }),
+      method, headers: this.gallery.headers({ "Content-Type": "application/json" }),
       body: body ? JSON.stringify(body) : undefined,
     });
     const answer = await resp.json().catch(() => ({}));
@@ -570,7 +570,8 @@ class CollectionsPanel {
 
   async copyNames() {
     try {
-      const resp = await fetch(this.gallery.url(this.api(`/${encodeURIComponent(this.open.id)}/export.txt`)));
+      const resp = await fetch(this.gallery.url(this.api(`/${encodeURIComponent(this.open.id)}/export.txt`)),
+        { headers: this.gallery.headers() });
       if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
       const text = await resp.text();
       await copyText(text);
@@ -581,16 +582,28 @@ class CollectionsPanel {
     }
   }
 
+  // The notebook's server needs its token, which a link cannot send: the page fetches the file instead.
+  tokenDownload(event) {
+    if (!this.gallery.model.api_token) return;
+    event.preventDefault();
+    this.gallery.download(event.currentTarget.href)
+      .catch((err) => this.gallery.toast(`Could not export: ${err.message}`));
+  }
+
   // The browser's own download streams the ZIP to disk (no copy in page memory); the page follows
   // the bytes the server has sent through a progress token.
   async exportZip() {
     const id = this.open.id;
     const token = crypto.getRandomValues(new Uint32Array(4)).reduce((s, n) => s + n.toString(36), "");
-    const link = h("a", { href: this.gallery.url(this.api(`/${encodeURIComponent(id)}/export.zip?progress=${token}`)),
-      download: "" });
-    this.detail.append(link);
-    link.click();
-    link.remove();
+    const url = this.gallery.url(this.api(`/${encodeURIComponent(id)}/export.zip?progress=${token}`));
+    if (this.gallery.model.api_token) {
+      this.gallery.download(url).catch((err) => this.gallery.toast(`Could not export: ${err.message}`));
+    } else {
+      const link = h("a", { href: url, download: "" });
+      this.detail.append(link);
+      link.click();
+      link.remove();
+    }
     this.progress.hidden = false;
     this.progress.value = 0;
     this.progressText.textContent = "Preparing ZIP…";

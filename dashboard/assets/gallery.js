@@ -101,8 +101,45 @@ class LiveGallery {
     this.uploadsRunning = 0;
     this.selection = new Selection(this);
     this.build();
+    this.ready = this.originReady(); // every API request waits for it (fetchJson, the stream)
+    this.ready.then(() => this.run());
     if (this.mode === "collection") this.enterCollection();
-    this.run();
+  }
+
+  // The notebook's server (a token in the model) answers CORS only to origins its kernel was told of:
+  // this page names its own through the model (the notebook's authenticated connection) and waits for
+  // the kernel to confirm, so the first request is not refused. A kernel that never answers (a saved
+  // notebook opened without one) leaves the stream's retries to show it offline.
+  originReady() {
+    const origin = window.location.origin;
+    if (!this.model.api_token || this.model.allowed_origin === origin) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => { if (this.model.allowed_origin === origin) resolve(); };
+      this.model.on("allowed_origin", done);
+      setTimeout(resolve, 10000);
+      this.model.page_origin = origin;
+    });
+  }
+
+  // Headers of an API request: the notebook server's token, and with sign-in on the CSRF token of writes.
+  headers(extra = {}) {
+    const out = csrfHeaders(this.api, extra);
+    return this.model.api_token ? { ...out, Authorization: `Bearer ${this.model.api_token}` } : out;
+  }
+
+  // A link cannot send the notebook server's token: with one, fetch the file and save it from here.
+  async download(url) {
+    const resp = await fetch(url, { headers: this.headers() });
+    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+    const disposition = resp.headers.get("Content-Disposition") || "";
+    const utf8 = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
+    const plain = /filename="?([^";]+)"?/.exec(disposition);
+    const href = URL.createObjectURL(await resp.blob());
+    const link = h("a", { href, download: utf8 ? decodeURIComponent(utf8[1]) : plain ? plain[1] : "" });
+    this.el.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(href), 60000);
   }
 
   // -- DOM ---------------------------------------------------------------------------------
@@ -379,7 +416,7 @@ class LiveGallery {
       const before = this.known(id);
       if (before) this.applyRating({ image_id: id, ...fields });
       const path = `/api/projects/${encodeURIComponent(this.project)}/images/${encodeURIComponent(id)}/rating`;
-      fetch(this.api + path, { method: "POST", headers: csrfHeaders(this.api, { "Content-Type": "application/json" }),
+      fetch(this.api + path, { method: "POST", headers: this.headers({ "Content-Type": "application/json" }),
         body: JSON.stringify(fields) }).then(async (resp) => {
         if (resp.ok) return;
         const body = await resp.json().catch(() => ({}));
@@ -504,7 +541,8 @@ class LiveGallery {
   // -- data --------------------------------------------------------------------------------
 
   async fetchJson(path) {
-    const resp = await fetch(this.api + path, { cache: "no-store" });
+    await this.ready;
+    const resp = await fetch(this.api + path, { cache: "no-store", headers: this.headers() });
     if (!resp.ok) throw new Error(`${path}: HTTP ${resp.status}`);
     return resp.json();
   }
@@ -1152,7 +1190,7 @@ class LiveGallery {
       arm();
       const query = `heartbeat=${this.model.heartbeat_s}`;
       const resp = await fetch(`${this.api}/api/projects/${encodeURIComponent(this.project)}/events?${query}`, {
-        headers: { Accept: "text/event-stream", "Last-Event-ID": String(this.cursor) },
+        headers: this.headers({ Accept: "text/event-stream", "Last-Event-ID": String(this.cursor) }),
         cache: "no-store",
         signal: controller.signal,
       });
@@ -1358,7 +1396,7 @@ class LiveGallery {
       form.append("file", file, file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", `${this.api}/api/projects/${encodeURIComponent(this.project)}/upload`);
-      for (const [name, value] of Object.entries(csrfHeaders(this.api))) xhr.setRequestHeader(name, value);
+      for (const [name, value] of Object.entries(this.headers())) xhr.setRequestHeader(name, value);
       row.dataset.state = "uploading";
       status.textContent = "uploading";
       xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total); };

@@ -21,8 +21,9 @@ from tornado import web
 
 from dashboard.auth.access import CSRF_COOKIE, SESSION_COOKIE, Access, AuthRefused, SignIn
 from dashboard.auth.ratelimit import retry_after
-from dashboard.auth.roles import ANY_PROJECT, Role
+from dashboard.auth.roles import ANY_PROJECT, Principal, Role
 from dashboard.auth.store import ShareRecord
+from dashboard.guard import foreign_page
 
 if TYPE_CHECKING:
     from dashboard.server import Fotoflo
@@ -34,7 +35,7 @@ LOGIN_PATH = "/login"
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<meta name="referrer" content="no-referrer"><title>{title} · Fotoflo</title>
+<meta name="referrer" content="same-origin"><title>{title} · Fotoflo</title>
 <style>
 body {{ font: 16px system-ui, sans-serif; background: #141414; color: #eee; display: grid;
   place-items: center; min-height: 90vh; margin: 0; }}
@@ -81,13 +82,8 @@ class PageHandler(web.RequestHandler):
         declared = self.request.headers.get("Content-Length", "0")
         if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
             raise AuthRefused(413, "body_too_large", f"a form here is at most {MAX_FORM_BYTES} bytes")
-        origin = self.request.headers.get("Origin")
-        if (
-            self.request.method == "POST"
-            and origin
-            and origin != "null"
-            and urlsplit(origin).netloc != self.request.host
-        ):
+        # Login CSRF: another site's page (or a sandboxed one, `Origin: null`) must not sign this browser in.
+        if self.request.method == "POST" and foreign_page(self.request.headers, self.request.host) is not None:
             raise AuthRefused(403, "bad_origin", "this form may only be sent from this server's own pages")
         self._early = False
 
@@ -216,8 +212,31 @@ class ShareLinkHandler(PageHandler):
             return self.password_form(message if code == "wrong_password" else "")
         return super().error_page(code, message)
 
+    def switch_form(self, current: Principal, share: ShareRecord) -> str:
+        """Asked before a link replaces the browser's session: who it is now, who the link makes it."""
+        now = html.escape(f"{current.name} ({current.role.label})")
+        then = html.escape(f"{share.name or 'a share link'} ({share.role.label} of project {share.project})")
+        password = (
+            '<label>Password<input name="password" type="password" autocomplete="current-password" required></label>'
+            if share.password_hash is not None
+            else ""
+        )
+        return _page(
+            "Switch?",
+            f'<form method="post"><h1>Open this link?</h1><p>This browser is signed in as <b>{now}</b>.</p>'
+            f"<p>The link signs it in as <b>{then}</b> instead.</p>{password}"
+            f'<button type="submit" data-testid="switch">Open as {html.escape(share.name or "the link")}</button>'
+            f' <a href="/" data-testid="stay">Stay signed in as {html.escape(current.name)}</a></form>',
+        )
+
     async def get(self, secret: str) -> None:
         share = await asyncio.to_thread(self.access.find_share, secret, self.client)
+        # Login CSRF: a link (from anyone's page) must not silently replace who this browser is signed in as.
+        current = await asyncio.to_thread(self.access.page_principal, self.get_cookie(SESSION_COOKIE))
+        if current is not None and not (current.kind == "share" and current.id == share.id):
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(self.switch_form(current, share))
+            return
         if share.password_hash is not None and self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(self.password_form())

@@ -16,9 +16,10 @@ import panel as pn
 from dashboard.gallery import Gallery
 
 data, inbox, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+mode = sys.argv[4] if len(sys.argv) > 4 else "grid"
 inbox.mkdir(parents=True, exist_ok=True)
-gallery = Gallery(data=data, project="notebook")
-print("API", gallery.api_url, flush=True)
+gallery = Gallery(data=data, project="notebook", mode=mode)
+print("API", gallery.api_url, "TOKEN", gallery.__panel__().api_token, flush=True)
 
 
 def kernel_cells() -> None:
