@@ -7,7 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from dashboard.config import ENV, SYNC_ENV, Settings
+from dashboard import logs
+from dashboard.config import ENV, SYNC_ENV, Settings, address_list
 from dashboard.ingest import IMAGE_SUFFIXES
 
 
@@ -60,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--login-failures", type=int,
         help=f"failed sign-ins per minute per address before a wait (default 10) {env('login_failures')}",
     )  # fmt: skip
+    serve.add_argument(
+        "--trusted-proxy", action="append", metavar="ADDR",
+        help="a reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For/-Proto are believed "
+        f"{env('trusted_proxies')}, comma separated",
+    )  # fmt: skip
+    serve.add_argument(
+        "--upload-buffer-bytes", type=int,
+        help=f"upload bytes held at once by all requests (default 8 x max-bytes) {env('upload_buffer_bytes')}",
+    )  # fmt: skip
 
     ingest = sub.add_parser("ingest", help="import image files or folders into a project")
     ingest.add_argument("paths", nargs="+", type=Path, help="files or folders (searched recursively)")
@@ -104,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.install()  # no share link, signature, token or cookie in any line (see dashboard/logs.py)
     if args.command == "serve":
         return _serve(args)
     if args.command == "sync":
@@ -141,6 +152,8 @@ def _serve(args: argparse.Namespace) -> int:
         max_files=args.max_files,
         upload_rate=args.upload_rate,
         login_failures=args.login_failures,
+        trusted_proxies=tuple(a for arg in args.trusted_proxy or () for a in address_list(arg)) or None,
+        upload_buffer_bytes=args.upload_buffer_bytes,
     )
     if args.no_watch:
         settings.watch = None

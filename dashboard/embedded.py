@@ -57,7 +57,7 @@ class BackgroundServer:
         self.loop = loop
         try:
             app = Application(api.routes(self.fotoflo))
-            self._http = HTTPServer(app, max_body_size=self.fotoflo.settings.max_bytes * 4 + 1024 * 1024)
+            self._http = HTTPServer(app, **api.http_server_kwargs())  # body cap and timeouts
             sockets = bind_sockets(self.port, "127.0.0.1")
             self._http.add_sockets(sockets)
             self.port = sockets[0].getsockname()[1]

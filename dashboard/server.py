@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from dashboard import api, backends
+from dashboard import api, backends, logs
 from dashboard.auth import Access, auth_required
 from dashboard.auth import pages as auth_pages
 from dashboard.blobs import Blobs
@@ -245,6 +245,7 @@ def serve(settings: Settings) -> None:
     """Run the Panel app and the API on one tornado server until SIGINT/SIGTERM."""
     import panel as pn
 
+    logs.install()  # again: importing Panel may have given Bokeh's logger a handler of its own
     fotoflo = Fotoflo(settings)
     guarded: dict[str, Any] = {}
     if fotoflo.access.enabled:
@@ -261,7 +262,9 @@ def serve(settings: Settings) -> None:
         **guarded,
         start=False,
         title="Fotoflo",
-        http_server_kwargs={"max_body_size": settings.max_bytes * 4 + 1024 * 1024},
+        # Body cap and timeouts for slow or idle clients (an authorized upload raises its own).
+        http_server_kwargs=api.http_server_kwargs(),
+        log_function=logs.log_request,  # access lines without share links, signatures or tokens
     )
     loop = server.io_loop
     fotoflo.start(loop.asyncio_loop)
