@@ -627,8 +627,9 @@ class UploadHandler(ApiHandler):
             self._budget.give_back(self._held_bytes)
             self._held_bytes = 0
 
-    def on_finish(self) -> None:
-        self.release()
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> asyncio.Future[None]:
+        self.release()  # before the answer leaves: a client that sees it finds no temp file left
+        return super().finish(chunk)
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
