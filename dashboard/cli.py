@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--trusted-proxy", action="append", metavar="ADDR",
         help="a reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For/-Proto are believed "
-        f"{env('trusted_proxies')}, comma separated",
+        f"{env('trusted_proxy')}, comma separated",
     )  # fmt: skip
     serve.add_argument(
         "--upload-buffer-bytes", type=int,
@@ -152,7 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_files=args.max_files,
         upload_rate=args.upload_rate,
         login_failures=args.login_failures,
-        trusted_proxies=tuple(a for arg in args.trusted_proxy or () for a in address_list(arg)) or None,
+        trusted_proxy=tuple(a for arg in args.trusted_proxy or () for a in address_list(arg)) or None,
         upload_buffer_bytes=args.upload_buffer_bytes,
     )
     if args.no_watch:

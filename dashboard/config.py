@@ -39,7 +39,7 @@ ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "max_files": ("FOTOFLO_MAX_FILES", int),
     "upload_rate": ("FOTOFLO_UPLOAD_RATE", int),
     "login_failures": ("FOTOFLO_LOGIN_FAILURES", int),
-    "trusted_proxies": ("FOTOFLO_TRUSTED_PROXIES", address_list),
+    "trusted_proxy": ("FOTOFLO_TRUSTED_PROXIES", address_list),
     "upload_buffer_bytes": ("FOTOFLO_UPLOAD_BUFFER_BYTES", int),
     "supabase_url": ("SUPABASE_URL", str),
     "supabase_key": ("SUPABASE_KEY", str),
@@ -81,8 +81,9 @@ class Settings:
     max_files: int = 100  # files in one upload request
     upload_rate: int = 600  # uploads per minute per client, with authentication on (0: unlimited)
     login_failures: int = 10  # failed sign-ins per minute per client address (and per credential) before a wait
-    #: Reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (addresses or CIDRs).
-    trusted_proxies: tuple[str, ...] = ()
+    #: Reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (addresses or CIDRs;
+    #: named as its repeatable option, `--trusted-proxy`).
+    trusted_proxy: tuple[str, ...] = ()
     #: Upload bytes held at once by all requests in flight (temp files); 0: 8 × max_bytes.
     upload_buffer_bytes: int = 0
 

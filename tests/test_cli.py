@@ -155,6 +155,8 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         "FOTOFLO_MAX_FILES": "7",
         "FOTOFLO_UPLOAD_RATE": "60",
         "FOTOFLO_LOGIN_FAILURES": "5",
+        "FOTOFLO_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16,,",
+        "FOTOFLO_UPLOAD_BUFFER_BYTES": "5000000",
     }
     assert set(environ) == {var for var, _ in ENV.values()}, "cover every variable of ENV"
 
@@ -180,6 +182,8 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         max_files=7,
         upload_rate=60,
         login_failures=5,
+        trusted_proxy=("10.0.0.1", "192.168.0.0/16"),
+        upload_buffer_bytes=5_000_000,
     )
 
 
@@ -257,6 +261,7 @@ def test_serve_db_and_bus_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         (("--bus", "postgres"), "--bus postgres needs --db postgresql://"),
         (("--bus", "kafka://x"), "unknown bus 'kafka://x'"),
         (("--supabase-url", "https://x.supabase.co"), "--supabase-url and --supabase-key"),
+        (("--trusted-proxy", "proxy.studio"), "--trusted-proxy 'proxy.studio' is not an IP address or network"),
     ],
 )
 def test_serve_refuses_settings_that_cannot_work_in_one_line(tmp_path: Path, args: tuple[str, ...], message: str):

@@ -115,7 +115,7 @@ class Access:
             store,
             upload_per_min=settings.upload_rate,
             failures_per_min=settings.login_failures,
-            proxies=TrustedProxies(settings.trusted_proxies),
+            proxies=TrustedProxies(settings.trusted_proxy),
         )
 
     @property
