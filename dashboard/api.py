@@ -571,6 +571,9 @@ class UploadHandler(ApiHandler):
         budget = self._budget = upload_budget(self.fotoflo)
         declared = self.request.headers.get("Content-Length", "")
         if declared.isascii() and declared.isdigit():
+            if int(declared) > budget.capacity_bytes:
+                self._early = True
+                raise self.over_budget()
             if not budget.take(int(declared)):
                 self._early = True
                 raise self.busy()
@@ -590,6 +593,12 @@ class UploadHandler(ApiHandler):
         if set_timeout is not None:
             set_timeout(UPLOAD_BODY_TIMEOUT_S)
 
+    def over_budget(self) -> ApiError:
+        # Never to fit, however long the client waits: not a 503.
+        limit = self._budget.capacity_bytes if self._budget is not None else 0
+        return ApiError(413, "body_too_large", f"the upload is over this server's upload buffer of {limit} bytes "
+                        "(--upload-buffer-bytes)")  # fmt: skip
+
     def busy(self) -> ApiError:
         return ApiError(503, "busy", "the server is receiving too many uploads at once; try again shortly",
                         headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})  # fmt: skip
@@ -602,6 +611,9 @@ class UploadHandler(ApiHandler):
             self.answer_now(self.too_large())
             return
         if not self._declared and self._budget is not None:
+            if self._held_bytes + len(chunk) > self._budget.capacity_bytes:
+                self.answer_now(self.over_budget())
+                return
             if not self._budget.take(len(chunk)):
                 self.answer_now(self.busy())
                 return
