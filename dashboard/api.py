@@ -679,7 +679,7 @@ class UploadHandler(ApiHandler):
                 errors.append(TooLarge(name, f"{part.size_bytes} bytes is over the limit of {max_bytes} bytes"))
                 continue
             ingest = functools.partial(
-                self.fotoflo.ingestor.ingest, part.path, project, filename=name, log_refusals=True, **options
+                self.fotoflo.ingestor.ingest, part.path, project, filename=name, **options
             )
             try:
                 result = await loop.run_in_executor(self.fotoflo.ingest_pool, ingest)
