@@ -216,6 +216,14 @@ def test_uploads_in_flight_share_one_budget_and_over_it_are_503_unread(server: S
                 busy = read_answer(sock)
             assert busy.status == 503 and busy.json()["error"]["code"] == "busy"
             assert int(busy.headers["retry-after"]) >= 1 and busy.headers["connection"] == "close"
+            # Chunked, its size unknown: refused as soon as its bytes pass what is left of the budget.
+            with connect(server) as sock:
+                chunked_head = {"Transfer-Encoding": "chunked", "Content-Type": "multipart/form-data; boundary=x"}
+                send_head(sock, "POST", server.api("/upload"), chunked_head)
+                piece = b"c" * 65536
+                sock.sendall(b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(8)))  # 512 KiB > 500 KB
+                chunked = read_answer(sock)
+            assert chunked.status == 503 and chunked.json()["error"]["code"] == "busy"
     # The holder went away: its share of the budget is back, and the same upload goes through.
     images = [noisy_jpeg(500, 300), noisy_jpeg(500, 300)]
     with httpx.Client(timeout=20) as client:
