@@ -102,8 +102,8 @@ class Access:
         # Failed sign-ins per client address (unknown tokens and links): a guesser must wait. A valid
         # credential is looked up first and never waits for others' failures.
         self.failures = RateLimiter(failures_per_min, 60.0)
-        # Failed sign-ins per credential (wrong passwords of one link, a revoked token retried), from
-        # any address: a password is guessable, so its guesses wait even when spread over addresses.
+        # Wrong passwords per share link, from any address: a password is guessable, so its guesses
+        # wait even when spread over addresses (tokens and link secrets are not: 256 and 192 random bits).
         self.credential_failures = RateLimiter(failures_per_min, 60.0)
         self.uploads = RateLimiter(upload_per_min, 60.0)
         self.proxies = proxies or TrustedProxies()
@@ -158,7 +158,7 @@ class Access:
             if record is None:
                 raise self.failed(client, 401, "invalid_token", "this token is not valid")
             state = record.state()
-            raise self.failed(client, 401, f"token_{state}", f"this token is {state}", credential=f"token:{record.id}")
+            raise self.failed(client, 401, f"token_{state}", f"this token is {state}")
         if session:
             found = self.store.find_session(session)
             if found is not None:
@@ -199,8 +199,7 @@ class Access:
         if record is None or record.state() != "active":
             self.check_not_locked_out(client)
             state = "not valid" if record is None else record.state()
-            credential = f"token:{record.id}" if record is not None else None
-            raise self.failed(client, 401, "invalid_token", f"this token is {state}", credential=credential)
+            raise self.failed(client, 401, "invalid_token", f"this token is {state}")
         expires = time.time() + SESSION_TTL_S
         if record.expires_at is not None:
             expires = min(expires, record.expires_at)
