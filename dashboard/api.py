@@ -7,6 +7,7 @@ Blocking store and ingest calls run in worker threads so the loop keeps serving 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -15,21 +16,23 @@ import re
 import threading
 import time
 import unicodedata
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from tornado import httputil, iostream, web
 from tornado.concurrent import future_add_done_callback
 
-from dashboard import export, untrusted
+from dashboard import export, logs, untrusted
 from dashboard.auth.access import CSRF_HEADER, SESSION_COOKIE, AuthRefused, Scope, check_share_role, is_loopback
 from dashboard.auth.ratelimit import retry_after
 from dashboard.auth.roles import ANY_PROJECT, OPEN, Action, Principal, Role
 from dashboard.events import FLAGS, IMAGE_CREATED, IMAGE_UPDATED, LABELS, Change, CollectionRecord, Device, ImageRecord
 from dashboard.guard import bad_host_message, local_address
-from dashboard.ingest import IngestError
+from dashboard.ingest import IngestError, TooLarge
 from dashboard.store import (
     CollectionDeleted,
     CollectionEdit,
@@ -52,12 +55,27 @@ MAX_PAGE = 500
 DEFAULT_PAGE = 100
 SSE_RETRY_MS = 2000
 SSE_MAX_BACKLOG = 1000  # batches queued for one slow client before it is cut off to reconnect
+SSE_MAX_BUFFER_BYTES = 1024 * 1024  # bytes written but not yet taken by one client's socket: then it is cut off
 SSE_FRAME_REUSE_S = 30.0  # an encoded event is sent to other streams for this long (see _Frames)
 SSE_FRAMES_KEPT = 4096  # encoded events kept at most
 MAX_IDS = 10_000  # image ids in one request
 MAX_JSON_BYTES = 1024 * 1024  # a request body other than an upload's
-DRAIN_BYTES = 1024 * 1024  # a refused request's body up to this size is read before the answer
+#: The HTTP server's own cap on any body (pages, websockets, the API): an upload's is raised once it is authorized.
+SERVER_MAX_BODY_BYTES = MAX_JSON_BYTES + 1024 * 1024
+BODY_TIMEOUT_S = 60.0  # a request's whole body must arrive within this (an authorized upload's: below)
+UPLOAD_BODY_TIMEOUT_S = 3600.0  # an upload's body (up to 4 × --max-bytes over a slow link)
+IDLE_CONNECTION_TIMEOUT_S = 60.0  # an idle kept-alive connection, and the time allowed for a request's headers
+BUSY_RETRY_AFTER_S = 5  # the Retry-After of a `503 busy`
 T = TypeVar("T")
+
+
+def http_server_kwargs() -> dict[str, Any]:
+    """Tornado `HTTPServer` options of every Fotoflo server: body cap and timeouts (slow or idle clients)."""
+    return {
+        "max_body_size": SERVER_MAX_BODY_BYTES,
+        "body_timeout": BODY_TIMEOUT_S,
+        "idle_connection_timeout": IDLE_CONNECTION_TIMEOUT_S,  # tornado also takes it as the header timeout
+    }
 
 
 def encode_json(payload: Any) -> str:
@@ -89,8 +107,11 @@ class ApiHandler(web.RequestHandler):
     """Base of the API's handlers: who is asking (before any body is read), the body, JSON errors.
 
     `ACTIONS` says what each method does (`Action`), so `prepare` can refuse it by role; a method
-    not in it needs no principal (health, signed files). The body is read only after that, and
-    only up to `max_body_bytes`.
+    not in it needs no principal (health, signed files). A method the handler does not implement,
+    and every refusal of `prepare`, is answered before any body byte is read (with
+    `Connection: close`: a client that sends its body anyway may see the connection reset, one
+    that waits with `Expect: 100-continue` never sends it). The body is read only after that,
+    and only up to `max_body_bytes`.
     """
 
     fotoflo: Fotoflo
@@ -106,7 +127,6 @@ class ApiHandler(web.RequestHandler):
         self._scope: Scope | None = None  # a share link's, read once per request (per batch for a stream)
         self._scope_read = False
         self._early = True  # until `prepare` passes: a refusal then comes before the body is read
-        self._refusal: ApiError | None = None  # a refusal answered once the (small) body is read
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -117,16 +137,28 @@ class ApiHandler(web.RequestHandler):
     def max_body_bytes(self) -> int:
         return MAX_JSON_BYTES
 
+    @property
+    def client(self) -> str:
+        """The client's address (behind a `--trusted-proxy`, the one it forwarded for)."""
+        return self.fotoflo.access.proxies.client(self.request)
+
+    def implements(self, method: str) -> bool:
+        """Whether this handler answers `method` (tornado's defaults answer 405 only after the body)."""
+        own = getattr(type(self), method, None)
+        return own is not None and own is not getattr(web.RequestHandler, method, None)
+
     async def prepare(self) -> None:
-        action = self.ACTIONS.get(self.request.method.lower()) if self.request.method else None
-        crossing = self.boundary_refusal()
+        crossing = self.boundary_refusal()  # a foreign Host, or a cross-site write
         if crossing is not None:
-            self.refuse_after_body(crossing)
-        elif action is not None:
-            try:
-                await self.authorize(action)
-            except ApiError as refusal:
-                self.refuse_after_body(refusal)
+            raise crossing
+        method = (self.request.method or "").lower()
+        if not self.implements(method):
+            allowed = ", ".join(m.upper() for m in ("get", "post", "patch", "delete", "options") if self.implements(m))
+            raise ApiError(405, "method_not_allowed", f"{self.request.method} is not allowed here; send {allowed}",
+                           headers={"Allow": allowed})  # fmt: skip
+        action = self.ACTIONS.get(method)
+        if action is not None:
+            await self.authorize(action)
         declared = self.request.headers.get("Content-Length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise self.too_large()
@@ -135,23 +167,6 @@ class ApiHandler(web.RequestHandler):
         if set_cap is not None:
             set_cap(self.max_body_bytes + 1024 * 1024)
         self._early = False
-
-    def refuse_after_body(self, refusal: ApiError) -> None:
-        """Answer `refusal` once a small body is read; a larger or unknown one is refused unread.
-
-        A server that answers and closes while the client is still sending makes the client's socket
-        see a reset instead of the answer; draining a small body first avoids it, and the cap keeps an
-        unauthorized client from making the server read much.
-        """
-        declared = self.request.headers.get("Content-Length", "")
-        if not (declared.isascii() and declared.isdigit() and int(declared) <= DRAIN_BYTES):
-            raise refusal
-        self._refusal = refusal
-
-        def refuse(*args: object, **kwargs: object) -> None:
-            raise refusal
-
-        setattr(self, (self.request.method or "get").lower(), refuse)  # tornado calls it after the body
 
     def too_large(self) -> ApiError:
         return ApiError(413, "body_too_large", f"the request body is over the limit of {self.max_body_bytes} bytes")
@@ -167,7 +182,7 @@ class ApiHandler(web.RequestHandler):
                 access.authenticate,
                 self.request.headers.get("Authorization"),
                 self.get_cookie(SESSION_COOKIE),
-                self.request.remote_ip or "",
+                self.client,
             )
             principal = identity.principal
             if principal is None:
@@ -185,8 +200,8 @@ class ApiHandler(web.RequestHandler):
         self.principal = principal
 
     def data_received(self, chunk: bytes) -> None:
-        if self._finished or self._refusal is not None:
-            return  # a refused request's body is read and dropped
+        if self._finished:
+            return
         self._body_bytes += len(chunk)
         if self._body_bytes > self.max_body_bytes:
             # Answer now and drop the connection rather than read the rest of a body we refuse.
@@ -264,16 +279,21 @@ class ApiHandler(web.RequestHandler):
             message = exc.log_message or httputil.responses.get(status_code, "error")
         else:
             code, message = "internal_error", "the server could not complete the request"
-        if 400 <= status_code < 500:
-            level = logging.WARNING if status_code in (401, 403, 413, 429) else logging.INFO
+        if 400 <= status_code < 500 or status_code == 503:
+            level = logging.WARNING if status_code in (401, 403, 413, 429, 503) else logging.INFO
             log.log(level, "refused %s %s from %s: %d %s", self.request.method, self.request.path,
-                    self.request.remote_ip, status_code, code)  # fmt: skip
+                    self.client, status_code, code)  # fmt: skip
         if self._early:
             # Tornado hangs up after answering a request whose body it has not read: say so, or a
             # client reusing the connection meets a reset.
             self.set_header("Connection", "close")
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": {"code": code, "message": message}}))
+
+    def _log(self) -> None:
+        # Access lines without secrets (sig=, token=) also where the host application logs them
+        # itself (the notebook's server): see dashboard/logs.py.
+        logs.log_request(self)
 
     def int_arg(self, name: str, default: int | None, *, low: int = 0, high: int = 2**62) -> int | None:
         raw = self.get_argument(name, None)
@@ -511,8 +531,66 @@ def _sha256_arg(name: str, value: str) -> str:
     return value
 
 
+class UploadBudget:
+    """Upload bytes held by all requests in flight of one server (their temp files), up to `capacity_bytes`.
+
+    A request takes its declared `Content-Length` before its body is read (or, chunked, each
+    chunk as it comes) and gives it back when it ends; past the capacity it is `503 busy`.
+    """
+
+    def __init__(self, capacity_bytes: int, spool_dir: Path) -> None:
+        self.capacity_bytes = capacity_bytes
+        self.used_bytes = 0
+        self.spool_dir = spool_dir
+        self._lock = threading.Lock()  # one process may run several servers, each on its own loop
+        spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Temp files of uploads a crash interrupted (another server on this data directory may be
+        # writing younger ones: keep those).
+        old = time.time() - 2 * UPLOAD_BODY_TIMEOUT_S
+        for leftover in spool_dir.glob("upload-*.part"):
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < old:
+                    leftover.unlink()
+
+    def take(self, size_bytes: int) -> bool:
+        with self._lock:
+            if self.used_bytes + size_bytes > self.capacity_bytes:
+                return False
+            self.used_bytes += size_bytes
+            return True
+
+    def give_back(self, size_bytes: int) -> None:
+        with self._lock:
+            self.used_bytes = max(0, self.used_bytes - size_bytes)
+
+
+_budgets: weakref.WeakKeyDictionary[Fotoflo, UploadBudget] = weakref.WeakKeyDictionary()
+_budgets_lock = threading.Lock()
+
+
+def upload_budget(fotoflo: Fotoflo) -> UploadBudget:
+    """The server's upload budget, and its spool directory `DATA/tmp` (made on first use)."""
+    with _budgets_lock:
+        budget = _budgets.get(fotoflo)
+        if budget is None:
+            settings = fotoflo.settings
+            budget = _budgets[fotoflo] = UploadBudget(settings.upload_budget_bytes, settings.data / "tmp")
+        return budget
+
+
 class UploadHandler(ApiHandler):
+    """Multipart uploads, streamed: each file part goes to a temp file in `DATA/tmp` as it arrives
+    (never the whole body in memory), and is ingested from there, then removed."""
+
     ACTIONS = {"post": Action.UPLOAD}
+
+    def initialize(self, fotoflo: Fotoflo) -> None:
+        super().initialize(fotoflo)
+        self._form: untrusted.FormParser | None = None
+        self._form_error: untrusted.BadForm | None = None
+        self._budget: UploadBudget | None = None
+        self._held_bytes = 0  # of the budget
+        self._declared = False  # the budget was taken for the whole declared body at once
 
     @property
     def max_body_bytes(self) -> int:
@@ -520,25 +598,104 @@ class UploadHandler(ApiHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
-        if self.request.method == "POST" and self._refusal is None:
-            try:
-                self.fotoflo.access.check_upload_rate(self.principal, self.request.remote_ip or "")
-            except AuthRefused as exc:
-                self.refuse_after_body(ApiError.refused(exc))
-
-    def parse_form(self) -> list[httputil.HTTPFile]:
-        """The body's files in the field `file`; its other fields join the query's arguments."""
-        max_files = self.fotoflo.settings.max_files
         try:
-            fields, files = untrusted.parse_form(self.request.headers, self.body, max_files=max_files)
+            self.fotoflo.access.check_upload_rate(self.principal, self.client)
+        except AuthRefused as exc:
+            self._early = True
+            raise ApiError.refused(exc) from None
+        budget = self._budget = upload_budget(self.fotoflo)
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isascii() and declared.isdigit():
+            if int(declared) > budget.capacity_bytes:
+                self._early = True
+                raise self.over_budget()
+            if not budget.take(int(declared)):
+                self._early = True
+                raise self.busy()
+            self._held_bytes, self._declared = int(declared), True
+        try:
+            self._form = untrusted.FormParser(
+                self.request.headers.get("Content-Type", ""),
+                spool_dir=budget.spool_dir,
+                max_files=self.fotoflo.settings.max_files,
+                max_part_bytes=self.fotoflo.settings.max_bytes,
+            )
+        except untrusted.NotMultipart:
+            pass  # no form, so no file: answered `400 no_file` once the body is read
+        except untrusted.BadForm as exc:
+            self._form_error = exc  # answered once the body is read, as any malformed form
+        set_timeout = getattr(self.request.connection, "set_body_timeout", None)
+        if set_timeout is not None:
+            set_timeout(UPLOAD_BODY_TIMEOUT_S)
+
+    def over_budget(self) -> ApiError:
+        # Never to fit, however long the client waits: not a 503.
+        limit = self._budget.capacity_bytes if self._budget is not None else 0
+        return ApiError(413, "body_too_large", f"the upload is over this server's upload buffer of {limit} bytes "
+                        "(--upload-buffer-bytes)")  # fmt: skip
+
+    def busy(self) -> ApiError:
+        return ApiError(503, "busy", "the server is receiving too many uploads at once; try again shortly",
+                        headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})  # fmt: skip
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._body_bytes += len(chunk)
+        if self._body_bytes > self.max_body_bytes:
+            self.answer_now(self.too_large())
+            return
+        if not self._declared and self._budget is not None:
+            if self._held_bytes + len(chunk) > self._budget.capacity_bytes:
+                self.answer_now(self.over_budget())
+                return
+            if not self._budget.take(len(chunk)):
+                self.answer_now(self.busy())
+                return
+            self._held_bytes += len(chunk)
+        if self._form is None or self._form_error is not None:
+            return  # a form already refused: the rest is dropped, the answer comes once it is read
+        try:
+            self._form.feed(chunk)
+        except untrusted.BadForm as exc:
+            self._form_error = exc
+
+    def answer_now(self, error: ApiError) -> None:
+        """Answer `error` in the middle of the body and drop the connection rather than read the rest."""
+        self._early = True
+        self.send_error(error.status_code, exc_info=(ApiError, error, None))
+        self.release()
+
+    def release(self) -> None:
+        """Delete the temp files and give their bytes back to the budget (idempotent)."""
+        if self._form is not None:
+            self._form.remove()
+        if self._budget is not None and self._held_bytes:
+            self._budget.give_back(self._held_bytes)
+            self._held_bytes = 0
+
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> asyncio.Future[None]:
+        self.release()  # before the answer leaves: a client that sees it finds no temp file left
+        return super().finish(chunk)
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self.release()
+
+    def parse_form(self) -> list[untrusted.FilePart]:
+        """The body's files in the field `file`; its other fields join the query's arguments."""
+        try:
+            if self._form_error is not None:
+                raise self._form_error
+            form = self._form.close() if self._form is not None else untrusted.Form()
         except untrusted.TooManyFiles as exc:
             raise ApiError(413, "too_many_files", str(exc)) from None
         except untrusted.BadForm as exc:
             raise ApiError(400, "bad_multipart", f"the body is not a valid form: {exc}") from None
-        for name, values in fields.items():
+        for name, values in form.fields.items():
             self.request.body_arguments.setdefault(name, []).extend(values)
             self.request.arguments.setdefault(name, []).extend(values)
-        return files.get("file", [])
+        return [part for part in form.files if part.field == "file"]
 
     async def post(self, project: str) -> None:
         await self.require_project(project)
@@ -550,9 +707,13 @@ class UploadHandler(ApiHandler):
         existing: list[dict[str, Any]] = []
         errors: list[IngestError] = []
         loop = asyncio.get_running_loop()
+        max_bytes = self.fotoflo.settings.max_bytes
         for part in files:
-            name = untrusted.clean_filename(part.get("filename"))
-            ingest = functools.partial(self.fotoflo.ingest_bytes, part["body"], name, project, **options)
+            name = untrusted.clean_filename(part.filename)
+            if part.too_large:
+                errors.append(TooLarge(name, f"{part.size_bytes} bytes is over the limit of {max_bytes} bytes"))
+                continue
+            ingest = functools.partial(self.fotoflo.ingestor.ingest, part.path, project, filename=name, **options)
             try:
                 result = await loop.run_in_executor(self.fotoflo.ingest_pool, ingest)
             except IngestError as exc:
@@ -562,6 +723,8 @@ class UploadHandler(ApiHandler):
                 raise ApiError(
                     404, "unknown_image", f"no image {options['replaces']!r} in project {project!r}"
                 ) from None
+            finally:
+                part.path.unlink(missing_ok=True)  # ingested (its blobs written) or refused: no longer needed
             extra: dict[str, Any] = {"created": result.created, "updated": result.updated}
             if result.conflict_copy is not None:
                 extra["conflict_copy"] = self.fotoflo.image_json(result.conflict_copy)
@@ -716,9 +879,11 @@ class EventsHandler(ApiHandler):
         # collection filters each batch first (a store read), on this handler's task.
         self._direct = self.principal.collection_id is None
         self._flushing = self._closed = False
-        self._unflushed = 0
+        # Bytes handed to tornado, and how many of them the socket has taken (as far as the last
+        # completed flush tells): the difference is this stream's buffer, bounded by SSE_MAX_BUFFER_BYTES.
+        self._written_bytes = self._taken_bytes = 0
         sub = self.fotoflo.hub.subscribe(project, after, self._deliver)
-        peer = self.request.remote_ip
+        peer = self.client
         log.info("SSE open %s from %s after #%d", project, peer, after)
         try:
             self._send(f"retry: {SSE_RETRY_MS}\n: connected at #{after}\n\n".encode())
@@ -756,11 +921,11 @@ class EventsHandler(ApiHandler):
     def _deliver(self, batch: list[Change]) -> None:
         if self._closed:
             return
-        if (self._unflushed if self._direct else self._queue.qsize()) >= SSE_MAX_BACKLOG:
-            # Too slow to keep up: end the stream; the client resumes from its Last-Event-ID.
-            self._end()
-            raise RuntimeError("SSE client too slow")
         if not self._direct:
+            if self._queue.qsize() >= SSE_MAX_BACKLOG:
+                # Too slow to keep up: end the stream; the client resumes from its Last-Event-ID.
+                self._cut_off(f"{SSE_MAX_BACKLOG} batches queued")
+                return
             self._queue.put_nowait(batch)
             return
         try:
@@ -782,24 +947,44 @@ class EventsHandler(ApiHandler):
 
     def _send(self, data: bytes) -> None:
         """Write `data` and flush it now, or right after the flush under way: tornado keeps one write
-        future per connection, so a second flush at once would leave the first one's unresolved."""
+        future per connection, so a second flush at once would leave the first one's unresolved.
+
+        A client that does not take what was sent (a stalled or hostile reader) is cut off once its
+        buffer would pass SSE_MAX_BUFFER_BYTES: the server never holds more for one stream.
+        """
         if self._closed:
             return
+        buffered = self._written_bytes - self._taken_bytes
+        if buffered and buffered + len(data) > SSE_MAX_BUFFER_BYTES:
+            self._cut_off(f"{buffered} bytes not taken by the client (limit {SSE_MAX_BUFFER_BYTES})")
+            return
         self.write(data)
-        self._unflushed += 1  # writes waiting for the socket: a slow client's backlog
+        self._written_bytes += len(data)
         if not self._flushing:
             self._flush()
 
     def _flush(self) -> None:
-        self._flushing, self._unflushed = True, 0
-        future_add_done_callback(self.flush(), self._flushed)  # at once when the socket took it all
+        self._flushing = True
+        mark = self._written_bytes
+        # At once when the socket took it all.
+        future_add_done_callback(self.flush(), functools.partial(self._flushed, mark))
 
-    def _flushed(self, done: asyncio.Future[None]) -> None:
+    def _flushed(self, mark: int, done: asyncio.Future[None]) -> None:
         self._flushing = False
         if done.cancelled() or done.exception() is not None:  # StreamClosedError: the client went away
             self._end()
-        elif self._unflushed and not self._closed:
+            return
+        self._taken_bytes = mark
+        if self._written_bytes > mark and not self._closed:
             self._flush()
+
+    def _cut_off(self, why: str) -> None:
+        """End a stream whose client does not keep up, dropping what it has not taken; it resumes from its cursor."""
+        log.warning("SSE to %s cut off: %s; it resumes from its last event", self.client, why)
+        self._end()
+        connection = self.request.connection
+        if connection is not None and hasattr(connection, "close"):
+            connection.close()  # drops tornado's buffer now: finishing would wait for a reader that never reads
 
     def _end(self) -> None:
         self._closed = True
@@ -1017,7 +1202,7 @@ class ExportHandler(ApiHandler):
         )
         self.set_header("Content-Type", "application/zip")
         self.set_header("Content-Length", str(archive.size_bytes))
-        peer = self.request.remote_ip
+        peer = self.client
         log.info("ZIP of %s (%d files, %d bytes) to %s", collection.id, len(images), archive.size_bytes, peer)
         chunks = archive.chunks()
         try:
@@ -1147,13 +1332,13 @@ class HealthHandler(ApiHandler):
     async def sees_details(self) -> bool:
         access = self.fotoflo.access
         if not access.enabled:
-            return is_loopback(self.request.remote_ip or "")
+            return is_loopback(self.client)  # behind a --trusted-proxy, the client it forwarded for
         try:
             identity = await asyncio.to_thread(
                 access.authenticate,
                 self.request.headers.get("Authorization"),
                 self.get_cookie(SESSION_COOKIE),
-                self.request.remote_ip or "",
+                self.client,
             )
         except AuthRefused:
             return False  # a health check with a wrong token still learns the status, nothing more

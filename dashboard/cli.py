@@ -8,8 +8,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from dashboard import preflight
-from dashboard.config import ENV, SYNC_ENV, ConfigError, Settings
+from dashboard import logs, preflight
+from dashboard.config import ENV, SYNC_ENV, ConfigError, Settings, comma_list
 from dashboard.ingest import IMAGE_SUFFIXES
 
 
@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--login-failures", type=int,
         help=f"failed sign-ins per minute per address before a wait (default 10) {env('login_failures')}",
+    )  # fmt: skip
+    serve.add_argument(
+        "--trusted-proxy", action="append", metavar="ADDR",
+        help="a reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For/-Proto are believed "
+        f"{env('trusted_proxy')}, comma separated",
+    )  # fmt: skip
+    serve.add_argument(
+        "--upload-buffer-bytes", type=int,
+        help=f"upload bytes held at once by all requests (default 8 x max-bytes) {env('upload_buffer_bytes')}",
     )  # fmt: skip
 
     serve.add_argument(
@@ -117,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.install()  # no share link, signature, token or cookie in any line (see dashboard/logs.py)
     try:
         if args.command == "serve":
             return _serve(args)
@@ -160,6 +170,8 @@ def _serve(args: argparse.Namespace) -> int:
         login_failures=args.login_failures,
         allowed_hosts=tuple(args.allowed_host) if args.allowed_host else None,
         cors_origins=tuple(args.cors_origin) if args.cors_origin else None,
+        trusted_proxy=tuple(a for arg in args.trusted_proxy or () for a in comma_list(arg)) or None,
+        upload_buffer_bytes=args.upload_buffer_bytes,
     )
     if args.no_watch:
         settings.watch = None

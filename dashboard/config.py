@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,8 +15,13 @@ def default_data_dir() -> Path:
     return Path(base) / "fotoflo"
 
 
+def comma_list(raw: str) -> tuple[str, ...]:
+    """A list setting from its environment variable (`FOTOFLO_ALLOWED_HOSTS`, ...): items separated by commas."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 #: option name → (environment variable, type); the CLI and the docs test read this table.
-ENV = {
+ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "data": ("FOTOFLO_DATA", Path),
     "watch": ("FOTOFLO_WATCH", Path),
     "project": ("FOTOFLO_PROJECT", str),
@@ -33,8 +39,10 @@ ENV = {
     "max_files": ("FOTOFLO_MAX_FILES", int),
     "upload_rate": ("FOTOFLO_UPLOAD_RATE", int),
     "login_failures": ("FOTOFLO_LOGIN_FAILURES", int),
-    "allowed_hosts": ("FOTOFLO_ALLOWED_HOSTS", tuple),
-    "cors_origins": ("FOTOFLO_CORS_ORIGINS", tuple),
+    "allowed_hosts": ("FOTOFLO_ALLOWED_HOSTS", comma_list),
+    "cors_origins": ("FOTOFLO_CORS_ORIGINS", comma_list),
+    "trusted_proxy": ("FOTOFLO_TRUSTED_PROXIES", comma_list),
+    "upload_buffer_bytes": ("FOTOFLO_UPLOAD_BUFFER_BYTES", int),
     "supabase_url": ("SUPABASE_URL", str),
     "supabase_key": ("SUPABASE_KEY", str),
 }
@@ -73,9 +81,19 @@ class Settings:
     auth: bool | None = None  # require sign-in; None: only off loopback (where it cannot be turned off)
     max_files: int = 100  # files in one upload request
     upload_rate: int = 600  # uploads per minute per client, with authentication on (0: unlimited)
-    login_failures: int = 10  # failed sign-ins per minute per client address before it must wait
+    login_failures: int = 10  # failed sign-ins per minute per client address (and per credential) before a wait
     allowed_hosts: tuple[str, ...] = ()  # names the server answers to besides its address and loopback
     cors_origins: tuple[str, ...] = ()  # origins whose pages may read and write the API (CORS), exactly
+    #: Reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (addresses or CIDRs;
+    #: named as its repeatable option, `--trusted-proxy`).
+    trusted_proxy: tuple[str, ...] = ()
+    #: Upload bytes held at once by all requests in flight (temp files); 0: 8 × max_bytes.
+    upload_buffer_bytes: int = 0
+
+    @property
+    def upload_budget_bytes(self) -> int:
+        """Upload bytes all requests in flight may hold at once (beyond it: `503 busy`)."""
+        return self.upload_buffer_bytes if self.upload_buffer_bytes > 0 else 8 * self.max_bytes
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -86,13 +104,10 @@ class Settings:
             raw = environ.get(var)
             if not raw:
                 continue
-            if kind is tuple:  # a comma-separated list
-                values[name] = tuple(part.strip() for part in raw.split(",") if part.strip())
-                continue
             try:
                 values[name] = raw.lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
             except ValueError:
-                what = {int: "a whole number", float: "a number"}.get(kind, "valid")
+                what = "a whole number" if kind is int else "a number" if kind is float else "valid"
                 raise ConfigError(f"{var}={raw!r} is not {what}: give one, or unset it") from None
         # Set but empty is a mistake (a deployment template not filled in), not "make a key": the
         # signer refuses it rather than each server quietly signing with a key of its own.

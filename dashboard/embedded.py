@@ -74,7 +74,7 @@ class BackgroundServer:
         try:
             app = Application(api.routes(self.fotoflo))
             guarded = HostGuard(app, self.fotoflo.boundary)
-            self._http = HTTPServer(guarded, max_body_size=self.fotoflo.settings.max_bytes * 4 + 1024 * 1024)
+            self._http = HTTPServer(guarded, **api.http_server_kwargs())  # body cap and timeouts
             sockets = bind_sockets(self.port, "127.0.0.1")
             self._http.add_sockets(sockets)
             self.port = self.fotoflo.boundary.port = sockets[0].getsockname()[1]

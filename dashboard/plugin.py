@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import atexit
 
-from dashboard import api
+from dashboard import api, logs
 from dashboard.auth import pages as auth_pages
 from dashboard.config import Settings
 from dashboard.server import Fotoflo
 
+logs.install()  # on the handlers Panel set up: no share link, signature or token in its log lines
 fotoflo = Fotoflo(Settings.from_env())
 fotoflo.start()  # the feed hub binds to Panel's loop when the first stream opens
 atexit.register(fotoflo.stop)

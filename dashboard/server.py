@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from dashboard import api, backends, preflight
+from dashboard import api, backends, logs, preflight
 from dashboard.auth import Access, auth_required
 from dashboard.auth import pages as auth_pages
 from dashboard.auth.access import Scope
@@ -275,6 +275,7 @@ def serve(settings: Settings) -> None:
     """Run the Panel app and the API on one tornado server until SIGINT/SIGTERM."""
     import panel as pn
 
+    logs.install()  # again: importing Panel may have given Bokeh's logger a handler of its own
     fotoflo = Fotoflo(settings)
     try:
         preflight.free_port(settings.address, settings.port)  # a port in use: one line, before a token is shown
@@ -296,7 +297,9 @@ def serve(settings: Settings) -> None:
         **guarded,
         start=False,
         title="Fotoflo",
-        http_server_kwargs={"max_body_size": settings.max_bytes * 4 + 1024 * 1024},
+        # Body cap and timeouts for slow or idle clients (an authorized upload raises its own).
+        http_server_kwargs=api.http_server_kwargs(),
+        log_function=logs.log_request,  # access lines without share links, signatures or tokens
     )
     guard(server, fotoflo.boundary)
     loop = server.io_loop

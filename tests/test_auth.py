@@ -173,9 +173,26 @@ def test_failed_sign_ins_lock_the_client_out_for_a_while(access: Access, store: 
         with pytest.raises(AuthRefused, match="not valid"):
             access.authenticate("Bearer fft_guess", None, "attacker")
     with pytest.raises(AuthRefused) as refused:
-        access.authenticate(f"Bearer {secret}", None, "attacker")  # even the right one, for now
+        access.authenticate("Bearer fft_guess", None, "attacker")  # one more guess, too soon
     assert refused.value.status == 429 and refused.value.retry_after_s
+    # A valid token is looked up first: never refused for the failures of others at its address.
+    assert access.authenticate(f"Bearer {secret}", None, "attacker").principal is not None
+    assert access.login(secret, "attacker")[0].role == Role.OWNER
     assert access.authenticate(f"Bearer {secret}", None, "someone else").principal is not None
+
+
+def test_a_link_s_password_guesses_lock_that_link_only(access: Access, store: SQLiteAuthStore) -> None:
+    guarded, guarded_secret = store.create_share(project="p", role=Role.VIEWER, password="correct horse")
+    _, open_secret = store.create_share(project="p", role=Role.VIEWER)
+    for n in range(10):  # spread over addresses: the link counts them all
+        with pytest.raises(AuthRefused, match="wrong password"):
+            access.open_share(guarded_secret, "guess", f"10.0.0.{n}")
+    with pytest.raises(AuthRefused) as refused:
+        access.open_share(guarded_secret, "correct horse", "10.0.1.1")  # not even checked while locked
+    assert refused.value.status == 429
+    # The addresses that guessed still open other links, and the locked link is still found.
+    assert access.open_share(open_secret, None, "10.0.0.1")[0].project == "p"
+    assert access.find_share(guarded_secret, "10.0.0.1").id == guarded.id
 
 
 def test_csrf_is_checked_for_a_session_s_writes_only(access: Access, store: SQLiteAuthStore) -> None:

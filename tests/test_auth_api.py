@@ -33,6 +33,7 @@ from tests.http_helpers import (
     upload,
 )
 from tests.test_docs import endpoints
+from tests.test_limits import connect, multipart, read_answer, send_head
 
 IDENTITIES = ("anonymous", "forged", "viewer", "client", "editor", "owner", "outsider")
 _seeds = itertools.count(10_000)
@@ -731,13 +732,115 @@ def test_uploads_and_failed_sign_ins_are_rate_limited(network_server: Server) ->
     with checked_client() as client:
         for _ in range(10):
             assert_json_error(sign_in(client, network_server, "fft_guess"), 401, "invalid_token")
-        locked = sign_in(client, network_server, token)  # the right token, too soon
+        locked = sign_in(client, network_server, "fft_guess")  # another guess, too soon
         assert_json_error(locked, 429, "too_many_attempts")
         assert int(locked.headers["Retry-After"]) >= 1
+        forged = client.get(network_server.api("/images"), headers={"Authorization": "Bearer fft_other"})
+        assert_json_error(forged, 429, "too_many_attempts")
+        # The right token is never refused for the guesses made from its address (issue 16, point 9).
+        assert sign_in(client, network_server, token).status_code == 303
         api_call = client.get(network_server.api("/images"), headers={"Authorization": f"Bearer {token}"})
-        assert_json_error(api_call, 429, "too_many_attempts")
+        assert api_call.status_code == 200
         assert client.get(f"{network_server.url}/healthz").json()["status"] == "ok"
     assert "Traceback" not in network_server.log()
+
+
+# -- refused before the body ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("identity", "status"), [("anonymous", 401), ("forged", 401), ("viewer", 403)])
+@pytest.mark.parametrize("declared", [100, 50 * 1024**2])
+def test_an_unauthorized_upload_is_refused_before_any_body_byte(
+    auth_server: AuthServer, server: Server, identity: str, status: int, declared: int
+) -> None:
+    # The body is announced and never sent: the answer must come without it, small or large.
+    headers = {**auth_server.headers(identity), "Content-Length": str(declared),
+               "Content-Type": "multipart/form-data; boundary=x"}  # fmt: skip
+    with connect(server) as sock:
+        send_head(sock, "POST", server.api("/upload"), headers)
+        answer = read_answer(sock)
+    assert answer.status == status and answer.headers["connection"] == "close"
+    # A client that asks first (Expect: 100-continue) is told no, and never sends its body.
+    with connect(server) as sock:
+        send_head(sock, "POST", server.api("/upload"), {**headers, "Expect": "100-continue"})
+        answer = read_answer(sock)
+    assert answer.status == status and "100" not in answer.head.split("\r\n")[0]
+
+
+def test_an_authorized_upload_that_asks_first_is_told_to_continue(auth_server: AuthServer, server: Server) -> None:
+    body, content_type = multipart(("asked.jpg", small_jpeg(next(_seeds))))
+    headers = {**auth_server.headers("editor"), "Content-Length": str(len(body)), "Content-Type": content_type,
+               "Expect": "100-continue"}  # fmt: skip
+    with connect(server) as sock:
+        send_head(sock, "POST", server.api("/upload"), headers)
+        assert sock.recv(64).startswith(b"HTTP/1.1 100")
+        sock.sendall(body)
+        answer = read_answer(sock)
+    assert answer.status == 201
+
+
+# -- behind a reverse proxy ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def proxied_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server that believes 127.0.0.1 (a reverse proxy on this machine) about who its clients are."""
+    tmp = tmp_path_factory.mktemp("proxied-server")
+    args = ("--auth", "--trusted-proxy", "127.0.0.1", "--login-failures", "3")
+    with running_server(tmp, extra_args=args) as server:
+        yield server
+
+
+def from_address(address: str) -> httpx.Client:
+    """A client whose connections come from `address` (any 127.x.y.z reaches a loopback server)."""
+    return checked_client(transport=httpx.HTTPTransport(local_address=address))
+
+
+def cookie_flags(response: httpx.Response) -> list[bool]:
+    """Per cookie set: whether it is `Secure`."""
+    return ["secure" in [p.strip().lower() for p in c.split(";")] for c in response.headers.get_list("set-cookie")]
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_lockout(proxied_server: Server) -> None:
+    token = owner_token_printed(proxied_server)
+    images = proxied_server.api("/images")
+
+    def guess(client: httpx.Client, forwarded_for: str) -> httpx.Response:
+        return client.get(images, headers={"X-Forwarded-For": forwarded_for, "Authorization": "Bearer fft_guess"})
+
+    with from_address("127.0.0.1") as proxy:
+        for _ in range(3):
+            assert_json_error(guess(proxy, "203.0.113.5"), 401, "invalid_token")
+        assert_json_error(guess(proxy, "203.0.113.5"), 429, "too_many_attempts")
+        # Another client behind the same proxy guesses on its own account.
+        assert_json_error(guess(proxy, "198.51.100.7"), 401, "invalid_token")
+        # What the client wrote before the proxy's hop is not believed: the right-most address is its own.
+        assert_json_error(guess(proxy, "198.51.100.99, 203.0.113.5"), 429, "too_many_attempts")
+        # The locked-out address's valid token works, through the API and the login form.
+        signed = {"X-Forwarded-For": "203.0.113.5", "Authorization": f"Bearer {token}"}
+        assert proxy.get(images, headers=signed).status_code == 200
+        login = proxy.post(f"{proxied_server.url}/login", data={"token": token},
+                           headers={"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"})  # fmt: skip
+        assert login.status_code == 303 and cookie_flags(login) == [True, True]  # the client came over HTTPS
+        plain = proxy.post(f"{proxied_server.url}/login", data={"token": token})
+        assert plain.status_code == 303 and cookie_flags(plain) == [False, False]
+    assert "failed sign-in from 203.0.113.5: invalid_token" in proxied_server.log()
+
+
+def test_forwarding_headers_from_an_untrusted_peer_are_ignored(proxied_server: Server) -> None:
+    token = owner_token_printed(proxied_server)
+    images = proxied_server.api("/images")
+    with from_address("127.0.0.2") as stranger:
+        for n in range(3):  # a new "client" each time: it cannot dodge the lockout so
+            forged = {"X-Forwarded-For": f"192.0.2.{n}", "Authorization": "Bearer fft_guess"}
+            assert_json_error(stranger.get(images, headers=forged), 401, "invalid_token")
+        forged = {"X-Forwarded-For": "192.0.2.200", "Authorization": "Bearer fft_guess"}
+        assert_json_error(stranger.get(images, headers=forged), 429, "too_many_attempts")
+        login = stranger.post(f"{proxied_server.url}/login", data={"token": token},
+                              headers={"X-Forwarded-Proto": "https"})  # fmt: skip
+        assert login.status_code == 303 and cookie_flags(login) == [False, False]
+    log = proxied_server.log()
+    assert "failed sign-in from 127.0.0.2: invalid_token" in log and "192.0.2." not in log
 
 
 def test_api_routes_are_all_in_the_table_s_module() -> None:

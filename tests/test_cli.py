@@ -160,6 +160,8 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         "FOTOFLO_LOGIN_FAILURES": "5",
         "FOTOFLO_ALLOWED_HOSTS": "studio.local, gallery.studio.example",
         "FOTOFLO_CORS_ORIGINS": "https://site.example,",
+        "FOTOFLO_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16,,",
+        "FOTOFLO_UPLOAD_BUFFER_BYTES": "5000000",
     }
     assert set(environ) == {var for var, _ in ENV.values()}, "cover every variable of ENV"
 
@@ -187,6 +189,8 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         login_failures=5,
         allowed_hosts=("studio.local", "gallery.studio.example"),
         cors_origins=("https://site.example",),
+        trusted_proxy=("10.0.0.1", "192.168.0.0/16"),
+        upload_buffer_bytes=5_000_000,
     )
 
 
@@ -264,6 +268,7 @@ def test_serve_db_and_bus_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         (("--bus", "postgres"), "--bus postgres needs --db postgresql://"),
         (("--bus", "kafka://x"), "unknown bus 'kafka://x'"),
         (("--supabase-url", "https://x.supabase.co"), "--supabase-url and --supabase-key"),
+        (("--trusted-proxy", "proxy.studio"), "--trusted-proxy 'proxy.studio' is not an IP address or network"),
     ],
 )
 def test_serve_refuses_settings_that_cannot_work_in_one_line(tmp_path: Path, args: tuple[str, ...], message: str):

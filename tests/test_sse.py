@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from dashboard.api import SSE_RETRY_MS
+from dashboard.api import SSE_MAX_BUFFER_BYTES, SSE_RETRY_MS
 from dashboard.events import IMAGE_CREATED
+from dashboard.store.sqlite import SQLiteStore
 from tests.conftest import Server, jpeg_bytes, wait_until
 from tests.http_helpers import SseEvent, SseStream, sse, upload_new
+from tests.records import image_record
+
+SLOW_READER_IMAGES = 8000  # ~8 MB of events: more than the sockets' buffers and the server's limit together
 
 
 @pytest.fixture
@@ -159,3 +166,35 @@ def test_unknown_project_is_404(server: Server) -> None:
     assert (status, error["code"]) == (404, "unknown_project")
     status, error = refused(f"{server.url}/api/projects/nope/events", {"Last-Event-ID": b"1"})
     assert status == 404
+
+
+def test_a_client_that_never_reads_is_cut_off_with_its_buffer_bounded(server: Server, client: httpx.Client) -> None:
+    # A long feed, written straight into the server's store (the replay reads it from there).
+    store = SQLiteStore(server.data / "fotoflo.sqlite")
+    try:
+        for n in range(SLOW_READER_IMAGES):
+            store.add_image(image_record(n, server.project, id_prefix="slow", filename=f"slow-{n:05d}-{'x' * 150}.jpg"))
+    finally:
+        store.close()
+    logged = len(server.log())
+    with sse(events_url(server)) as reader:
+        # A client that asks for everything and never reads: its socket buffers are kept small, so
+        # what the server cannot hand over stays in the server, until the limit.
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.settimeout(30)
+        try:
+            stalled.connect(("127.0.0.1", server.port))
+            path = urlsplit(events_url(server)).path
+            stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: 0\r\n\r\n".encode())
+            cut = wait_until(lambda: re.search(r"SSE to \S+ cut off: (\d+) bytes not taken", server.log()[logged:]),
+                             timeout_s=30)  # fmt: skip
+            assert isinstance(cut, re.Match)
+            assert 0 < int(cut.group(1)) <= SSE_MAX_BUFFER_BYTES
+            wait_until(lambda: subscribers(client, server) == 1, timeout_s=10)
+        finally:
+            stalled.close()
+        # The other stream was never held up: it gets what comes next.
+        images = upload_new(client, server, 1, first_seed=9000)
+        event = reader.next()
+        assert event.event == IMAGE_CREATED and event.json()["id"] == images[0]["id"]

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from dashboard.untrusted import MAX_NAME_CHARS, clean_filename
+from dashboard.untrusted import MAX_NAME_CHARS, BadForm, FormParser, TooManyFiles, clean_filename
 from tests.conftest import Server, jpeg_bytes, png_bytes
 from tests.http_helpers import assert_json_error, fresh_project, running_server, small_jpeg, upload
 
@@ -66,6 +66,61 @@ def test_clean_filename_of_nothing() -> None:
     assert clean_filename("y" * 400) == "y" * MAX_NAME_CHARS
 
 
+# -- the streaming form parser --------------------------------------------------------------
+
+TRICKY = b"\r\n--xy" * 300 + b"\n--xyz" + b"--xyz"  # starts of delimiters that are not one
+FORM = (
+    b'preamble, ignored\r\n--xyz\r\nContent-Disposition: form-data; name="sha256"\r\n\r\nabc\r\n'
+    b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+    + TRICKY
+    + b'\r\n--xyz\r\nContent-Disposition: form-data; name="file"; filename="b.jpg"\r\n\r\nB\r\n--xyz--\r\nepilogue'
+)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 64, 4096, len(FORM)])
+def test_the_form_parser_reads_the_same_form_however_the_body_is_cut(tmp_path: Path, step: int) -> None:
+    parser = FormParser("multipart/form-data; boundary=xyz", spool_dir=tmp_path, max_files=2, max_part_bytes=10**6)
+    for at in range(0, len(FORM), step):
+        parser.feed(FORM[at : at + step])
+    form = parser.close()
+    assert form.fields == {"sha256": [b"abc"]}
+    assert [(f.field, f.filename, f.path.read_bytes()) for f in form.files] == [
+        ("file", "a.jpg", TRICKY), ("file", "b.jpg", b"B")]  # fmt: skip
+    assert all(f.path.parent == tmp_path and f.path.stat().st_mode & 0o777 == 0o600 for f in form.files)
+    parser.remove()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_form_parser_s_limits(tmp_path: Path) -> None:
+    parsers: list[FormParser] = []
+
+    def parse(body: bytes, **limits: int) -> FormParser:
+        parser = FormParser("multipart/form-data; boundary=xyz", spool_dir=tmp_path,
+                            **{"max_files": 5, "max_part_bytes": 10**6, **limits})  # fmt: skip
+        parsers.append(parser)
+        parser.feed(body)
+        parser.close()
+        return parser
+
+    big, small = parse(FORM, max_part_bytes=100).form.files
+    assert big.too_large and big.size_bytes == len(TRICKY) and big.path.stat().st_size == 100
+    assert not small.too_large
+    with pytest.raises(TooManyFiles):
+        parse(FORM, max_files=1)
+    with pytest.raises(BadForm, match="form fields"):
+        parse(FORM, max_fields=0)
+    with pytest.raises(BadForm, match="final boundary"):
+        parse(FORM[: FORM.index(b"--xyz--")])
+    with pytest.raises(BadForm, match="headers are over"):
+        parse(b"--xyz\r\nX-Padding: " + b"p" * 20_000)  # refused before the headers end
+    for parser in parsers:  # what the upload handler does after every request, refused or not
+        parser.remove()
+    assert list(tmp_path.iterdir()) == []
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary=", "text/plain; boundary=xyz"):
+        with pytest.raises(BadForm):
+            FormParser(content_type, spool_dir=tmp_path, max_files=1, max_part_bytes=1)
+
+
 # -- a server with small limits -------------------------------------------------------------
 
 
@@ -82,6 +137,7 @@ def server(shared_server: Server, request: pytest.FixtureRequest) -> Iterator[Se
     logged = len(shared_server.log())
     yield fresh_project(shared_server, request.node.name)
     assert "Traceback" not in shared_server.log()[logged:], shared_server.log()[logged:]
+    assert list((shared_server.data / "tmp").glob("upload-*")) == []  # every upload's temp files are gone
     health = httpx.get(f"{shared_server.url}/healthz", timeout=10).json()
     assert health["status"] == "ok", health
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dashboard.auth.clients import TrustedProxies
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import EDIT_ANY_COLLECTION, OPEN, Principal, Role
 from dashboard.auth.store import AuthStore, ShareRecord, SQLiteAuthStore, TokenRecord, check_password
@@ -136,16 +137,33 @@ def auth_required(settings: Settings) -> bool:
 class Access:
     """Authentication and authorization of one server process (see the module docstring)."""
 
-    def __init__(self, store: AuthStore | None, *, upload_per_min: int = 0, failures_per_min: int = 10) -> None:
+    def __init__(
+        self,
+        store: AuthStore | None,
+        *,
+        upload_per_min: int = 0,
+        failures_per_min: int = 10,
+        proxies: TrustedProxies | None = None,
+    ) -> None:
         self.store = store
-        # Failed sign-ins (bad tokens, links, passwords) per client address; then it must wait.
+        # Failed sign-ins per client address (unknown tokens and links): a guesser must wait. A valid
+        # credential is looked up first and never waits for others' failures.
         self.failures = RateLimiter(failures_per_min, 60.0)
+        # Wrong passwords per share link, from any address: a password is guessable, so its guesses
+        # wait even when spread over addresses (tokens and link secrets are not: 256 and 192 random bits).
+        self.credential_failures = RateLimiter(failures_per_min, 60.0)
         self.uploads = RateLimiter(upload_per_min, 60.0)
+        self.proxies = proxies or TrustedProxies()
 
     @classmethod
     def for_settings(cls, settings: Settings, *, enabled: bool) -> Access:
         store = SQLiteAuthStore(Path(settings.data) / "auth.sqlite") if enabled else None
-        return cls(store, upload_per_min=settings.upload_rate, failures_per_min=settings.login_failures)
+        return cls(
+            store,
+            upload_per_min=settings.upload_rate,
+            failures_per_min=settings.login_failures,
+            proxies=TrustedProxies(settings.trusted_proxy),
+        )
 
     @property
     def enabled(self) -> bool:
@@ -169,8 +187,9 @@ class Access:
     def authenticate(self, authorization: str | None, session: str | None, client: str) -> Identity:
         """The identity of a request from its `Authorization` header or its session cookie.
 
-        A bad or stale bearer token is refused (401, counted against `client`); a session cookie
-        that names no session is ignored (another server on this host may have set it).
+        A bad or stale bearer token is refused (401, counted against `client`; 429 while `client`
+        is locked out); a valid one is accepted even then. A session cookie that names no session is
+        ignored (another server on this host may have set it).
         """
         if self.store is None:
             return Identity(OPEN)
@@ -179,14 +198,14 @@ class Access:
             secret = secret.strip()
             if scheme.lower() != "bearer" or not secret:
                 raise AuthRefused(401, "bad_authorization", "send the token as 'Authorization: Bearer TOKEN'")
-            self.check_not_locked_out(client)
             record = self.store.find_token(secret)
+            if record is not None and record.state() == "active":
+                return Identity(token_principal(record))
+            self.check_not_locked_out(client)
             if record is None:
                 raise self.failed(client, 401, "invalid_token", "this token is not valid")
             state = record.state()
-            if state != "active":
-                raise self.failed(client, 401, f"token_{state}", f"this token is {state}")
-            return Identity(token_principal(record))
+            raise self.failed(client, 401, f"token_{state}", f"this token is {state}")
         if session:
             found = self.store.find_session(session)
             if found is not None:
@@ -221,11 +240,11 @@ class Access:
     # -- signing in ---------------------------------------------------------------------------
 
     def login(self, secret: str, client: str) -> tuple[TokenRecord, SignIn]:
-        """Sign a browser in with an API token."""
+        """Sign a browser in with an API token (a valid one even while `client` is locked out)."""
         assert self.store is not None
-        self.check_not_locked_out(client)
         record = self.store.find_token(secret.strip()) if secret.strip() else None
         if record is None or record.state() != "active":
+            self.check_not_locked_out(client)
             state = "not valid" if record is None else record.state()
             raise self.failed(client, 401, "invalid_token", f"this token is {state}")
         expires = time.time() + SESSION_TTL_S
@@ -236,11 +255,14 @@ class Access:
         return record, SignIn(session, csrf, expires)
 
     def find_share(self, secret: str, client: str) -> ShareRecord:
-        """The active share link with this secret; 404/410 (counted against `client`) otherwise."""
+        """The active share link with this secret; 404/410 (counted against `client`) otherwise.
+
+        A link that exists is found even while `client` is locked out by failures.
+        """
         assert self.store is not None
-        self.check_not_locked_out(client)
         share = self.store.find_share(secret)
         if share is None:
+            self.check_not_locked_out(client)
             raise self.failed(client, 404, "unknown_share", "there is no such share link")
         state = share.state()
         if state != "active":
@@ -248,14 +270,22 @@ class Access:
         return share
 
     def open_share(self, secret: str, password: str | None, client: str) -> tuple[ShareRecord, SignIn]:
-        """Sign a browser in through a share link (after its password, if it has one)."""
+        """Sign a browser in through a share link (after its password, if it has one).
+
+        Wrong passwords are counted against the link and the address: while the link is locked, its
+        password is not checked at all (429), or guessing would go on at full speed; other links and
+        tokens from the same address still work.
+        """
         assert self.store is not None
         share = self.find_share(secret, client)
         if share.password_hash is not None:
             if not password:
                 raise AuthRefused(401, "password_required", "this share link needs its password")
+            credential = f"share:{share.id}"
+            self.check_not_locked_out(client, credential, key_address=False)
             if not check_password(password, share.password_hash):
-                raise self.failed(client, 401, "wrong_password", "wrong password for this share link")
+                raise self.failed(client, 401, "wrong_password", "wrong password for this share link",
+                                  credential=credential)  # fmt: skip
         expires = time.time() + SESSION_TTL_S
         if share.expires_at is not None:
             expires = min(expires, share.expires_at)
@@ -269,16 +299,26 @@ class Access:
 
     # -- limits -------------------------------------------------------------------------------
 
-    def check_not_locked_out(self, client: str) -> None:
-        wait = self.failures.blocked(client)
+    def check_not_locked_out(self, client: str, credential: str | None = None, *, key_address: bool = True) -> None:
+        """429 while `client` (or `credential`) has failed too often; call it only for what would fail
+        or (a password) cannot be told apart from a guess without checking."""
+        waits = [self.failures.blocked(client)] if key_address else []
+        if credential is not None:
+            waits.append(self.credential_failures.blocked(credential))
+        wait = max(waits, default=0.0)
         if wait:
-            log.warning("refused sign-in from %s: too many failed attempts", client)
+            what = f"{credential} from {client}" if credential else f"from {client}"
+            log.warning("refused sign-in %s: too many failed attempts", what)
             raise AuthRefused(429, "too_many_attempts", "too many failed sign-ins; try again later", retry_after_s=wait)
 
-    def failed(self, client: str, status: int, code: str, message: str) -> AuthRefused:
-        """Count a failed sign-in against `client`; the refusal to raise."""
+    def failed(
+        self, client: str, status: int, code: str, message: str, *, credential: str | None = None
+    ) -> AuthRefused:
+        """Count a failed sign-in against `client` (and `credential`); the refusal to raise."""
         self.failures.hit(client)
-        log.warning("failed sign-in from %s: %s", client, code)
+        if credential is not None:
+            self.credential_failures.hit(credential)
+        log.warning("failed sign-in from %s: %s%s", client, code, f" ({credential})" if credential else "")
         return AuthRefused(status, code, message)
 
     def check_upload_rate(self, principal: Principal, client: str) -> None:

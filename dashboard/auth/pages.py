@@ -101,7 +101,7 @@ class PageHandler(web.RequestHandler):
 
     @property
     def client(self) -> str:
-        return self.request.remote_ip or ""
+        return self.access.proxies.client(self.request)  # X-Forwarded-For only from a --trusted-proxy
 
     def wants_html(self) -> bool:
         return "text/html" in self.request.headers.get("Accept", "")
@@ -139,7 +139,7 @@ class PageHandler(web.RequestHandler):
         super()._handle_request_exception(e)
 
     def sign_in(self, signed_in: SignIn) -> None:
-        secure = self.request.protocol == "https"
+        secure = self.access.proxies.is_https(self.request)  # directly, or as a --trusted-proxy says
         expires = signed_in.expires_at
         self.set_cookie(SESSION_COOKIE, signed_in.session, path="/", expires=expires, httponly=True, secure=secure,
                         samesite="Lax")  # fmt: skip
