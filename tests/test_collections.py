@@ -53,7 +53,8 @@ def test_save_keeps_the_browser_selection_as_a_collection(tmp_path: Path, stop_b
 
     assert (saved.name, saved.image_ids) == ("Selects", (images[2], images[0]))
     assert [c.id for c in view.saved()] == [saved.id]
-    listed = httpx.get(f"{view.api_url}/api/projects/nb/collections").json()["collections"]
+    auth = {"Authorization": f"Bearer {view.__panel__().api_token}"}  # the kernel's server answers its galleries only
+    listed = httpx.get(f"{view.api_url}/api/projects/nb/collections", headers=auth).json()["collections"]
     assert [(c["name"], c["count"]) for c in listed] == [("Selects", 2)]
     again = view.save("Selects", [images[1]])
     assert again.name != "Selects" and again.name.startswith("Selects"), "same names are kept distinct"
