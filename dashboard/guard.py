@@ -17,6 +17,7 @@ import json
 import logging
 import socket
 from collections.abc import Awaitable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from tornado import httputil
@@ -285,3 +286,17 @@ class _Guarded(httputil.HTTPMessageDelegate):
     def on_connection_close(self) -> None:
         if self.passing:
             self.inner.on_connection_close()
+
+
+def guard(server: Any, boundary: Boundary) -> None:
+    """Put `boundary` in front of a Bokeh server: its `Host` check on every request, its names for the websocket.
+
+    Panel builds the tornado application and its HTTP server; nothing is served before the loop runs,
+    so the request callback is swapped here. Bokeh's websocket origin list is set to the allowed names
+    (with the port), never `*`, whatever address the server is bound to.
+    """
+    origins: set[str] = server._tornado.websocket_origins
+    origins.clear()
+    origins.update(boundary.websocket_origins())
+    boundary.ws_origins = origins
+    server._http.request_callback = HostGuard(server._tornado, boundary)

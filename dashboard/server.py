@@ -22,7 +22,7 @@ from dashboard.config import ConfigError, Settings
 from dashboard.curation import Curator
 from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion
 from dashboard.export import Downloads
-from dashboard.guard import Boundary, HostGuard
+from dashboard.guard import Boundary, guard
 from dashboard.hub import FeedHub
 from dashboard.ingest import Ingestor, IngestResult, Limits
 from dashboard.leader import HotFolderLeader, lock_key
@@ -336,17 +336,3 @@ def _announce_owner_token(fotoflo: Fotoflo, settings: Settings) -> None:
         file=sys.stderr,
         flush=True,
     )
-
-
-def guard(server: Any, boundary: Boundary) -> None:
-    """Put `boundary` in front of a Bokeh server: its `Host` check on every request, its names for the websocket.
-
-    Panel builds the tornado application and its HTTP server; nothing is served before the loop runs,
-    so the request callback is swapped here. Bokeh's websocket origin list is set to the allowed names
-    (with the port), never `*`, whatever address the server is bound to.
-    """
-    origins: set[str] = server._tornado.websocket_origins
-    origins.clear()
-    origins.update(boundary.websocket_origins())
-    boundary.ws_origins = origins
-    server._http.request_callback = HostGuard(server._tornado, boundary)

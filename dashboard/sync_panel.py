@@ -22,6 +22,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from dashboard.guard import Boundary, guard
 from dashboard.sync.client import SyncClient, SyncStatus, read_status, state_dir_for
 from dashboard.sync.queue import DONE, FAILED, PENDING, SKIPPED, UPLOADING, QueueLocked
 
@@ -304,8 +305,10 @@ def serve_panel(*, port: int, address: str = "127.0.0.1", **settings: Any) -> No
 
     print(f"Fotoflo sync panel at http://{address}:{port}/")
     try:
-        origins = [f"{host}:{port}" for host in sorted({address, "localhost", "127.0.0.1"})]
-        pn.serve({"/": page}, port=port, address=address, websocket_origin=origins, show=False, title="Fotoflo sync")
+        server = pn.serve({"/": page}, port=port, address=address, show=False, title="Fotoflo sync", start=False)
+        guard(server, Boundary(address, port))  # its Host on every request, its names for the websocket
+        server.start()
+        server.io_loop.start()
     finally:
         with _running_lock:
             clients = list(_running.values())

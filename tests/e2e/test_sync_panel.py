@@ -67,3 +67,10 @@ def test_start_shows_progress_and_the_refused_file_with_its_reason(sync_ui, brow
         page.get_by_text("Stopped; the queue is kept.").wait_for(timeout=10_000)
     finally:
         context.close()
+
+
+def test_the_panel_answers_only_its_own_host(sync_ui) -> None:
+    """A page whose name was rebound to 127.0.0.1 cannot load the panel (and so drive the client)."""
+    url, _ = sync_ui
+    assert httpx.get(url, headers={"Host": "rebind.example"}).status_code == 421
+    assert httpx.get(url, headers={"Host": "localhost"}).status_code == 200
