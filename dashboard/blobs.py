@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Protocol
 
-from dashboard.datadir import create_private_file, private_dir
+from dashboard.datadir import private_dir, write_private_file
 
 KINDS = ("original", "thumb", "preview")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -56,10 +56,7 @@ class FileBlobs:
         private_dir(target.parent)
         temp = target.with_name(f"{target.name}{_TEMP_MARK}{secrets.token_hex(4)}")
         try:
-            with open(create_private_file(temp), "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            write_private_file(temp, data)
             os.replace(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)

@@ -58,6 +58,14 @@ def create_private_file(path: Path, flags: int = os.O_WRONLY) -> int:
     return fd
 
 
+def write_private_file(path: Path, data: bytes) -> None:
+    """Create `path` (which must not exist) as a private file (0600) holding `data`, flushed to disk."""
+    with open(create_private_file(path), "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def touch_private(path: Path) -> None:
     """Create `path` empty and private (0600) unless it exists: before SQLite opens it, so it is never 0644."""
     with contextlib.suppress(FileExistsError):

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from dashboard.config import ConfigError
-from dashboard.datadir import create_private_file, private_dir
+from dashboard.datadir import private_dir, write_private_file
 
 DEFAULT_TTL_S = 24 * 3600
 BUCKET_S = 3600
@@ -50,10 +50,7 @@ def load_or_create_secret(data_dir: Path, configured: str | None = None) -> byte
     key = secrets.token_urlsafe(MIN_SECRET_BYTES).encode()
     temp = path.with_name(f"{SECRET_FILE}.tmp-{secrets.token_hex(4)}")
     try:
-        with open(create_private_file(temp), "wb") as fh:
-            fh.write(key)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_private_file(temp, key)
         try:
             os.link(temp, path)  # unlike a rename, never replaces a key another process just made
         except FileExistsError:
