@@ -19,6 +19,7 @@ from dashboard.blobs import Blobs
 from dashboard.bus import Bus
 from dashboard.config import Settings
 from dashboard.curation import Curator
+from dashboard.decoders import QUARANTINE_FILE, Quarantine
 from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion
 from dashboard.export import Downloads
 from dashboard.hub import FeedHub
@@ -63,7 +64,11 @@ class Fotoflo:
         if removed:
             log.info("removed %d temp file(s) left by an interrupted ingest", removed)
         self.ingestor = Ingestor(
-            self.store, self.blobs, self.bus, Limits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
+            self.store,
+            self.blobs,
+            self.bus,
+            Limits(settings.max_bytes, settings.max_pixels, settings.decode_timeout_s),
+            quarantine=Quarantine(settings.data / QUARANTINE_FILE),
         )
         self.curator = Curator(self.store, self.bus)
         self.downloads = Downloads()

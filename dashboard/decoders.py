@@ -1,0 +1,422 @@
+"""Decoding untrusted bytes in worker processes: a crash, a hang or a pixel bomb costs one file, never the server.
+
+Pillow, pillow-heif and LibRaw parse hostile files in native code. `DecoderPool.analyze` hands each
+file to one of at most N long-lived workers (`python -m dashboard.decoders`, started with
+`subprocess`, never forked from a threaded server) and waits for its `Analysis`. A worker decodes
+under `resource.setrlimit` limits (address space sized from the pixel cap, CPU seconds) and a wall
+timeout kept by the parent. A worker that dies or overruns is killed and replaced, and the file is
+refused with `DecoderFailed`. `Quarantine` remembers such files by content so the hot folder and
+`fotoflo ingest` do not feed them to a decoder again (also after a restart).
+
+The wire protocol is length-framed (`multiprocessing.connection`): JSON headers and raw bytes, no
+pickle, so a worker that hostile bytes took over cannot run code in the parent by its answer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import math
+import os
+import queue
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from dashboard.ingest import (
+    Analysis,
+    CorruptImage,
+    DecoderFailed,
+    EmptyFile,
+    IngestError,
+    Limits,
+    NotAnImage,
+    TooLarge,
+    TooManyPixels,
+    UnsupportedFormat,
+)
+
+log = logging.getLogger("fotoflo.decoders")
+
+#: Address space a decode may add to a worker, per pixel allowed (`Limits.max_pixels`): Pillow keeps
+#: RGB as 4 bytes a pixel, and a full-size decode may need a second copy (alpha premultiplied for
+#: `reduce`, libheif's planes beside its RGB output).
+BYTES_PER_PIXEL = 10
+MEMORY_FLOOR_BYTES = 512 * 1024 * 1024  # in bytes: enough for any ordinary photo, whatever the pixel cap
+MEMORY_CEILING_BYTES = 16 * 1024 * 1024 * 1024  # in bytes: never more per worker, however large the cap
+_MAX_HEADER_BYTES = 1 << 20
+_DEFAULT_LIMITS = Limits()
+_REFUSALS = {cls.code: cls for cls in (EmptyFile, TooLarge, NotAnImage, UnsupportedFormat, CorruptImage, TooManyPixels)}
+
+#: TEST ONLY. With FOTOFLO_TEST_DECODER_CRASH=1 in a worker's environment, a file containing one of
+#: these markers makes the worker abort (as a crashing native decoder does) or hang (as one stuck in a
+#: loop does). Without the variable they are ordinary bytes and nothing looks for them.
+TEST_CRASH_ENV = "FOTOFLO_TEST_DECODER_CRASH"
+TEST_ABORT_MARKER = b"FOTOFLO-TEST-DECODER-ABORT"
+TEST_HANG_MARKER = b"FOTOFLO-TEST-DECODER-HANG"
+
+
+def memory_budget_bytes(limits: Limits, workers: int, total_ram_bytes: int | None = None) -> int:
+    """Address space one decode may add to a worker: from the pixel and byte caps, within floor and ceiling.
+
+    The ceiling is also at most the machine's memory shared by `workers` decodes at once, so N
+    pixel bombs together cannot ask for more than the machine has.
+    """
+    ram = total_ram_bytes if total_ram_bytes is not None else _total_ram_bytes()
+    ceiling = max(MEMORY_FLOOR_BYTES, min(MEMORY_CEILING_BYTES, ram // max(1, workers)))
+    wanted = limits.max_pixels * BYTES_PER_PIXEL + 2 * limits.max_bytes
+    return max(MEMORY_FLOOR_BYTES, min(ceiling, wanted))
+
+
+def _total_ram_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return MEMORY_CEILING_BYTES
+
+
+class _WorkerLost(Exception):
+    """The worker died, overran its time or broke the protocol; the message says which, for people."""
+
+
+class _Worker:
+    """One decoder process and its two pipes; used by one thread at a time (the pool sees to it)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dashboard.decoders"], stdin=to_child_r, stdout=from_child_w, env=env
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.send = Connection(to_child_w, readable=False)
+        self.recv = Connection(from_child_r, writable=False)
+        self.pid = self.proc.pid
+
+    def request(self, header: dict[str, Any], data: bytes, timeout_s: float) -> tuple[dict[str, Any], list[bytes]]:
+        """Send one request; its reply header and blobs. `_WorkerLost` if the worker does not answer in time."""
+        try:
+            self.send.send_bytes(json.dumps(header).encode())
+            self.send.send_bytes(data)
+            if not self.recv.poll(timeout_s):
+                raise _WorkerLost(f"the decoder took longer than {timeout_s:g} s and was stopped")
+            reply = json.loads(self.recv.recv_bytes(_MAX_HEADER_BYTES))
+            blobs = [self.recv.recv_bytes(header["max_blob_bytes"]) for _ in range(int(reply.get("blobs", 0)))]
+        except (EOFError, OSError, ValueError) as exc:
+            raise _WorkerLost(self._death()) from exc
+        if not isinstance(reply, dict):
+            raise _WorkerLost("the decoder answered nonsense")
+        return reply, blobs
+
+    def _death(self) -> str:
+        """Why the worker is gone, from its exit status."""
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "the decoder broke off its answer"
+        if code < 0:
+            sig = signal.Signals(-code)
+            why = {
+                signal.SIGSEGV: "crashed",
+                signal.SIGBUS: "crashed",
+                signal.SIGABRT: "aborted",
+                signal.SIGKILL: "was killed (out of memory, or by someone)",
+                signal.SIGXCPU: "ran out of its CPU time",
+            }.get(sig, "was stopped")
+            return f"the decoder {why} ({sig.name})"
+        return f"the decoder exited with status {code}"
+
+    def stop(self) -> None:
+        """Kill the process and reap it (a lost worker is never trusted again)."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self.close_pipes()
+
+    def close(self, timeout_s: float = 5) -> None:
+        """Let an idle worker end by closing its input; kill it if it does not."""
+        self.close_pipes()
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.stop()
+
+    def close_pipes(self) -> None:
+        for conn in (self.send, self.recv):
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+class DecoderPool:
+    """At most `size` decodes at once, each in a worker process of its own; workers start when first needed.
+
+    Thread-safe: callers block while all workers are busy. A worker lives across files (its start,
+    about 0.3 s of imports, is paid once); one that dies or overruns `Limits.decode_timeout_s` is
+    killed, its file refused with `DecoderFailed`, and a new one is started for the next file.
+    """
+
+    def __init__(self, size: int | None = None, *, env: dict[str, str] | None = None) -> None:
+        self.size = max(1, size or os.cpu_count() or 1)
+        self._env = _worker_env(env)
+        self._slots: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
+        for _ in range(self.size):
+            self._slots.put(None)
+        self._lock = threading.Lock()
+        self._workers: set[_Worker] = set()
+        self._closed = False
+        self.pid = os.getpid()
+        self.started = 0  # workers started, replacements included
+        self.failed = 0  # files whose worker was lost
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the live workers (tests kill them)."""
+        with self._lock:
+            return [w.pid for w in self._workers]
+
+    def analyze(
+        self, data: bytes, filename: str, limits: Limits = _DEFAULT_LIMITS, sha256: str | None = None
+    ) -> Analysis:
+        """`dashboard.ingest.analyze` in a worker: the same `Analysis` or `IngestError`, or `DecoderFailed`."""
+        reply, blobs = self._call({"op": "analyze", "filename": filename, "sha256": sha256}, data, filename, limits)
+        if reply.get("ok"):
+            try:
+                fields = {k: reply[k] for k in Analysis.__dataclass_fields__ if k not in ("thumb_jpeg", "preview_jpeg")}
+                return Analysis(**fields, preview_jpeg=blobs[0], thumb_jpeg=blobs[1])
+            except (KeyError, IndexError, TypeError) as exc:
+                raise DecoderFailed(filename, "the decoder answered nonsense") from exc
+        code, reason = str(reply.get("code", "")), str(reply.get("reason", "refused"))[:1000]
+        raise _REFUSALS.get(code, DecoderFailed)(filename, reason)
+
+    def worker_limits(self, limits: Limits = _DEFAULT_LIMITS) -> dict[str, Any]:
+        """The resource limits a worker decodes under for `limits` (as `getrlimit` reports them there)."""
+        reply, _ = self._call({"op": "limits"}, b"", "limits", limits)
+        return reply
+
+    def _call(
+        self, header: dict[str, Any], data: bytes, filename: str, limits: Limits
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        if self._closed:
+            raise DecoderFailed(filename, "the server is stopping")
+        header = {
+            **header,
+            "max_bytes": limits.max_bytes,
+            "max_pixels": limits.max_pixels,
+            "memory_bytes": memory_budget_bytes(limits, self.size),
+            "cpu_s": math.ceil(limits.decode_timeout_s),
+            "max_blob_bytes": limits.max_bytes + 64 * 1024 * 1024,
+        }
+        worker = self._slots.get()  # at most `size` decodes at once
+        try:
+            if worker is None or worker.proc.poll() is not None:
+                if worker is not None:
+                    self._forget(worker)
+                worker = self._start()
+            return worker.request(header, data, limits.decode_timeout_s)
+        except _WorkerLost as lost:
+            assert worker is not None
+            self._forget(worker)
+            worker = None
+            self.failed += 1
+            log.warning("decoding %s: %s; the next file gets a new decoder process", filename, lost)
+            raise DecoderFailed(filename, str(lost)) from None
+        finally:
+            self._slots.put(worker)
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self._env)
+        with self._lock:
+            if self._closed:
+                worker.stop()
+                raise _WorkerLost("the server is stopping")
+            self._workers.add(worker)
+            self.started += 1
+        return worker
+
+    def _forget(self, worker: _Worker) -> None:
+        worker.stop()
+        with self._lock:
+            self._workers.discard(worker)
+
+    def close(self) -> None:
+        """End every worker; a decode still running is refused with `DecoderFailed`."""
+        with self._lock:
+            self._closed = True
+            workers, self._workers = list(self._workers), set()
+        for worker in workers:
+            worker.close(timeout_s=1)
+
+
+def _worker_env(extra: dict[str, str] | None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
+    # The worker imports this very package, whatever the working directory or installed copy.
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    # Fewer reserved arenas and thread stacks: RLIMIT_AS counts address space, not memory touched.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+_shared: DecoderPool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_pool() -> DecoderPool:
+    """This process's pool (one worker per core at most), made on first use and closed at exit."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.pid != os.getpid():  # a forked child must not share its parent's pipes
+            _shared = DecoderPool()
+            atexit.register(_shared.close)
+        return _shared
+
+
+# -- quarantine -----------------------------------------------------------------------------
+
+
+QUARANTINE_FILE = "quarantine.json"  # in the data directory
+
+
+class Quarantine:
+    """Files whose decoder died, by SHA-256: refused without decoding until their bytes change.
+
+    Kept as JSON in `path` (mode 0600), rewritten atomically on every addition, so a file that
+    crashes a decoder cannot do it again after a restart. Remove an entry (or the file) to retry.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._entries: dict[str, dict[str, Any]] = {}
+        try:
+            loaded = json.loads(self.path.read_text())
+            if isinstance(loaded, dict):
+                self._entries = {str(k): v for k, v in loaded.items() if isinstance(v, dict)}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring the unreadable quarantine list %s (%s)", self.path, exc)
+
+    def reason(self, sha256: str) -> str | None:
+        """Why these bytes are quarantined, or None."""
+        with self._lock:
+            entry = self._entries.get(sha256)
+        return str(entry.get("reason", "the decoder failed")) if entry is not None else None
+
+    def add(self, sha256: str, filename: str, reason: str) -> None:
+        with self._lock:
+            self._entries[sha256] = {"filename": filename, "reason": reason, "at": time.time()}
+            text = json.dumps(self._entries, indent=1, sort_keys=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+
+
+# -- the worker (python -m dashboard.decoders) ------------------------------------------------
+
+
+def _vm_size_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _apply_limits(header: dict[str, Any], data_bytes: int, hard_as: int) -> None:
+    """Address space for this decode on top of what the worker holds now; CPU seconds on top of those used."""
+    soft_as = min(hard_as, _vm_size_bytes() + int(header["memory_bytes"]) + 2 * data_bytes)
+    resource.setrlimit(resource.RLIMIT_AS, (soft_as, hard_as))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = math.ceil(usage.ru_utime + usage.ru_stime) + int(header["cpu_s"])
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, resource.RLIM_INFINITY))
+
+
+def _test_hook(data: bytes) -> None:
+    """TEST ONLY (see `TEST_CRASH_ENV`): a real crash or hang for a marked file."""
+    if TEST_ABORT_MARKER in data:
+        os.abort()
+    if TEST_HANG_MARKER in data:
+        while True:
+            time.sleep(1)
+
+
+def _serve(recv: Connection, send: Connection) -> None:
+    from dashboard.ingest import _allow_pixels, analyze
+
+    test_hooks = os.environ.get(TEST_CRASH_ENV) == "1"
+    # The hard limit is fixed at start, so a worker that hostile bytes took over cannot raise it.
+    hard_as = _vm_size_bytes() + MEMORY_CEILING_BYTES + 1024 * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (hard_as, hard_as))
+    while True:
+        resource.setrlimit(resource.RLIMIT_AS, (hard_as, hard_as))  # room to receive the next file
+        try:
+            header = json.loads(recv.recv_bytes(_MAX_HEADER_BYTES))
+            data = recv.recv_bytes()
+        except EOFError:
+            return
+        _apply_limits(header, len(data), hard_as)
+        if header["op"] == "limits":
+            send.send_bytes(json.dumps(_limits_now()).encode())
+            continue
+        limits = Limits(max_bytes=int(header["max_bytes"]), max_pixels=int(header["max_pixels"]))
+        _allow_pixels(limits.max_pixels)
+        retire = False
+        blobs: list[bytes] = []
+        try:
+            if test_hooks:
+                _test_hook(data)
+            analysis = analyze(data, str(header["filename"]), limits, header.get("sha256"))
+        except IngestError as exc:
+            reply = {"ok": False, "code": exc.code, "reason": exc.reason}
+        except MemoryError:
+            budget_mib = int(header["memory_bytes"]) // (1024 * 1024)
+            reason = f"decoding needs more memory than a decoder may use ({budget_mib} MiB)"
+            reply, retire = {"ok": False, "code": DecoderFailed.code, "reason": reason}, True
+        else:
+            fields = asdict(analysis)
+            blobs = [fields.pop("preview_jpeg"), fields.pop("thumb_jpeg")]
+            reply = {"ok": True, **fields}
+        del data
+        send.send_bytes(json.dumps({**reply, "blobs": len(blobs)}).encode())
+        for blob in blobs:
+            send.send_bytes(blob)
+        if retire:  # a heap that hit its limit may be left fragmented: start afresh
+            return
+
+
+def _limits_now() -> dict[str, Any]:
+    return {
+        "pid": os.getpid(),
+        "RLIMIT_AS": resource.getrlimit(resource.RLIMIT_AS),
+        "RLIMIT_CPU": resource.getrlimit(resource.RLIMIT_CPU),
+        "vm_size_bytes": _vm_size_bytes(),
+    }
+
+
+def main() -> None:
+    """Serve decode requests on stdin/stdout until stdin closes (the parent went away or closed the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which ends the workers
+    recv = Connection(os.dup(0), writable=False)
+    send = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # a stray print must not corrupt the protocol
+    _serve(recv, send)
+
+
+if __name__ == "__main__":
+    main()
