@@ -224,7 +224,11 @@ class DecoderPool:
                 if worker is not None:
                     self._forget(worker)
                 worker = self._start()
-            return worker.request(header, data, limits.decode_timeout_s)
+            reply, blobs = worker.request(header, data, limits.decode_timeout_s)
+            if reply.get("retire"):  # it ends itself after this answer: never send it another file
+                self._forget(worker)
+                worker = None
+            return reply, blobs
         except _WorkerLost as lost:
             assert worker is not None
             self._forget(worker)
@@ -350,8 +354,12 @@ def _apply_limits(header: dict[str, Any], data_bytes: int, hard_as: int) -> None
 def _test_hook(data: bytes) -> None:
     """TEST ONLY (see `TEST_CRASH_ENV`): a real crash or hang for a marked file."""
     if TEST_ABORT_MARKER in data:
+        sys.stderr.write(f"decoder {os.getpid()}: test hook: abort\n")
+        sys.stderr.flush()
         os.abort()
     if TEST_HANG_MARKER in data:
+        sys.stderr.write(f"decoder {os.getpid()}: test hook: hang\n")
+        sys.stderr.flush()
         while True:
             time.sleep(1)
 
@@ -393,7 +401,7 @@ def _serve(recv: Connection, send: Connection) -> None:
             blobs = [fields.pop("preview_jpeg"), fields.pop("thumb_jpeg")]
             reply = {"ok": True, **fields}
         del data
-        send.send_bytes(json.dumps({**reply, "blobs": len(blobs)}).encode())
+        send.send_bytes(json.dumps({**reply, "blobs": len(blobs), "retire": retire}).encode())
         for blob in blobs:
             send.send_bytes(blob)
         if retire:  # a heap that hit its limit may be left fragmented: start afresh
