@@ -220,9 +220,12 @@ class DecoderPool:
         }
         worker = self._slots.get()  # at most `size` decodes at once
         try:
-            if worker is None or worker.proc.poll() is not None:
-                if worker is not None:
-                    self._forget(worker)
+            if worker is not None and worker.proc.poll() is not None:  # died idle (killed, or out of memory)
+                self._forget(worker)
+                worker = None
+            if worker is None:
+                if self._closed:
+                    raise DecoderFailed(filename, "the server is stopping")
                 worker = self._start()
             reply, blobs = worker.request(header, data, limits.decode_timeout_s)
             if reply.get("retire"):  # it ends itself after this answer: never send it another file
@@ -230,17 +233,21 @@ class DecoderPool:
                 worker = None
             return reply, blobs
         except _WorkerLost as lost:
-            assert worker is not None
-            self._forget(worker)
-            worker = None
-            self.failed += 1
+            if worker is not None:
+                self._forget(worker)
+                worker = None
+            with self._lock:
+                self.failed += 1
             log.warning("decoding %s: %s; the next file gets a new decoder process", filename, lost)
             raise DecoderFailed(filename, str(lost)) from None
         finally:
             self._slots.put(worker)
 
     def _start(self) -> _Worker:
-        worker = _Worker(self._env)
+        try:
+            worker = _Worker(self._env)
+        except OSError as exc:  # out of processes or file descriptors: this file cannot be decoded now
+            raise _WorkerLost(f"no decoder process could be started ({exc.strerror or exc})") from exc
         with self._lock:
             if self._closed:
                 worker.stop()

@@ -68,7 +68,7 @@ def test_an_aborting_decoder_costs_that_file_only(pool: DecoderPool) -> None:
     assert pool.started == 2  # the lost worker was replaced, once
 
 
-def test_sigkill_of_the_worker_mid_decode(pool: DecoderPool) -> None:
+def test_sigkill_of_the_worker_mid_decode(pool: DecoderPool, capfd: pytest.CaptureFixture[str]) -> None:
     errors: list[BaseException] = []
 
     def decode() -> None:
@@ -79,8 +79,9 @@ def test_sigkill_of_the_worker_mid_decode(pool: DecoderPool) -> None:
 
     thread = threading.Thread(target=decode)
     thread.start()
-    pid = wait_until(lambda: pool.worker_pids(), timeout_s=10)[0]  # type: ignore[index]
-    wait_until(lambda: psutil.Process(pid).cpu_times().user > 0.1, timeout_s=20)  # past its imports, decoding
+    said: list[str] = []
+    wait_until(lambda: said.append(capfd.readouterr().err) or "test hook: hang" in "".join(said), timeout_s=20)
+    [pid] = pool.worker_pids()  # it has the file, and is decoding it
     os.kill(pid, signal.SIGKILL)
     thread.join(timeout=30)
     [error] = errors
@@ -105,6 +106,15 @@ def test_the_test_hook_is_inert_without_its_variable() -> None:
         assert pool.analyze(crashing(), "marked.jpg").width == 64
     finally:
         pool.close()
+
+
+def test_a_closed_pool_refuses_instead_of_starting_workers() -> None:
+    pool = DecoderPool(1)
+    assert pool.analyze(good(8), "a.jpg").width == 64
+    pool.close()
+    with pytest.raises(DecoderFailed, match="stopping"):
+        pool.analyze(good(9), "b.jpg")
+    assert pool.worker_pids() == []
 
 
 def test_refusals_cross_the_process_boundary_typed(pool: DecoderPool) -> None:
