@@ -65,8 +65,8 @@ DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 200_000_000
 DEFAULT_DECODE_TIMEOUT_S = 60.0  # in seconds: one file's decode in a worker, also its CPU seconds
 
-# Modes `Image.reduce` refuses: flattened (to RGB or L) before they are reduced.
-_NOT_REDUCIBLE = frozenset({"1", "P", "PA", "I;16", "I;16B", "I;16L", "I;16N", "BGR;15", "BGR;16", "BGR;24"})
+# Modes reduced before they are flattened (the others, such as palettes, are flattened first).
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"})
 
 # EXIF orientation → the transpose that makes the image upright (as PIL.ImageOps.exif_transpose).
 _UPRIGHT = {
@@ -326,7 +326,7 @@ def _renditions(
         _draft(im, 1 / 2**halvings)  # changes im.size to the scale the decoder will deliver
     loaded = _loaded(im)
     remaining = 2**halvings // round(full_edge / max(loaded.size))  # past 1/8, or not a JPEG
-    if remaining > 1 and loaded.mode not in _NOT_REDUCIBLE:
+    if remaining > 1 and loaded.mode in _REDUCIBLE:
         # Reduce before flattening, and let go of the full-size pixels at once: a PNG or TIFF cannot be
         # decoded at a smaller scale, so the full-size copy is the peak; flattening it first made two more.
         preview = _flatten(loaded.reduce(remaining))
