@@ -140,6 +140,7 @@ def test_the_worker_decodes_under_an_address_space_limit_sized_from_max_pixels(p
     )
     assert soft_large - large["vm_size_bytes"] >= 200_000_000 * decoders.BYTES_PER_PIXEL
     assert small["RLIMIT_CPU"][0] > 0
+    assert small["RLIMIT_CORE"] == [0, 0]  # a crash leaves no dump of the hostile file's decode behind
 
 
 def test_memory_budget_has_a_floor_and_a_ceiling() -> None:
