@@ -70,11 +70,11 @@ TEST_HANG_MARKER = b"FOTOFLO-TEST-DECODER-HANG"
 def memory_budget_bytes(limits: Limits, workers: int, total_ram_bytes: int | None = None) -> int:
     """Address space one decode may add to a worker: from the pixel and byte caps, within floor and ceiling.
 
-    The ceiling is also at most the machine's memory shared by `workers` decodes at once, so N
-    pixel bombs together cannot ask for more than the machine has.
+    The ceiling is also at most half the machine's memory shared by `workers` decodes at once, so N
+    pixel bombs together leave the other half to the server and everything else.
     """
     ram = total_ram_bytes if total_ram_bytes is not None else _total_ram_bytes()
-    ceiling = max(MEMORY_FLOOR_BYTES, min(MEMORY_CEILING_BYTES, ram // max(1, workers)))
+    ceiling = max(MEMORY_FLOOR_BYTES, min(MEMORY_CEILING_BYTES, ram // (2 * max(1, workers))))
     wanted = limits.max_pixels * BYTES_PER_PIXEL + 2 * limits.max_bytes
     return max(MEMORY_FLOOR_BYTES, min(ceiling, wanted))
 

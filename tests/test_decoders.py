@@ -146,8 +146,9 @@ def test_the_worker_decodes_under_an_address_space_limit_sized_from_max_pixels(p
 def test_memory_budget_has_a_floor_and_a_ceiling() -> None:
     assert memory_budget_bytes(Limits(max_pixels=1000, max_bytes=1000), 4, 64 * GiB) == decoders.MEMORY_FLOOR_BYTES
     assert memory_budget_bytes(Limits(max_pixels=10**12), 1, 1024 * GiB) == decoders.MEMORY_CEILING_BYTES
-    # N workers at their limit together fit in the machine's memory.
-    assert memory_budget_bytes(Limits(max_pixels=10**10), 8, 8 * GiB) == 1 * GiB
+    # N workers at their limit together take at most half the machine's memory.
+    assert memory_budget_bytes(Limits(max_pixels=10**10), 8, 16 * GiB) == 1 * GiB
+    assert memory_budget_bytes(Limits(max_pixels=10**10), 8, 4 * GiB) == decoders.MEMORY_FLOOR_BYTES
 
 
 def test_a_pixel_bomb_over_the_memory_limit_is_refused_and_the_worker_replaced(
