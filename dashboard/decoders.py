@@ -73,10 +73,14 @@ def memory_budget_bytes(limits: Limits, workers: int, total_ram_bytes: int | Non
     The ceiling is also at most half the machine's memory shared by `workers` decodes at once, so N
     pixel bombs together leave the other half to the server and everything else.
     """
-    ram = total_ram_bytes if total_ram_bytes is not None else _total_ram_bytes()
-    ceiling = max(MEMORY_FLOOR_BYTES, min(MEMORY_CEILING_BYTES, ram // (2 * max(1, workers))))
     wanted = limits.max_pixels * BYTES_PER_PIXEL + 2 * limits.max_bytes
-    return max(MEMORY_FLOOR_BYTES, min(ceiling, wanted))
+    return max(MEMORY_FLOOR_BYTES, min(memory_ceiling_bytes(workers, total_ram_bytes), wanted))
+
+
+def memory_ceiling_bytes(workers: int, total_ram_bytes: int | None = None) -> int:
+    """The most address space a decode may add to a worker, whatever the caps: also a worker's hard limit."""
+    ram = total_ram_bytes if total_ram_bytes is not None else _total_ram_bytes()
+    return max(MEMORY_FLOOR_BYTES, min(MEMORY_CEILING_BYTES, ram // (2 * max(1, workers))))
 
 
 def _total_ram_bytes() -> int:
@@ -93,7 +97,7 @@ class _WorkerLost(Exception):
 class _Worker:
     """One decoder process and its two pipes; used by one thread at a time (the pool sees to it)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], ceiling_bytes: int) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         for fd in (to_child_w, from_child_r):
@@ -103,7 +107,10 @@ class _Worker:
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dashboard.decoders"], stdin=to_child_r, stdout=from_child_w, env=env
+                [sys.executable, "-m", "dashboard.decoders", str(ceiling_bytes)],
+                stdin=to_child_r,
+                stdout=from_child_w,
+                env=env,
             )
         finally:
             os.close(to_child_r)
@@ -120,7 +127,11 @@ class _Worker:
             if not self.recv.poll(timeout_s):
                 raise _WorkerLost(f"the decoder took longer than {timeout_s:g} s and was stopped")
             reply = json.loads(self.recv.recv_bytes(_MAX_HEADER_BYTES))
-            blobs = [self.recv.recv_bytes(header["max_blob_bytes"]) for _ in range(int(reply.get("blobs", 0)))]
+            blobs = []
+            for _ in range(int(reply.get("blobs", 0)) if isinstance(reply, dict) else 0):
+                if not self.recv.poll(timeout_s):  # the rest of an answer follows at once, or never
+                    raise _WorkerLost("the decoder broke off its answer")
+                blobs.append(self.recv.recv_bytes(header["max_blob_bytes"]))
         except (EOFError, OSError, ValueError) as exc:
             raise _WorkerLost(self._death()) from exc
         if not isinstance(reply, dict):
@@ -252,7 +263,7 @@ class DecoderPool:
 
     def _start(self) -> _Worker:
         try:
-            worker = _Worker(self._env)
+            worker = _Worker(self._env, memory_ceiling_bytes(self.size))
         except OSError as exc:  # out of processes or file descriptors: this file cannot be decoded now
             raise _WorkerLost(f"no decoder process could be started ({exc.strerror or exc})") from exc
         with self._lock:
@@ -378,12 +389,13 @@ def _test_hook(data: bytes) -> None:
             time.sleep(1)
 
 
-def _serve(recv: Connection, send: Connection) -> None:
+def _serve(recv: Connection, send: Connection, ceiling_bytes: int) -> None:
     from dashboard.ingest import _allow_pixels, analyze
 
     test_hooks = os.environ.get(TEST_CRASH_ENV) == "1"
-    # The hard limit is fixed at start, so a worker that hostile bytes took over cannot raise it.
-    hard_as = _vm_size_bytes() + MEMORY_CEILING_BYTES + 1024 * 1024 * 1024
+    # The hard limit is fixed at start, so a worker that hostile bytes took over cannot raise it; the
+    # slack above the ceiling is for the file itself (`_apply_limits` counts it twice).
+    hard_as = _vm_size_bytes() + ceiling_bytes + 512 * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (hard_as, hard_as))
     # No core dumps: a crash would write the hostile file's decode state (and the worker's memory) to disk.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -440,7 +452,7 @@ def main() -> None:
     recv = Connection(os.dup(0), writable=False)
     send = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # a stray print must not corrupt the protocol
-    _serve(recv, send)
+    _serve(recv, send, int(sys.argv[1]) if len(sys.argv) > 1 else MEMORY_CEILING_BYTES)
 
 
 if __name__ == "__main__":

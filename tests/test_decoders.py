@@ -25,6 +25,7 @@ from dashboard.decoders import (
     DecoderPool,
     Quarantine,
     memory_budget_bytes,
+    memory_ceiling_bytes,
 )
 from dashboard.ingest import DecoderFailed, Ingestor, Limits, NotAnImage
 from tests.conftest import ROOT, Embedded, Server, ServerFactory, jpeg_bytes, wait_until
@@ -134,6 +135,8 @@ def test_the_worker_decodes_under_an_address_space_limit_sized_from_max_pixels(p
     soft_large, hard_again = large["RLIMIT_AS"]
     assert hard == hard_again and hard > 0
     assert soft_small < soft_large <= hard
+    # The hard limit, which the worker cannot raise, is the pool's ceiling (plus room for the file itself).
+    assert hard - small["vm_size_bytes"] <= memory_ceiling_bytes(2) + 512 * 1024 * 1024
     # What the worker holds, plus the budget for the cap (the floor, for a small cap).
     assert soft_small == pytest.approx(
         small["vm_size_bytes"] + memory_budget_bytes(Limits(max_pixels=10**7), 2), rel=0.05
