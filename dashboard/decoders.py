@@ -103,7 +103,7 @@ class _Worker:
         for fd in (to_child_w, from_child_r):
             # 1 MiB instead of 64 KiB: a 5-MB photo crosses in 5 hand-overs between the processes, not 80,
             # each of which waits for the other process to be scheduled on a busy machine.
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, AttributeError):  # Linux only
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         try:
             self.proc = subprocess.Popen(
@@ -363,14 +363,24 @@ class Quarantine:
 
 
 def _vm_size_bytes() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    """The worker's address space now (Linux; elsewhere 0, and `_address_space_limits` is off)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+#: RLIMIT_AS is what bounds a decode on Linux; macOS accepts it but does not enforce it (and counts a
+#: shared region of gigabytes), so there only the CPU limit and the timeout apply.
+_address_space_limits = sys.platform.startswith("linux")
 
 
 def _apply_limits(header: dict[str, Any], data_bytes: int, hard_as: int) -> None:
     """Address space for this decode on top of what the worker holds now; CPU seconds on top of those used."""
-    soft_as = min(hard_as, _vm_size_bytes() + int(header["memory_bytes"]) + 2 * data_bytes)
-    resource.setrlimit(resource.RLIMIT_AS, (soft_as, hard_as))
+    if _address_space_limits:
+        soft_as = min(hard_as, _vm_size_bytes() + int(header["memory_bytes"]) + 2 * data_bytes)
+        resource.setrlimit(resource.RLIMIT_AS, (soft_as, hard_as))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_s = math.ceil(usage.ru_utime + usage.ru_stime) + int(header["cpu_s"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, resource.RLIM_INFINITY))
@@ -396,11 +406,13 @@ def _serve(recv: Connection, send: Connection, ceiling_bytes: int) -> None:
     # The hard limit is fixed at start, so a worker that hostile bytes took over cannot raise it; the
     # slack above the ceiling is for the file itself (`_apply_limits` counts it twice).
     hard_as = _vm_size_bytes() + ceiling_bytes + 512 * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (hard_as, hard_as))
+    if _address_space_limits:
+        resource.setrlimit(resource.RLIMIT_AS, (hard_as, hard_as))
     # No core dumps: a crash would write the hostile file's decode state (and the worker's memory) to disk.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     while True:
-        resource.setrlimit(resource.RLIMIT_AS, (hard_as, hard_as))  # room to receive the next file
+        if _address_space_limits:
+            resource.setrlimit(resource.RLIMIT_AS, (hard_as, hard_as))  # room to receive the next file
         try:
             header = json.loads(recv.recv_bytes(_MAX_HEADER_BYTES))
             data = recv.recv_bytes()
