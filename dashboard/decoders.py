@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict
@@ -55,7 +55,7 @@ BYTES_PER_PIXEL = 10
 MEMORY_FLOOR_BYTES = 512 * 1024 * 1024  # in bytes: enough for any ordinary photo, whatever the pixel cap
 MEMORY_CEILING_BYTES = 16 * 1024 * 1024 * 1024  # in bytes: never more per worker, however large the cap
 _MAX_HEADER_BYTES = 1 << 20
-_PIPE_BYTES = 1 << 20  # the most an unprivileged process may ask for (/proc/sys/fs/pipe-max-size)
+_SHARED_KEEP_BYTES = 64 * 1024 * 1024  # a worker's shared file keeps its pages up to this size between files
 _DEFAULT_LIMITS = Limits()
 _REFUSALS = {cls.code: cls for cls in (EmptyFile, TooLarge, NotAnImage, UnsupportedFormat, CorruptImage, TooManyPixels)}
 
@@ -95,23 +95,29 @@ class _WorkerLost(Exception):
 
 
 class _Worker:
-    """One decoder process and its two pipes; used by one thread at a time (the pool sees to it)."""
+    """One decoder process, its two pipes and its shared file; used by one thread at a time (the pool sees to it).
+
+    The pipes carry small JSON headers; the file's bytes and the renditions cross through an anonymous
+    shared file (`_shared_file`): one copy in, one copy out, instead of a pipe's many hand-overs between
+    two processes, each waiting to be scheduled on a busy machine.
+    """
 
     def __init__(self, env: dict[str, str], ceiling_bytes: int) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        for fd in (to_child_w, from_child_r):
-            # 1 MiB instead of 64 KiB: a 5-MB photo crosses in 5 hand-overs between the processes, not 80,
-            # each of which waits for the other process to be scheduled on a busy machine.
-            with contextlib.suppress(OSError, AttributeError):  # Linux only
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        self.shared = _shared_file()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dashboard.decoders", str(ceiling_bytes)],
+                [sys.executable, "-m", "dashboard.decoders", str(ceiling_bytes), str(self.shared)],
                 stdin=to_child_r,
                 stdout=from_child_w,
+                pass_fds=(self.shared,),
                 env=env,
             )
+        except OSError:
+            for fd in (to_child_w, from_child_r, self.shared):
+                os.close(fd)
+            raise
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
@@ -122,20 +128,31 @@ class _Worker:
     def request(self, header: dict[str, Any], data: bytes, timeout_s: float) -> tuple[dict[str, Any], list[bytes]]:
         """Send one request; its reply header and blobs. `_WorkerLost` if the worker does not answer in time."""
         try:
-            self.send.send_bytes(json.dumps(header).encode())
-            self.send.send_bytes(data)
+            _pwrite_all(self.shared, data)
+            self.send.send_bytes(json.dumps({**header, "size": len(data)}).encode())
             if not self.recv.poll(timeout_s):
                 raise _WorkerLost(f"the decoder took longer than {timeout_s:g} s and was stopped")
             reply = json.loads(self.recv.recv_bytes(_MAX_HEADER_BYTES))
-            blobs = []
-            for _ in range(int(reply.get("blobs", 0)) if isinstance(reply, dict) else 0):
-                if not self.recv.poll(timeout_s):  # the rest of an answer follows at once, or never
-                    raise _WorkerLost("the decoder broke off its answer")
-                blobs.append(self.recv.recv_bytes(header["max_blob_bytes"]))
         except (EOFError, OSError, ValueError) as exc:
             raise _WorkerLost(self._death()) from exc
-        if not isinstance(reply, dict):
+        sizes = reply.get("blobs", []) if isinstance(reply, dict) else None
+        if not isinstance(sizes, list) or len(sizes) > 2:
             raise _WorkerLost("the decoder answered nonsense")
+        blobs, offset = [], 0
+        for size in sizes:
+            if not isinstance(size, int) or not 0 <= size <= header["max_blob_bytes"]:
+                raise _WorkerLost("the decoder answered nonsense")
+            try:
+                blob = os.pread(self.shared, size, offset)
+            except OSError as exc:
+                raise _WorkerLost(f"the decoder's answer cannot be read ({exc.strerror or exc})") from exc
+            if len(blob) != size:
+                raise _WorkerLost("the decoder answered nonsense")
+            blobs.append(blob)
+            offset += size
+        if offset + len(data) > _SHARED_KEEP_BYTES:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.shared, 0)  # give back a large file's pages; small ones are reused
         return reply, blobs
 
     def _death(self) -> str:
@@ -176,6 +193,38 @@ class _Worker:
         for conn in (self.send, self.recv):
             with contextlib.suppress(OSError):
                 conn.close()
+        with contextlib.suppress(OSError):
+            os.close(self.shared)
+
+
+def _shared_file() -> int:
+    """An anonymous file (memfd on Linux, an unlinked temp file elsewhere), not inherited but by `pass_fds`."""
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None:
+        return int(memfd_create("fotoflo-decode", os.MFD_CLOEXEC))
+    fd, path = tempfile.mkstemp(prefix="fotoflo-decode-")
+    os.unlink(path)
+    return fd
+
+
+def _pwrite_all(fd: int, data: bytes) -> None:
+    _pwrite_all_at(fd, data, 0)
+
+
+def _pwrite_all_at(fd: int, data: bytes, at: int) -> None:
+    view, done = memoryview(data), 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], at + done)
+
+
+def _pread_all(fd: int, size: int) -> bytes:
+    data = os.pread(fd, size, 0)
+    while len(data) < size:  # one pread returns at most 2 GiB
+        chunk = os.pread(fd, size - len(data), len(data))
+        if not chunk:
+            raise EOFError(f"{len(data)} of {size} bytes in the shared file")
+        data += chunk
+    return data
 
 
 class DecoderPool:
@@ -399,7 +448,7 @@ def _test_hook(data: bytes) -> None:
             time.sleep(1)
 
 
-def _serve(recv: Connection, send: Connection, ceiling_bytes: int) -> None:
+def _serve(recv: Connection, send: Connection, ceiling_bytes: int, shared: int) -> None:
     from dashboard.ingest import _allow_pixels, analyze
 
     test_hooks = os.environ.get(TEST_CRASH_ENV) == "1"
@@ -415,9 +464,9 @@ def _serve(recv: Connection, send: Connection, ceiling_bytes: int) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (hard_as, hard_as))  # room to receive the next file
         try:
             header = json.loads(recv.recv_bytes(_MAX_HEADER_BYTES))
-            data = recv.recv_bytes()
         except EOFError:
             return
+        data = _pread_all(shared, int(header["size"]))
         _apply_limits(header, len(data), hard_as)
         if header["op"] == "limits":
             send.send_bytes(json.dumps(_limits_now()).encode())
@@ -441,9 +490,11 @@ def _serve(recv: Connection, send: Connection, ceiling_bytes: int) -> None:
             blobs = [fields.pop("preview_jpeg"), fields.pop("thumb_jpeg")]
             reply = {"ok": True, **fields}
         del data
-        send.send_bytes(json.dumps({**reply, "blobs": len(blobs), "retire": retire}).encode())
+        offset = 0
         for blob in blobs:
-            send.send_bytes(blob)
+            _pwrite_all_at(shared, blob, offset)
+            offset += len(blob)
+        send.send_bytes(json.dumps({**reply, "blobs": [len(b) for b in blobs], "retire": retire}).encode())
         if retire:  # a heap that hit its limit may be left fragmented: start afresh
             return
 
@@ -464,7 +515,7 @@ def main() -> None:
     recv = Connection(os.dup(0), writable=False)
     send = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # a stray print must not corrupt the protocol
-    _serve(recv, send, int(sys.argv[1]) if len(sys.argv) > 1 else MEMORY_CEILING_BYTES)
+    _serve(recv, send, int(sys.argv[1]), int(sys.argv[2]))
 
 
 if __name__ == "__main__":
