@@ -8,8 +8,9 @@ timeout kept by the parent. A worker that dies or overruns is killed and replace
 refused with `DecoderFailed`. `Quarantine` remembers such files by content so the hot folder and
 `fotoflo ingest` do not feed them to a decoder again (also after a restart).
 
-The wire protocol is length-framed (`multiprocessing.connection`): JSON headers and raw bytes, no
-pickle, so a worker that hostile bytes took over cannot run code in the parent by its answer.
+JSON headers cross length-framed pipes (`multiprocessing.connection`), the file's bytes and the
+renditions an anonymous shared file; nothing is pickled, so a worker that hostile bytes took over
+cannot run code in the parent by its answer (the parent checks every size it is told).
 """
 
 from __future__ import annotations
