@@ -184,8 +184,8 @@ def _iter_files(paths: list[Path]) -> list[Path]:
 
 def _ingest(args: argparse.Namespace) -> int:
     from dashboard.backends import blobs_for, bus_for, store_for
-    from dashboard.decoders import QUARANTINE_FILE, Quarantine
     from dashboard.ingest import IngestError, Ingestor, IngestResult, Limits
+    from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 
     settings = Settings.from_env(
         data=args.data,

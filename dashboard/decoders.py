@@ -1,12 +1,12 @@
 """Decoding untrusted bytes in worker processes: a crash, a hang or a pixel bomb costs one file, never the server.
 
 Pillow, pillow-heif and LibRaw parse hostile files in native code. `DecoderPool.analyze` hands each
-file to one of at most N long-lived workers (`python -m dashboard.decoders`, started with
+file to one of at most N long-lived workers (`dashboard/decoder_worker.py`, started with
 `subprocess`, never forked from a threaded server) and waits for its `Analysis`. A worker decodes
 under `resource.setrlimit` limits (address space sized from the pixel cap, CPU seconds) and a wall
 timeout kept by the parent. A worker that dies or overruns is killed and replaced, and the file is
-refused with `DecoderFailed`. `Quarantine` remembers such files by content so the hot folder and
-`fotoflo ingest` do not feed them to a decoder again (also after a restart).
+refused with `DecoderFailed`. `dashboard.quarantine` remembers such files by content so the hot folder
+and `fotoflo ingest` do not feed them to a decoder again (also after a restart).
 
 JSON headers cross length-framed pipes (`multiprocessing.connection`), the file's bytes and the
 renditions an anonymous shared file; nothing is pickled, so a worker that hostile bytes took over
@@ -22,24 +22,21 @@ import logging
 import math
 import os
 import queue
-import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
-from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from dashboard.decoder_worker import MAX_HEADER_BYTES, pwrite_all
 from dashboard.ingest import (
     Analysis,
     CorruptImage,
     DecoderFailed,
     EmptyFile,
-    IngestError,
     Limits,
     NotAnImage,
     TooLarge,
@@ -55,17 +52,9 @@ log = logging.getLogger("fotoflo.decoders")
 BYTES_PER_PIXEL = 10
 MEMORY_FLOOR_BYTES = 512 * 1024 * 1024  # in bytes: enough for any ordinary photo, whatever the pixel cap
 MEMORY_CEILING_BYTES = 16 * 1024 * 1024 * 1024  # in bytes: never more per worker, however large the cap
-_MAX_HEADER_BYTES = 1 << 20
 _SHARED_KEEP_BYTES = 64 * 1024 * 1024  # a worker's shared file keeps its pages up to this size between files
 _DEFAULT_LIMITS = Limits()
 _REFUSALS = {cls.code: cls for cls in (EmptyFile, TooLarge, NotAnImage, UnsupportedFormat, CorruptImage, TooManyPixels)}
-
-#: TEST ONLY. With FOTOFLO_TEST_DECODER_CRASH=1 in a worker's environment, a file containing one of
-#: these markers makes the worker abort (as a crashing native decoder does) or hang (as one stuck in a
-#: loop does). Without the variable they are ordinary bytes and nothing looks for them.
-TEST_CRASH_ENV = "FOTOFLO_TEST_DECODER_CRASH"
-TEST_ABORT_MARKER = b"FOTOFLO-TEST-DECODER-ABORT"
-TEST_HANG_MARKER = b"FOTOFLO-TEST-DECODER-HANG"
 
 
 def memory_budget_bytes(limits: Limits, workers: int, total_ram_bytes: int | None = None) -> int:
@@ -109,7 +98,7 @@ class _Worker:
         self.shared = _shared_file()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dashboard.decoders", str(ceiling_bytes), str(self.shared)],
+                [sys.executable, "-m", "dashboard.decoder_worker", str(ceiling_bytes), str(self.shared)],
                 stdin=to_child_r,
                 stdout=from_child_w,
                 pass_fds=(self.shared,),
@@ -129,11 +118,11 @@ class _Worker:
     def request(self, header: dict[str, Any], data: bytes, timeout_s: float) -> tuple[dict[str, Any], list[bytes]]:
         """Send one request; its reply header and blobs. `_WorkerLost` if the worker does not answer in time."""
         try:
-            _pwrite_all(self.shared, data)
+            pwrite_all(self.shared, data)
             self.send.send_bytes(json.dumps({**header, "size": len(data)}).encode())
             if not self.recv.poll(timeout_s):
                 raise _WorkerLost(f"the decoder took longer than {timeout_s:g} s and was stopped")
-            reply = json.loads(self.recv.recv_bytes(_MAX_HEADER_BYTES))
+            reply = json.loads(self.recv.recv_bytes(MAX_HEADER_BYTES))
         except (EOFError, OSError, ValueError) as exc:
             raise _WorkerLost(self._death()) from exc
         sizes = reply.get("blobs", []) if isinstance(reply, dict) else None
@@ -206,26 +195,6 @@ def _shared_file() -> int:
     fd, path = tempfile.mkstemp(prefix="fotoflo-decode-")
     os.unlink(path)
     return fd
-
-
-def _pwrite_all(fd: int, data: bytes) -> None:
-    _pwrite_all_at(fd, data, 0)
-
-
-def _pwrite_all_at(fd: int, data: bytes, at: int) -> None:
-    view, done = memoryview(data), 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], at + done)
-
-
-def _pread_all(fd: int, size: int) -> bytes:
-    data = os.pread(fd, size, 0)
-    while len(data) < size:  # one pread returns at most 2 GiB
-        chunk = os.pread(fd, size - len(data), len(data))
-        if not chunk:
-            raise EOFError(f"{len(data)} of {size} bytes in the shared file")
-        data += chunk
-    return data
 
 
 class DecoderPool:
@@ -361,163 +330,3 @@ def shared_pool() -> DecoderPool:
             _shared = DecoderPool()
             atexit.register(_shared.close)
         return _shared
-
-
-# -- quarantine -----------------------------------------------------------------------------
-
-
-QUARANTINE_FILE = "quarantine.json"  # in the data directory
-
-
-class Quarantine:
-    """Files whose decoder died, by SHA-256: refused without decoding until their bytes change.
-
-    Kept as JSON in `path` (mode 0600), rewritten atomically on every addition, so a file that
-    crashes a decoder cannot do it again after a restart. Remove an entry (or the file) to retry.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._entries: dict[str, dict[str, Any]] = {}
-        try:
-            loaded = json.loads(self.path.read_text())
-            if isinstance(loaded, dict):
-                self._entries = {str(k): v for k, v in loaded.items() if isinstance(v, dict)}
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring the unreadable quarantine list %s (%s)", self.path, exc)
-
-    def reason(self, sha256: str) -> str | None:
-        """Why these bytes are quarantined, or None."""
-        with self._lock:
-            entry = self._entries.get(sha256)
-        return str(entry.get("reason", "the decoder failed")) if entry is not None else None
-
-    def add(self, sha256: str, filename: str, reason: str) -> None:
-        with self._lock:
-            self._entries[sha256] = {"filename": filename, "reason": reason, "at": time.time()}
-            text = json.dumps(self._entries, indent=1, sort_keys=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-
-
-# -- the worker (python -m dashboard.decoders) ------------------------------------------------
-
-
-def _vm_size_bytes() -> int:
-    """The worker's address space now (Linux; elsewhere 0, and `_address_space_limits` is off)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
-
-
-#: RLIMIT_AS is what bounds a decode on Linux; macOS accepts it but does not enforce it (and counts a
-#: shared region of gigabytes), so there only the CPU limit and the timeout apply.
-_address_space_limits = sys.platform.startswith("linux")
-
-
-def _apply_limits(header: dict[str, Any], data_bytes: int, hard_as: int) -> None:
-    """Address space for this decode on top of what the worker holds now; CPU seconds on top of those used."""
-    if _address_space_limits:
-        soft_as = min(hard_as, _vm_size_bytes() + int(header["memory_bytes"]) + 2 * data_bytes)
-        resource.setrlimit(resource.RLIMIT_AS, (soft_as, hard_as))
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_s = math.ceil(usage.ru_utime + usage.ru_stime) + int(header["cpu_s"])
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, resource.RLIM_INFINITY))
-
-
-def _test_hook(data: bytes) -> None:
-    """TEST ONLY (see `TEST_CRASH_ENV`): a real crash or hang for a marked file."""
-    if TEST_ABORT_MARKER in data:
-        sys.stderr.write(f"decoder {os.getpid()}: test hook: abort\n")
-        sys.stderr.flush()
-        os.abort()
-    if TEST_HANG_MARKER in data:
-        sys.stderr.write(f"decoder {os.getpid()}: test hook: hang\n")
-        sys.stderr.flush()
-        while True:
-            time.sleep(1)
-
-
-def _serve(recv: Connection, send: Connection, ceiling_bytes: int, shared: int) -> None:
-    from dashboard.ingest import _allow_pixels, analyze
-
-    test_hooks = os.environ.get(TEST_CRASH_ENV) == "1"
-    # The hard limit is fixed at start, so a worker that hostile bytes took over cannot raise it; the
-    # slack above the ceiling is for the file itself (`_apply_limits` counts it twice).
-    hard_as = _vm_size_bytes() + ceiling_bytes + 512 * 1024 * 1024
-    if _address_space_limits:
-        resource.setrlimit(resource.RLIMIT_AS, (hard_as, hard_as))
-    # No core dumps: a crash would write the hostile file's decode state (and the worker's memory) to disk.
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    while True:
-        if _address_space_limits:
-            resource.setrlimit(resource.RLIMIT_AS, (hard_as, hard_as))  # room to receive the next file
-        try:
-            header = json.loads(recv.recv_bytes(_MAX_HEADER_BYTES))
-        except EOFError:
-            return
-        data = _pread_all(shared, int(header["size"]))
-        _apply_limits(header, len(data), hard_as)
-        if header["op"] == "limits":
-            send.send_bytes(json.dumps(_limits_now()).encode())
-            continue
-        limits = Limits(max_bytes=int(header["max_bytes"]), max_pixels=int(header["max_pixels"]))
-        _allow_pixels(limits.max_pixels)
-        retire = False
-        blobs: list[bytes] = []
-        try:
-            if test_hooks:
-                _test_hook(data)
-            analysis = analyze(data, str(header["filename"]), limits, header.get("sha256"))
-        except IngestError as exc:
-            reply = {"ok": False, "code": exc.code, "reason": exc.reason}
-        except MemoryError:
-            budget_mib = int(header["memory_bytes"]) // (1024 * 1024)
-            reason = f"decoding needs more memory than a decoder may use ({budget_mib} MiB)"
-            reply, retire = {"ok": False, "code": DecoderFailed.code, "reason": reason}, True
-        else:
-            fields = asdict(analysis)
-            blobs = [fields.pop("preview_jpeg"), fields.pop("thumb_jpeg")]
-            reply = {"ok": True, **fields}
-        del data
-        offset = 0
-        for blob in blobs:
-            _pwrite_all_at(shared, blob, offset)
-            offset += len(blob)
-        send.send_bytes(json.dumps({**reply, "blobs": [len(b) for b in blobs], "retire": retire}).encode())
-        if retire:  # a heap that hit its limit may be left fragmented: start afresh
-            return
-
-
-def _limits_now() -> dict[str, Any]:
-    return {
-        "pid": os.getpid(),
-        "RLIMIT_AS": resource.getrlimit(resource.RLIMIT_AS),
-        "RLIMIT_CPU": resource.getrlimit(resource.RLIMIT_CPU),
-        "RLIMIT_CORE": resource.getrlimit(resource.RLIMIT_CORE),
-        "vm_size_bytes": _vm_size_bytes(),
-    }
-
-
-def main() -> None:
-    """Serve decode requests on stdin/stdout until stdin closes (the parent went away or closed the pool)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which ends the workers
-    recv = Connection(os.dup(0), writable=False)
-    send = Connection(os.dup(1), readable=False)
-    os.dup2(2, 1)  # a stray print must not corrupt the protocol
-    _serve(recv, send, int(sys.argv[1]), int(sys.argv[2]))
-
-
-if __name__ == "__main__":
-    main()

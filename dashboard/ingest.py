@@ -35,7 +35,8 @@ from dashboard.timeutil import epoch_to_iso, utc_now_iso
 from dashboard.untrusted import clean_filename
 
 if TYPE_CHECKING:
-    from dashboard.decoders import DecoderPool, Quarantine
+    from dashboard.decoders import DecoderPool
+    from dashboard.quarantine import Quarantine
 
 log = logging.getLogger("fotoflo.ingest")
 

@@ -19,12 +19,12 @@ from dashboard.blobs import Blobs
 from dashboard.bus import Bus
 from dashboard.config import Settings
 from dashboard.curation import Curator
-from dashboard.decoders import QUARANTINE_FILE, Quarantine
 from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion
 from dashboard.export import Downloads
 from dashboard.hub import FeedHub
 from dashboard.ingest import Ingestor, IngestResult, Limits
 from dashboard.leader import HotFolderLeader, lock_key
+from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 from dashboard.signing import UrlSigner, load_or_create_secret
 from dashboard.store import Store
 from dashboard.watcher import HotFolderWatcher

@@ -18,16 +18,10 @@ import pytest
 from PIL import Image
 
 from dashboard import decoders
-from dashboard.decoders import (
-    TEST_ABORT_MARKER,
-    TEST_CRASH_ENV,
-    TEST_HANG_MARKER,
-    DecoderPool,
-    Quarantine,
-    memory_budget_bytes,
-    memory_ceiling_bytes,
-)
+from dashboard.decoder_worker import TEST_ABORT_MARKER, TEST_CRASH_ENV, TEST_HANG_MARKER
+from dashboard.decoders import DecoderPool, memory_budget_bytes, memory_ceiling_bytes
 from dashboard.ingest import DecoderFailed, Ingestor, Limits, NotAnImage
+from dashboard.quarantine import Quarantine
 from tests.conftest import ROOT, Embedded, Server, ServerFactory, jpeg_bytes, wait_until
 from tests.http_helpers import checked_client, sse, upload
 
@@ -272,9 +266,9 @@ def test_fotoflo_ingest_of_a_folder_with_a_crashing_file(tmp_path: Path) -> None
 
 
 def decoder_pids(server: Server) -> list[int]:
-    """The server's decoder workers (its child processes running `dashboard.decoders`)."""
+    """The server's decoder workers (its child processes running `dashboard.decoder_worker`)."""
     children = psutil.Process(server.proc.pid).children()
-    return [c.pid for c in children if "dashboard.decoders" in " ".join(c.cmdline())]
+    return [c.pid for c in children if "dashboard.decoder_worker" in " ".join(c.cmdline())]
 
 
 def peak_rss_bytes(pid: int) -> int:
