@@ -2,6 +2,7 @@
 
     python benchmarks/ingest.py            # measure, then rewrite the "ingest" section of docs/benchmarks.md
     python benchmarks/ingest.py --help     # sizes, counts, cache and work directories, --profile
+    python benchmarks/ingest.py --baseline DIR   # this code beside a copy from before a change, interleaved
 
 Camera-like 12-MP JPEGs (and 2-MP ones for latency) are generated once into a cache directory.
 Every measurement ingests into a fresh data directory on the same disk as the cache, with the real
@@ -14,11 +15,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -28,11 +31,13 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import PIL
 import pillow_heif
 from _common import (
     DOC,
+    ROOT,
     OtherLoad,
     cores,
     filesystem_of,
@@ -45,7 +50,7 @@ from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFilter, TiffImagePl
 
 from dashboard.blobs import FileBlobs
 from dashboard.bus import LocalBus
-from dashboard.ingest import Ingestor, IngestResult
+from dashboard.ingest import Analysis, Ingestor, IngestResult, Limits, analyze
 from dashboard.samples import raw_dng, with_camera_preview
 from dashboard.store.sqlite import SQLiteStore
 from dashboard.watcher import HotFolderWatcher
@@ -309,9 +314,23 @@ _BUCKETS = (
 )
 
 
+class _InThisProcess:
+    """For the profile only: `DecoderPool.analyze` without the worker process."""
+
+    size = 1
+
+    def analyze(self, data: bytes, filename: str, limits: Limits, sha256: str | None = None) -> Analysis:
+        return analyze(data, filename, limits, sha256)
+
+
 def profile_ingest(files: list[Path], work: Path) -> tuple[list[tuple[str, float]], float, pstats.Stats]:
-    """cProfile one-thread `Ingestor.ingest` over `files`; per-image ms by bucket, and the total."""
+    """cProfile one-thread `Ingestor.ingest` over `files`; per-image ms by bucket, and the total.
+
+    The decode normally runs in a decoder process, out of cProfile's sight; here the same `analyze` runs in
+    this thread instead, so that its steps show.
+    """
     with fresh_system(work) as system:
+        system.ingestor.decoders = cast(Any, _InThisProcess())  # (the code before decoders.py: unused)
         system.ingestor.ingest(files[0], PROJECT)  # warm imports and caches outside the profile
         profiler = cProfile.Profile()
         start = time.perf_counter()
@@ -431,8 +450,8 @@ def render(
         f"### Where one ingest of a 12-MP JPEG spends its time ({total_ms:.0f} ms, one thread)",
         "",
         "cProfile of `Ingestor.ingest` over the corpus, per image, grouped by the function that does the work. "
-        "In `ingest_many` the decode, resize and encode run in the pool workers; reading, the SHA-256, "
-        "the blob writes and SQLite run in the calling thread.",
+        "The decode, resize and encode normally run in a decoder process (`dashboard.decoders`); for this "
+        "profile they run in the calling thread, beside reading, the SHA-256, the blob writes and SQLite.",
         "",
         "| Step | ms per image | Share |",
         "| --- | ---: | ---: |",
@@ -440,6 +459,56 @@ def render(
     for label, ms in sorted(buckets, key=lambda b: -b[1]):
         lines.append(f"| {label} | {ms:.1f} | {100 * ms / total_ms:.0f} % |")
     lines += ["", "Regenerate with `scripts/bench` (all benchmarks) or `python benchmarks/ingest.py`."]
+    return "\n".join(lines)
+
+
+# -- before/after: the same measurements on two trees, interleaved --------------------------------
+
+
+def child_round(args: argparse.Namespace) -> dict[str, list[float]]:
+    """One round in this process (whose `dashboard` is the tree on PYTHONPATH): seconds per run, latencies in ms."""
+    work = args.work or args.cache / "runs"
+    big = corpus(args.cache, SIZE_12MP, max(args.count, args.latency_count + 2))
+    files = big[: args.count]
+    with fresh_system(work) as system:  # start what a server has running already (decoder processes)
+        system.ingestor.ingest(files[0], PROJECT)
+    pool = bench_bulk(files, work, 1, args.workers or cores())
+    single = bench_bulk(files, work, 1, 0)
+    latency = bench_latency(big[: args.latency_count + 2], work, "12 MP")
+    return {"pool_s": pool.runs_s, "single_s": single.runs_s, "latency_ms": latency.total_ms}
+
+
+def compare(args: argparse.Namespace) -> str:
+    """`--repeat` rounds, each running the code before (`--baseline`) and this code in turn, in child processes."""
+    trees = {"before": Path(args.baseline).resolve(), "this": ROOT}
+    results: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
+    forwarded = ["--count", str(args.count), "--latency-count", str(args.latency_count), "--cache", str(args.cache)]
+    if args.workers:
+        forwarded += ["--workers", str(args.workers)]
+    if args.work:
+        forwarded += ["--work", str(args.work)]
+    with OtherLoad() as others:
+        for round_ in range(args.repeat):
+            for name, tree in trees.items():
+                env = {**os.environ, "PYTHONPATH": str(tree)}
+                cmd = [sys.executable, __file__, "--child-round", *forwarded]
+                out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+                for key, values in json.loads(out.splitlines()[-1]).items():
+                    results[name].setdefault(key, []).extend(values)
+                log(f"round {round_ + 1}, {name}: done")
+    lines = [
+        f"`python benchmarks/ingest.py --baseline {args.baseline}`: {args.count} 12-MP JPEGs, {args.repeat} rounds "
+        f"alternating the trees; other processes used {others.others_cores:.2f} cores meanwhile.",
+        "",
+        "| Measure | before | this | this / before |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for key, label in (("pool_s", "`ingest_many`, images/s"), ("single_s", "`ingest` in one thread, images/s")):
+        before, this = (args.count / statistics.median(results[n][key]) for n in trees)
+        lines.append(f"| {label} | {before:.1f} | {this:.1f} | {this / before:.2f} |")
+    for pct in (50, 95):
+        before, this = (percentile(results[n]["latency_ms"], pct) for n in trees)
+        lines.append(f"| hot folder → bus p{pct}, ms | {before:.0f} | {this:.0f} | {this / before:.2f} |")
     return "\n".join(lines)
 
 
@@ -474,7 +543,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--slow-count", type=int, default=20, help="HEIC and DNG files at most (slow to make; default 20)"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run a copy of the code from before a change (DIR holds dashboard/), interleaved, and print both",
+    )
+    parser.add_argument("--child-round", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child_round:
+        print(json.dumps(child_round(args)))
+        return 0
+    if args.baseline is not None:
+        if not (args.baseline / "dashboard" / "__init__.py").exists():
+            parser.error(f"{args.baseline} holds no dashboard/ package")
+        if args.wait_idle > 0:
+            log(f"  others use {wait_for_idle(args.wait_idle):.2f} cores")
+        print(compare(args))
+        return 0
     work = args.work or args.cache / "runs"
     workers = args.workers or cores()
 

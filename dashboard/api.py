@@ -713,7 +713,9 @@ class UploadHandler(ApiHandler):
             if part.too_large:
                 errors.append(TooLarge(name, f"{part.size_bytes} bytes is over the limit of {max_bytes} bytes"))
                 continue
-            ingest = functools.partial(self.fotoflo.ingestor.ingest, part.path, project, filename=name, **options)
+            ingest = functools.partial(
+                self.fotoflo.ingestor.ingest, part.path, project, filename=name, quarantine=False, **options
+            )
             try:
                 result = await loop.run_in_executor(self.fotoflo.ingest_pool, ingest)
             except IngestError as exc:

@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--max-pixels", type=int, help=f"largest accepted image in pixels {env('max_pixels')}")
     serve.add_argument(
+        "--decode-timeout-s",
+        type=float,
+        help=f"seconds one file may take to decode, else it is refused (default 60) {env('decode_timeout_s')}",
+    )
+    serve.add_argument(
         "--rescan-s", type=float, help=f"seconds between hot-folder rescans (default 60) {env('rescan_s')}"
     )
     serve.add_argument(
@@ -88,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--data", type=Path, help=f"data directory {env('data')}")
     ingest.add_argument("--project", help=f"target project (default 'default') {env('project')}")
     ingest.add_argument("--workers", type=int, help="decoding processes (default: one per core)")
+    ingest.add_argument(
+        "--decode-timeout-s", type=float, help=f"seconds one file may take to decode {env('decode_timeout_s')}"
+    )
     ingest.add_argument("--db", help=f"database (default: SQLite in DATA) {env('db')}")
     ingest.add_argument("--bus", help=f"bus to tell the servers on (default local) {env('bus')}")
     ingest.add_argument("--supabase-url", help=f"a Supabase project to import into {env('supabase_url')}")
@@ -157,6 +165,7 @@ def _serve(args: argparse.Namespace) -> int:
         secret=args.secret,
         max_bytes=args.max_bytes,
         max_pixels=args.max_pixels,
+        decode_timeout_s=args.decode_timeout_s,
         rescan_s=args.rescan_s,
         heartbeat_s=args.heartbeat_s,
         wall=args.wall,
@@ -219,10 +228,12 @@ def _iter_files(paths: list[Path]) -> list[Path]:
 def _ingest(args: argparse.Namespace) -> int:
     from dashboard.backends import blobs_for, bus_for, store_for
     from dashboard.ingest import IngestError, Ingestor, IngestResult, Limits
+    from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 
     settings = Settings.from_env(
         data=args.data,
         project=args.project,
+        decode_timeout_s=args.decode_timeout_s,
         db=args.db,
         bus=args.bus,
         supabase_url=args.supabase_url,
@@ -241,7 +252,8 @@ def _ingest(args: argparse.Namespace) -> int:
         store,
         blobs_for(settings),
         bus,
-        Limits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels),
+        Limits(settings.max_bytes, settings.max_pixels, settings.decode_timeout_s),
+        quarantine=Quarantine(settings.data / QUARANTINE_FILE),
     )
     done = 0
     width = 30

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dashboard.ingest import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from dashboard.ingest import DEFAULT_DECODE_TIMEOUT_S, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 
 def default_data_dir() -> Path:
@@ -30,6 +30,7 @@ ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "secret": ("FOTOFLO_SECRET", str),
     "max_bytes": ("FOTOFLO_MAX_BYTES", int),
     "max_pixels": ("FOTOFLO_MAX_PIXELS", int),
+    "decode_timeout_s": ("FOTOFLO_DECODE_TIMEOUT_S", float),
     "rescan_s": ("FOTOFLO_RESCAN_S", float),
     "heartbeat_s": ("FOTOFLO_HEARTBEAT_S", float),
     "wall": ("FOTOFLO_WALL", bool),
@@ -71,6 +72,7 @@ class Settings:
     secret: str | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
+    decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S  # one file's decode in a worker process, wall and CPU
     rescan_s: float = 60.0
     heartbeat_s: float = 15.0
     wall: bool = False

@@ -17,10 +17,10 @@ FILE_MODE = 0o600
 #: The data directory's own files (SQLite's -wal and -shm copy the database file's mode when made).
 PRIVATE_FILES = (
     "fotoflo.sqlite", "fotoflo.sqlite-wal", "fotoflo.sqlite-shm", "auth.sqlite", "auth.sqlite-wal",
-    "auth.sqlite-shm", "secret.key",
+    "auth.sqlite-shm", "secret.key", "quarantine.json",
 )  # fmt: skip
 #: Folders whose whole tree is private (blobs, and the Supabase blob cache).
-PRIVATE_TREES = ("blobs", "blob-cache")
+PRIVATE_TREES = ("blobs", "blob-cache", "tmp")
 
 
 def private_dir(path: Path) -> Path:

@@ -3,22 +3,24 @@
 Watcher, web upload, API upload, CLI and sync client all call `Ingestor.ingest`. It decides by
 content (never by name or Content-Type), refuses bad input with a typed `IngestError` naming the
 file and the reason, and publishes to the bus only after the files and the row are committed.
+`analyze` (the decode) runs only in decoder worker processes (`dashboard.decoders`); blobs and
+store commits stay in the caller's process.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import logging
 import math
 import mimetypes
-import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pillow_heif
 from PIL import ExifTags, Image, UnidentifiedImageError
@@ -30,6 +32,11 @@ from dashboard.events import Device, ImageRecord, new_id
 from dashboard.raw import MIME_BY_KIND, RAW_SUFFIXES, embedded_preview, sniff_raw
 from dashboard.store import CONFLICT, UPDATED, Store, UnknownImage
 from dashboard.timeutil import epoch_to_iso, utc_now_iso
+from dashboard.untrusted import clean_filename
+
+if TYPE_CHECKING:
+    from dashboard.decoders import DecoderPool
+    from dashboard.quarantine import Quarantine
 
 log = logging.getLogger("fotoflo.ingest")
 
@@ -57,6 +64,10 @@ PREVIEW_MAX_EDGE_PX = 2400
 PREVIEW_EDGE_PX = 2048
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 200_000_000
+DEFAULT_DECODE_TIMEOUT_S = 60.0  # in seconds: one file's decode in a worker, also its CPU seconds
+
+# Modes reduced before they are flattened (the others, such as palettes, are flattened first).
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"})
 
 # EXIF orientation → the transpose that makes the image upright (as PIL.ImageOps.exif_transpose).
 _UPRIGHT = {
@@ -117,6 +128,12 @@ class TooManyPixels(IngestError):
     http_status = 413
 
 
+class DecoderFailed(IngestError):
+    """The decoder process died, overran its time or its memory on this file (`dashboard.decoders`)."""
+
+    code = "decoder_failed"
+
+
 class ChecksumMismatch(IngestError):
     """The bytes are not the ones the sender hashed (the file changed while it was being sent)."""
 
@@ -128,6 +145,7 @@ class ChecksumMismatch(IngestError):
 class Limits:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
+    decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -195,7 +213,7 @@ def analyze(data: bytes, filename: str, limits: Limits = Limits(), sha256: str |
         raise NotAnImage(
             filename, "not an image (content is not JPEG, PNG, WebP, TIFF, HEIC, GIF or a camera RAW)"
         ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # MemoryError: the worker's limit (`decoders`)
         raise CorruptImage(filename, f"the image is corrupt or truncated ({exc})") from exc
 
 
@@ -307,10 +325,17 @@ def _renditions(
     halvings, resize_to = preview_plan(*im.size)
     if im.format in ("JPEG", "MPO"):
         _draft(im, 1 / 2**halvings)  # changes im.size to the scale the decoder will deliver
-    preview = _flatten(_loaded(im))
-    remaining = 2**halvings // round(full_edge / max(preview.size))  # past 1/8, or not a JPEG
-    if remaining > 1:
-        preview = preview.reduce(remaining)
+    loaded = _loaded(im)
+    remaining = 2**halvings // round(full_edge / max(loaded.size))  # past 1/8, or not a JPEG
+    if remaining > 1 and loaded.mode in _REDUCIBLE:
+        # Reduce before flattening, and let go of the full-size pixels at once: a PNG or TIFF cannot be
+        # decoded at a smaller scale, so the full-size copy is the peak; flattening it first made two more.
+        preview = _flatten(loaded.reduce(remaining))
+        loaded.close()
+    else:
+        preview = _flatten(loaded)
+        if remaining > 1:
+            preview = preview.reduce(remaining)
     if resize_to is not None:
         # From less than 1.6 times the size, Pillow's antialiased bilinear looks like Lanczos at half the cost.
         preview.thumbnail((resize_to, resize_to), Image.Resampling.BILINEAR, reducing_gap=None)
@@ -462,13 +487,29 @@ def _exif_time(value: str, offset: str | None) -> str | None:
 class Ingestor:
     """Turns bytes into a stored, thumbnailed, published image, or refuses them with a reason."""
 
-    def __init__(self, store: Store, blobs: Blobs, bus: Bus, limits: Limits = Limits()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: Blobs,
+        bus: Bus,
+        limits: Limits = Limits(),
+        *,
+        decoders: DecoderPool | None = None,
+        quarantine: Quarantine | None = None,
+    ) -> None:
+        """`decoders`: the worker processes that decode (default: this process's shared pool).
+
+        `quarantine`: where files read from a path (hot folder, `fotoflo ingest`) whose decoder died are
+        remembered, so that they are refused without decoding until their bytes change.
+        """
+        from dashboard.decoders import shared_pool
+
         self.store = store
         self.blobs = blobs
         self.bus = bus
         self.limits = limits
-        # Pillow's own bomb check must not refuse what our limit allows (it warns above its cap).
-        _allow_pixels(limits.max_pixels)
+        self.decoders = decoders or shared_pool()
+        self.quarantine = quarantine
 
     def ingest(
         self,
@@ -482,6 +523,7 @@ class Ingestor:
         replaces: str | None = None,
         base_sha256: str | None = None,
         device: Device | None = None,
+        quarantine: bool | None = None,
     ) -> IngestResult:
         """Ingest one file or one upload's bytes; raises `IngestError` for refused input.
 
@@ -490,7 +532,11 @@ class Ingestor:
         `expected_sha256` refuses bytes that hash otherwise (`ChecksumMismatch`). With `replaces`
         (an image id of the project, else `UnknownImage`) the bytes are a new version of that
         image made from its version `base_sha256`, by `device`: see `Store.add_version`.
+        `quarantine`: whether a file whose decoder dies is quarantined (default: when `source` is a
+        path; an upload, which its sender sees refused, passes False for the temp file it was kept in).
         """
+        if quarantine is None:
+            quarantine = not isinstance(source, bytes | bytearray | memoryview)
         try:
             data, name, mtime_s = self._read(source, filename, mtime_s)
             sha = sha256_of(data)
@@ -504,7 +550,7 @@ class Ingestor:
             if existing is not None:
                 log.info("duplicate %s in %s: already stored as %s", name, project, existing.id)
                 return IngestResult(existing, created=False)
-            analysis = analyze(data, name, self.limits, sha)
+            analysis = self._analyze(data, name, sha, quarantine=quarantine)
         except IngestError as exc:
             if log_refusals:
                 log.warning("refused %s: %s", exc.filename, exc.reason)
@@ -512,6 +558,20 @@ class Ingestor:
         if replaces is not None:
             return self.commit_version(analysis, data, name, project, mtime_s, replaces, base_sha256 or "", device)
         return self.commit(analysis, data, name, project, mtime_s, device=device)
+
+    def _analyze(self, data: bytes, name: str, sha: str, *, quarantine: bool) -> Analysis:
+        """Decode in a worker; with `quarantine`, a file whose decoder died is refused so from then on."""
+        listed = self.quarantine if quarantine else None
+        if listed is not None and data:
+            reason = listed.reason(sha)
+            if reason is not None:
+                raise DecoderFailed(name, f"quarantined, not decoded again until the file changes ({reason})")
+        try:
+            return self.decoders.analyze(data, name, self.limits, sha)
+        except DecoderFailed as exc:
+            if listed is not None:
+                listed.add(sha, name, exc.reason)
+            raise
 
     def _current(self, project: str, sha: str) -> ImageRecord | None:
         """The image whose current version has these bytes (an older version's bytes make a new image)."""
@@ -594,10 +654,11 @@ class Ingestor:
     def _read(
         self, source: bytes | Path, filename: str | None, mtime_s: float | None
     ) -> tuple[bytes, str, float | None]:
+        # A name is only a label, but it is logged and exported: one printable line, whatever its source.
         if isinstance(source, bytes | bytearray | memoryview):
-            return bytes(source), filename or "upload", mtime_s
+            return bytes(source), clean_filename(filename), mtime_s
         path = Path(source)
-        name = filename or path.name
+        name = clean_filename(filename or path.name)
         try:
             stat = path.stat()
             if stat.st_size > self.limits.max_bytes:
@@ -614,37 +675,45 @@ class Ingestor:
         workers: int | None = None,
         on_result: Callable[[Path, IngestResult | IngestError], None] | None = None,
     ) -> IngestStats:
-        """Bulk import: decode in a process pool sized to the cores, commit in this thread."""
+        """Bulk import: decode in `workers` decoder processes at once (default: the pool's), commit in this thread."""
+        from dashboard.decoders import DecoderPool
+
         stats = IngestStats()
-        workers = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for path, outcome in self._pipeline(paths, project, pool, window=workers * 2):
-                if isinstance(outcome, IngestError):
-                    stats.refused.append(outcome)
-                elif outcome.created:
-                    stats.created += 1
-                else:
-                    stats.duplicates += 1
-                if on_result:
-                    on_result(path, outcome)
+        own = DecoderPool(workers) if workers and workers != self.decoders.size else None
+        decoders = own or self.decoders
+        try:
+            with ThreadPoolExecutor(max_workers=decoders.size, thread_name_prefix="fotoflo-decode") as pool:
+                for path, outcome in self._pipeline(paths, project, pool, decoders, window=decoders.size * 2):
+                    if isinstance(outcome, IngestError):
+                        stats.refused.append(outcome)
+                    elif outcome.created:
+                        stats.created += 1
+                    else:
+                        stats.duplicates += 1
+                    if on_result:
+                        on_result(path, outcome)
+        finally:
+            if own is not None:
+                own.close()
         return stats
 
     def _pipeline(
-        self, paths: Iterable[Path], project: str, pool: Executor, window: int
+        self, paths: Iterable[Path], project: str, pool: Executor, decoders: DecoderPool, window: int
     ) -> Iterator[tuple[Path, IngestResult | IngestError]]:
-        pending: list[tuple[Path, bytes, float | None, Any]] = []
+        pending: list[tuple[Path, bytes, str, str, float | None, Future[Analysis] | None]] = []
+        ingestor = self if decoders is self.decoders else copy.copy(self)
+        ingestor.decoders = decoders
 
         def drain(limit: int) -> Iterator[tuple[Path, IngestResult | IngestError]]:
             while len(pending) > limit:
-                path, data, mtime_s, future = pending.pop(0)
+                path, data, name, sha, mtime_s, future = pending.pop(0)
                 try:
-                    analysis = future.result() if future is not None else None
-                    if analysis is None:
-                        existing = self._current(project, sha256_of(data))
+                    if future is None:
+                        existing = self._current(project, sha)
                         assert existing is not None
                         yield path, IngestResult(existing, created=False)
                     else:
-                        yield path, self.commit(analysis, data, path.name, project, mtime_s)
+                        yield path, self.commit(future.result(), data, name, project, mtime_s)
                 except IngestError as exc:
                     log.warning("refused %s: %s", exc.filename, exc.reason)
                     yield path, exc
@@ -657,7 +726,7 @@ class Ingestor:
                 continue
             sha = sha256_of(data)
             duplicate = bool(data) and self._current(project, sha) is not None
-            future = None if duplicate else pool.submit(analyze, data, name, self.limits, sha)
-            pending.append((path, data, mtime_s, future))
+            future = None if duplicate else pool.submit(ingestor._analyze, data, name, sha, quarantine=True)
+            pending.append((path, data, name, sha, mtime_s, future))
             yield from drain(window)
         yield from drain(0)

@@ -26,6 +26,7 @@ from dashboard.guard import Boundary, guard
 from dashboard.hub import FeedHub
 from dashboard.ingest import Ingestor, IngestResult, Limits
 from dashboard.leader import HotFolderLeader, lock_key
+from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 from dashboard.signing import UrlSigner, load_or_create_secret
 from dashboard.store import Store
 from dashboard.watcher import HotFolderWatcher
@@ -77,7 +78,11 @@ class Fotoflo:
         if removed:
             log.info("removed %d temp file(s) left by an interrupted ingest", removed)
         self.ingestor = Ingestor(
-            self.store, self.blobs, self.bus, Limits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
+            self.store,
+            self.blobs,
+            self.bus,
+            Limits(settings.max_bytes, settings.max_pixels, settings.decode_timeout_s),
+            quarantine=Quarantine(settings.data / QUARANTINE_FILE),
         )
         self.curator = Curator(self.store, self.bus)
         self.downloads = Downloads()

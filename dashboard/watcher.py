@@ -56,6 +56,11 @@ def is_ignored(path: Path, root: Path) -> bool:
     return name.endswith(TEMP_SUFFIXES) or name.startswith(TEMP_PREFIXES)
 
 
+def shown(path: Path) -> str:
+    """A path as one printable log line: control and direction characters escaped (a name may hold a newline)."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in str(path))
+
+
 Fingerprint = tuple[int, int]  # (size in bytes, mtime in ns)
 
 
@@ -105,6 +110,7 @@ class HotFolderWatcher:
         self._heap: list[tuple[float, Path]] = []
         self._busy: set[Path] = set()
         self._done: dict[Path, Fingerprint] = {}  # ingested or refused, by fingerprint
+        self._outside: dict[Path, Path] = {}  # symlinks to outside the folder, by target: each logged once
         self._stopping = False
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._thread: threading.Thread | None = None
@@ -244,8 +250,25 @@ class HotFolderWatcher:
                 self._candidates.pop(path, None)
                 return
             del self._candidates[path]
+            if self._leaves_root(path):
+                self._done[path] = fp  # looked at again only when the link or its target changes
+                return
             self._busy.add(path)
         self._pool.submit(self._ingest_one, path, fp)
+
+    def _leaves_root(self, path: Path) -> bool:
+        """Whether `path` resolves (through symlinks, its own or its folders') to outside the folder; logged once."""
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # gone meanwhile, or a symlink loop
+            return True
+        if target.is_relative_to(self.root):
+            self._outside.pop(path, None)
+            return False
+        if self._outside.get(path) != target:
+            self._outside[path] = target
+            log.warning("not ingesting %s: it is a symlink to %s, outside the hot folder", shown(path), shown(target))
+        return True
 
     def _ingest_one(self, path: Path, fp: Fingerprint) -> None:
         try:
@@ -254,16 +277,16 @@ class HotFolderWatcher:
             # A writer that closes between chunks leaves a truncated file for a moment: only a
             # file that stays as it is for the whole settle time is refused for good.
             if self._still_young(path, fp):
-                log.debug("%s is not complete yet (%s); looking again", path, exc.reason)
+                log.debug("%s is not complete yet (%s); looking again", shown(path), exc.reason)
                 self._requeue(path)
             else:
-                log.warning("refused %s: %s", path, exc.reason)
+                log.warning("refused %s: %s", shown(path), exc.reason)
                 self._mark_done(path, fp)
         except IngestError as exc:
-            log.warning("refused %s: %s", path, exc.reason)
+            log.warning("refused %s: %s", shown(path), exc.reason)
             self._mark_done(path, fp)  # not retried until the file changes
         except Exception:
-            log.exception("ingesting %s failed", path)
+            log.exception("ingesting %s failed", shown(path))
         else:
             self._mark_done(path, fp)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import random
 import re
@@ -583,6 +584,33 @@ def test_refusals_from_disk_name_the_file(embedded: Embedded, tmp_path: Path) ->
         ingestor.ingest(tmp_path / "missing.jpg", PROJECT)
 
     assert_nothing_stored(embedded)
+
+
+def test_names_from_disk_are_cleaned_like_upload_names(
+    embedded: Embedded, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fotoflo")
+    forged = tmp_path / "IMG_1.jpg\n2026-12-06 INFO fotoflo.auth: owner signed in"
+    forged.write_bytes(distinct_jpeg(1))
+    swapped = tmp_path / "IMG_2\u202egpj.exe"
+    swapped.write_bytes(distinct_jpeg(2))
+    card = tmp_path / "card"
+    card.mkdir()
+    (card / "IMG_3\r\n.jpg").write_bytes(distinct_jpeg(3))
+
+    one = embedded.ingestor.ingest(forged, PROJECT).image
+    two = embedded.ingestor.ingest(swapped, PROJECT).image
+    stats = embedded.ingestor.ingest_many(sorted(card.iterdir()), PROJECT, workers=1)
+
+    assert one.filename == "IMG_1.jpg 2026-12-06 INFO fotoflo.auth: owner signed in"
+    assert two.filename == "IMG_2gpj.exe"
+    assert stats.created == 1
+    assert [i.filename for i in embedded.store.list_images(PROJECT, limit=10)] == [
+        "IMG_3  .jpg",  # \r and \n are one space each
+        two.filename,
+        one.filename,
+    ]
+    assert not [r.getMessage() for r in caplog.records if "\n" in r.getMessage() or "\u202e" in r.getMessage()]
 
 
 def test_a_small_limit_on_one_ingestor_does_not_refuse_for_another(embedded: Embedded) -> None:

@@ -359,3 +359,46 @@ def test_subfolders_created_after_start(hot: HotFolder, watch: WatcherFactory) -
     hot.barrier()
     assert sorted(i.filename for i in hot.images()) == ["IMG_0.jpg", "IMG_1.jpg", "IMG_2.jpg", "a.jpg"]
     assert all(hot.calls_for(n) == 1 for n in ("IMG_0.jpg", "IMG_1.jpg", "IMG_2.jpg", "a.jpg"))
+
+
+# -- what the hot folder must not let in ------------------------------------------------------
+
+
+def test_symlink_to_a_file_outside_is_not_ingested_and_logged_once(
+    hot: HotFolder, watch: WatcherFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fotoflo")
+    secret = hot.write_outside("private/ssh-key.jpg", unique_jpeg(1))
+    inside = hot.root / "kept" / "real.jpg"
+    inside.parent.mkdir()
+    inside.write_bytes(unique_jpeg(2))
+    watcher = watch(settle_s=0.3)
+    (hot.root / "leak.jpg").symlink_to(secret)
+    (hot.root / "alias.jpg").symlink_to(inside)  # a link that stays inside the folder is fine
+    wait_until(lambda: hot.calls_for("alias.jpg") == 1, timeout_s=10)
+    hot.barrier()
+    warnings = [r.getMessage() for r in caplog.records if "outside the hot folder" in r.getMessage()]
+    assert warnings == [f"not ingesting {hot.root / 'leak.jpg'}: it is a symlink to {secret}, outside the hot folder"]
+    assert hot.calls_for("leak.jpg") == 0
+    assert [i.filename for i in hot.images()] == ["real.jpg"]  # the alias has the same bytes: a duplicate
+    # Rescans see it again and again: still not ingested, and not logged again.
+    watcher.scan()
+    hot.barrier()
+    assert hot.calls_for("leak.jpg") == 0
+    assert len([r for r in caplog.records if "outside the hot folder" in r.getMessage()]) == 1
+
+
+def test_names_with_a_newline_or_direction_override_are_cleaned_and_logged_on_one_line(
+    hot: HotFolder, watch: WatcherFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fotoflo")
+    watch(settle_s=0.3)
+    (hot.root / "IMG_1.jpg\nINFO fotoflo.auth: owner signed in").write_bytes(unique_jpeg(1))
+    (hot.root / "IMG_2\u202egpj.exe").write_bytes(unique_jpeg(2))
+    (hot.root / "notes\n.txt").write_text("not an image")
+    wait_until(lambda: len(hot.images()) == 2, timeout_s=10)
+    wait_until(lambda: any("notes" in r.getMessage() and "refused" in r.getMessage() for r in caplog.records))
+    hot.barrier()
+    assert sorted(i.filename for i in hot.images()) == ["IMG_1.jpg INFO fotoflo.auth: owner signed in", "IMG_2gpj.exe"]
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("fotoflo")]
+    assert messages and not [m for m in messages if "\n" in m or "\u202e" in m], messages

@@ -1,0 +1,332 @@
+"""Decoding untrusted bytes in worker processes: a crash, a hang or a pixel bomb costs one file, never the server.
+
+Pillow, pillow-heif and LibRaw parse hostile files in native code. `DecoderPool.analyze` hands each
+file to one of at most N long-lived workers (`dashboard/decoder_worker.py`, started with
+`subprocess`, never forked from a threaded server) and waits for its `Analysis`. A worker decodes
+under `resource.setrlimit` limits (address space sized from the pixel cap, CPU seconds) and a wall
+timeout kept by the parent. A worker that dies or overruns is killed and replaced, and the file is
+refused with `DecoderFailed`. `dashboard.quarantine` remembers such files by content so the hot folder
+and `fotoflo ingest` do not feed them to a decoder again (also after a restart).
+
+JSON headers cross length-framed pipes (`multiprocessing.connection`), the file's bytes and the
+renditions an anonymous shared file; nothing is pickled, so a worker that hostile bytes took over
+cannot run code in the parent by its answer (the parent checks every size it is told).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import math
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from dashboard.decoder_worker import MAX_HEADER_BYTES, pwrite_all
+from dashboard.ingest import (
+    Analysis,
+    CorruptImage,
+    DecoderFailed,
+    EmptyFile,
+    Limits,
+    NotAnImage,
+    TooLarge,
+    TooManyPixels,
+    UnsupportedFormat,
+)
+
+log = logging.getLogger("fotoflo.decoders")
+
+#: Address space a decode may add to a worker, per pixel allowed (`Limits.max_pixels`): Pillow keeps
+#: RGB as 4 bytes a pixel, and a full-size decode may need a second copy (alpha premultiplied for
+#: `reduce`, libheif's planes beside its RGB output).
+BYTES_PER_PIXEL = 10
+MEMORY_FLOOR_BYTES = 512 * 1024 * 1024  # in bytes: enough for any ordinary photo, whatever the pixel cap
+MEMORY_CEILING_BYTES = 16 * 1024 * 1024 * 1024  # in bytes: never more per worker, however large the cap
+_SHARED_KEEP_BYTES = 64 * 1024 * 1024  # a worker's shared file keeps its pages up to this size between files
+_DEFAULT_LIMITS = Limits()
+_REFUSALS = {cls.code: cls for cls in (EmptyFile, TooLarge, NotAnImage, UnsupportedFormat, CorruptImage, TooManyPixels)}
+
+
+def memory_budget_bytes(limits: Limits, workers: int, total_ram_bytes: int | None = None) -> int:
+    """Address space one decode may add to a worker: from the pixel and byte caps, within floor and ceiling.
+
+    The ceiling is also at most half the machine's memory shared by `workers` decodes at once, so N
+    pixel bombs together leave the other half to the server and everything else.
+    """
+    wanted = limits.max_pixels * BYTES_PER_PIXEL + 2 * limits.max_bytes
+    return max(MEMORY_FLOOR_BYTES, min(memory_ceiling_bytes(workers, total_ram_bytes), wanted))
+
+
+def memory_ceiling_bytes(workers: int, total_ram_bytes: int | None = None) -> int:
+    """The most address space a decode may add to a worker, whatever the caps: also a worker's hard limit."""
+    ram = total_ram_bytes if total_ram_bytes is not None else _total_ram_bytes()
+    return max(MEMORY_FLOOR_BYTES, min(MEMORY_CEILING_BYTES, ram // (2 * max(1, workers))))
+
+
+def _total_ram_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return MEMORY_CEILING_BYTES
+
+
+class _WorkerLost(Exception):
+    """The worker died, overran its time or broke the protocol; the message says which, for people."""
+
+
+class _Worker:
+    """One decoder process, its two pipes and its shared file; used by one thread at a time (the pool sees to it).
+
+    The pipes carry small JSON headers; the file's bytes and the renditions cross through an anonymous
+    shared file (`_shared_file`): one copy in, one copy out, instead of a pipe's many hand-overs between
+    two processes, each waiting to be scheduled on a busy machine.
+    """
+
+    def __init__(self, env: dict[str, str], ceiling_bytes: int) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        self.shared = _shared_file()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dashboard.decoder_worker", str(ceiling_bytes), str(self.shared)],
+                stdin=to_child_r,
+                stdout=from_child_w,
+                pass_fds=(self.shared,),
+                env=env,
+            )
+        except OSError:
+            for fd in (to_child_w, from_child_r, self.shared):
+                os.close(fd)
+            raise
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.send = Connection(to_child_w, readable=False)
+        self.recv = Connection(from_child_r, writable=False)
+        self.pid = self.proc.pid
+
+    def request(self, header: dict[str, Any], data: bytes, timeout_s: float) -> tuple[dict[str, Any], list[bytes]]:
+        """Send one request; its reply header and blobs. `_WorkerLost` if the worker does not answer in time."""
+        try:
+            pwrite_all(self.shared, data)
+            self.send.send_bytes(json.dumps({**header, "size": len(data)}).encode())
+            if not self.recv.poll(timeout_s):
+                raise _WorkerLost(f"the decoder took longer than {timeout_s:g} s and was stopped")
+            reply = json.loads(self.recv.recv_bytes(MAX_HEADER_BYTES))
+        except (EOFError, OSError, ValueError) as exc:
+            raise _WorkerLost(self._death()) from exc
+        sizes = reply.get("blobs", []) if isinstance(reply, dict) else None
+        if not isinstance(sizes, list) or len(sizes) > 2:
+            raise _WorkerLost("the decoder answered nonsense")
+        blobs, offset = [], 0
+        for size in sizes:
+            if not isinstance(size, int) or not 0 <= size <= header["max_blob_bytes"]:
+                raise _WorkerLost("the decoder answered nonsense")
+            try:
+                blob = os.pread(self.shared, size, offset)
+            except OSError as exc:
+                raise _WorkerLost(f"the decoder's answer cannot be read ({exc.strerror or exc})") from exc
+            if len(blob) != size:
+                raise _WorkerLost("the decoder answered nonsense")
+            blobs.append(blob)
+            offset += size
+        if offset + len(data) > _SHARED_KEEP_BYTES:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.shared, 0)  # give back a large file's pages; small ones are reused
+        return reply, blobs
+
+    def _death(self) -> str:
+        """Why the worker is gone, from its exit status."""
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "the decoder broke off its answer"
+        if code < 0:
+            sig = signal.Signals(-code)
+            why = {
+                signal.SIGSEGV: "crashed",
+                signal.SIGBUS: "crashed",
+                signal.SIGABRT: "aborted",
+                signal.SIGKILL: "was killed (out of memory, or by someone)",
+                signal.SIGXCPU: "ran out of its CPU time",
+            }.get(sig, "was stopped")
+            return f"the decoder {why} ({sig.name})"
+        return f"the decoder exited with status {code}"
+
+    def stop(self) -> None:
+        """Kill the process and reap it (a lost worker is never trusted again)."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self.close_pipes()
+
+    def close(self, timeout_s: float = 5) -> None:
+        """Let an idle worker end by closing its input; kill it if it does not."""
+        self.close_pipes()
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.stop()
+
+    def close_pipes(self) -> None:
+        for conn in (self.send, self.recv):
+            with contextlib.suppress(OSError):
+                conn.close()
+        with contextlib.suppress(OSError):
+            os.close(self.shared)
+
+
+def _shared_file() -> int:
+    """An anonymous file (memfd on Linux, an unlinked temp file elsewhere), not inherited but by `pass_fds`."""
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None:
+        return int(memfd_create("fotoflo-decode", os.MFD_CLOEXEC))
+    fd, path = tempfile.mkstemp(prefix="fotoflo-decode-")
+    os.unlink(path)
+    return fd
+
+
+class DecoderPool:
+    """At most `size` decodes at once, each in a worker process of its own; workers start when first needed.
+
+    Thread-safe: callers block while all workers are busy. A worker lives across files (its start,
+    about 0.3 s of imports, is paid once); one that dies or overruns `Limits.decode_timeout_s` is
+    killed, its file refused with `DecoderFailed`, and a new one is started for the next file.
+    """
+
+    def __init__(self, size: int | None = None, *, env: dict[str, str] | None = None) -> None:
+        self.size = max(1, size or os.cpu_count() or 1)
+        self._env = _worker_env(env)
+        self._slots: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
+        for _ in range(self.size):
+            self._slots.put(None)
+        self._lock = threading.Lock()
+        self._workers: set[_Worker] = set()
+        self._closed = False
+        self.pid = os.getpid()
+        self.started = 0  # workers started, replacements included
+        self.failed = 0  # files whose worker was lost
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the live workers (tests kill them)."""
+        with self._lock:
+            return [w.pid for w in self._workers]
+
+    def analyze(
+        self, data: bytes, filename: str, limits: Limits = _DEFAULT_LIMITS, sha256: str | None = None
+    ) -> Analysis:
+        """`dashboard.ingest.analyze` in a worker: the same `Analysis` or `IngestError`, or `DecoderFailed`."""
+        reply, blobs = self._call({"op": "analyze", "filename": filename, "sha256": sha256}, data, filename, limits)
+        if reply.get("ok"):
+            try:
+                fields = {k: reply[k] for k in Analysis.__dataclass_fields__ if k not in ("thumb_jpeg", "preview_jpeg")}
+                return Analysis(**fields, preview_jpeg=blobs[0], thumb_jpeg=blobs[1])
+            except (KeyError, IndexError, TypeError) as exc:
+                raise DecoderFailed(filename, "the decoder answered nonsense") from exc
+        code, reason = str(reply.get("code", "")), str(reply.get("reason", "refused"))[:1000]
+        raise _REFUSALS.get(code, DecoderFailed)(filename, reason)
+
+    def worker_limits(self, limits: Limits = _DEFAULT_LIMITS) -> dict[str, Any]:
+        """The resource limits a worker decodes under for `limits` (as `getrlimit` reports them there)."""
+        reply, _ = self._call({"op": "limits"}, b"", "limits", limits)
+        return reply
+
+    def _call(
+        self, header: dict[str, Any], data: bytes, filename: str, limits: Limits
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        if self._closed:
+            raise DecoderFailed(filename, "the server is stopping")
+        header = {
+            **header,
+            "max_bytes": limits.max_bytes,
+            "max_pixels": limits.max_pixels,
+            "memory_bytes": memory_budget_bytes(limits, self.size),
+            "cpu_s": math.ceil(limits.decode_timeout_s),
+            "max_blob_bytes": limits.max_bytes + 64 * 1024 * 1024,
+        }
+        worker = self._slots.get()  # at most `size` decodes at once
+        try:
+            if worker is not None and worker.proc.poll() is not None:  # died idle (killed, or out of memory)
+                self._forget(worker)
+                worker = None
+            if worker is None:
+                if self._closed:
+                    raise DecoderFailed(filename, "the server is stopping")
+                worker = self._start()
+            reply, blobs = worker.request(header, data, limits.decode_timeout_s)
+            if reply.get("retire"):  # it ends itself after this answer: never send it another file
+                self._forget(worker)
+                worker = None
+            return reply, blobs
+        except _WorkerLost as lost:
+            if worker is not None:
+                self._forget(worker)
+                worker = None
+            with self._lock:
+                self.failed += 1
+            log.warning("decoding %s: %s; the next file gets a new decoder process", filename, lost)
+            raise DecoderFailed(filename, str(lost)) from None
+        finally:
+            self._slots.put(worker)
+
+    def _start(self) -> _Worker:
+        try:
+            worker = _Worker(self._env, memory_ceiling_bytes(self.size))
+        except OSError as exc:  # out of processes or file descriptors: this file cannot be decoded now
+            raise _WorkerLost(f"no decoder process could be started ({exc.strerror or exc})") from exc
+        with self._lock:
+            if self._closed:
+                worker.stop()
+                raise _WorkerLost("the server is stopping")
+            self._workers.add(worker)
+            self.started += 1
+        return worker
+
+    def _forget(self, worker: _Worker) -> None:
+        worker.stop()
+        with self._lock:
+            self._workers.discard(worker)
+
+    def close(self) -> None:
+        """End every worker; a decode still running is refused with `DecoderFailed`."""
+        with self._lock:
+            self._closed = True
+            workers, self._workers = list(self._workers), set()
+        for worker in workers:
+            worker.close(timeout_s=1)
+
+
+def _worker_env(extra: dict[str, str] | None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
+    # The worker imports this very package, whatever the working directory or installed copy.
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    # Fewer reserved arenas and thread stacks: RLIMIT_AS counts address space, not memory touched.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+_shared: DecoderPool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_pool() -> DecoderPool:
+    """This process's pool (one worker per core at most), made on first use and closed at exit."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.pid != os.getpid():  # a forked child must not share its parent's pipes
+            _shared = DecoderPool()
+            atexit.register(_shared.close)
+        return _shared
