@@ -1,8 +1,8 @@
 """Against a REAL Supabase project: only when `SUPABASE_URL` and `SUPABASE_KEY` are set (skipped otherwise).
 
-The project needs `supabase/migrations/*.sql` applied (README: "Fotoflo on Supabase"); the key is
-its service role key. Everything is written into a project of its own, `live-test-…`, which is
-deleted again at the end (its Storage objects are content-addressed random bytes, also removed).
+The project needs `supabase/migrations/*.sql` applied (docs/supabase.md, "Set up a Supabase project for
+Fotoflo"); the key is its service role key. Everything is written into a project of its own, `live-test-…`,
+which is deleted again at the end (its Storage objects are content-addressed random bytes, also removed).
 """
 
 from __future__ import annotations

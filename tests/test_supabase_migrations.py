@@ -155,7 +155,7 @@ def test_tokens_kept_in_plain_text_before_are_hashed_by_the_migration(postgres_s
 
 
 def test_shares_keep_only_the_hash_and_the_hash_is_no_token(seeded: str) -> None:
-    # `seeded` wrote its tokens in plain text, as the README says: the trigger kept their hashes only.
+    # `seeded` wrote its tokens in plain text, as docs/supabase.md says: the trigger kept their hashes only.
     rows = as_role(
         seeded, "service_role", None, "SELECT token, token_sha256 FROM shares ORDER BY expires_at NULLS FIRST"
     )
