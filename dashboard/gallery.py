@@ -9,6 +9,7 @@ small event and no existing tile is re-created; its Live badge is the truth abou
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,61 @@ ASSETS = Path(__file__).parent / "assets"
 MODES = ("grid", "collection", "wall")
 #: What `?mode=` may say: `single` is Single mode's name in the page's switch.
 MODE_ALIASES = {"single": "grid"}
+
+_IMPORT = re.compile(r'^import \{([^}]*)\} from "\./([\w-]+)\.js";$')
+_EXPORT = re.compile(r"^export (?:const|let|(?:async )?function|class) (\w+)")
+
+
+def esm_bundle(entry: Path) -> str:
+    """The ES module `entry` with the sibling modules it imports (`import {a} from "./x.js"`) joined in.
+
+    Panel sends a `JSComponent`'s `_esm` to the browser as one module (a `blob:` URL), where relative
+    imports cannot resolve, and bundling files takes `panel compile` (node and esbuild). So the modules
+    are joined here, without a build step: dependencies first, in the order their imports give (never a
+    hand-kept list), each in its own function scope whose value is its exports; only `entry`'s exports
+    stay the module's. A missing module, an unknown name, an import cycle or an import of another form
+    raises ValueError naming the file.
+    """
+    done: dict[str, list[str]] = {}  # module stem -> its exported names, once its code is emitted
+    chunks: list[str] = []
+
+    def visit(stem: str, chain: tuple[str, ...]) -> list[str]:
+        if stem in chain:
+            raise ValueError(f"{entry.parent}: import cycle {' -> '.join((*chain, stem))}")
+        if stem in done:
+            return done[stem]
+        path = entry.parent / f"{stem}.js"
+        if not path.is_file():
+            raise ValueError(f"{chain[-1]}.js imports ./{stem}.js, which does not exist in {entry.parent}")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        exports = [m.group(1) for line in lines if (m := _EXPORT.match(line))]
+        is_entry = path == entry
+        body = []
+        for line in lines:
+            if match := _IMPORT.match(line):
+                names = [n.strip() for n in match.group(1).split(",") if n.strip()]
+                available = visit(match.group(2), (*chain, stem))
+                if unknown := [n for n in names if n not in available]:
+                    raise ValueError(f"{path}: ./{match.group(2)}.js does not export {', '.join(unknown)}")
+                body.append(f"const {{ {', '.join(names)} }} = {_scope(match.group(2))};")
+            elif line.startswith(("import ", "export {", "export default")):
+                raise ValueError(f"{path}: only `import {{ a, b }} from \"./x.js\";` and `export <declaration>` are joined: {line!r}")
+            else:
+                body.append(line if is_entry or not _EXPORT.match(line) else line.removeprefix("export "))
+        if is_entry:
+            chunks.append(f"// ---- {path.name}\n" + "\n".join(body))
+        else:
+            code = "\n".join(body)
+            chunks.append(f"// ---- {path.name}\nconst {_scope(stem)} = (() => {{\n{code}\nreturn {{ {', '.join(exports)} }};\n}})();")
+        done[stem] = exports
+        return exports
+
+    visit(entry.stem, ())
+    return "\n\n".join(chunks) + "\n"
+
+
+def _scope(stem: str) -> str:
+    return "__fotoflo_" + stem.replace("-", "_")
 
 
 class LiveGallery(JSComponent):
@@ -54,8 +110,8 @@ class LiveGallery(JSComponent):
     collection = param.String(default=None, allow_None=True, doc="Id of the collection open in the side panel.")
     sync_url = param.Boolean(default=False, doc="Keep the page URL's ?mode= in step with the mode switch.")
 
-    # One module: the pool and the collections (curation.js) live on the gallery's grid and stream.
-    _esm = "\n".join((ASSETS / name).read_text() for name in ("gallery.js", "curation.js"))
+    # main.js and the modules it imports (stream, grid, lightbox, upload, curation), joined: see esm_bundle.
+    _esm = esm_bundle(ASSETS / "main.js")
     _stylesheets = [(ASSETS / "gallery.css").read_text()]
 
 
