@@ -24,6 +24,15 @@ ASSETS = Path(__file__).parent / "assets"
 MODES = ("grid", "collection", "wall")
 #: What `?mode=` may say: `single` is Single mode's name in the page's switch.
 MODE_ALIASES = {"single": "grid"}
+#: Images fetched per page while scrolling (the first page fills a large screen).
+PAGE_SIZE = 60
+#: The wall shows the newest image on its stage and this many before it in a strip beneath: its one
+#: page is exactly what it can show (main.js reads the strip's length back as `page_size - 1`).
+WALL_STRIP = 12
+#: The heartbeat a page asks of the server, in seconds, at most: the Live badge turns Offline after
+#: 2.5 missed beats (at least 4 s), which keeps the promise of `Offline` within 5 s of losing the
+#: connection. A server set to beat faster (`--heartbeat-s`) is followed; a slower one is not.
+PAGE_HEARTBEAT_S = 1.5
 
 _IMPORT = re.compile(r'^import \{([^}]*)\} from "\./([\w-]+)\.js";$')
 _EXPORT = re.compile(r"^export (?:const|let|(?:async )?function|class) (\w+)")
@@ -49,7 +58,8 @@ def esm_bundle(entry: Path) -> str:
             return done[stem]
         path = entry.parent / f"{stem}.js"
         if not path.is_file():
-            raise ValueError(f"{chain[-1]}.js imports ./{stem}.js, which does not exist in {entry.parent}")
+            who = f"{chain[-1]}.js imports ./{stem}.js" if chain else f"the module {path}"
+            raise ValueError(f"{who}: no such file in {entry.parent}")
         lines = path.read_text(encoding="utf-8").splitlines()
         exports = [m.group(1) for line in lines if (m := _EXPORT.match(line))]
         is_entry = path == entry
@@ -62,14 +72,17 @@ def esm_bundle(entry: Path) -> str:
                     raise ValueError(f"{path}: ./{match.group(2)}.js does not export {', '.join(unknown)}")
                 body.append(f"const {{ {', '.join(names)} }} = {_scope(match.group(2))};")
             elif line.startswith(("import ", "export {", "export default")):
-                raise ValueError(f"{path}: only `import {{ a, b }} from \"./x.js\";` and `export <declaration>` are joined: {line!r}")
+                raise ValueError(
+                    f'{path}: only `import {{ a, b }} from "./x.js";` and `export <declaration>` are joined: {line!r}'
+                )
             else:
                 body.append(line if is_entry or not _EXPORT.match(line) else line.removeprefix("export "))
         if is_entry:
             chunks.append(f"// ---- {path.name}\n" + "\n".join(body))
         else:
             code = "\n".join(body)
-            chunks.append(f"// ---- {path.name}\nconst {_scope(stem)} = (() => {{\n{code}\nreturn {{ {', '.join(exports)} }};\n}})();")
+            value = f"{{ {', '.join(exports)} }}"
+            chunks.append(f"// ---- {path.name}\nconst {_scope(stem)} = (() => {{\n{code}\nreturn {value};\n}})();")
         done[stem] = exports
         return exports
 
@@ -98,8 +111,14 @@ class LiveGallery(JSComponent):
         objects=list(MODES),
         doc="'grid' (Single mode: browse), 'collection' (select and curate) or 'wall' (display).",
     )
-    page_size = param.Integer(default=60, bounds=(1, 500), doc="Images fetched per page while scrolling.")
-    heartbeat_s = param.Number(default=1.5, bounds=(0.5, 30), doc="Seconds between server heartbeats.")
+    page_size = param.Integer(
+        default=PAGE_SIZE, bounds=(1, 500), doc="Images fetched per page while scrolling; the wall shows one page."
+    )
+    heartbeat_s = param.Number(
+        default=PAGE_HEARTBEAT_S,
+        bounds=(0.5, 30),
+        doc="Seconds between the heartbeats the page asks of the server; Offline after 2.5 missed (4 s at least).",
+    )
     state: Any = param.Selector(
         default="connecting",
         objects=["connecting", "live", "offline"],
@@ -139,6 +158,11 @@ class Gallery(Viewer):
         bounds=(200, None),
         doc="Height in pixels (a notebook cell); None fills the page.",
     )
+    heartbeat_s = param.Number(
+        default=PAGE_HEARTBEAT_S,
+        bounds=(0.5, 30),
+        doc="Seconds between the heartbeats the page asks of the server (a served page: `--heartbeat-s`, at most 1.5).",
+    )
 
     def __init__(self, *, sync_url: bool = False, **params: Any) -> None:
         super().__init__(**params)
@@ -148,39 +172,59 @@ class Gallery(Viewer):
 
             self._background = background_server(Path(self.data), self.project)
             self.api_url = self._background.url
-        embedded = self._background or _embedded_at(self.api_url)
+            if "heartbeat_s" not in params:
+                self.heartbeat_s = page_heartbeat_s(self._background.fotoflo.settings.heartbeat_s)
+        self._embedded = self._background or _embedded_at(self.api_url)
         self._view = LiveGallery(
             api_base=self.api_url,
-            api_token=embedded.token if embedded is not None else "",
+            api_token=self._embedded.token if self._embedded is not None else "",
             project=self.project,
             mode=self.mode,
-            page_size=13 if self.mode == "wall" else 60,
+            page_size=WALL_STRIP + 1 if self.mode == "wall" else PAGE_SIZE,
+            heartbeat_s=self.heartbeat_s,
             sync_url=sync_url,
-            **(
-                {"height": self.height, "sizing_mode": "stretch_width"}
-                if self.height
-                else {"sizing_mode": "stretch_both", "min_height": 480}
-            ),
+            **self._sizing(),
         )
         self._view.param.watch(self._on_state, "state")
         # The browser reports what the user did; setting `mode` here switches the page.
         for name in ("selected", "selection", "collection", "mode"):
             self._view.param.watch(lambda e: setattr(self, e.name, e.new), name)
-        self.param.watch(lambda e: setattr(self._view, "mode", e.new), "mode")
-        if embedded is not None:
-            self._view.param.watch(lambda e: self._allow(embedded, e.new), "page_origin")
+        self.param.watch(lambda e: setattr(self._view, e.name, e.new), ["mode", "project", "heartbeat_s"])
+        # A new server or size after construction reaches the browser too (the page starts again on it).
+        self.param.watch(self._on_api_url, "api_url")
+        self.param.watch(lambda e: self._view.param.update(**self._sizing()), "height")
+        self._view.param.watch(self._on_page_origin, "page_origin")
 
-    def _allow(self, embedded: Any, origin: str) -> None:
+    def _sizing(self) -> dict[str, Any]:
+        if self.height:
+            return {"height": self.height, "min_height": None, "sizing_mode": "stretch_width"}
+        return {"height": None, "sizing_mode": "stretch_both", "min_height": 480}
+
+    def _on_api_url(self, event: param.parameterized.Event) -> None:
+        self._embedded = _embedded_at(event.new)
+        origin = self._view.page_origin
+        self._view.param.update(
+            api_base=event.new,
+            api_token=self._embedded.token if self._embedded is not None else "",
+            allowed_origin=origin if self._allowed(origin) else "",
+        )
+
+    def _on_page_origin(self, event: param.parameterized.Event) -> None:
+        if self._allowed(event.new):
+            self._view.allowed_origin = event.new
+
+    def _allowed(self, origin: str) -> bool:
+        """Whether the notebook server this gallery uses (if any) now answers the page at `origin`."""
         # The origin comes over the page's own connection (the notebook's comm, or a Panel server's
         # websocket): only a page that shows this gallery can name it.
-        if not origin:
-            return
+        if not origin or self._embedded is None:
+            return False
         try:
-            embedded.allow_origin(origin)
+            self._embedded.allow_origin(origin)
         except ValueError as exc:
             log.warning("the gallery's page cannot use the notebook server: %s", exc)
-            return
-        self._view.allowed_origin = origin
+            return False
+        return True
 
     def _on_state(self, event: param.parameterized.Event) -> None:
         with param.edit_constant(self):
@@ -198,6 +242,11 @@ class Gallery(Viewer):
 
     def __panel__(self) -> LiveGallery:
         return self._view
+
+
+def page_heartbeat_s(server_heartbeat_s: float) -> float:
+    """The heartbeat a page asks of a server set to `--heartbeat-s` (see PAGE_HEARTBEAT_S)."""
+    return max(0.5, min(server_heartbeat_s, PAGE_HEARTBEAT_S))
 
 
 def _embedded_at(url: str) -> Any:
@@ -225,7 +274,8 @@ def app_for_session(fotoflo: Any) -> pn.viewable.Viewable:
     mode = mode if mode in MODES else "grid"
     project = str(query.get("project") or fotoflo.settings.project)
     project = fotoflo.page_project(project)  # a share link's session sees the project it grants
-    gallery = Gallery(project=project, mode=mode, sync_url=True)
+    heartbeat_s = page_heartbeat_s(fotoflo.settings.heartbeat_s)
+    gallery = Gallery(project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True)
     _log_session(project, mode)
     return pn.Column(gallery, sizing_mode="stretch_both", margin=0)
 

@@ -18,7 +18,6 @@ import { LABEL_NAMES, ratingControl, ratingForKey, ratingIntent, showRating, typ
 import { Stream } from "./stream.js";
 import { Uploader } from "./upload.js";
 
-const WALL_STRIP = 12;
 const AT_TOP_PX = 12;
 const FILTER_FLAGS = [["", "Any flag"], ["pick", "Picks"], ["reject", "Rejected"], ["none", "Unflagged"]];
 const FILTER_RATINGS = [["", "Any rating"], ["1", "★ 1+"], ["2", "★ 2+"], ["3", "★ 3+"], ["4", "★ 4+"], ["5", "★ 5"]];
@@ -30,6 +29,8 @@ class LiveGallery {
     this.api = (model.api_base || "").replace(/\/$/, "");
     this.project = model.project;
     this.mode = model.mode; // "grid" (Single), "collection" (Collection) or "wall"
+    // The wall's one page is its stage and the strip beneath (gallery.py's WALL_STRIP + 1).
+    this.wallStrip = Math.max(1, model.page_size - 1);
     this.byId = new Map(); // id → {image, tile}: images whose record is at hand (tile: while in the DOM)
     this.order = []; // ids in the main grid, newest first: every image loaded, far from the viewport too
     this.seqs = []; // the feed sequence of each id in `order` (strictly decreasing: positions by bisection)
@@ -525,7 +526,7 @@ class LiveGallery {
     this.incoming = [];
     if (this.mode === "wall") {
       // Only the newest takes the stage, and only the last few can still be seen in the strip.
-      const recent = batch.slice(-(WALL_STRIP + 1));
+      const recent = batch.slice(-(this.wallStrip + 1));
       for (const image of batch) this.queued.delete(image.id);
       for (const image of recent) {
         this.byId.set(image.id, { image, tile: null });
@@ -742,12 +743,12 @@ class LiveGallery {
     if (atFront) this.grid.prepend(tile);
     else this.grid.append(tile);
     // A wall runs for days: keep a bounded strip and forget what scrolled off it.
-    while (this.grid.children.length > WALL_STRIP) {
+    while (this.grid.children.length > this.wallStrip) {
       const old = this.grid.lastElementChild;
       this.byId.delete(old.dataset.imageId);
       old.remove();
     }
-    this.order = this.order.filter((id) => this.byId.has(id)).slice(0, WALL_STRIP + 1);
+    this.order = this.order.filter((id) => this.byId.has(id)).slice(0, this.wallStrip + 1);
   }
 
   destroy() {
@@ -761,8 +762,21 @@ class LiveGallery {
 mixin(LiveGallery, WindowedGrid);
 mixin(LiveGallery, Pool);
 
+// The gallery starts again when what it shows changes: another project or server (set from Python).
 export function render({ model, el }) {
-  const gallery = new LiveGallery(model, el);
+  let gallery = new LiveGallery(model, el);
+  let restarting = false;
+  const again = () => {
+    if (restarting) return; // several of them changed at once: start again once
+    restarting = true;
+    queueMicrotask(() => {
+      restarting = false;
+      gallery.destroy();
+      gallery.root.remove();
+      gallery = new LiveGallery(model, el);
+    });
+  };
+  for (const name of ["project", "api_base", "api_token"]) model.on(name, again);
   model.on("mode", () => gallery.setMode(model.mode));
   model.on("remove", () => gallery.destroy());
 }

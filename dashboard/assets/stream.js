@@ -53,6 +53,7 @@ export class Stream {
     while (!this.stopped) {
       try {
         if (this.cursor === null) this.cursor = await this.start();
+        if (this.stopped) return; // the gallery went (or started again) while its first page loaded
         await this.connect(() => { attempt = 0; });
       } catch (err) {
         if (this.stopped) return;
