@@ -7,6 +7,7 @@
 //   lightbox.js  one image large
 //   upload.js    the Upload button and drops
 //   curation.js  Collection mode: the selection pool and saved collections
+//   wall.js      the wall display
 //   ratings.js   stars, flags and labels; dom.js: small helpers
 // This one holds what they share: the list of images shown (newest first), the filters, the modes.
 
@@ -17,6 +18,7 @@ import { Lightbox } from "./lightbox.js";
 import { LABEL_NAMES, ratingControl, ratingForKey, ratingIntent, showRating, typingIn } from "./ratings.js";
 import { Stream } from "./stream.js";
 import { Uploader } from "./upload.js";
+import { Wall } from "./wall.js";
 
 const AT_TOP_PX = 12;
 const FILTER_FLAGS = [["", "Any flag"], ["pick", "Picks"], ["reject", "Rejected"], ["none", "Unflagged"]];
@@ -709,48 +711,6 @@ class LiveGallery {
     if (this.mode === "collection") this.onPoolKey(e);
   }
 
-  // -- wall --------------------------------------------------------------------------------
-
-  showWall(image, live, loadPreview = true) {
-    if (!live && this.wallMain.dataset.imageId) {
-      this.addToStrip(image, false);
-      return;
-    }
-    const previous = this.wallMain.dataset.imageId && this.byId.get(this.wallMain.dataset.imageId);
-    if (previous) this.addToStrip(previous.image, true);
-    this.wallMain.dataset.imageId = image.id;
-    this.empty.hidden = true;
-    if (!loadPreview) return; // passed through the stage in a burst: straight to the strip
-    const next = new Image();
-    next.onload = () => {
-      // In a burst, previews finish loading out of order: a late one must not take the stage back
-      // from a newer arrival (nor become `previous` and push the newer one out of the strip).
-      if (this.wallMain.dataset.imageId !== image.id) return;
-      this.wallMain.src = next.src;
-      this.wallMain.classList.remove("ff-fade");
-      void this.wallMain.offsetWidth;
-      this.wallMain.classList.add("ff-fade");
-    };
-    next.src = this.url(image.preview_url);
-    this.wallCaption.textContent = `${image.filename} · ${formatTime(image.captured_at)}`;
-  }
-
-  addToStrip(image, atFront) {
-    if (this.grid.querySelector(`[data-image-id="${CSS.escape(image.id)}"]`)) return;
-    const tile = this.makeTile(image);
-    const entry = this.byId.get(image.id);
-    if (entry) entry.tile = tile;
-    if (atFront) this.grid.prepend(tile);
-    else this.grid.append(tile);
-    // A wall runs for days: keep a bounded strip and forget what scrolled off it.
-    while (this.grid.children.length > this.wallStrip) {
-      const old = this.grid.lastElementChild;
-      this.byId.delete(old.dataset.imageId);
-      old.remove();
-    }
-    this.order = this.order.filter((id) => this.byId.has(id)).slice(0, this.wallStrip + 1);
-  }
-
   destroy() {
     this.destroyed = true;
     this.stream.stop();
@@ -761,6 +721,7 @@ class LiveGallery {
 
 mixin(LiveGallery, WindowedGrid);
 mixin(LiveGallery, Pool);
+mixin(LiveGallery, Wall);
 
 // The gallery starts again when what it shows changes: another project or server (set from Python).
 export function render({ model, el }) {
