@@ -77,9 +77,10 @@ def test_a_project_set_after_the_gallery_is_shown_reaches_the_page(tmp_path: Pat
         (inbox / "project.txt").write_text("second")  # a cell: gallery.project = "second"
         page.wait_for_selector(".ff-title:text-is('second')", timeout=15_000)
         wait_until(lambda: tile_ids(page) == [], timeout_s=10)
-        page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=15_000)
+        # "second" has no image yet (the API answers 404 unknown_project): the page retries until it has one.
         (inbox / "second.jpg").write_bytes(photo_jpeg(2, (600, 400)))  # ingested into "second"
-        wait_until(lambda: len(tile_ids(page)) == 1, timeout_s=15)
+        wait_until(lambda: len(tile_ids(page)) == 1, timeout_s=30)
+        page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=15_000)
         assert tile_ids(page) != first, "the page shows the new project's image, live"
         assert not page.console.errors
     finally:
