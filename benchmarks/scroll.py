@@ -526,7 +526,7 @@ def main() -> None:
     parser.add_argument("--step-timeout", type=float, default=60.0, help="seconds one step may take")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--data", type=Path, default=None, help="data directory to keep the seeded project in")
-    parser.add_argument("--assets", type=Path, default=None, help="serve the gallery's modules (main.js and its imports) and gallery.css from here")
+    parser.add_argument("--assets", type=Path, default=None, help="serve main.js (and imports), gallery.css from here")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw result here")
     parser.add_argument("--before", type=Path, default=None, help="a --json result to show as 'before'")
     parser.add_argument("--wait-idle", type=float, default=60.0, help="seconds to wait for other processes to quieten")
