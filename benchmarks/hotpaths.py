@@ -443,7 +443,7 @@ def js_by_script(profile: dict[str, Any]) -> dict[str, float]:
         frame = nodes[node]
         url = frame["url"].split("?")[0]
         if url.startswith("blob:"):
-            name = "Fotoflo's gallery module (gallery.js + curation.js)"
+            name = "Fotoflo's gallery module (assets/main.js and its imports)"
         elif url:
             name = url.rsplit("/", 1)[-1]
         else:

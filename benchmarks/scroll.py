@@ -59,7 +59,10 @@ import sys
 from pathlib import Path
 from dashboard import gallery
 assets = Path({assets!r})
-gallery.LiveGallery._esm = "\\n".join((assets / n).read_text() for n in ("gallery.js", "curation.js"))
+if (assets / "main.js").exists():  # modules joined in import order (dashboard/gallery.py esm_bundle)
+    gallery.LiveGallery._esm = gallery.esm_bundle(assets / "main.js")
+else:  # the gallery's browser code before it was split into modules
+    gallery.LiveGallery._esm = "\\n".join((assets / n).read_text() for n in ("gallery.js", "curation.js"))
 gallery.LiveGallery._stylesheets = [(assets / "gallery.css").read_text()]
 from dashboard.cli import main
 sys.exit(main())
@@ -409,7 +412,7 @@ def render(result: dict[str, Any], before: dict[str, Any], machine: str) -> str:
         "",
         f"Steps of {step:g} screens land beyond the tiles made ahead, so the DOM holds what is made around the "
         "view (two screens above, 90 tiles or two screens below); scrolling a screen at a time it also keeps up "
-        "to 600 tiles above the view (`KEEP_BEHIND` in `gallery.js`), about 720 in all at 1280×800.",
+        "to 600 tiles above the view (`KEEP_BEHIND` in `grid.js`), about 720 in all at 1280×800.",
     ]
     if brows:
         nodes, heap, renderer = _slopes(brows)
@@ -523,7 +526,7 @@ def main() -> None:
     parser.add_argument("--step-timeout", type=float, default=60.0, help="seconds one step may take")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--data", type=Path, default=None, help="data directory to keep the seeded project in")
-    parser.add_argument("--assets", type=Path, default=None, help="serve gallery.js/curation.js/gallery.css from here")
+    parser.add_argument("--assets", type=Path, default=None, help="serve main.js (and imports), gallery.css from here")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw result here")
     parser.add_argument("--before", type=Path, default=None, help="a --json result to show as 'before'")
     parser.add_argument("--wait-idle", type=float, default=60.0, help="seconds to wait for other processes to quieten")

@@ -61,7 +61,7 @@ PRECISE_MEMORY_ARGS = ["--enable-precise-memory-info"]
 PROJECT = "default"
 SEEDED = 100  # images in the project before the first arrival: grids open on a full first page
 CHECKPOINT_FRACTIONS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
-WALL_STRIP = 12  # dashboard/assets/gallery.js
+WALL_STRIP = 12  # dashboard/gallery.py
 FLAT_PCT = 5.0  # server RSS may grow at most this much over the last three quarters of the run
 
 # Runs before the page's own scripts: helpers that see through shadow roots, and a count of the

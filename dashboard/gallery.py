@@ -9,6 +9,7 @@ small event and no existing tile is re-created; its Live badge is the truth abou
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,74 @@ ASSETS = Path(__file__).parent / "assets"
 MODES = ("grid", "collection", "wall")
 #: What `?mode=` may say: `single` is Single mode's name in the page's switch.
 MODE_ALIASES = {"single": "grid"}
+#: Images fetched per page while scrolling (the first page fills a large screen).
+PAGE_SIZE = 60
+#: The wall shows the newest image on its stage and this many before it in a strip beneath: its one
+#: page is exactly what it can show (main.js reads the strip's length back as `page_size - 1`).
+WALL_STRIP = 12
+#: The heartbeat a page asks of the server, in seconds, at most: the Live badge turns Offline after
+#: 2.5 missed beats (at least 4 s), which keeps the promise of `Offline` within 5 s of losing the
+#: connection. A server set to beat faster (`--heartbeat-s`) is followed; a slower one is not.
+PAGE_HEARTBEAT_S = 1.5
+
+_IMPORT = re.compile(r'^import \{([^}]*)\} from "\./([\w-]+)\.js";$')
+_EXPORT = re.compile(r"^export (?:const|let|(?:async )?function|class) (\w+)")
+
+
+def esm_bundle(entry: Path) -> str:
+    """The ES module `entry` with the sibling modules it imports (`import {a} from "./x.js"`) joined in.
+
+    Panel sends a `JSComponent`'s `_esm` to the browser as one module (a `blob:` URL), where relative
+    imports cannot resolve, and bundling files takes `panel compile` (node and esbuild). So the modules
+    are joined here, without a build step: dependencies first, in the order their imports give (never a
+    hand-kept list), each in its own function scope whose value is its exports; only `entry`'s exports
+    stay the module's. A missing module, an unknown name, an import cycle or an import of another form
+    raises ValueError naming the file.
+    """
+    done: dict[str, list[str]] = {}  # module stem -> its exported names, once its code is emitted
+    chunks: list[str] = []
+
+    def visit(stem: str, chain: tuple[str, ...]) -> list[str]:
+        if stem in chain:
+            raise ValueError(f"{entry.parent}: import cycle {' -> '.join((*chain, stem))}")
+        if stem in done:
+            return done[stem]
+        path = entry.parent / f"{stem}.js"
+        if not path.is_file():
+            who = f"{chain[-1]}.js imports ./{stem}.js" if chain else f"the module {path}"
+            raise ValueError(f"{who}: no such file in {entry.parent}")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        exports = [m.group(1) for line in lines if (m := _EXPORT.match(line))]
+        is_entry = path == entry
+        body = []
+        for line in lines:
+            if match := _IMPORT.match(line):
+                names = [n.strip() for n in match.group(1).split(",") if n.strip()]
+                available = visit(match.group(2), (*chain, stem))
+                if unknown := [n for n in names if n not in available]:
+                    raise ValueError(f"{path}: ./{match.group(2)}.js does not export {', '.join(unknown)}")
+                body.append(f"const {{ {', '.join(names)} }} = {_scope(match.group(2))};")
+            elif line.startswith(("import ", "export {", "export default")):
+                raise ValueError(
+                    f'{path}: only `import {{ a, b }} from "./x.js";` and `export <declaration>` are joined: {line!r}'
+                )
+            else:
+                body.append(line if is_entry or not _EXPORT.match(line) else line.removeprefix("export "))
+        if is_entry:
+            chunks.append(f"// ---- {path.name}\n" + "\n".join(body))
+        else:
+            code = "\n".join(body)
+            value = f"{{ {', '.join(exports)} }}"
+            chunks.append(f"// ---- {path.name}\nconst {_scope(stem)} = (() => {{\n{code}\nreturn {value};\n}})();")
+        done[stem] = exports
+        return exports
+
+    visit(entry.stem, ())
+    return "\n\n".join(chunks) + "\n"
+
+
+def _scope(stem: str) -> str:
+    return "__fotoflo_" + stem.replace("-", "_")
 
 
 class LiveGallery(JSComponent):
@@ -42,8 +111,14 @@ class LiveGallery(JSComponent):
         objects=list(MODES),
         doc="'grid' (Single mode: browse), 'collection' (select and curate) or 'wall' (display).",
     )
-    page_size = param.Integer(default=60, bounds=(1, 500), doc="Images fetched per page while scrolling.")
-    heartbeat_s = param.Number(default=1.5, bounds=(0.5, 30), doc="Seconds between server heartbeats.")
+    page_size = param.Integer(
+        default=PAGE_SIZE, bounds=(1, 500), doc="Images fetched per page while scrolling; the wall shows one page."
+    )
+    heartbeat_s = param.Number(
+        default=PAGE_HEARTBEAT_S,
+        bounds=(0.5, 30),
+        doc="Seconds between the heartbeats the page asks of the server; Offline after 2.5 missed (4 s at least).",
+    )
     state: Any = param.Selector(
         default="connecting",
         objects=["connecting", "live", "offline"],
@@ -54,8 +129,8 @@ class LiveGallery(JSComponent):
     collection = param.String(default=None, allow_None=True, doc="Id of the collection open in the side panel.")
     sync_url = param.Boolean(default=False, doc="Keep the page URL's ?mode= in step with the mode switch.")
 
-    # One module: the pool and the collections (curation.js) live on the gallery's grid and stream.
-    _esm = "\n".join((ASSETS / name).read_text() for name in ("gallery.js", "curation.js"))
+    # main.js and the modules it imports (stream, grid, lightbox, upload, curation), joined: see esm_bundle.
+    _esm = esm_bundle(ASSETS / "main.js")
     _stylesheets = [(ASSETS / "gallery.css").read_text()]
 
 
@@ -83,6 +158,11 @@ class Gallery(Viewer):
         bounds=(200, None),
         doc="Height in pixels (a notebook cell); None fills the page.",
     )
+    heartbeat_s = param.Number(
+        default=PAGE_HEARTBEAT_S,
+        bounds=(0.5, 30),
+        doc="Seconds between the heartbeats the page asks of the server (a served page: `--heartbeat-s`, at most 1.5).",
+    )
 
     def __init__(self, *, sync_url: bool = False, **params: Any) -> None:
         super().__init__(**params)
@@ -92,39 +172,59 @@ class Gallery(Viewer):
 
             self._background = background_server(Path(self.data), self.project)
             self.api_url = self._background.url
-        embedded = self._background or _embedded_at(self.api_url)
+            if "heartbeat_s" not in params:
+                self.heartbeat_s = page_heartbeat_s(self._background.fotoflo.settings.heartbeat_s)
+        self._embedded = self._background or _embedded_at(self.api_url)
         self._view = LiveGallery(
             api_base=self.api_url,
-            api_token=embedded.token if embedded is not None else "",
+            api_token=self._embedded.token if self._embedded is not None else "",
             project=self.project,
             mode=self.mode,
-            page_size=13 if self.mode == "wall" else 60,
+            page_size=WALL_STRIP + 1 if self.mode == "wall" else PAGE_SIZE,
+            heartbeat_s=self.heartbeat_s,
             sync_url=sync_url,
-            **(
-                {"height": self.height, "sizing_mode": "stretch_width"}
-                if self.height
-                else {"sizing_mode": "stretch_both", "min_height": 480}
-            ),
+            **self._sizing(),
         )
         self._view.param.watch(self._on_state, "state")
         # The browser reports what the user did; setting `mode` here switches the page.
         for name in ("selected", "selection", "collection", "mode"):
             self._view.param.watch(lambda e: setattr(self, e.name, e.new), name)
-        self.param.watch(lambda e: setattr(self._view, "mode", e.new), "mode")
-        if embedded is not None:
-            self._view.param.watch(lambda e: self._allow(embedded, e.new), "page_origin")
+        self.param.watch(lambda e: setattr(self._view, e.name, e.new), ["mode", "project", "heartbeat_s"])
+        # A new server or size after construction reaches the browser too (the page starts again on it).
+        self.param.watch(self._on_api_url, "api_url")
+        self.param.watch(lambda e: self._view.param.update(**self._sizing()), "height")
+        self._view.param.watch(self._on_page_origin, "page_origin")
 
-    def _allow(self, embedded: Any, origin: str) -> None:
+    def _sizing(self) -> dict[str, Any]:
+        if self.height:
+            return {"height": self.height, "min_height": None, "sizing_mode": "stretch_width"}
+        return {"height": None, "sizing_mode": "stretch_both", "min_height": 480}
+
+    def _on_api_url(self, event: param.parameterized.Event) -> None:
+        self._embedded = _embedded_at(event.new)
+        origin = self._view.page_origin
+        self._view.param.update(
+            api_base=event.new,
+            api_token=self._embedded.token if self._embedded is not None else "",
+            allowed_origin=origin if self._allowed(origin) else "",
+        )
+
+    def _on_page_origin(self, event: param.parameterized.Event) -> None:
+        if self._allowed(event.new):
+            self._view.allowed_origin = event.new
+
+    def _allowed(self, origin: str) -> bool:
+        """Whether the notebook server this gallery uses (if any) now answers the page at `origin`."""
         # The origin comes over the page's own connection (the notebook's comm, or a Panel server's
         # websocket): only a page that shows this gallery can name it.
-        if not origin:
-            return
+        if not origin or self._embedded is None:
+            return False
         try:
-            embedded.allow_origin(origin)
+            self._embedded.allow_origin(origin)
         except ValueError as exc:
             log.warning("the gallery's page cannot use the notebook server: %s", exc)
-            return
-        self._view.allowed_origin = origin
+            return False
+        return True
 
     def _on_state(self, event: param.parameterized.Event) -> None:
         with param.edit_constant(self):
@@ -142,6 +242,11 @@ class Gallery(Viewer):
 
     def __panel__(self) -> LiveGallery:
         return self._view
+
+
+def page_heartbeat_s(server_heartbeat_s: float) -> float:
+    """The heartbeat a page asks of a server set to `--heartbeat-s` (see PAGE_HEARTBEAT_S)."""
+    return max(0.5, min(server_heartbeat_s, PAGE_HEARTBEAT_S))
 
 
 def _embedded_at(url: str) -> Any:
@@ -169,7 +274,8 @@ def app_for_session(fotoflo: Any) -> pn.viewable.Viewable:
     mode = mode if mode in MODES else "grid"
     project = str(query.get("project") or fotoflo.settings.project)
     project = fotoflo.page_project(project)  # a share link's session sees the project it grants
-    gallery = Gallery(project=project, mode=mode, sync_url=True)
+    heartbeat_s = page_heartbeat_s(fotoflo.settings.heartbeat_s)
+    gallery = Gallery(project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True)
     _log_session(project, mode)
     return pn.Column(gallery, sizing_mode="stretch_both", margin=0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,16 @@ import panel as pn
 import pytest
 
 from dashboard import embedded
-from dashboard.gallery import Gallery, LiveGallery
+from dashboard.gallery import (
+    ASSETS,
+    PAGE_HEARTBEAT_S,
+    PAGE_SIZE,
+    WALL_STRIP,
+    Gallery,
+    LiveGallery,
+    esm_bundle,
+    page_heartbeat_s,
+)
 from tests.conftest import jpeg_bytes
 
 
@@ -91,3 +101,88 @@ def test_gallery_of_a_data_directory_serves_its_api_and_ingests(tmp_path: Path, 
     assert httpx.get(gallery.api_url + page["images"][0]["thumbnail_url"]).status_code == 200
     second = Gallery(data=tmp_path / "studio", project="nb")
     assert second.api_url == gallery.api_url, "one server per data directory"
+
+
+def test_params_set_after_construction_reach_the_browser_component():
+    gallery = Gallery(project="a", api_url="http://127.0.0.1:9")
+    model = pn.panel(gallery).get_root()
+    view = gallery.__panel__()
+
+    gallery.param.update(project="b", api_url="http://127.0.0.1:10", height=300)
+
+    assert (view.project, view.api_base, view.height, view.sizing_mode) == (
+        "b",
+        "http://127.0.0.1:10",
+        300,
+        "stretch_width",
+    )
+    assert (model.data.project, model.data.api_base) == ("b", "http://127.0.0.1:10")
+    gallery.height = None
+    assert (view.height, view.sizing_mode) == (None, "stretch_both")
+
+
+def test_a_gallery_pointed_at_a_notebook_server_later_carries_its_token(tmp_path: Path, stop_background):
+    served = Gallery(data=tmp_path / "studio", project="nb")
+    view = served.__panel__()
+    view.page_origin = "http://localhost:8888"
+    gallery = Gallery(api_url="http://127.0.0.1:9", project="nb")
+    gallery.__panel__().page_origin = "http://localhost:8888"
+    assert gallery.__panel__().api_token == ""
+
+    gallery.api_url = served.api_url
+
+    assert gallery.__panel__().api_token == view.api_token
+    assert gallery.__panel__().allowed_origin == "http://localhost:8888", "the origin handshake is made again"
+    preflight = httpx.options(
+        f"{served.api_url}/api/projects/nb/images",
+        headers={"Origin": "http://localhost:8888", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.headers.get("Access-Control-Allow-Origin") == "http://localhost:8888"
+
+
+def test_the_wall_asks_for_what_it_shows_and_pages_follow_the_server_heartbeat():
+    assert Gallery(mode="wall", api_url="http://127.0.0.1:9").__panel__().page_size == WALL_STRIP + 1
+    assert Gallery(api_url="http://127.0.0.1:9").__panel__().page_size == PAGE_SIZE
+    # A faster server heartbeat is followed; a slower one would break the badge's 5 s promise.
+    assert [page_heartbeat_s(s) for s in (0.5, 1.0, 15.0)] == [0.5, 1.0, PAGE_HEARTBEAT_S]
+    gallery = Gallery(api_url="http://127.0.0.1:9", heartbeat_s=0.5)
+    assert gallery.__panel__().heartbeat_s == 0.5
+
+
+def test_the_browser_modules_are_joined_in_the_order_their_imports_give(tmp_path: Path):
+    (tmp_path / "main.js").write_text(
+        'import { b } from "./b.js";\nimport { a } from "./a.js";\nexport function render() {}\n'
+    )
+    (tmp_path / "b.js").write_text('import { a } from "./a.js";\nexport const b = a + 1;\nconst hidden = 2;\n')
+    (tmp_path / "a.js").write_text("export const a = 1;\n")
+
+    joined = esm_bundle(tmp_path / "main.js")
+
+    assert [line for line in joined.splitlines() if line.startswith("// ----")] == [
+        "// ---- a.js", "// ---- b.js", "// ---- main.js",
+    ]  # fmt: skip
+    assert "const { a } = __fotoflo_a;" in joined and "return { b };" in joined
+    assert [line for line in joined.splitlines() if line.startswith("export ")] == ["export function render() {}"]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"main.js": 'import { x } from "./a.js";\n', "a.js": 'import { y } from "./main.js";\n'}, "import cycle"),
+        ({"main.js": 'import { x } from "./a.js";\n', "a.js": "export const y = 1;\n"}, "does not export x"),
+        ({"main.js": 'import { x } from "./gone.js";\n'}, "gone.js: no such file"),
+        ({"main.js": 'import x from "./a.js";\n', "a.js": ""}, "only `import { a, b }"),
+    ],
+)
+def test_a_broken_module_graph_is_refused_naming_the_file(tmp_path: Path, files: dict[str, str], message: str):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        esm_bundle(tmp_path / "main.js")
+
+
+def test_the_shipped_gallery_modules_join_without_error():
+    joined = esm_bundle(ASSETS / "main.js")
+    for module in ("dom", "ratings", "stream", "grid", "lightbox", "upload", "curation", "wall"):
+        assert joined.count(f"// ---- {module}.js\n") == 1
+    assert LiveGallery._esm == joined

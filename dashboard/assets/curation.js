@@ -1,13 +1,13 @@
-// Fotoflo curation: ratings, the selection pool and saved collections (the browser half of
-// dashboard/collections.py). Loaded into the same module as gallery.js: the pool *is* the live
-// gallery's grid, so new images reach it by the one keyed, incremental mechanism.
+// Fotoflo curation (Collection mode): the selection pool and saved collections, the browser half of
+// dashboard/collections.py. The pool *is* the live gallery's grid, so new images reach it by the one
+// keyed, incremental mechanism.
 //
 // Every edit is an intent sent to the HTTP API; what the page shows comes back through the
 // project's change feed (the same SSE stream), so every open window converges on the feed's order.
 
-const FLAG_KEYS = { p: "pick", x: "reject", u: "none" };
-const LABEL_KEYS = { 6: "red", 7: "yellow", 8: "green", 9: "blue" }; // as in Lightroom
-const LABEL_NAMES = ["none", "red", "yellow", "green", "blue", "purple"];
+import { LOG, formatBytes, formatTime, h, sleep } from "./dom.js";
+import { ratingControl, showRating } from "./ratings.js";
+
 const UNDO_MS = 8000;
 const EXPORT_POLL_MS = 250;
 
@@ -29,60 +29,11 @@ function applyCollectionChange(ids, data) {
   return [...ids]; // rename, cover, delete
 }
 
-// The rating strip of a tile or the lightbox: 5 stars and the pick / reject flag.
-function ratingControl(image) {
-  const stars = [1, 2, 3, 4, 5].map((n) => h("span", { class: "ff-star", "data-star": String(n),
-    title: `${n} star${n > 1 ? "s" : ""} (key ${n})`, text: "★" }));
-  const pick = h("span", { class: "ff-flag-btn", "data-set-flag": "pick", title: "Pick (P)", text: "⚑" });
-  const reject = h("span", { class: "ff-flag-btn", "data-set-flag": "reject", title: "Reject (X)", text: "✕" });
-  const control = h("div", { class: "ff-rate", "data-testid": "rating" }, ...stars, pick, reject);
-  showRating(control, image);
-  return control;
-}
-
-function showRating(control, image) {
-  control.dataset.value = String(image.rating || 0);
-  control.dataset.flag = image.flag || "none";
-  control.dataset.label = image.label || "none";
-  control.querySelectorAll("[data-star]").forEach((star) => {
-    star.classList.toggle("ff-on", Number(star.dataset.star) <= (image.rating || 0));
-  });
-}
-
-// What a click on a rating control asks for, or null when the click was elsewhere.
-function ratingIntent(target, image) {
-  const star = target.closest("[data-star]");
-  if (star) {
-    const n = Number(star.dataset.star);
-    return { rating: image.rating === n ? 0 : n }; // clicking the current rating clears it
-  }
-  const flag = target.closest("[data-set-flag]");
-  if (flag) return { flag: image.flag === flag.dataset.setFlag ? "none" : flag.dataset.setFlag };
-  const label = target.closest("[data-set-label]");
-  if (label) return { label: label.dataset.setLabel };
-  return null;
-}
-
-// The Lightroom keys: 0-5 stars, P pick, X reject, U unflag, 6-9 colour labels.
-function ratingForKey(e) {
-  if (e.ctrlKey || e.metaKey || e.altKey) return null;
-  const key = e.key.toLowerCase();
-  if (/^[0-5]$/.test(key)) return { rating: Number(key) };
-  if (FLAG_KEYS[key]) return { flag: FLAG_KEYS[key] };
-  if (LABEL_KEYS[key]) return { label: LABEL_KEYS[key] };
-  return null;
-}
-
-function typingIn(e) {
-  const target = e.composedPath()[0];
-  return target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
-}
-
 // -- selection ------------------------------------------------------------------------------
 
 // Which pool images are selected: click selects one, Ctrl/Cmd-click toggles, Shift-click selects
 // a range, the tile's check toggles (for touch). Keyed by id, so arrivals never disturb it.
-class Selection {
+export class Selection {
   constructor(gallery) {
     this.gallery = gallery;
     this.ids = new Set();
@@ -148,7 +99,7 @@ class Selection {
 // The side panel of Collection mode: the save bar's target, the cards of the saved collections and
 // the one that is open. Its state is the feed's: cards and the open collection carry the version
 // of the last change applied, and a change is applied once, in order; a gap refetches.
-class CollectionsPanel {
+export class CollectionsPanel {
   constructor(gallery) {
     this.gallery = gallery;
     this.cards = new Map(); // id → card data (as the API and the feed's events give it)
@@ -412,7 +363,7 @@ class CollectionsPanel {
       const action = e.target.closest("[data-action]")?.dataset.action;
       if (action === "remove") this.edit({ op: "remove", image_ids: [id] });
       else if (action === "cover") this.edit({ op: "cover", image_id: id });
-      else if (!this.gallery.rateFromClick(e, id)) this.gallery.openLightbox(id, this.open.ids);
+      else if (!this.gallery.rateFromClick(e, id)) this.gallery.lightbox.open(id, this.open.ids);
     });
     this.cgrid.addEventListener("dragstart", (e) => {
       const tile = e.target.closest("[data-image-id]");
@@ -643,4 +594,129 @@ async function copyText(text) {
   const ok = document.execCommand("copy");
   area.remove();
   if (!ok) throw new Error("the browser refused to copy");
+}
+
+// -- the pool -----------------------------------------------------------------------------------
+
+// Collection mode's side of the gallery, installed on it (`mixin` in main.js): the selection bar,
+// the band of arrivals joining the grid, and the pool's keys.
+export class Pool {
+  buildSelectBar() {
+    this.selCount = h("span", { class: "ff-sel-count", "data-testid": "selection-count", text: "0 selected" });
+    this.selectNewButton = h("button", { class: "ff-button", "data-testid": "select-new",
+      title: "Select every image that arrived since this page opened", onclick: () => this.selectNew() });
+    this.nameInput = h("input", { class: "ff-input", "data-testid": "collection-name", placeholder: "New collection name",
+      "aria-label": "New collection name" });
+    this.nameInput.addEventListener("keydown", (e) => { if (e.key === "Enter") this.saveCollection(); });
+    this.saveButton = h("button", { class: "ff-button ff-primary", "data-testid": "collection-save",
+      text: "Save collection", onclick: () => this.saveCollection() });
+    const bar = h("div", { class: "ff-selectbar", "data-testid": "selection-bar" },
+      h("span", { class: "ff-sel-title", text: "New Collection" }), this.selCount, this.selectNewButton,
+      h("button", { class: "ff-button", "data-testid": "select-all", text: "Select all",
+        onclick: () => this.selection.set(this.sequence()) }),
+      h("button", { class: "ff-button", "data-testid": "selection-clear", text: "Clear",
+        onclick: () => this.selection.clear() }),
+      h("span", { class: "ff-spacer" }), this.nameInput, this.saveButton);
+    return bar;
+  }
+
+  enterCollection() {
+    this.scroller.setAttribute("data-testid", "collection-pool");
+    this.selectionChanged();
+    this.collections.ensureLoaded();
+  }
+
+  // Collection mode's band of arrivals joins the main grid (moved, not re-created, where the grid's
+  // window reaches; beyond it a tile goes, and its record stays).
+  mergeFresh() {
+    if (!this.fresh.length) return;
+    this.insertAt(0, this.fresh.map((id) => this.byId.get(id).image));
+    this.fresh = [];
+    this.render();
+    for (const tile of [...this.freshGrid.children]) this.unmount(tile);
+    this.freshBand.hidden = true;
+  }
+
+  // Every image shown in the pool, in the order shown (the band first).
+  sequence() {
+    return [...this.fresh, ...this.order];
+  }
+
+
+  markSelected(id, on) {
+    const tile = this.byId.get(id)?.tile;
+    if (tile) tile.dataset.selected = String(on);
+  }
+
+  selectionChanged() {
+    const n = this.selection.size;
+    if (this.selCount) this.selCount.textContent = `${n} selected`;
+    if (this.saveButton) this.saveButton.disabled = n === 0;
+    this.updateSelectNew();
+    this.collections?.updateAddButton();
+    const ids = this.selection.ordered();
+    if (JSON.stringify(this.model.selection) !== JSON.stringify(ids)) this.model.selection = ids;
+  }
+
+  updateSelectNew() {
+    // Only Collection mode shows the button: Single mode's cost per arrival stays constant.
+    if (!this.selectNewButton || this.mode !== "collection") return;
+    const n = [...this.arrived].filter((id) => this.byId.has(id) || this.order.indexOf(id) >= 0).length;
+    this.selectNewButton.textContent = `Select new (${n})`;
+    this.selectNewButton.disabled = n === 0;
+  }
+
+  selectNew() {
+    const ids = this.sequence().filter((id) => this.arrived.has(id));
+    this.selection.set(new Set([...this.selection.ids, ...ids]));
+  }
+
+  async saveCollection() {
+    const name = this.nameInput.value.trim();
+    const ids = this.selection.ordered();
+    if (!ids.length) return this.toast("Select images in the pool first");
+    if (!name) {
+      this.nameInput.focus();
+      return this.toast("Name the collection first");
+    }
+    this.saveButton.disabled = true;
+    try {
+      const saved = await this.collections.save(name, ids);
+      this.nameInput.value = "";
+      this.selection.clear();
+      this.toast(`Saved “${saved.name}” · ${saved.count} image${saved.count === 1 ? "" : "s"}`);
+    } catch (err) {
+      this.toast(`Could not save: ${err.message}`);
+    } finally {
+      this.selectionChanged();
+    }
+  }
+
+  collectionOpened(id) {
+    if (this.model.collection !== id) this.model.collection = id;
+  }
+
+  onPoolKey(e) {
+    const ids = this.sequence();
+    if (!ids.length) return;
+    const at = Math.max(0, ids.indexOf(this.focusId));
+    const columns = getComputedStyle(this.grid).gridTemplateColumns.split(" ").length || 1;
+    const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns };
+    if (e.key in moves) {
+      const target = ids[Math.min(ids.length - 1, Math.max(0, this.focusId ? at + moves[e.key] : 0))];
+      this.focus(target, true);
+      if (e.shiftKey) this.selection.range(this.selection.anchor || ids[at], target, true);
+    } else if (e.key === " ") {
+      if (this.focusId) this.selection.toggle(this.focusId);
+    } else if (e.key === "Enter") {
+      if (this.focusId) this.lightbox.open(this.focusId);
+    } else if (e.key === "a" && (e.ctrlKey || e.metaKey)) {
+      this.selection.set(ids);
+    } else if (e.key === "Escape") {
+      this.selection.clear();
+    } else {
+      return;
+    }
+    e.preventDefault();
+  }
 }

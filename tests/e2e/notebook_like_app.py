@@ -3,7 +3,7 @@
 The page is served by Panel (as Jupyter would serve it); the gallery talks to the Fotoflo API
 server that `Gallery(data=...)` starts in this process, on another port: cross-origin, absolute
 URLs, like in JupyterLab. Files appearing in INBOX are ingested with `gallery.ingest`, as a later
-notebook cell would.
+notebook cell would; INBOX/project.txt, when written, sets `gallery.project`.
 """
 
 import sys
@@ -25,6 +25,9 @@ print("API", gallery.api_url, "TOKEN", gallery.__panel__().api_token, flush=True
 def kernel_cells() -> None:
     seen: set[Path] = set()
     while True:
+        switch = inbox / "project.txt"  # a cell that sets `gallery.project`
+        if switch.exists() and switch.read_text() != gallery.project:
+            gallery.project = switch.read_text()
         for path in sorted(inbox.glob("*.jpg")):
             if path not in seen:
                 seen.add(path)

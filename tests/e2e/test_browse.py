@@ -141,7 +141,7 @@ def test_wall_mode_follows_new_arrivals_with_a_bounded_strip(server, open_page):
 
 # -- a project too big for the DOM: the grid keeps only the tiles near the viewport ---------------------
 
-DOM_TILES_MAX = 800  # KEEP_BEHIND + two screens and MAKE_AHEAD below, in whole rows (dashboard/assets/gallery.js)
+DOM_TILES_MAX = 800  # KEEP_BEHIND + two screens and MAKE_AHEAD below, in whole rows (dashboard/assets/grid.js)
 
 WINDOW_JS = """root => {
   const s = root.querySelector('.ff-scroll');

@@ -56,6 +56,38 @@ def test_gallery_of_a_data_directory_updates_when_the_kernel_ingests(tmp_path: P
         proc.wait(timeout=15)
 
 
+def test_a_project_set_after_the_gallery_is_shown_reaches_the_page(tmp_path: Path, open_page):
+    port = free_port()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    log_path = tmp_path / "app.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "tests/e2e/notebook_like_app.py", str(tmp_path / "data"), str(inbox), str(port)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "API http://127.0.0.1:" in log_path.read_text(), timeout_s=60)
+        wait_until(lambda: _up(f"http://127.0.0.1:{port}/"), timeout_s=30)
+        page = open_page(f"http://127.0.0.1:{port}/")
+        (inbox / "first.jpg").write_bytes(photo_jpeg(1, (600, 400)))
+        wait_until(lambda: len(tile_ids(page)) == 1, timeout_s=15)
+        first = tile_ids(page)
+
+        (inbox / "project.txt").write_text("second")  # a cell: gallery.project = "second"
+        page.wait_for_selector(".ff-title:text-is('second')", timeout=15_000)
+        wait_until(lambda: tile_ids(page) == [], timeout_s=10)
+        # "second" has no image yet (the API answers 404 unknown_project): the page retries until it has one.
+        (inbox / "second.jpg").write_bytes(photo_jpeg(2, (600, 400)))  # ingested into "second"
+        wait_until(lambda: len(tile_ids(page)) == 1, timeout_s=30)
+        page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=15_000)
+        assert tile_ids(page) != first, "the page shows the new project's image, live"
+        assert not page.console.errors
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
 @pytest.fixture
 def collection_app(tmp_path: Path) -> Iterator[tuple[str, str, int, Path]]:
     """The notebook-like app in Collection mode: (API URL, its token, page port, inbox)."""

@@ -96,3 +96,17 @@ def test_silent_stall_is_detected_by_missing_heartbeats(server, open_page, proxy
 
 def _thumb(server, image_id: str) -> str:
     return httpx.get(server.api(f"/images/{image_id}")).json()["thumbnail_url"]
+
+
+def test_the_page_asks_for_the_heartbeat_the_server_is_set_to(server_factory, browser):
+    server = server_factory(extra_args=("--heartbeat-s", "0.5"))
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        streams: list[str] = []
+        page.on("request", lambda r: streams.append(r.url) if "/events?" in r.url else None)
+        page.goto(server.url)
+        page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=20_000)
+        assert streams and all(url.endswith("/api/projects/default/events?heartbeat=0.5") for url in streams), streams
+    finally:
+        context.close()

@@ -1,0 +1,106 @@
+// The lightbox: one image large, its EXIF and marks, stepping through the pool or an open collection.
+
+import { formatBytes, formatTime, h } from "./dom.js";
+import { LABEL_NAMES, ratingControl, showRating } from "./ratings.js";
+
+export class Lightbox {
+  constructor(gallery) {
+    this.gallery = gallery;
+    this.id = null; // the image shown, while open
+    this.order = null; // ids it steps through when not the pool's
+    this.dom = null; // built the first time it opens
+  }
+
+  // `order`: the ids to step through (an open collection's); the pool's by default.
+  open(id, order = null) {
+    const g = this.gallery;
+    const image = g.known(id);
+    if (!image) return;
+    if (!this.dom) this.build();
+    this.id = id;
+    this.order = order;
+    const lb = this.dom;
+    lb.root.hidden = false;
+    lb.root.dataset.imageId = id;
+    lb.img.classList.remove("ff-loaded");
+    lb.img.onload = () => lb.img.classList.add("ff-loaded");
+    lb.img.src = g.url(image.preview_url);
+    lb.img.alt = image.filename;
+    lb.title.textContent = image.filename;
+    lb.download.href = g.url(image.url);
+    lb.download.setAttribute("download", image.filename);
+    const exif = image.exif || {};
+    const rows = [
+      ["Captured", formatTime(image.captured_at)],
+      ["Camera", [image.camera_make, image.camera_model].filter(Boolean).join(" ")],
+      ["Lens", exif.lens],
+      ["Exposure", exif.exposure_time ? `${exif.exposure_time} s` : null],
+      ["Aperture", exif.f_number ? `f/${exif.f_number}` : null],
+      ["ISO", exif.iso],
+      ["Focal length", exif.focal_length_mm ? `${exif.focal_length_mm} mm` : null],
+      ["Size", `${image.width} × ${image.height} · ${formatBytes(image.size_bytes)} · ${image.format}`],
+    ];
+    lb.meta.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: String(v) })]));
+    this.showRating(image);
+    const ids = order || g.sequence();
+    const index = ids.indexOf(id);
+    lb.prev.disabled = index <= 0;
+    lb.next.disabled = index >= ids.length - 1 && (order || !g.next);
+    if (g.model.selected !== id) g.model.selected = id;
+    lb.root.focus();
+  }
+
+  // The marks of the image shown (a rating changed here or in another window).
+  showRating(image) {
+    const lb = this.dom;
+    showRating(lb.rating, image);
+    lb.labels.dataset.label = image.label || "none";
+    for (const swatch of lb.labels.children) swatch.classList.toggle("ff-on", swatch.dataset.setLabel === image.label);
+  }
+
+  build() {
+    const lb = {};
+    lb.img = h("img", { class: "ff-lb-img" });
+    lb.title = h("h2", { class: "ff-lb-title" });
+    lb.meta = h("dl", { class: "ff-lb-meta", "data-testid": "lightbox-exif" });
+    lb.download = h("a", { class: "ff-button", text: "Download original", "data-testid": "download" });
+    lb.rating = ratingControl({ rating: 0, flag: "none", label: "none" });
+    lb.labels = h("div", { class: "ff-labels", "data-testid": "label" }, ...LABEL_NAMES.map((label) =>
+      h("span", { class: `ff-swatch ff-label-${label}`, "data-set-label": label, title: label === "none" ? "No label" : label })));
+    const marks = h("div", { class: "ff-lb-marks" }, lb.rating, lb.labels);
+    marks.addEventListener("click", (e) => { if (this.id) this.gallery.rateFromClick(e, this.id); });
+    lb.prev = h("button", { class: "ff-lb-nav ff-lb-prev", "aria-label": "Newer", text: "‹", onclick: () => this.step(-1) });
+    lb.next = h("button", { class: "ff-lb-nav ff-lb-next", "aria-label": "Older", text: "›", onclick: () => this.step(1) });
+    const close = h("button", { class: "ff-lb-close", "aria-label": "Close", text: "×", onclick: () => this.close() });
+    lb.root = h("div", { class: "ff-lightbox", "data-testid": "lightbox", tabindex: "-1", hidden: "" },
+      h("div", { class: "ff-lb-stage" }, lb.img, lb.prev, lb.next),
+      h("aside", { class: "ff-lb-side" }, lb.title, marks, lb.meta, lb.download), close);
+    lb.root.addEventListener("click", (e) => { if (e.target === lb.root) this.close(); });
+    this.gallery.root.append(lb.root);
+    this.dom = lb;
+  }
+
+  async step(delta) {
+    const g = this.gallery;
+    const order = this.order;
+    let ids = order || g.sequence();
+    const index = ids.indexOf(this.id);
+    if (index < 0) return;
+    if (!order && index + delta >= ids.length && g.next) {
+      await g.loadMore();
+      ids = g.sequence();
+    }
+    const target = ids[index + delta];
+    if (target && !order && !g.known(target)) await g.recordAt(index + delta - g.fresh.length);
+    if (target) this.open(target, order);
+  }
+
+  close() {
+    if (!this.dom) return;
+    this.dom.root.hidden = true;
+    this.id = null;
+    this.order = null;
+    if (this.gallery.model.selected !== null) this.gallery.model.selected = null;
+    this.gallery.onScroll();
+  }
+}
