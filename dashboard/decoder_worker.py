@@ -1,7 +1,7 @@
 """The decoder worker process (`python -m dashboard.decoder_worker CEILING_BYTES SHARED_FD`), run by `DecoderPool`.
 
 It reads one request at a time: a JSON header on stdin, the file's bytes from the shared file; it
-decodes them with `dashboard.ingest.analyze` under `resource.setrlimit` limits set for that file, writes
+decodes them with `dashboard.imaging.decode.analyze` under `resource.setrlimit` limits set for that file, writes
 the renditions back to the shared file and answers a JSON header on stdout. It ends when stdin closes.
 """
 
@@ -18,7 +18,8 @@ from dataclasses import asdict
 from multiprocessing.connection import Connection
 from typing import Any
 
-from dashboard.ingest import DecoderFailed, IngestError, Limits, _allow_pixels, analyze
+from dashboard.imaging.decode import allow_pixels, analyze
+from dashboard.imaging.errors import DecoderFailed, IngestError, Limits
 
 MAX_HEADER_BYTES = 1 << 20
 
@@ -109,7 +110,7 @@ def _serve(recv: Connection, send: Connection, ceiling_bytes: int, shared: int) 
             send.send_bytes(json.dumps(_limits_now()).encode())
             continue
         limits = Limits(max_bytes=int(header["max_bytes"]), max_pixels=int(header["max_pixels"]))
-        _allow_pixels(limits.max_pixels)
+        allow_pixels(limits.max_pixels)
         retire = False
         blobs: list[bytes] = []
         try:
