@@ -18,10 +18,9 @@ from dataclasses import asdict
 from multiprocessing.connection import Connection
 from typing import Any
 
+from dashboard.decoder_pipe import MAX_HEADER_BYTES, pread_all, pwrite_all_at
 from dashboard.imaging.decode import allow_pixels, analyze
 from dashboard.imaging.errors import DecoderFailed, IngestError, Limits
-
-MAX_HEADER_BYTES = 1 << 20
 
 #: TEST ONLY. With FOTOFLO_TEST_DECODER_CRASH=1 in a worker's environment, a file containing one of
 #: these markers makes the worker abort (as a crashing native decoder does) or hang (as one stuck in a
@@ -29,26 +28,6 @@ MAX_HEADER_BYTES = 1 << 20
 TEST_CRASH_ENV = "FOTOFLO_TEST_DECODER_CRASH"
 TEST_ABORT_MARKER = b"FOTOFLO-TEST-DECODER-ABORT"
 TEST_HANG_MARKER = b"FOTOFLO-TEST-DECODER-HANG"
-
-
-def pwrite_all(fd: int, data: bytes) -> None:
-    pwrite_all_at(fd, data, 0)
-
-
-def pwrite_all_at(fd: int, data: bytes, at: int) -> None:
-    view, done = memoryview(data), 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], at + done)
-
-
-def pread_all(fd: int, size: int) -> bytes:
-    data = os.pread(fd, size, 0)
-    while len(data) < size:  # one pread returns at most 2 GiB
-        chunk = os.pread(fd, size - len(data), len(data))
-        if not chunk:
-            raise EOFError(f"{len(data)} of {size} bytes in the shared file")
-        data += chunk
-    return data
 
 
 def _vm_size_bytes() -> int:

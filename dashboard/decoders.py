@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from dashboard.decoder_worker import MAX_HEADER_BYTES, pwrite_all
+from dashboard.decoder_pipe import MAX_HEADER_BYTES, pwrite_all
 from dashboard.imaging.analysis import Analysis
 from dashboard.imaging.errors import (
     CorruptImage,
