@@ -89,7 +89,7 @@ What the profiles showed, and the fixes compared below (`--baseline` is the code
   server's heap, which `gc.freeze()` once started would shrink to the garbage made since.
 """
 
-#: Realistic EXIF as ingest stores it (`dashboard.ingest._exif_fields`); varied per image.
+#: Realistic EXIF as ingest stores it (`dashboard.imaging.exif.exif_fields`); varied per image.
 LENSES = ("XF 33mm F1.4 R LM WR", "XF 16-55mm F2.8 R LM WR", "XF 56mm F1.2 R WR", "XF 90mm F2 R LM WR")
 
 # The store reads, run as `python -c CHILD TREE SPEC_JSON` so that TREE's `dashboard` is the one imported.

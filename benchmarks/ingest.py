@@ -50,7 +50,10 @@ from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFilter, TiffImagePl
 
 from dashboard.blobs import FileBlobs
 from dashboard.bus import LocalBus
-from dashboard.ingest import Analysis, Ingestor, IngestResult, Limits, analyze
+from dashboard.imaging.analysis import Analysis
+from dashboard.imaging.decode import analyze
+from dashboard.imaging.errors import Limits
+from dashboard.ingest import Ingestor, IngestResult
 from dashboard.samples import raw_dng, with_camera_preview
 from dashboard.store.sqlite import SQLiteStore
 from dashboard.watcher import HotFolderWatcher

@@ -32,7 +32,7 @@ from dashboard.auth.ratelimit import retry_after
 from dashboard.auth.roles import ANY_PROJECT, OPEN, Action, Principal, Role
 from dashboard.events import FLAGS, IMAGE_CREATED, IMAGE_UPDATED, LABELS, Change, CollectionRecord, Device, ImageRecord
 from dashboard.guard import bad_host_message, local_address
-from dashboard.ingest import IngestError, TooLarge
+from dashboard.imaging.errors import IngestError, TooLarge
 from dashboard.store import (
     CollectionDeleted,
     CollectionEdit,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dashboard import logs, preflight
 from dashboard.config import ENV, SYNC_ENV, ConfigError, Settings, comma_list
-from dashboard.ingest import IMAGE_SUFFIXES
+from dashboard.imaging.formats import IMAGE_SUFFIXES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,7 +227,8 @@ def _iter_files(paths: list[Path]) -> list[Path]:
 
 def _ingest(args: argparse.Namespace) -> int:
     from dashboard.backends import blobs_for, bus_for, store_for
-    from dashboard.ingest import IngestError, Ingestor, IngestResult, Limits
+    from dashboard.imaging.errors import IngestError, Limits
+    from dashboard.ingest import Ingestor, IngestResult
     from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 
     settings = Settings.from_env(

@@ -1,7 +1,7 @@
 """The decoder worker process (`python -m dashboard.decoder_worker CEILING_BYTES SHARED_FD`), run by `DecoderPool`.
 
 It reads one request at a time: a JSON header on stdin, the file's bytes from the shared file; it
-decodes them with `dashboard.ingest.analyze` under `resource.setrlimit` limits set for that file, writes
+decodes them with `dashboard.imaging.decode.analyze` under `resource.setrlimit` limits set for that file, writes
 the renditions back to the shared file and answers a JSON header on stdout. It ends when stdin closes.
 """
 
@@ -18,9 +18,9 @@ from dataclasses import asdict
 from multiprocessing.connection import Connection
 from typing import Any
 
-from dashboard.ingest import DecoderFailed, IngestError, Limits, _allow_pixels, analyze
-
-MAX_HEADER_BYTES = 1 << 20
+from dashboard.decoder_pipe import MAX_HEADER_BYTES, pread_all, pwrite_all_at
+from dashboard.imaging.decode import allow_pixels, analyze
+from dashboard.imaging.errors import DecoderFailed, IngestError, Limits
 
 #: TEST ONLY. With FOTOFLO_TEST_DECODER_CRASH=1 in a worker's environment, a file containing one of
 #: these markers makes the worker abort (as a crashing native decoder does) or hang (as one stuck in a
@@ -28,26 +28,6 @@ MAX_HEADER_BYTES = 1 << 20
 TEST_CRASH_ENV = "FOTOFLO_TEST_DECODER_CRASH"
 TEST_ABORT_MARKER = b"FOTOFLO-TEST-DECODER-ABORT"
 TEST_HANG_MARKER = b"FOTOFLO-TEST-DECODER-HANG"
-
-
-def pwrite_all(fd: int, data: bytes) -> None:
-    pwrite_all_at(fd, data, 0)
-
-
-def pwrite_all_at(fd: int, data: bytes, at: int) -> None:
-    view, done = memoryview(data), 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], at + done)
-
-
-def pread_all(fd: int, size: int) -> bytes:
-    data = os.pread(fd, size, 0)
-    while len(data) < size:  # one pread returns at most 2 GiB
-        chunk = os.pread(fd, size - len(data), len(data))
-        if not chunk:
-            raise EOFError(f"{len(data)} of {size} bytes in the shared file")
-        data += chunk
-    return data
 
 
 def _vm_size_bytes() -> int:
@@ -109,7 +89,7 @@ def _serve(recv: Connection, send: Connection, ceiling_bytes: int, shared: int) 
             send.send_bytes(json.dumps(_limits_now()).encode())
             continue
         limits = Limits(max_bytes=int(header["max_bytes"]), max_pixels=int(header["max_pixels"]))
-        _allow_pixels(limits.max_pixels)
+        allow_pixels(limits.max_pixels)
         retire = False
         blobs: list[bytes] = []
         try:

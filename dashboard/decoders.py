@@ -31,9 +31,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from dashboard.decoder_worker import MAX_HEADER_BYTES, pwrite_all
-from dashboard.ingest import (
-    Analysis,
+from dashboard.decoder_pipe import MAX_HEADER_BYTES, pwrite_all
+from dashboard.imaging.analysis import Analysis
+from dashboard.imaging.errors import (
     CorruptImage,
     DecoderFailed,
     EmptyFile,
@@ -226,7 +226,7 @@ class DecoderPool:
     def analyze(
         self, data: bytes, filename: str, limits: Limits = _DEFAULT_LIMITS, sha256: str | None = None
     ) -> Analysis:
-        """`dashboard.ingest.analyze` in a worker: the same `Analysis` or `IngestError`, or `DecoderFailed`."""
+        """`dashboard.imaging.decode.analyze` in a worker: the same `Analysis` or `IngestError`, or `DecoderFailed`."""
         reply, blobs = self._call({"op": "analyze", "filename": filename, "sha256": sha256}, data, filename, limits)
         if reply.get("ok"):
             try:

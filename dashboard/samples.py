@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from dashboard.blobs import FileBlobs
 from dashboard.events import ImageRecord, new_id
-from dashboard.ingest import analyze
+from dashboard.imaging.decode import analyze
 from dashboard.store.sqlite import SQLiteStore
 from dashboard.timeutil import utc_now_iso
 

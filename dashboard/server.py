@@ -24,7 +24,8 @@ from dashboard.events import Change, CollectionRecord, Device, ImageRecord, Imag
 from dashboard.export import Downloads
 from dashboard.guard import Boundary, guard
 from dashboard.hub import FeedHub
-from dashboard.ingest import Ingestor, IngestResult, Limits
+from dashboard.imaging.errors import Limits
+from dashboard.ingest import Ingestor, IngestResult
 from dashboard.leader import HotFolderLeader, lock_key
 from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 from dashboard.signing import UrlSigner, load_or_create_secret

@@ -21,7 +21,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from dashboard.ingest import CorruptImage, IngestError
+from dashboard.imaging.errors import CorruptImage, IngestError
 
 log = logging.getLogger("fotoflo.watcher")
 

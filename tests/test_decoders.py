@@ -20,7 +20,8 @@ from PIL import Image
 from dashboard import decoders
 from dashboard.decoder_worker import TEST_ABORT_MARKER, TEST_CRASH_ENV, TEST_HANG_MARKER
 from dashboard.decoders import DecoderPool, memory_budget_bytes, memory_ceiling_bytes
-from dashboard.ingest import DecoderFailed, Ingestor, Limits, NotAnImage
+from dashboard.imaging.errors import DecoderFailed, Limits, NotAnImage
+from dashboard.ingest import Ingestor
 from dashboard.quarantine import Quarantine
 from tests.conftest import ROOT, Embedded, Server, ServerFactory, jpeg_bytes, wait_until
 from tests.http_helpers import checked_client, sse, upload

@@ -22,19 +22,18 @@ from PIL import Image
 from dashboard.blobs import KINDS, FileBlobs
 from dashboard.bus import LocalBus
 from dashboard.events import IMAGE_CREATED
-from dashboard.ingest import (
+from dashboard.imaging.analysis import sha256_of
+from dashboard.imaging.errors import (
     CorruptImage,
     EmptyFile,
     IngestError,
-    Ingestor,
-    IngestResult,
     Limits,
     NotAnImage,
     TooLarge,
     TooManyPixels,
     UnsupportedFormat,
-    sha256_of,
 )
+from dashboard.ingest import Ingestor, IngestResult
 from dashboard.samples import raw_dng, with_camera_preview
 from dashboard.store.sqlite import SQLiteStore
 from tests.conftest import Embedded, jpeg_bytes, png_bytes

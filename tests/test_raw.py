@@ -11,9 +11,10 @@ import pytest
 import rawpy
 from PIL import Image
 
-from dashboard import raw
-from dashboard.ingest import CorruptImage, IngestError, NotAnImage, UnsupportedFormat
-from dashboard.raw import RawPreview, embedded_preview, sniff_raw
+from dashboard.imaging import raw_walk
+from dashboard.imaging.errors import CorruptImage, IngestError, NotAnImage, UnsupportedFormat
+from dashboard.imaging.raw import RawPreview, embedded_preview
+from dashboard.imaging.raw_walk import sniff_raw
 from dashboard.samples import photo_jpeg, raw_dng
 
 WIDTH, HEIGHT = 1200, 800
@@ -76,8 +77,8 @@ def cr3(preview: bytes) -> bytes:
     prvw = box(b"PRVW", struct.pack(">IHHHI", 0, 1620, 1080, 1, len(preview)) + preview)
     return b"".join((
         box(b"ftyp", b"crx \0\0\0\x01crx isom"),
-        box(b"moov", box(b"uuid", raw._CANON_META_UUID + meta)),
-        box(b"uuid", raw._CANON_PREVIEW_UUID + bytes(8) + prvw),
+        box(b"moov", box(b"uuid", raw_walk._CANON_META_UUID + meta)),
+        box(b"uuid", raw_walk._CANON_PREVIEW_UUID + bytes(8) + prvw),
         box(b"mdat", bytes(4096)),
     ))  # fmt: skip
 

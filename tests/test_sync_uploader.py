@@ -26,7 +26,8 @@ from dashboard.blobs import FileBlobs
 from dashboard.bus import LocalBus
 from dashboard.curation import Curator
 from dashboard.events import Device
-from dashboard.ingest import ChecksumMismatch, IngestError, Ingestor
+from dashboard.imaging.errors import ChecksumMismatch, IngestError
+from dashboard.ingest import Ingestor
 from dashboard.store import UnknownImage, VersionChanged
 from dashboard.store.sqlite import SQLiteStore
 from dashboard.sync.queue import DELETE, DONE, FAILED, PENDING, SKIPPED, UPLOAD, UPLOADING, SyncQueue

@@ -3,6 +3,8 @@
 Implementations are thread-safe and blocking; async callers hop to a worker thread
 (`asyncio.to_thread`). The feed is the truth: a change and its feed entry commit in one
 transaction, sequence numbers are per project and gap-free, and readers page with cursors.
+The implementations live beside it (`sqlite`, `postgres`, `dashboard.supabase.store`) and import this
+module, never the other way: `dashboard.backends.open_store` picks one.
 """
 
 from __future__ import annotations
@@ -285,10 +287,3 @@ class Store(Protocol):
         """The newest feed sequence of the project (0 when empty)."""
 
     def close(self) -> None: ...
-
-
-def open_store(url_or_path: str) -> Store:
-    """Open a store from a database URL or a data directory path (SQLite)."""
-    from dashboard.store.sqlite import SQLiteStore
-
-    return SQLiteStore(url_or_path)

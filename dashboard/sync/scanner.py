@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard.ingest import IMAGE_SUFFIXES
+from dashboard.imaging.formats import IMAGE_SUFFIXES
 from dashboard.sync.queue import DONE, SKIPPED, UPLOAD, Synced, SyncQueue
 from dashboard.sync.uploader import MASS_DELETE_MIN, YOUNG_S, sha256_file
 from dashboard.watcher import DEFAULT_RESCAN_S, HotFolderWatcher, is_ignored

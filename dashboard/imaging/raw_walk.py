@@ -1,40 +1,21 @@
-"""Camera RAW files shown by their embedded JPEG, as culling tools show them: never demosaiced.
+"""The camera RAW container walk: pure Python, bounds-checked, no imaging library.
 
-`sniff_raw` names a RAW format from its content; `embedded_preview` returns the largest JPEG the
-camera embedded, with the image size, orientation and EXIF the ingest stores. The input is hostile:
-the container walk here is pure Python and bounds-checks every offset and count; LibRaw (rawpy)
-supplies the image size and previews this walk cannot reach (maker notes, CR3 tracks).
+`sniff_raw` names a RAW kind from its content; `WALKS[kind]` walks a file of that kind (TIFF IFDs,
+CR3's ISO BMFF boxes, RAF's header) and returns the JPEG previews it embeds and the EXIF fields of
+the RAW itself. The input is hostile: every offset and count is checked against the file, and the
+walk is bounded (`_MAX_IFDS`, `_MAX_BOXES`, ...); a broken structure raises `Malformed`.
+`dashboard.imaging.raw` builds on it with LibRaw.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import operator
 import struct
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import rawpy
-from PIL import Image
-
-#: Kind → MIME type; the kinds are also the format names the ingest stores.
-MIME_BY_KIND = {
-    "DNG": "image/x-adobe-dng",
-    "CR2": "image/x-canon-cr2",
-    "CR3": "image/x-canon-cr3",
-    "NEF": "image/x-nikon-nef",
-    "ARW": "image/x-sony-arw",
-    "PEF": "image/x-pentax-pef",
-    "ORF": "image/x-olympus-orf",
-    "RW2": "image/x-panasonic-rw2",
-    "RAF": "image/x-fuji-raf",
-}
-#: File name suffixes of those kinds (bulk import and the sync client offer them; ingest sniffs content).
-RAW_SUFFIXES = frozenset({".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".pef", ".orf", ".rw2", ".raf"})
 
 # Plain-TIFF RAWs say who made them only in IFD0's Make.
 _KIND_BY_MAKE = (("NIKON", "NEF"), ("SONY", "ARW"), ("PENTAX", "PEF"), ("RICOH IMAGING", "PEF"))
@@ -49,10 +30,8 @@ _MAX_STRIPS = 1 << 16
 _MAX_TEXT_BYTES = 256
 _CANON_META_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")  # CR3: holds CMT1 (IFD0), CMT2 (Exif)
 _CANON_PREVIEW_UUID = bytes.fromhex("eaf42b5e1c984b88b9fbb7dc406e4d16")  # CR3: holds PRVW (a 1620-px JPEG)
-# LibRaw's `flip` → the EXIF orientation it was read from (dcraw's table, inverted).
-_ORIENTATION_BY_FLIP = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
 _IFD0_TAGS = {0x010F: "make", 0x0110: "model", 0x0112: "orientation", 0x0132: "taken"}
-_EXIF_TAGS = {
+EXIF_TAGS = {
     0x829A: "exposure_time_s",
     0x829D: "f_number",
     0x8827: "iso",
@@ -65,47 +44,7 @@ _EXIF_TAGS = {
 }
 
 
-@dataclass(frozen=True)
-class RawPreview:
-    """The largest JPEG a RAW file embeds, with what the ingest stores about the RAW itself.
-
-    `width`×`height` is the image as the camera records it, before `orientation` (EXIF 1–8) is
-    applied, like Pillow's `Image.size`. The JPEG is stored the same way: apply `orientation` to it
-    and ignore any orientation in its own EXIF. EXIF fields are None when the file does not say.
-    """
-
-    kind: str
-    jpeg: bytes = field(repr=False)
-    jpeg_width: int
-    jpeg_height: int
-    width: int
-    height: int
-    orientation: int = 1
-    make: str | None = None
-    model: str | None = None
-    taken: str | None = None  # "YYYY:MM:DD HH:MM:SS", camera-local
-    offset_time: str | None = None  # "+01:00" when the camera recorded its offset
-    exposure_time_s: float | None = None
-    f_number: float | None = None
-    iso: int | None = None
-    focal_length_mm: float | None = None
-    lens: str | None = None
-
-    def to_exif(self) -> Image.Exif:
-        """These fields as Pillow EXIF (IFD0 and its Exif IFD), for code that reads EXIF from Pillow."""
-        exif = Image.Exif()
-        for tag, value in ((0x010F, self.make), (0x0110, self.model), (0x0112, self.orientation)):
-            if value is not None:
-                exif[tag] = value
-        ifd = exif.get_ifd(0x8769)
-        for tag, name in _EXIF_TAGS.items():
-            value = getattr(self, name, None)
-            if value is not None:
-                ifd[tag] = value
-        return exif
-
-
-class _Malformed(Exception):
+class Malformed(Exception):
     """The structure points outside the file or contradicts itself."""
 
 
@@ -117,7 +56,7 @@ class _Entry:
 
 
 @dataclass(frozen=True)
-class _Jpeg:
+class Jpeg:
     """A baseline or progressive JPEG at `source[at:at + size_bytes]`; `exif_at`: its EXIF's TIFF header."""
 
     source: bytes
@@ -139,18 +78,18 @@ class _Jpeg:
 class _Found:
     """What a container walk found: previews, EXIF fields and how far the image data says the file goes."""
 
-    previews: list[_Jpeg] = field(default_factory=list)
+    previews: list[Jpeg] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     data_end: int = 0
 
 
-class _Tiff:
+class Tiff:
     """A bounds-checked reader of the TIFF structure at `data[base:]` (offsets in it are from `base`)."""
 
     def __init__(self, data: bytes, base: int = 0) -> None:
         order = data[base : base + 2]
         if order not in (b"II", b"MM") or len(data) < base + 8:
-            raise _Malformed("no TIFF header")
+            raise Malformed("no TIFF header")
         self.data, self.base = data, base
         self.order = "<" if order == b"II" else ">"
         # The magic number (42, or ORF's and RW2's own) is the caller's business.
@@ -159,7 +98,7 @@ class _Tiff:
     def _unpack(self, fmt: str, at: int, count: int = 1) -> tuple[Any, ...]:
         size = struct.calcsize(f"{self.order}{count}{fmt}")
         if at < 0 or at + size > len(self.data):
-            raise _Malformed("an offset points past the end of the file")
+            raise Malformed("an offset points past the end of the file")
         return struct.unpack_from(f"{self.order}{count}{fmt}", self.data, at)
 
     def ifd(self, offset: int) -> tuple[dict[int, _Entry], int]:
@@ -167,7 +106,7 @@ class _Tiff:
         at = self.base + offset
         (count,) = self._unpack("H", at)
         if count > _MAX_IFD_ENTRIES:
-            raise _Malformed(f"an IFD has {count} entries, more than {_MAX_IFD_ENTRIES}")
+            raise Malformed(f"an IFD has {count} entries, more than {_MAX_IFD_ENTRIES}")
         self._unpack("B", at + 2 + 12 * count + 3)  # the entries and the next-IFD offset are in the file
         entries: dict[int, _Entry] = {}
         for pos in range(at + 2, at + 2 + 12 * count, 12):
@@ -183,7 +122,7 @@ class _Tiff:
         if entry is None or entry.type not in _INT_FORMAT:
             return ()
         if entry.count > limit:
-            raise _Malformed(f"a tag has {entry.count} values, more than {limit}")
+            raise Malformed(f"a tag has {entry.count} values, more than {limit}")
         return self._unpack(_INT_FORMAT[entry.type], entry.at, entry.count)
 
     def value(self, entry: _Entry) -> str | float | int | None:
@@ -223,7 +162,7 @@ def sniff_raw(data: bytes) -> str | None:
     if head[8:11] == b"CR\x02":
         return "CR2"
     try:
-        tiff = _Tiff(data)
+        tiff = Tiff(data)
         ifd0, _ = tiff.ifd(tiff.first)
         if 0xC612 in ifd0:
             return "DNG"
@@ -232,142 +171,21 @@ def sniff_raw(data: bytes) -> str | None:
         kind = next((kind for prefix, kind in _KIND_BY_MAKE if maker.startswith(prefix)), None)
         # A scanner's or an editor's TIFF can name a camera maker too; a RAW holds sensor data.
         return kind if kind and _holds_sensor_data(tiff, ifd0) else None
-    except _Malformed:
+    except Malformed:
         return None
 
 
-def _holds_sensor_data(tiff: _Tiff, ifd0: dict[int, _Entry]) -> bool:
+def _holds_sensor_data(tiff: Tiff, ifd0: dict[int, _Entry]) -> bool:
     ifds = [ifd0]
     for offset in tiff.ints(ifd0.get(0x014A)):
         try:
             ifds.append(tiff.ifd(offset)[0])
-        except _Malformed:
+        except Malformed:
             continue
     return any(set(tiff.ints(ifd.get(0x0106))) & {_CFA, _LINEAR_RAW} for ifd in ifds)
 
 
-def embedded_preview(data: bytes, filename: str) -> RawPreview:
-    """The largest JPEG embedded in the RAW file `data`, its image size, orientation and EXIF.
-
-    Raises the ingest's errors naming `filename`: `NotAnImage` if `data` is not a RAW kind
-    `sniff_raw` knows, `CorruptImage` if it is truncated or its structure is broken,
-    `UnsupportedFormat` if it has no embedded JPEG preview (RAW files are not developed here).
-    A camera too new for LibRaw still gets the preview the walk finds, sized by it and its EXIF.
-    """
-    # The ingest imports this module; its error types are looked up here, at call time.
-    from dashboard.ingest import CorruptImage, NotAnImage, UnsupportedFormat
-
-    kind = sniff_raw(data)
-    if kind is None:
-        raise NotAnImage(filename, "not a RAW file (content is not DNG, CR2, CR3, NEF, ARW, PEF, ORF, RW2 or RAF)")
-    try:
-        found = _WALKS[kind](data)
-    except _Malformed as exc:
-        raise CorruptImage(filename, f"the {kind} file is truncated or corrupt ({exc})") from None
-    if found.data_end > len(data):
-        raise CorruptImage(
-            filename,
-            f"the {kind} file is truncated: its image data ends at byte {found.data_end}, the file at {len(data)}",
-        )
-    best = max(found.previews, key=lambda j: j.width * j.height, default=None)
-    sizes, best, libraw_error = _with_libraw(data, best)
-    if best is None:
-        if isinstance(libraw_error, rawpy.LibRawFileUnsupportedError):
-            reason = f"RAW file has no embedded preview Fotoflo can find ({kind}; LibRaw: {_said(libraw_error)})"
-            raise UnsupportedFormat(filename, reason)
-        if libraw_error is not None:
-            raise CorruptImage(filename, f"the {kind} file is corrupt or truncated (LibRaw: {_said(libraw_error)})")
-        raise UnsupportedFormat(filename, f"RAW file has no embedded preview ({kind}; RAW files are not developed)")
-    meta = found.meta
-    if best.exif_at is not None:  # RAF and RW2 previews carry the camera's EXIF; the RAW's own wins
-        with contextlib.suppress(_Malformed):
-            for name, value in _tiff_meta(_Tiff(best.source, best.exif_at)).items():
-                meta.setdefault(name, value)
-    if sizes is not None and sizes.width > 0 and sizes.height > 0:
-        # LibRaw knows each camera's visible area; its flip is the orientation it read, wherever stored.
-        width, height = sizes.width, sizes.height
-        orientation = _ORIENTATION_BY_FLIP.get(sizes.flip, 1)
-    else:
-        pixel_width, pixel_height = _positive(meta.get("pixel_width")), _positive(meta.get("pixel_height"))
-        width, height = (
-            (int(pixel_width), int(pixel_height)) if pixel_width and pixel_height else (best.width, best.height)
-        )
-        orientation = meta.get("orientation", 1) if meta.get("orientation") in range(1, 9) else 1
-    iso = _positive(meta.get("iso"))
-    return RawPreview(
-        kind=kind,
-        jpeg=best.data(),
-        jpeg_width=best.width,
-        jpeg_height=best.height,
-        width=width,
-        height=height,
-        orientation=int(orientation),
-        make=_text(meta.get("make")),
-        model=_text(meta.get("model")),
-        taken=_text(meta.get("taken")),
-        offset_time=_text(meta.get("offset_time")),
-        exposure_time_s=_positive(meta.get("exposure_time_s")),
-        f_number=_positive(meta.get("f_number")),
-        iso=int(iso) if iso else None,
-        focal_length_mm=_positive(meta.get("focal_length_mm")),
-        lens=_text(meta.get("lens")),
-    )
-
-
-@contextlib.contextmanager
-def _forked_pool_is_fine() -> Iterator[None]:
-    """Silence rawpy's warning in a forked worker (`Ingestor.ingest_many`'s pool).
-
-    It warns because LibRaw's OpenMP threads do not survive a fork; only developing a RAW
-    (demosaicing) runs them, and Fotoflo never develops one: it reads sizes and the embedded JPEG.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="rawpy is being used in a process created by multiprocessing")
-        yield
-
-
-def _with_libraw(
-    data: bytes, best: _Jpeg | None
-) -> tuple[rawpy.ImageSizes | None, _Jpeg | None, rawpy.LibRawError | None]:
-    """LibRaw's image size and flip, and the larger of `best` and its preview; or the error it raised."""
-    try:
-        with _forked_pool_is_fine(), rawpy.imread(io.BytesIO(data)) as raw:
-            sizes = raw.sizes
-            if best is None or best.width * best.height < sizes.width * sizes.height:
-                # Maker notes and CR3 tracks hold previews the walk does not reach (and may be larger).
-                libraw = _libraw_jpeg(raw)
-                if libraw is not None and (best is None or libraw.width * libraw.height > best.width * best.height):
-                    best = libraw  # a tie keeps the walk's: the camera's bytes (LibRaw adds an EXIF segment)
-            return sizes, best, None
-    except rawpy.LibRawError as exc:  # e.g. a camera newer than this LibRaw: the walk's preview will do
-        return None, best, exc
-
-
-def _said(exc: rawpy.LibRawError) -> str:
-    """LibRaw's message (rawpy passes it as bytes)."""
-    said = exc.args[0] if exc.args else exc
-    return said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
-
-
-def _positive(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and value > 0 else None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _libraw_jpeg(raw: rawpy.RawPy) -> _Jpeg | None:
-    try:
-        thumb = raw.extract_thumb()
-    except rawpy.LibRawError:
-        return None
-    if thumb.format != rawpy.ThumbFormat.JPEG or not isinstance(thumb.data, bytes):
-        return None  # a bitmap thumbnail is a thumbnail, not a preview
-    return _jpeg_at(thumb.data, 0, len(thumb.data))
-
-
-def _jpeg_at(source: bytes, at: int, size: int) -> _Jpeg | None:
+def jpeg_in(source: bytes, at: int, size: int) -> Jpeg | None:
     """The JPEG at `source[at:at + size]` if it starts like a baseline or progressive one, else None.
 
     Reads markers up to the frame header, so sensor data stored as lossless JPEG (CR2, DNG) is not a preview.
@@ -392,7 +210,7 @@ def _jpeg_at(source: bytes, at: int, size: int) -> _Jpeg | None:
             if pos + 9 > end:
                 return None
             height, width = struct.unpack_from(">HH", source, pos + 5)
-            return _Jpeg(source, at, size, width, height, exif_at) if width and height else None
+            return Jpeg(source, at, size, width, height, exif_at) if width and height else None
         if (0xC3 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)) or marker == 0xDA:
             return None  # lossless or arithmetic coding, or scan data before any frame header
         pos += 2 + length
@@ -401,49 +219,49 @@ def _jpeg_at(source: bytes, at: int, size: int) -> _Jpeg | None:
 
 def _walk_tiff(data: bytes) -> _Found:
     """DNG, CR2, NEF, ARW, PEF, ORF, RW2: every IFD in the chain and SubIFDs, IFD0 and Exif fields."""
-    tiff, found = _Tiff(data), _Found()
+    tiff, found = Tiff(data), _Found()
     queue, seen = [tiff.first], set[int]()
     while queue:
         offset = queue.pop(0)
         if offset == 0 or offset in seen:
             continue
         if len(seen) == _MAX_IFDS:
-            raise _Malformed(f"more than {_MAX_IFDS} IFDs")
+            raise Malformed(f"more than {_MAX_IFDS} IFDs")
         seen.add(offset)
         entries, next_offset = tiff.ifd(offset)
         if len(seen) == 1:
-            found.meta = _tiff_meta(tiff, entries)
+            found.meta = tiff_meta(tiff, entries)
         queue += [*tiff.ints(entries.get(0x014A)), next_offset]
         _collect(tiff, entries, found)
     return found
 
 
-def _tiff_meta(tiff: _Tiff, ifd0: dict[int, _Entry] | None = None) -> dict[str, Any]:
+def tiff_meta(tiff: Tiff, ifd0: dict[int, _Entry] | None = None) -> dict[str, Any]:
     """EXIF fields from IFD0 (`tiff`'s first unless given) and its Exif IFD; unreadable fields are left out."""
     if ifd0 is None:
         ifd0 = tiff.ifd(tiff.first)[0]
     meta = _fields(tiff, ifd0, _IFD0_TAGS)
     exif_offset = tiff.ints(ifd0.get(0x8769), limit=1)
     if exif_offset:
-        with contextlib.suppress(_Malformed):  # unreadable fields are left out
-            meta.update(_fields(tiff, tiff.ifd(exif_offset[0])[0], _EXIF_TAGS))
+        with contextlib.suppress(Malformed):  # unreadable fields are left out
+            meta.update(_fields(tiff, tiff.ifd(exif_offset[0])[0], EXIF_TAGS))
     return meta
 
 
-def _fields(tiff: _Tiff, entries: dict[int, _Entry], names: dict[int, str]) -> dict[str, Any]:
+def _fields(tiff: Tiff, entries: dict[int, _Entry], names: dict[int, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for tag, name in names.items():
         if tag in entries:
             try:
                 value = tiff.value(entries[tag])
-            except _Malformed:
+            except Malformed:
                 continue
             if value is not None:
                 out[name] = value
     return out
 
 
-def _collect(tiff: _Tiff, entries: dict[int, _Entry], found: _Found) -> None:
+def _collect(tiff: Tiff, entries: dict[int, _Entry], found: _Found) -> None:
     """Note an IFD's JPEG preview, and how far its image data reaches (a file cut short ends before it)."""
     strip: tuple[int, int] | None = None
     for offsets_tag, sizes_tag in ((0x0111, 0x0117), (0x0144, 0x0145)):  # strips, tiles
@@ -465,7 +283,7 @@ def _collect(tiff: _Tiff, entries: dict[int, _Entry], found: _Found) -> None:
         candidates.append((jpg_from_raw.at, jpg_from_raw.count))  # RW2
     for at, size in candidates:
         found.data_end = max(found.data_end, at + size)
-        jpeg = _jpeg_at(tiff.data, at, size) if at + size <= len(tiff.data) else None
+        jpeg = jpeg_in(tiff.data, at, size) if at + size <= len(tiff.data) else None
         if jpeg is not None:
             found.previews.append(jpeg)
 
@@ -477,21 +295,21 @@ def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]
         if pos >= end:
             return
         if pos + 8 > end:
-            raise _Malformed("a box header runs past the end of the file")
+            raise Malformed("a box header runs past the end of the file")
         size, kind = struct.unpack_from(">I4s", data, pos)
         header = 8
         if size == 1:
             if pos + 16 > end:
-                raise _Malformed("a box header runs past the end of the file")
+                raise Malformed("a box header runs past the end of the file")
             (size,) = struct.unpack_from(">Q", data, pos + 8)
             header = 16
         elif size == 0:
             size = end - pos
         if size < header or pos + size > end:
-            raise _Malformed(f"a {kind!r} box runs past the end of the file")
+            raise Malformed(f"a {kind!r} box runs past the end of the file")
         yield kind, pos + header, pos + size
         pos += size
-    raise _Malformed(f"more than {_MAX_BOXES} boxes")
+    raise Malformed(f"more than {_MAX_BOXES} boxes")
 
 
 def _walk_cr3(data: bytes) -> _Found:
@@ -502,18 +320,18 @@ def _walk_cr3(data: bytes) -> _Found:
     canon = _uuid_box(data, _boxes(data, *moov), _CANON_META_UUID) if moov else None
     items = {kind: start for kind, start, _ in reversed(list(_boxes(data, *canon)))} if canon else {}
     # Unreadable fields are left out, as in a TIFF's IFDs.
-    with contextlib.suppress(_Malformed):
+    with contextlib.suppress(Malformed):
         if b"CMT2" in items:  # the Exif IFD is this TIFF's first IFD
-            exif = _Tiff(data, items[b"CMT2"])
-            found.meta.update(_fields(exif, exif.ifd(exif.first)[0], _EXIF_TAGS))
-    with contextlib.suppress(_Malformed):
+            exif = Tiff(data, items[b"CMT2"])
+            found.meta.update(_fields(exif, exif.ifd(exif.first)[0], EXIF_TAGS))
+    with contextlib.suppress(Malformed):
         if b"CMT1" in items:
-            for name, value in _tiff_meta(_Tiff(data, items[b"CMT1"])).items():
+            for name, value in tiff_meta(Tiff(data, items[b"CMT1"])).items():
                 found.meta.setdefault(name, value)  # DateTimeOriginal wins over DateTime
     preview = _uuid_box(data, iter(top), _CANON_PREVIEW_UUID)
     if preview is not None:
         at = data.find(b"\xff\xd8\xff", *preview)
-        jpeg = _jpeg_at(data, at, preview[1] - at) if at >= 0 else None
+        jpeg = jpeg_in(data, at, preview[1] - at) if at >= 0 else None
         if jpeg is not None:
             found.previews.append(jpeg)
     return found
@@ -527,16 +345,16 @@ def _uuid_box(data: bytes, boxes: Iterator[tuple[bytes, int, int]], uuid: bytes)
 def _walk_raf(data: bytes) -> _Found:
     """RAF: a fixed header gives the JPEG (which carries the camera's EXIF) and the sensor data."""
     if len(data) < 108:
-        raise _Malformed("too short for a RAF header")
+        raise Malformed("too short for a RAF header")
     jpeg_at, jpeg_size, _, _, cfa_at, cfa_size = struct.unpack_from(">6I", data, 84)
     found = _Found(data_end=max(jpeg_at + jpeg_size, cfa_at + cfa_size))
-    jpeg = _jpeg_at(data, jpeg_at, jpeg_size) if jpeg_at + jpeg_size <= len(data) else None
+    jpeg = jpeg_in(data, jpeg_at, jpeg_size) if jpeg_at + jpeg_size <= len(data) else None
     if jpeg is not None:
         found.previews.append(jpeg)
     return found
 
 
-_WALKS: dict[str, Callable[[bytes], _Found]] = {
+WALKS: dict[str, Callable[[bytes], _Found]] = {
     "RAF": _walk_raf,
     "CR3": _walk_cr3,
     **{kind: _walk_tiff for kind in ("DNG", "CR2", "NEF", "ARW", "PEF", "ORF", "RW2")},

@@ -1,0 +1,167 @@
+"""The upright preview and thumbnail JPEGs of a decoded image, from one decode at the smallest scale."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from PIL import Image
+from PIL.MpoImagePlugin import MpoImageFile
+
+from dashboard.imaging.errors import CorruptImage
+
+THUMB_EDGE_PX = 480  # a thumbnail's long edge
+#: Previews: the image halved until its long edge is at most PREVIEW_MAX_EDGE_PX; if that leaves it
+#: under PREVIEW_MIN_EDGE_PX, the image halved once less is scaled to PREVIEW_EDGE_PX (`preview_plan`).
+PREVIEW_MIN_EDGE_PX = 1600
+PREVIEW_MAX_EDGE_PX = 2400
+PREVIEW_EDGE_PX = 2048
+
+# Modes reduced before they are flattened (the others, such as palettes, are flattened first).
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"})
+
+# EXIF orientation → the transpose that makes the image upright (as PIL.ImageOps.exif_transpose).
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def preview_plan(width: int, height: int) -> tuple[int, int | None]:
+    """How a preview is made from a `width`×`height` image: (halvings, long edge to resize to or None).
+
+    Halving is free while decoding a JPEG (DCT scaling) and cheap otherwise (`Image.reduce`), so
+    an image is halved until its long edge is at most `PREVIEW_MAX_EDGE_PX`; if that lands at or
+    above `PREVIEW_MIN_EDGE_PX` it is the preview as it is, without resampling (4000 px → 2000).
+    Otherwise the last halving would go too small, so the image halved one time fewer is scaled
+    to `PREVIEW_EDGE_PX` (6000 px → 3000 → 2048).
+    """
+    edge = max(width, height)
+    halvings = 0
+    while edge / 2**halvings > PREVIEW_MAX_EDGE_PX:
+        halvings += 1
+    if halvings == 0 or edge / 2**halvings >= PREVIEW_MIN_EDGE_PX:
+        return halvings, None
+    return halvings - 1, PREVIEW_EDGE_PX
+
+
+def renditions(
+    im: Image.Image, data: bytes, filename: str, orientation: int, keep: bytes | None = None
+) -> tuple[bytes, bytes]:
+    """The upright preview and thumbnail JPEGs, from one decode at the smallest scale that serves both.
+
+    `keep`: JPEG bytes of `im` that may be stored as the preview as they are (a RAW's preview);
+    otherwise a camera preview embedded in `data` (MPF) may be.
+    """
+    frame = keep if keep is not None else _embedded_preview(im, data, filename)
+    if frame is not None and orientation == 1 and preview_plan(*im.size) == (0, None):
+        # The camera's own preview is already the right size and upright: keep its bytes as the
+        # preview; decoding it for the thumbnail (at 1/2 to 1/8 scale) checks all of it.
+        _draft(im, THUMB_EDGE_PX / max(im.size))
+        thumb = _flatten(_loaded(im))
+        return frame, _jpeg(_thumbnail(thumb), quality=80)
+    full_edge = max(im.size)
+    halvings, resize_to = preview_plan(*im.size)
+    if im.format in ("JPEG", "MPO"):
+        _draft(im, 1 / 2**halvings)  # changes im.size to the scale the decoder will deliver
+    loaded = _loaded(im)
+    remaining = 2**halvings // round(full_edge / max(loaded.size))  # past 1/8, or not a JPEG
+    if remaining > 1 and loaded.mode in _REDUCIBLE:
+        # Reduce before flattening, and let go of the full-size pixels at once: a PNG or TIFF cannot be
+        # decoded at a smaller scale, so the full-size copy is the peak; flattening it first made two more.
+        preview = _flatten(loaded.reduce(remaining))
+        loaded.close()
+    else:
+        preview = _flatten(loaded)
+        if remaining > 1:
+            preview = preview.reduce(remaining)
+    if resize_to is not None:
+        # From less than 1.6 times the size, Pillow's antialiased bilinear looks like Lanczos at half the cost.
+        preview.thumbnail((resize_to, resize_to), Image.Resampling.BILINEAR, reducing_gap=None)
+    if orientation != 1:
+        preview = preview.transpose(UPRIGHT[orientation])
+    return _jpeg(preview, quality=85), _jpeg(_thumbnail(preview), quality=80)
+
+
+def _embedded_preview(im: Image.Image, data: bytes, filename: str) -> bytes | None:
+    """The bytes of the camera's large preview (MPF) if it can stand in for the whole image, else None.
+
+    Sony, Panasonic, Fujifilm and others store a screen-sized JPEG of the shot in an MPF segment
+    after the primary image. When it has the primary's aspect ratio and at least
+    `PREVIEW_MIN_EDGE_PX` on its long edge, `im` is left on that frame and the primary (the
+    original, stored as sent) is not decoded: its entropy data is what costs 70 % of a full decode.
+    The primary must still end with its EOI marker before the preview, which catches a file cut
+    short or a preview pointing into the primary; a truncated preview fails its own decode.
+    """
+    if im.format != "MPO" or not isinstance(im, MpoImageFile):
+        return None
+    width, height = im.size
+    best: tuple[int, int, int] | None = None  # (pixels, frame, size_bytes)
+    for index, entry in enumerate((im.mpinfo or {}).get(0xB002, [])):
+        if index == 0 or not str(entry["Attribute"]["MPType"]).startswith("Large Thumbnail"):
+            continue
+        try:
+            im.seek(index)
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise CorruptImage(filename, f"the embedded preview is corrupt ({exc})") from exc
+        pw, ph = im.size
+        same_shape = abs(pw * height - ph * width) <= max(pw, ph) * max(width, height) // 100
+        if same_shape and max(pw, ph) >= PREVIEW_MIN_EDGE_PX and (best is None or pw * ph > best[0]):
+            best = (pw * ph, index, int(entry["Size"]))
+    if best is None:
+        if im.tell() != 0:
+            im.seek(0)
+        return None
+    im.seek(best[1])
+    start = im.offset
+    frame = data[start : start + best[2]]
+    primary_end = data.rfind(b"\xff\xd9", 0, start)
+    if not frame.startswith(b"\xff\xd8") or primary_end < 0:
+        raise CorruptImage(filename, "the embedded preview or the image before it is cut short")
+    return frame
+
+
+def _draft(im: Image.Image, scale: float) -> None:
+    """Ask a JPEG decoder for the smallest DCT scale (1, 1/2, 1/4, 1/8) covering `scale` on both axes."""
+    width, height = im.size
+    im.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
+
+
+def _loaded(im: Image.Image) -> Image.Image:
+    im.load()
+    return im
+
+
+def _thumbnail(im: Image.Image) -> Image.Image:
+    """A new image at most `THUMB_EDGE_PX` on its long edge: a box reduce to about the size, then Lanczos."""
+    width, height = im.size
+    scale = THUMB_EDGE_PX / max(width, height)
+    if scale >= 1:
+        return im
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    """An RGB image browsers can show: alpha on white, palettes and 16-bit scaled down."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return im.point(lambda v: v * (1 / 256)).convert("L").convert("RGB")
+    if im.mode == "F":
+        return im.convert("L").convert("RGB")
+    return im.convert("RGB") if im.mode != "RGB" else im
+
+
+def _jpeg(im: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=quality, optimize=False, progressive=False)
+    return out.getvalue()
