@@ -118,6 +118,12 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _checked(self, method: str, path: str, response: httpx.Response) -> httpx.Response:
         if response.status_code >= 400:
             code, reason = error_of(response)
