@@ -31,7 +31,7 @@ from dashboard.server import Fotoflo, panel_app
 
 
 def naive_tile(fotoflo: Fotoflo, image: ImageRecord) -> pn.pane.HTML:
-    thumb = fotoflo.signer.url(image.id, "thumb")
+    thumb = fotoflo.wire.file_url(image.id, "thumb", image.version)
     return pn.pane.HTML(
         f'<div data-image-id="{image.id}" title="{html.escape(image.filename)}">'
         f'<img src="{thumb}" width="180" height="180" style="object-fit:contain;background:#222"></div>',

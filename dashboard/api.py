@@ -366,7 +366,7 @@ class ApiHandler(web.RequestHandler):
         named = [*edit.image_ids, *(i for i in (edit.before, edit.image_id) if i is not None)]
         await self.require_visible_images(project, named)
         collection = await self.run(self.fotoflo.curator.edit_collection, project, collection_id, edit)
-        self.write_json(self.fotoflo.collection_json(collection, scope=await self.scope(project)))
+        self.write_json(self.fotoflo.wire.collection(collection, scope=await self.scope(project)))
 
     async def live_collection(self, project: str, collection_id: str) -> CollectionRecord:
         """The collection, or `404 unknown_project`/`unknown_collection`, `410 collection_deleted`."""
@@ -441,7 +441,7 @@ class ImagesHandler(ApiHandler):
         last_seq, images, total = await self.run(self.read_page, project, before, limit, filters)
         next_cursor = str(images[limit - 1].seq) if len(images) > limit else None
         images = images[:limit]
-        page = {"images": [self.fotoflo.image_json(i) for i in images], "next": next_cursor, "last_seq": last_seq}
+        page = {"images": [self.fotoflo.wire.image(i) for i in images], "next": next_cursor, "last_seq": last_seq}
         if total is not None:
             page["total"] = total
         self.write_json(page)
@@ -482,7 +482,7 @@ class ImageHandler(ApiHandler):
         image = await asyncio.to_thread(self.fotoflo.store.get_image, image_id)
         if image is None or image.project != project:
             raise ApiError(404, "unknown_image", f"no image {image_id!r} in project {project!r}")
-        self.write_json(self.fotoflo.image_json(image))
+        self.write_json(self.fotoflo.wire.image(image))
 
     async def delete(self, project: str, image_id: str) -> None:
         """Delete the image and its versions; `?if_sha256=` deletes only while that is its current version."""
@@ -494,7 +494,7 @@ class ImageHandler(ApiHandler):
         except VersionChanged as exc:
             raise ApiError(409, "changed", f"{exc}; not deleted") from None
         log.info("image %s (%s) deleted from %s", image.id, image.filename, project)
-        self.write_json(self.fotoflo.image_json(image, deleted=True))
+        self.write_json(self.fotoflo.wire.image(image, deleted=True))
 
 
 class RatingHandler(ApiHandler):
@@ -516,7 +516,7 @@ class RatingHandler(ApiHandler):
         await self.require_project(project)
         await self.require_visible_images(project, [image_id])
         image = await self.run(self.fotoflo.curator.set_rating, project, image_id, **body)
-        self.write_json(self.fotoflo.image_json(image))
+        self.write_json(self.fotoflo.wire.image(image))
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -729,9 +729,9 @@ class UploadHandler(ApiHandler):
                 part.path.unlink(missing_ok=True)  # ingested (its blobs written) or refused: no longer needed
             extra: dict[str, Any] = {"created": result.created, "updated": result.updated}
             if result.conflict_copy is not None:
-                extra["conflict_copy"] = self.fotoflo.image_json(result.conflict_copy)
+                extra["conflict_copy"] = self.fotoflo.wire.image(result.conflict_copy)
             (created if result.created or result.updated else existing).append(
-                self.fotoflo.image_json(result.image, **extra)
+                self.fotoflo.wire.image(result.image, **extra)
             )
         if created:
             status = 201
@@ -784,7 +784,7 @@ class ImageBySha256Handler(ApiHandler):
         visible = await self.visible_images(project)
         if image is None or (visible is not None and image.id not in visible):
             raise ApiError(404, "unknown_image", f"no image with SHA-256 {sha256} in project {project!r}")
-        self.write_json(self.fotoflo.image_json(image, current=image.sha256 == sha256))
+        self.write_json(self.fotoflo.wire.image(image, current=image.sha256 == sha256))
 
 
 class ImageVersionsHandler(ApiHandler):
@@ -794,7 +794,7 @@ class ImageVersionsHandler(ApiHandler):
         await self.require_project(project)
         await self.require_visible_images(project, [image_id])
         versions = await self.run(self.fotoflo.store.image_versions, project, image_id)
-        self.write_json({"image_id": image_id, "versions": [self.fotoflo.version_json(v) for v in versions]})
+        self.write_json({"image_id": image_id, "versions": [self.fotoflo.wire.version(v) for v in versions]})
 
 
 class ChangesHandler(ApiHandler):
@@ -812,7 +812,7 @@ class ChangesHandler(ApiHandler):
         scope = await self.scope(project, fresh=True)
         if scope is not None:
             changes = [c for c in changes if scope.shows(c)]
-        self.write_json({"changes": [self.fotoflo.change_json(c, scope) for c in changes], "last_seq": last})
+        self.write_json({"changes": [self.fotoflo.wire.change(c, scope) for c in changes], "last_seq": last})
 
 
 class _Frames:
@@ -909,7 +909,7 @@ class EventsHandler(ApiHandler):
             self.finish()
 
     def _frame(self, change: Change, scope: Scope | None = None) -> bytes:
-        data = json.dumps(self.fotoflo.change_payload(change, scope), separators=(",", ":"))
+        data = json.dumps(self.fotoflo.wire.change_payload(change, scope), separators=(",", ":"))
         return f"id: {change.seq}\nevent: {change.kind}\ndata: {data}\n\n".encode()
 
     def _scoped_frame(self, change: Change, scope: Scope) -> bytes:
@@ -1089,7 +1089,7 @@ class CollectionsHandler(ApiHandler):
         scope = await self.scope(project)
         if scope is not None:
             collections = [c for c in collections if c.id in scope.collections]
-        cards = [self.fotoflo.collection_json(c, card=True, scope=scope) for c in collections]
+        cards = [self.fotoflo.wire.collection(c, card=True, scope=scope) for c in collections]
         self.write_json({"collections": cards, "last_seq": last_seq})
 
     async def post(self, project: str) -> None:
@@ -1103,7 +1103,7 @@ class CollectionsHandler(ApiHandler):
         await self.require_visible_images(project, image_ids)
         collection = await self.run(self.fotoflo.curator.save_collection, project, name, image_ids)
         await asyncio.to_thread(self.fotoflo.access.record_collection, self.principal, project, collection.id)
-        self.write_json(self.fotoflo.collection_json(collection, scope=await self.scope(project, fresh=True)), 201)
+        self.write_json(self.fotoflo.wire.collection(collection, scope=await self.scope(project, fresh=True)), 201)
 
 
 class CollectionHandler(ApiHandler):
@@ -1116,7 +1116,7 @@ class CollectionHandler(ApiHandler):
         scope = await self.scope(project)
         ids = collection.image_ids if scope is None else scope.image_ids(collection.image_ids)
         images = await self.run(self.fotoflo.store.get_images, project, ids)
-        self.write_json(self.fotoflo.collection_json(collection, images=images, scope=scope))
+        self.write_json(self.fotoflo.wire.collection(collection, images=images, scope=scope))
 
     async def patch(self, project: str, collection_id: str) -> None:
         body = self.json_body()
@@ -1163,7 +1163,7 @@ class DuplicateHandler(ApiHandler):
         await self.require_visible_collection(project, collection_id)
         copy = await self.run(self.fotoflo.curator.duplicate_collection, project, collection_id, body.get("name"))
         await asyncio.to_thread(self.fotoflo.access.record_collection, self.principal, project, copy.id)
-        self.write_json(self.fotoflo.collection_json(copy, scope=await self.scope(project, fresh=True)), 201)
+        self.write_json(self.fotoflo.wire.collection(copy, scope=await self.scope(project, fresh=True)), 201)
 
 
 class ExportHandler(ApiHandler):

@@ -17,16 +17,18 @@ from typing import Any
 
 import param
 
+from dashboard.client import ApiClient, segment
 from dashboard.events import CollectionRecord
-from dashboard.gallery import MODES, Gallery
+from dashboard.gallery import MODES, Gallery, _embedded_at
 
 
 class Collections(Gallery):
     """Collection mode of one project: pick images from the live pool, save and curate collections.
 
     `selection` is what the user has selected in the browser's pool (pool order); `save()` keeps it.
-    Like `Gallery`, give it `data` (a data directory served from this process) or run it inside a
-    Fotoflo server (`fotoflo serve`, `panel serve --plugins dashboard.plugin`).
+    Like `Gallery`, give it `data` (a data directory served from this process), `api_url` (a server:
+    saving and listing then go through its HTTP API, as the browser does; `ApiError` for what it
+    refuses), or run it inside a Fotoflo server (`fotoflo serve`, `panel serve --plugins dashboard.plugin`).
     """
 
     mode: Any = param.Selector(default="collection", objects=list(MODES), doc="Starts in Collection mode.")
@@ -37,8 +39,24 @@ class Collections(Gallery):
         Every open window shows its card at once. A name already taken gets a distinct suffix.
         """
         ids = list(self.selection if image_ids is None else image_ids)
-        return self.fotoflo().curator.save_collection(self.project, name, ids)
+        api = self._remote()
+        if api is None:
+            return self.fotoflo().curator.save_collection(self.project, name, ids)
+        with api:
+            return CollectionRecord.from_dict(api.send("POST", "/collections", {"name": name, "image_ids": ids}))
 
     def saved(self) -> list[CollectionRecord]:
-        """The project's collections, most recently updated first."""
-        return self.fotoflo().store.list_collections(self.project)
+        """The project's collections, most recently updated first (from a server, each with `seq` 0)."""
+        api = self._remote()
+        if api is None:
+            return self.fotoflo().store.list_collections(self.project)
+        with api:
+            cards = api.get("/collections")["collections"]
+            return [CollectionRecord.from_dict(api.get(f"/collections/{segment(c['id'])}")) for c in cards]
+
+    def _remote(self) -> ApiClient | None:
+        """The server of `api_url` (none for a `data` directory this view serves, or a served page's own)."""
+        if self._background is not None or not self.api_url:
+            return None
+        embedded = _embedded_at(self.api_url)  # a notebook server of this process answers its galleries' token
+        return ApiClient(self.api_url, self.project, token=embedded.token if embedded is not None else None)

@@ -1,7 +1,8 @@
 """Typed records that cross the store, the change feed, the bus and the wire.
 
-One serializer (`to_json` / `from_json`) with a format version, so every backend and every
-client reads the same shape.
+One serializer (`to_dict` / `to_json`) with a format version, so every backend and every client
+reads the same shape; each record reads it back with `from_dict` / `from_json`, also from what the
+API sends (dashboard/wire.py), whose signed file URLs it leaves out.
 """
 
 from __future__ import annotations
@@ -74,7 +75,12 @@ class ImageRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
+        """The record from `to_dict`'s shape or the API's image JSON; keys that are not fields (URLs) are ignored."""
         return cls(**{name: data[name] for name in IMAGE_FIELDS if name in data})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ImageRecord:
+        return cls.from_dict(json.loads(text))
 
     @classmethod
     def from_fields(cls, values: dict[str, Any]) -> ImageRecord:
@@ -118,6 +124,11 @@ class ImageVersion:
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in VERSION_FIELDS}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageVersion:
+        """The version from `to_dict`'s shape or the API's version JSON (its URLs are ignored)."""
+        return cls(**{name: data[name] for name in VERSION_FIELDS if name in data})
+
 
 @dataclass(frozen=True)
 class Change:
@@ -143,15 +154,30 @@ class Change:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Change:
+        """The change from `to_dict`'s shape or an entry of the API's `/changes`.
+
+        The API adds a collection's signed `cover_thumbnail_url` to its data as it sends it; it is
+        not part of the change and is left out. Raises `ValueError` for a newer format version.
+        """
+        version = data.get("v", FEED_FORMAT_VERSION)
+        if version != FEED_FORMAT_VERSION:
+            raise ValueError(f"feed format version {version!r}: this client reads version {FEED_FORMAT_VERSION}")
         image = data.get("image")
+        payload = data.get("data") or {}
+        if _WIRE_COVER_URL in payload:
+            payload = {k: v for k, v in payload.items() if k != _WIRE_COVER_URL}
         return cls(
             project=data["project"],
             seq=int(data["seq"]),
             kind=data["kind"],
             created_at=data["created_at"],
             image=ImageRecord.from_dict(image) if image else None,
-            data=data.get("data") or {},
+            data=payload,
         )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Change:
+        return cls.from_dict(json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -190,6 +216,32 @@ class CollectionRecord:
             "deleted": self.deleted,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CollectionRecord:
+        """The collection from the API's collection JSON (not a card: that has no `image_ids`).
+
+        The API does not send a collection's `seq`: it is 0 unless `data` has one. Raises `ValueError`
+        for a card.
+        """
+        if "image_ids" not in data:
+            raise ValueError(f"collection {data.get('id')!r} is a card, without its image_ids: get the collection")
+        return cls(
+            id=data["id"],
+            project=data["project"],
+            name=data["name"],
+            image_ids=tuple(data["image_ids"]),
+            cover_image_id=data["cover_image_id"],
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+            version=int(data.get("version", 1)),
+            seq=int(data.get("seq", 0)),
+            deleted=bool(data.get("deleted", False)),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CollectionRecord:
+        return cls.from_dict(json.loads(text))
+
 
 def apply_collection_change(image_ids: list[str], data: dict[str, Any]) -> list[str]:
     """The order of a collection after the `collection.*` change whose `data` is given.
@@ -225,6 +277,9 @@ def new_id() -> str:
     return ident
 
 
+#: What the API adds to a collection change's data (dashboard/wire.py); `Change.from_dict` leaves it out.
+_WIRE_COVER_URL = "cover_thumbnail_url"
+
 #: The fields of the records, in order: what `to_dict` writes and `from_dict` reads.
 IMAGE_FIELDS = tuple(f.name for f in fields(ImageRecord))
 VERSION_FIELDS = tuple(f.name for f in fields(ImageVersion))
@@ -244,4 +299,4 @@ def to_json(obj: ImageRecord | Change) -> str:
 
 
 def change_from_json(text: str) -> Change:
-    return Change.from_dict(json.loads(text))
+    return Change.from_json(text)

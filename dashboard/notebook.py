@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import panel as pn
 
+from dashboard.client import ApiClient, ApiError, segment
 from dashboard.events import ImageRecord
 
 if TYPE_CHECKING:
@@ -69,8 +69,7 @@ class Project:
         self.name = name
         self.data = data
         self._token = token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=url, timeout=timeout_s, headers=headers)
+        self._client = ApiClient(url, name, token=token, timeout_s=timeout_s)
         self._watchers: list[HotFolderWatcher] = []
 
     def __repr__(self) -> str:
@@ -83,14 +82,14 @@ class Project:
         self.close()
 
     def api(self, path: str) -> str:
-        return f"/api/projects/{self.name}{path}"
+        """The server path of `path` in this project (its name URL-quoted)."""
+        return self._client.path(path)
 
     def _get(self, path: str, **params: Any) -> Any:
-        response = self._http.get(self.api(path), params={k: v for k, v in params.items() if v is not None})
-        if response.status_code >= 400:
-            message = response.json().get("error", {}).get("message", response.text)
-            raise LookupError(f"{self.url}{self.api(path)}: {message}")
-        return response.json()
+        try:
+            return self._client.get(path, **params)
+        except ApiError as exc:
+            raise LookupError(f"{self.url}{exc.path}: {exc.reason}") from None
 
     # -- records -------------------------------------------------------------------------------
 
@@ -114,7 +113,7 @@ class Project:
     def collections(self) -> list[dict[str, Any]]:
         """The saved collections, each with its `image_ids`, most recently updated first."""
         cards = self._get("/collections")["collections"]
-        return [self._get(f"/collections/{card['id']}") for card in cards]
+        return [self._get(f"/collections/{segment(card['id'])}") for card in cards]
 
     def frame(self, **filters: Any) -> pd.DataFrame:
         """One row per image: EXIF columns, ratings, flags, labels and the collections it is in."""
@@ -238,7 +237,7 @@ class Project:
 
     def rate(self, image_id: str, **marks: Any) -> dict[str, Any]:
         """Set any of `rating` (0-5), `flag` (none/pick/reject), `label`; every open window shows it."""
-        return self._send("POST", f"/images/{image_id}/rating", marks)
+        return self._send("POST", f"/images/{segment(image_id)}/rating", marks)
 
     def save_collection(self, name: str, image_ids: Sequence[str]) -> dict[str, Any]:
         """Save `image_ids` (in this order) as a new collection; a taken name gets a distinct suffix."""
@@ -246,16 +245,16 @@ class Project:
 
     def export(self, collection_id: str, fmt: str = "txt") -> bytes:
         """A collection's export: `txt` (file names), `csv` (metadata and ratings) or `zip` (originals)."""
-        response = self._http.get(self.api(f"/collections/{collection_id}/export.{fmt}"))
-        response.raise_for_status()
-        return response.content
+        try:
+            return self._client.content(f"/collections/{segment(collection_id)}/export.{segment(fmt)}")
+        except ApiError as exc:
+            raise LookupError(f"{self.url}{exc.path}: {exc.reason}") from None
 
     def _send(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._http.request(method, self.api(path), json=body)
-        if response.status_code >= 400:
-            message = response.json().get("error", {}).get("message", response.text)
-            raise ValueError(f"{method} {self.api(path)}: {message}")
-        result: dict[str, Any] = response.json()
+        try:
+            result: dict[str, Any] = self._client.send(method, path, body)
+        except ApiError as exc:
+            raise ValueError(str(exc)) from None
         return result
 
     # -- changing it (a data directory opened in this kernel) -------------------------------------
@@ -280,7 +279,7 @@ class Project:
         for watcher in self._watchers:
             watcher.stop()
         self._watchers.clear()
-        self._http.close()
+        self._client.close()
 
     def _fotoflo(self) -> Any:
         if self.data is None:

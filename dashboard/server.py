@@ -15,12 +15,11 @@ from typing import Any
 from dashboard import api, backends, logs, preflight
 from dashboard.auth import Access, auth_required
 from dashboard.auth import pages as auth_pages
-from dashboard.auth.access import Scope
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
 from dashboard.config import ConfigError, Settings
 from dashboard.curation import Curator
-from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion
+from dashboard.events import Device
 from dashboard.export import Downloads
 from dashboard.guard import Boundary, guard
 from dashboard.hub import FeedHub
@@ -31,6 +30,7 @@ from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 from dashboard.signing import UrlSigner, load_or_create_secret
 from dashboard.store import Store
 from dashboard.watcher import HotFolderWatcher
+from dashboard.wire import Wire
 
 log = logging.getLogger("fotoflo.server")
 
@@ -61,6 +61,7 @@ class Fotoflo:
         # First: a weak --secret or secret.key, and a server that must not run open (off loopback, no
         # auth), stop here (ConfigError), having opened nothing.
         self.signer = UrlSigner(load_or_create_secret(settings.data, settings.secret), prefix=url_prefix)
+        self.wire = Wire(self.signer)  # the JSON of images, collections and changes, with signed file URLs
         self.access = Access.for_settings(settings, enabled=auth_required(settings))
         try:
             self.boundary = Boundary(
@@ -159,87 +160,6 @@ class Fotoflo:
             base_sha256=base_sha256,
             device=device,
         )
-
-    # -- wire formats ---------------------------------------------------------------------
-
-    def image_json(self, image: ImageRecord, **extra: Any) -> dict[str, Any]:
-        out = image.to_dict()
-        out["url"] = self.file_url(image.id, "original", image.version)
-        out["preview_url"] = self.file_url(image.id, "preview", image.version)
-        out["thumbnail_url"] = self.file_url(image.id, "thumb", image.version)
-        out.update(extra)
-        return out
-
-    def file_url(self, image_id: str, kind: str, version: int = 1) -> str:
-        """A signed file URL; each version has its own (`&v=N` after the first), so each can be cached for good."""
-        url = self.signer.url(image_id, kind)
-        return url if version == 1 else f"{url}&v={version}"
-
-    def version_json(self, version: ImageVersion) -> dict[str, Any]:
-        out = version.to_dict()
-        out["url"] = self.file_url(version.image_id, "original", version.version)
-        out["preview_url"] = self.file_url(version.image_id, "preview", version.version)
-        out["thumbnail_url"] = self.file_url(version.image_id, "thumb", version.version)
-        return out
-
-    def collection_json(
-        self,
-        collection: CollectionRecord,
-        *,
-        images: list[ImageRecord] | None = None,
-        card: bool = False,
-        scope: Scope | None = None,
-    ) -> dict[str, Any]:
-        """A collection: its card (`card=True`: no ids), else with `image_ids`, and `images` when given.
-
-        With a share link's `scope`, only its images: the ids, count and cover say nothing of the rest.
-        """
-        image_ids, cover = collection.image_ids, collection.cover_image_id
-        if scope is not None:
-            image_ids, cover = tuple(scope.image_ids(image_ids)), scope.cover(cover)
-        out = {
-            "id": collection.id,
-            "project": collection.project,
-            "name": collection.name,
-            "count": len(image_ids),
-            "cover_image_id": cover,
-            "cover_thumbnail_url": self._thumb(cover),
-            "created_at": collection.created_at,
-            "updated_at": collection.updated_at,
-            "version": collection.version,
-            "deleted": collection.deleted,
-        }
-        if not card:
-            out["image_ids"] = list(image_ids)
-        if images is not None:
-            out["images"] = [self.image_json(i) for i in images if scope is None or i.id in scope.images]
-        return out
-
-    def change_json(self, change: Change, scope: Scope | None = None) -> dict[str, Any]:
-        """A feed entry for `/changes`; with a share link's `scope`, as it sees it (see `_data_json`)."""
-        out = change.to_dict()
-        if change.image is not None:
-            out["image"] = self.image_json(change.image)
-        out["data"] = self._data_json(change.data, scope)
-        return out
-
-    def change_payload(self, change: Change, scope: Scope | None = None) -> dict[str, Any]:
-        """The `data:` of an SSE event: the image for image events, else the change's data."""
-        if change.image is not None:
-            return self.image_json(change.image)
-        return self._data_json(change.data, scope)
-
-    def _data_json(self, data: dict[str, Any], scope: Scope | None = None) -> dict[str, Any]:
-        # A collection change names its cover; the signed thumbnail URL is made as it is sent, and
-        # only for a cover the receiver may see (a share link's scope narrows the data first).
-        if "cover_image_id" not in data:
-            return data
-        if scope is not None:
-            data = scope.collection_data(data)
-        return {**data, "cover_thumbnail_url": self._thumb(data["cover_image_id"])}
-
-    def _thumb(self, image_id: str | None) -> str | None:
-        return self.signer.url(image_id, "thumb") if image_id else None
 
     def page_project(self, project: str) -> str:
         """The project the page of this session shows: `project`, unless its sign-in grants one other."""

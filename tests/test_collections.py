@@ -58,3 +58,21 @@ def test_save_keeps_the_browser_selection_as_a_collection(tmp_path: Path, stop_b
     assert [(c["name"], c["count"]) for c in listed] == [("Selects", 2)]
     again = view.save("Selects", [images[1]])
     assert again.name != "Selects" and again.name.startswith("Selects"), "same names are kept distinct"
+
+
+def test_a_view_of_a_server_saves_and_lists_there(server, tmp_path: Path):
+    # No Fotoflo runs in this process: the view must reach the server of its `api_url`, not a local one.
+    uploaded = [
+        httpx.post(server.api("/upload"), files={"file": (f"p{seed}.jpg", jpeg_bytes(seed=seed), "image/jpeg")})
+        for seed in range(2)
+    ]
+    ids = [response.json()["images"][0]["id"] for response in uploaded]
+    view = Collections(api_url=server.url, project=server.project)
+    view.__panel__().selection = [ids[1], ids[0]]
+
+    saved = view.save("Remote picks")
+
+    assert (saved.name, saved.image_ids, saved.project) == ("Remote picks", (ids[1], ids[0]), server.project)
+    listed = httpx.get(server.api("/collections")).json()["collections"]
+    assert [(c["id"], c["name"], c["count"]) for c in listed] == [(saved.id, "Remote picks", 2)]
+    assert view.saved() == [saved]

@@ -99,3 +99,24 @@ def test_a_server_with_access_control_is_read_with_a_token(server_factory, tmp_p
         assert shoot.images() == []
         with pytest.raises(ValueError, match="a viewer may not"):
             shoot.save_collection("Nope", [])
+
+
+def test_a_project_of_any_name_is_read_and_curated(tmp_path: Path):
+    # Unquoted, the space, slash and question mark would send every request to another path.
+    name = "a b/c?d"
+    odd = dashboard.open(tmp_path / "data", project=name)
+    try:
+        photo = tmp_path / "x.jpg"
+        photo.write_bytes(photo_jpeg(1, (320, 240)))
+        odd.ingest(photo)
+        [image] = odd.images()
+        odd.rate(image["id"], rating=3, flag="pick")
+        saved = odd.save_collection("Odd", [image["id"]])
+        assert [(c["name"], c["image_ids"]) for c in odd.collections()] == [("Odd", [image["id"]])]
+        assert odd.export(saved["id"], "txt") == b"x.jpg\n"
+        [record] = odd.records()
+        assert (record.project, record.rating, record.flag) == (name, 3, "pick")
+        assert odd.api("/images") == "/api/projects/a%20b%2Fc%3Fd/images"
+    finally:
+        odd.close()
+        embedded.stop_all()

@@ -2,8 +2,8 @@
 what answers mean.
 
 `Transport` is the small protocol the uploader needs; `HttpTransport` speaks the HTTP API with
-httpx (the file is streamed from disk, never read whole into memory). Every failure is one of the
-`TransportError`s below, which tell the uploader what to do next.
+Fotoflo's one HTTP client (dashboard/client.py; the file is streamed from disk, never read whole into
+memory). Every failure is one of the `TransportError`s below, which tell the uploader what to do next.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
-from urllib.parse import quote
 
 import httpx
 
+from dashboard import client
+from dashboard.client import ApiClient, error_of, segment
 from dashboard.events import Device
 
 CHUNK_BYTES = 256 * 1024
@@ -143,22 +144,19 @@ class HttpTransport:
     ) -> None:
         self.server = server.rstrip("/")
         self.project = project
-        headers = {"User-Agent": "fotoflo-sync"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(
-            base_url=self.server,
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            limits=httpx.Limits(max_keepalive_connections=8),
+        self._client = ApiClient(
+            server,
+            project,
+            token=token,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            user_agent="fotoflo-sync",
+            max_keepalive=8,
         )
         self._closed = threading.Event()
 
-    def _api(self, path: str) -> str:
-        return f"/api/projects/{quote(self.project, safe='')}{path}"
-
     def lookup(self, sha256: str) -> Remote | None:
-        response = self._request("GET", self._api(f"/images/by-sha256/{sha256}"))
+        response = self._request("GET", f"/images/by-sha256/{segment(sha256)}")
         if response.status_code == 200:
             body = response.json()
             return Remote(body["id"], body["sha256"], current=bool(body.get("current", True)))
@@ -190,7 +188,7 @@ class HttpTransport:
         with fh:
             reader = _CountingReader(fh, progress)
             files: Any = {"file": (name, reader, "application/octet-stream")}
-            response = self._request("POST", self._api("/upload"), data=fields, files=files)
+            response = self._request("POST", "/upload", data=fields, files=files)
         code = _error_code(response)
         if response.status_code in (200, 201):
             image = response.json()["images"][0]
@@ -216,8 +214,7 @@ class HttpTransport:
         raise self._unexpected(response, code)
 
     def delete(self, image_id: str, *, if_sha256: str) -> str:
-        url = self._api(f"/images/{quote(image_id, safe='')}")
-        response = self._request("DELETE", url, params={"if_sha256": if_sha256})
+        response = self._request("DELETE", f"/images/{segment(image_id)}", params={"if_sha256": if_sha256})
         code = _error_code(response)
         if response.status_code == 200:
             return DELETED
@@ -229,16 +226,13 @@ class HttpTransport:
             raise Refused("not_supported", f"{self.server} cannot delete images (HTTP 405): update it")
         raise self._unexpected(response, code)
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if self._closed.is_set():
             raise Unreachable("the client is stopping")
         try:
-            return self._client.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise Unreachable(f"{self.server} did not answer in time ({type(exc).__name__})") from exc
-        except (httpx.TransportError, RuntimeError) as exc:
-            # RuntimeError: the client was closed under a request by `close()` from another thread.
-            raise Unreachable(f"cannot reach {self.server}: {_describe(exc)}") from exc
+            return self._client.request(method, path, **kwargs)
+        except client.Unreachable as exc:
+            raise Unreachable(str(exc)) from exc
 
     def _unexpected(self, response: httpx.Response, code: str | None) -> TransportError:
         status = response.status_code
@@ -258,36 +252,8 @@ class HttpTransport:
 
 
 def _error_code(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        return str(errors[0].get("code"))
-    error = body.get("error")
-    return str(error.get("code")) if isinstance(error, dict) else None
+    return error_of(response)[0]
 
 
 def _reason(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason_phrase
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return str(errors[0].get("reason"))
-        error = body.get("error")
-        if isinstance(error, dict):
-            return str(error.get("message"))
-    return response.reason_phrase
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    if "Connection refused" in text or "[Errno 111]" in text:
-        return "connection refused"
-    return text
+    return error_of(response)[1]

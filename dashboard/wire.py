@@ -1,0 +1,106 @@
+"""The JSON the API sends: images, versions, collections, feed entries and SSE payloads, with signed file URLs.
+
+One `Wire` per server, made from its `UrlSigner`; every handler writes its records through it. The
+records read it back with `from_dict` / `from_json` (dashboard/events.py), which ignore what only the
+wire adds (the signed URLs). A share link's `scope` narrows what a collection says of its images.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dashboard.events import Change, CollectionRecord, ImageRecord, ImageVersion
+from dashboard.signing import UrlSigner
+
+if TYPE_CHECKING:
+    from dashboard.auth.access import Scope
+
+
+class Wire:
+    """The JSON shapes of one server's records; file URLs are signed with its `signer` as they are written."""
+
+    def __init__(self, signer: UrlSigner) -> None:
+        self.signer = signer
+
+    def file_url(self, image_id: str, kind: str, version: int = 1) -> str:
+        """A signed file URL; each version has its own (`&v=N` after the first), so each can be cached for good."""
+        url = self.signer.url(image_id, kind)
+        return url if version == 1 else f"{url}&v={version}"
+
+    def image(self, image: ImageRecord, **extra: Any) -> dict[str, Any]:
+        """An image with the signed URLs of its current version; `extra` keys are added last (`deleted`, …)."""
+        out = image.to_dict()
+        out["url"] = self.file_url(image.id, "original", image.version)
+        out["preview_url"] = self.file_url(image.id, "preview", image.version)
+        out["thumbnail_url"] = self.file_url(image.id, "thumb", image.version)
+        out.update(extra)
+        return out
+
+    def version(self, version: ImageVersion) -> dict[str, Any]:
+        """One stored version of an image, with the signed URLs of that version's files."""
+        out = version.to_dict()
+        out["url"] = self.file_url(version.image_id, "original", version.version)
+        out["preview_url"] = self.file_url(version.image_id, "preview", version.version)
+        out["thumbnail_url"] = self.file_url(version.image_id, "thumb", version.version)
+        return out
+
+    def collection(
+        self,
+        collection: CollectionRecord,
+        *,
+        images: list[ImageRecord] | None = None,
+        card: bool = False,
+        scope: Scope | None = None,
+    ) -> dict[str, Any]:
+        """A collection: its card (`card=True`: no ids), else with `image_ids`, and `images` when given.
+
+        With a share link's `scope`, only its images: the ids, count and cover say nothing of the rest.
+        The collection's `seq` is not sent (its `version` counts the edits).
+        """
+        image_ids, cover = collection.image_ids, collection.cover_image_id
+        if scope is not None:
+            image_ids, cover = tuple(scope.image_ids(image_ids)), scope.cover(cover)
+        out = {
+            "id": collection.id,
+            "project": collection.project,
+            "name": collection.name,
+            "count": len(image_ids),
+            "cover_image_id": cover,
+            "cover_thumbnail_url": self._thumb(cover),
+            "created_at": collection.created_at,
+            "updated_at": collection.updated_at,
+            "version": collection.version,
+            "deleted": collection.deleted,
+        }
+        if not card:
+            out["image_ids"] = list(image_ids)
+        if images is not None:
+            out["images"] = [self.image(i) for i in images if scope is None or i.id in scope.images]
+        return out
+
+    def change(self, change: Change, scope: Scope | None = None) -> dict[str, Any]:
+        """A feed entry for `/changes`; with a share link's `scope`, as it sees it (see `_data`)."""
+        out = change.to_dict()
+        if change.image is not None:
+            out["image"] = self.image(change.image)
+        out["data"] = self._data(change.data, scope)
+        return out
+
+    def change_payload(self, change: Change, scope: Scope | None = None) -> dict[str, Any]:
+        """The `data:` of an SSE event (its `id:` is the seq, its `event:` the kind): the image for
+        image events, else the change's data."""
+        if change.image is not None:
+            return self.image(change.image)
+        return self._data(change.data, scope)
+
+    def _data(self, data: dict[str, Any], scope: Scope | None = None) -> dict[str, Any]:
+        # A collection change names its cover; the signed thumbnail URL is made as it is sent, and
+        # only for a cover the receiver may see (a share link's scope narrows the data first).
+        if "cover_image_id" not in data:
+            return data
+        if scope is not None:
+            data = scope.collection_data(data)
+        return {**data, "cover_thumbnail_url": self._thumb(data["cover_image_id"])}
+
+    def _thumb(self, image_id: str | None) -> str | None:
+        return self.signer.url(image_id, "thumb") if image_id else None
