@@ -218,6 +218,30 @@ class DecoderPool:
         self.started = 0  # workers started, replacements included
         self.failed = 0  # files whose worker was lost
 
+    def warm(self) -> None:
+        """Start the workers not yet started, in the background: the first files then wait for none.
+
+        For a hot folder: a burst of files right after start would otherwise each pay a worker's start
+        (0.3 s, more on a busy machine) and could be published out of the order they arrived in.
+        """
+        threading.Thread(target=self._warm, name="fotoflo-decoders-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        idle: list[_Worker | None] = []
+        with contextlib.suppress(queue.Empty):
+            while len(idle) < self.size:
+                idle.append(self._slots.get_nowait())
+        for worker in idle:  # started ones first, back at once; each missing one as soon as it runs
+            if worker is not None:
+                self._slots.put(worker)
+        for worker in idle:
+            if worker is None:
+                try:
+                    started: _Worker | None = self._start()
+                except _WorkerLost:
+                    started = None  # stopping, or no process could be made: a decode starts its own
+                self._slots.put(started)
+
     def worker_pids(self) -> list[int]:
         """The pids of the live workers (tests kill them)."""
         with self._lock:

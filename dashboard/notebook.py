@@ -268,6 +268,7 @@ class Project:
         from dashboard.watcher import HotFolderWatcher
 
         fotoflo = self._fotoflo()
+        fotoflo.ingestor.decoders.warm()
         watcher = HotFolderWatcher(Path(folder), lambda p: fotoflo.ingestor.ingest(p, self.name, log_refusals=False))
         Path(folder).mkdir(parents=True, exist_ok=True)
         watcher.start()

@@ -135,6 +135,7 @@ class Fotoflo:
         return self.ingestor.ingest(Path(path), project or self.settings.project)
 
     def _make_watcher(self, root: Path) -> HotFolderWatcher:
+        self.ingestor.decoders.warm()
         return HotFolderWatcher(root, self._ingest_watched, rescan_s=self.settings.rescan_s)
 
     def _ingest_watched(self, path: Path) -> IngestResult:

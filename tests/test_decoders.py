@@ -96,6 +96,17 @@ def test_a_decode_past_its_timeout_is_stopped(pool: DecoderPool) -> None:
     assert pool.analyze(good(5), "next.jpg").width == 64
 
 
+def test_warm_starts_every_worker_before_the_first_file(pool: DecoderPool) -> None:
+    pool.warm()
+    wait_until(lambda: len(pool.worker_pids()) == pool.size, timeout_s=30)
+    both = [threading.Thread(target=pool.analyze, args=(good(n), f"IMG_{n}.jpg")) for n in range(2)]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join(timeout=60)
+    assert pool.started == pool.size  # the files found their workers running: none was started for them
+
+
 def test_the_test_hook_is_inert_without_its_variable() -> None:
     pool = DecoderPool(1, env={TEST_CRASH_ENV: ""})
     try:
