@@ -78,12 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
 
     serve.add_argument(
-        "--allowed-host", action="append", metavar="NAME",
+        "--allowed-host", action="append", dest="allowed_hosts", metavar="NAME",
         help=f"a name the server answers to besides its address and loopback, e.g. studio.local (repeatable) "
         f"{env('allowed_hosts')}, comma-separated",
     )  # fmt: skip
     serve.add_argument(
-        "--cors-origin", action="append", metavar="ORIGIN",
+        "--cors-origin", action="append", dest="cors_origins", metavar="ORIGIN",
         help=f"an origin whose pages may use the API, e.g. https://site.example (repeatable) "
         f"{env('cors_origins')}, comma-separated",
     )  # fmt: skip
@@ -152,36 +152,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The settings a subcommand's options give (each setting of `config.ENV` it has), over the environment."""
+    given: dict[str, object] = {}
+    for name in ENV:
+        value = getattr(args, name, None)
+        if isinstance(value, list):  # a repeatable option, each value maybe a comma-separated list itself
+            value = tuple(item for arg in value for item in comma_list(arg))
+        given[name] = value
+    return Settings.from_env(None, **given)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from dashboard.auth import auth_required
     from dashboard.server import serve
 
-    settings = Settings.from_env(
-        data=args.data,
-        watch=args.watch,
-        project=args.project,
-        port=args.port,
-        address=args.address,
-        secret=args.secret,
-        max_bytes=args.max_bytes,
-        max_pixels=args.max_pixels,
-        decode_timeout_s=args.decode_timeout_s,
-        rescan_s=args.rescan_s,
-        heartbeat_s=args.heartbeat_s,
-        wall=args.wall,
-        db=args.db,
-        bus=args.bus,
-        supabase_url=args.supabase_url,
-        supabase_key=args.supabase_key,
-        auth=args.auth,
-        max_files=args.max_files,
-        upload_rate=args.upload_rate,
-        login_failures=args.login_failures,
-        allowed_hosts=tuple(args.allowed_host) if args.allowed_host else None,
-        cors_origins=tuple(args.cors_origin) if args.cors_origin else None,
-        trusted_proxy=tuple(a for arg in args.trusted_proxy or () for a in comma_list(arg)) or None,
-        upload_buffer_bytes=args.upload_buffer_bytes,
-    )
+    settings = settings_from(args)
     if args.no_watch:
         settings.watch = None
     elif settings.watch is None:
@@ -231,15 +217,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from dashboard.ingest import Ingestor, IngestResult
     from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 
-    settings = Settings.from_env(
-        data=args.data,
-        project=args.project,
-        decode_timeout_s=args.decode_timeout_s,
-        db=args.db,
-        bus=args.bus,
-        supabase_url=args.supabase_url,
-        supabase_key=args.supabase_key,
-    )
+    settings = settings_from(args)
     try:
         preflight.existing(args.paths)
         preflight.data_dir(settings.data)

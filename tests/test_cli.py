@@ -245,6 +245,20 @@ def test_serve_options_win_over_env_vars(
     assert settings.watch == tmp_path / "cli-data" / "hotfolder"
 
 
+def test_serve_repeatable_options_win_over_env_vars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: list[Settings]
+) -> None:
+    monkeypatch.setenv("FOTOFLO_ALLOWED_HOSTS", "env.example")
+    monkeypatch.setenv("FOTOFLO_TRUSTED_PROXIES", "10.0.0.9")
+    args = ["--allowed-host", "studio.local", "--allowed-host", "a.example,b.example", "--cors-origin",
+            "https://site.example", "--trusted-proxy", "127.0.0.1"]  # fmt: skip
+    assert main(["serve", "--data", str(tmp_path), *args]) == 0
+    (settings,) = served
+    assert settings.allowed_hosts == ("studio.local", "a.example", "b.example")
+    assert settings.cors_origins == ("https://site.example",)
+    assert settings.trusted_proxy == ("127.0.0.1",)
+
+
 def test_serve_watch_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: list[Settings]) -> None:
     monkeypatch.setenv("FOTOFLO_WATCH", str(tmp_path / "env-hot"))
     main(["serve", "--data", str(tmp_path / "data")])
