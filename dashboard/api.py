@@ -102,6 +102,17 @@ class ApiError(web.HTTPError):
         return cls(exc.status, exc.code, exc.message, headers=headers)
 
 
+#: How a store's refusal is answered: its status, code and message (`ApiHandler.run`).
+STORE_ERRORS: dict[type[Exception], tuple[int, str, Callable[[Exception], str]]] = {
+    UnknownProject: (404, "unknown_project", lambda exc: f"no project named {exc.args[0]!r}"),
+    UnknownImage: (404, "unknown_image", str),
+    UnknownCollection: (404, "unknown_collection", lambda exc: f"no collection {exc.args[0]!r}"),
+    CollectionDeleted: (410, "collection_deleted", lambda exc: f"collection {exc.args[0]!r} is deleted"),
+    NotInCollection: (409, "not_in_collection", str),
+    InvalidValue: (400, "bad_argument", str),
+}
+
+
 @web.stream_request_body
 class ApiHandler(web.RequestHandler):
     """Base of the API's handlers: who is asking (before any body is read), the body, JSON errors.
@@ -344,18 +355,9 @@ class ApiHandler(web.RequestHandler):
         """`fn` in a worker thread, its store errors answered as the API's JSON errors."""
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
-        except UnknownProject as exc:
-            raise ApiError(404, "unknown_project", f"no project named {exc.args[0]!r}") from None
-        except UnknownImage as exc:
-            raise ApiError(404, "unknown_image", str(exc)) from None
-        except UnknownCollection as exc:
-            raise ApiError(404, "unknown_collection", f"no collection {exc.args[0]!r}") from None
-        except CollectionDeleted as exc:
-            raise ApiError(410, "collection_deleted", f"collection {exc.args[0]!r} is deleted") from None
-        except NotInCollection as exc:
-            raise ApiError(409, "not_in_collection", str(exc)) from None
-        except InvalidValue as exc:
-            raise ApiError(400, "bad_argument", str(exc)) from None
+        except tuple(STORE_ERRORS) as exc:
+            status, code, message = next(v for kind, v in STORE_ERRORS.items() if isinstance(exc, kind))
+            raise ApiError(status, code, message(exc)) from None
 
     async def edit(self, project: str, collection_id: str, edit: CollectionEdit) -> None:
         """Apply one collection edit through the curator and answer the collection after it."""
@@ -804,11 +806,8 @@ class ChangesHandler(ApiHandler):
         after = self.int_arg("after", 0)
         limit = self.int_arg("limit", MAX_PAGE, low=1, high=MAX_PAGE)
         assert after is not None and limit is not None
-        try:
-            changes = await asyncio.to_thread(self.fotoflo.store.changes, project, after=after, limit=limit)
-            last = await asyncio.to_thread(self.fotoflo.store.last_seq, project)
-        except UnknownProject:
-            raise ApiError(404, "unknown_project", f"no project named {project!r}") from None
+        changes = await self.run(self.fotoflo.store.changes, project, after=after, limit=limit)
+        last = await self.run(self.fotoflo.store.last_seq, project)
         scope = await self.scope(project, fresh=True)
         if scope is not None:
             changes = [c for c in changes if scope.shows(c)]
