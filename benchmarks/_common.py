@@ -91,9 +91,26 @@ def _machine_busy_s() -> float:
 
 
 def _own_s() -> float:
-    """CPU seconds of this process and its reaped children (pool workers count once they are joined)."""
+    """CPU seconds of this process, its reaped children and its live ones (the long-lived decoder workers)."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + _live_children_s(os.getpid())
+
+
+def _live_children_s(pid: int) -> float:
+    """CPU seconds used so far by the live descendants of `pid` (from /proc; 0 where there is none)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    children: list[str] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # a child is listed under the thread that started it
+        with contextlib.suppress(OSError):
+            children += task.joinpath("children").read_text().split()
+    for child in children:
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile: its time is in RUSAGE_CHILDREN once reaped
+        total += (int(fields[11]) + int(fields[12])) / tick + _live_children_s(int(child))  # utime, stime
+    return total
 
 
 class OtherLoad:
