@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import subprocess
@@ -19,26 +20,8 @@ from tests.e2e.helpers import tile_ids
 
 
 def test_gallery_of_a_data_directory_updates_when_the_kernel_ingests(tmp_path: Path, open_page):
-    port = free_port()
-    inbox = tmp_path / "inbox"
-    log_path = tmp_path / "app.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "tests/e2e/notebook_like_app.py", str(tmp_path / "data"), str(inbox), str(port)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_until(lambda: "API http://127.0.0.1:" in log_path.read_text(), timeout_s=60)
-        api, _, token = log_path.read_text().split("API ", 1)[1].split()[:3]
+    with notebook_app(tmp_path) as (api, token, port, inbox):
         assert api != f"http://127.0.0.1:{port}", "the API runs on its own port, like beside Jupyter"
-
-        def page_up() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(page_up, timeout_s=30)
         page = open_page(f"http://127.0.0.1:{port}/")
         assert tile_ids(page) == []
         inbox.mkdir(exist_ok=True)
@@ -51,24 +34,11 @@ def test_gallery_of_a_data_directory_updates_when_the_kernel_ingests(tmp_path: P
         assert tile_ids(page) == [image["id"]]
         loaded = page.locator(f"[data-image-id='{image['id']}'] img.ff-loaded")
         loaded.wait_for(timeout=10_000)  # the thumbnail came from the API server, cross-origin
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def test_a_project_set_after_the_gallery_is_shown_reaches_the_page(tmp_path: Path, open_page):
-    port = free_port()
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    log_path = tmp_path / "app.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "tests/e2e/notebook_like_app.py", str(tmp_path / "data"), str(inbox), str(port)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_until(lambda: "API http://127.0.0.1:" in log_path.read_text(), timeout_s=60)
-        wait_until(lambda: _up(f"http://127.0.0.1:{port}/"), timeout_s=30)
+    (tmp_path / "inbox").mkdir()
+    with notebook_app(tmp_path) as (_, _, port, inbox):
         page = open_page(f"http://127.0.0.1:{port}/")
         (inbox / "first.jpg").write_bytes(photo_jpeg(1, (600, 400)))
         wait_until(lambda: len(tile_ids(page)) == 1, timeout_s=15)
@@ -83,21 +53,18 @@ def test_a_project_set_after_the_gallery_is_shown_reaches_the_page(tmp_path: Pat
         page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=15_000)
         assert tile_ids(page) != first, "the page shows the new project's image, live"
         assert not page.console.errors
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
-@pytest.fixture
-def collection_app(tmp_path: Path) -> Iterator[tuple[str, str, int, Path]]:
-    """The notebook-like app in Collection mode: (API URL, its token, page port, inbox)."""
+@contextlib.contextmanager
+def notebook_app(tmp_path: Path, *mode: str) -> Iterator[tuple[str, str, int, Path]]:
+    """tests/e2e/notebook_like_app.py running: (its API URL, the kernel's token, the page's port, the inbox)."""
     port = free_port()
     inbox = tmp_path / "inbox"
     log_path = tmp_path / "app.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "tests/e2e/notebook_like_app.py", str(tmp_path / "data"), str(inbox), str(port),
-             "collection"],
+             *mode],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -108,6 +75,13 @@ def collection_app(tmp_path: Path) -> Iterator[tuple[str, str, int, Path]]:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@pytest.fixture
+def collection_app(tmp_path: Path) -> Iterator[tuple[str, str, int, Path]]:
+    """The notebook-like app in Collection mode: (API URL, its token, page port, inbox)."""
+    with notebook_app(tmp_path, "collection") as app:
+        yield app
 
 
 def _up(url: str) -> bool:
