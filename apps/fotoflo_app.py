@@ -3,9 +3,11 @@
     FOTOFLO_DATA=./data FOTOFLO_WATCH=./hotfolder \
         panel serve apps/fotoflo_app.py --plugins dashboard.plugin
 
-Kept outside `dashboard/`: `panel serve` puts the script's folder first on `sys.path`.
+Kept outside `dashboard/`: `panel serve` puts the script's folder first on `sys.path`. The plugin
+holds this process's `App`; the page gets it explicitly.
 """
 
-from dashboard.server import panel_app
+from dashboard.gallery import app_for_session
+from dashboard.plugin import app
 
-panel_app().servable(title="Fotoflo")
+app_for_session(app).servable(title="Fotoflo")

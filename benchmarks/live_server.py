@@ -1,4 +1,4 @@
-"""Server for benchmarks/live.py: Fotoflo's gallery at `/`, the naive Panel gallery at `/naive` and
+"""Server for benchmarks/live.py: App's gallery at `/`, the naive Panel gallery at `/naive` and
 the refetching gallery at `/refetch`.
 
 All pages are served by one process on one Fotoflo system, so they see the same images and the
@@ -25,12 +25,13 @@ import panel as pn
 from tornado import web
 
 from dashboard import api
+from dashboard.app import App
 from dashboard.config import Settings
 from dashboard.events import Change, ImageRecord
-from dashboard.server import Fotoflo, panel_app
+from dashboard.gallery import app_for_session
 
 
-def naive_tile(fotoflo: Fotoflo, image: ImageRecord) -> pn.pane.HTML:
+def naive_tile(fotoflo: App, image: ImageRecord) -> pn.pane.HTML:
     thumb = fotoflo.wire.file_url(image.id, "thumb", image.version)
     return pn.pane.HTML(
         f'<div data-image-id="{image.id}" title="{html.escape(image.filename)}">'
@@ -41,7 +42,7 @@ def naive_tile(fotoflo: Fotoflo, image: ImageRecord) -> pn.pane.HTML:
     )
 
 
-def naive_app(fotoflo: Fotoflo) -> Any:
+def naive_app(fotoflo: App) -> Any:
     query = pn.state.location.query_params if pn.state.location else {}
     project = str(query.get("project") or fotoflo.settings.project)
     store = fotoflo.store
@@ -130,9 +131,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env(data=args.data, watch=args.watch, port=args.port)
-    fotoflo = Fotoflo(settings)
+    fotoflo = App(settings)
     server = pn.serve(
-        {"/": panel_app, "/naive": lambda: naive_app(fotoflo)},
+        {"/": lambda: app_for_session(fotoflo), "/naive": lambda: naive_app(fotoflo)},
         port=args.port,
         address="127.0.0.1",
         websocket_origin=f"127.0.0.1:{args.port}",

@@ -46,8 +46,8 @@ from dashboard.store import (
 )
 
 if TYPE_CHECKING:
+    from dashboard.app import App
     from dashboard.auth.store import AuthStore
-    from dashboard.server import Fotoflo
 
 log = logging.getLogger("fotoflo.api")
 
@@ -125,12 +125,12 @@ class ApiHandler(web.RequestHandler):
     and only up to `max_body_bytes`.
     """
 
-    fotoflo: Fotoflo
+    fotoflo: App
     ACTIONS: ClassVar[dict[str, Action]] = {}
     SIGNED: ClassVar[bool] = False  # its URLs carry their own signature (files for <img>): no token asked
     principal: Principal = OPEN
 
-    def initialize(self, fotoflo: Fotoflo) -> None:
+    def initialize(self, fotoflo: App) -> None:
         self.fotoflo = fotoflo
         self.set_cors_headers()  # set_default_headers ran before we knew the settings
         self._chunks: list[bytes] = []
@@ -566,11 +566,11 @@ class UploadBudget:
             self.used_bytes = max(0, self.used_bytes - size_bytes)
 
 
-_budgets: weakref.WeakKeyDictionary[Fotoflo, UploadBudget] = weakref.WeakKeyDictionary()
+_budgets: weakref.WeakKeyDictionary[App, UploadBudget] = weakref.WeakKeyDictionary()
 _budgets_lock = threading.Lock()
 
 
-def upload_budget(fotoflo: Fotoflo) -> UploadBudget:
+def upload_budget(fotoflo: App) -> UploadBudget:
     """The server's upload budget, and its spool directory `DATA/tmp` (made on first use)."""
     with _budgets_lock:
         budget = _budgets.get(fotoflo)
@@ -586,7 +586,7 @@ class UploadHandler(ApiHandler):
 
     ACTIONS = {"post": Action.UPLOAD}
 
-    def initialize(self, fotoflo: Fotoflo) -> None:
+    def initialize(self, fotoflo: App) -> None:
         super().initialize(fotoflo)
         self._form: untrusted.FormParser | None = None
         self._form_error: untrusted.BadForm | None = None
@@ -1171,7 +1171,7 @@ class ExportHandler(ApiHandler):
     export_format: str
     ACTIONS = {"get": Action.VIEW}
 
-    def initialize(self, fotoflo: Fotoflo, export_format: str = "txt") -> None:
+    def initialize(self, fotoflo: App, export_format: str = "txt") -> None:
         super().initialize(fotoflo)
         self.export_format = export_format
 
@@ -1255,7 +1255,7 @@ MAX_SHARE_TTL_S = 366 * 24 * 3600
 DEFAULT_SHARE_TTL_S = 30 * 24 * 3600  # as `fotoflo share create`
 
 
-def _auth_store(fotoflo: Fotoflo) -> AuthStore:
+def _auth_store(fotoflo: App) -> AuthStore:
     store = fotoflo.access.store
     if store is None:
         raise ApiError(409, "auth_off", "share links need authentication: start the server with --auth")
@@ -1352,7 +1352,7 @@ class NotFoundHandler(ApiHandler):
         raise ApiError(404, "not_found", f"no API endpoint at {self.request.path}")
 
 
-def routes(fotoflo: Fotoflo) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
+def routes(fotoflo: App) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
     """URL patterns for the API; served beside the Panel app by `fotoflo serve` and `panel serve`."""
     kw: dict[str, Any] = {"fotoflo": fotoflo}
     ident = r"[A-Za-z0-9_-]+"

@@ -26,9 +26,9 @@ class Collections(Gallery):
     """Collection mode of one project: pick images from the live pool, save and curate collections.
 
     `selection` is what the user has selected in the browser's pool (pool order); `save()` keeps it.
-    Like `Gallery`, give it `data` (a data directory served from this process), `api_url` (a server:
-    saving and listing then go through its HTTP API, as the browser does; `ApiError` for what it
-    refuses), or run it inside a Fotoflo server (`fotoflo serve`, `panel serve --plugins dashboard.plugin`).
+    Like `Gallery`, give it `app` (the `App` of the server that serves the page), `data` (a data
+    directory served from this process) or `api_url` (a server: saving and listing then go through its
+    HTTP API, as the browser does; `ApiError` for what it refuses).
     """
 
     mode: Any = param.Selector(default="collection", objects=list(MODES), doc="Starts in Collection mode.")
@@ -41,7 +41,7 @@ class Collections(Gallery):
         ids = list(self.selection if image_ids is None else image_ids)
         api = self._remote()
         if api is None:
-            return self.fotoflo().curator.save_collection(self.project, name, ids)
+            return self.local_app().curator.save_collection(self.project, name, ids)
         with api:
             return CollectionRecord.from_dict(api.send("POST", "/collections", {"name": name, "image_ids": ids}))
 
@@ -49,14 +49,14 @@ class Collections(Gallery):
         """The project's collections, most recently updated first (from a server, each with `seq` 0)."""
         api = self._remote()
         if api is None:
-            return self.fotoflo().store.list_collections(self.project)
+            return self.local_app().store.list_collections(self.project)
         with api:
             cards = api.get("/collections")["collections"]
             return [CollectionRecord.from_dict(api.get(f"/collections/{segment(c['id'])}")) for c in cards]
 
     def _remote(self) -> ApiClient | None:
         """The server of `api_url` (none for a `data` directory this view serves, or a served page's own)."""
-        if self._background is not None or not self.api_url:
+        if self.app is not None or self._background is not None or not self.api_url:
             return None
         embedded = _embedded_at(self.api_url)  # a notebook server of this process answers its galleries' token
         return ApiClient(self.api_url, self.project, token=embedded.token if embedded is not None else None)

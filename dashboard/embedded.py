@@ -26,9 +26,9 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from dashboard import api
+from dashboard.app import App
 from dashboard.config import Settings
 from dashboard.guard import HostGuard
-from dashboard.server import Fotoflo
 
 log = logging.getLogger("fotoflo.embedded")
 
@@ -37,13 +37,13 @@ _lock = threading.Lock()
 
 
 class BackgroundServer:
-    """Runs `fotoflo`'s API on 127.0.0.1 in its own thread and event loop until `stop()`."""
+    """Runs `app`'s API on 127.0.0.1 in its own thread and event loop until `stop()`."""
 
-    def __init__(self, fotoflo: Fotoflo, port: int = 0) -> None:
-        self.fotoflo = fotoflo
+    def __init__(self, app: App, port: int = 0) -> None:
+        self.app = app
         self.port = port
         #: Required on every API request; only this process (and the pages it renders) knows it.
-        self.token = fotoflo.boundary.token = secrets.token_urlsafe(32)
+        self.token = app.boundary.token = secrets.token_urlsafe(32)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fotoflo-embedded-server", daemon=True)
@@ -56,8 +56,8 @@ class BackgroundServer:
 
     def allow_origin(self, origin: str) -> None:
         """Let pages of `origin` (a notebook page that shows a gallery of this server) read and write it."""
-        if origin.lower() not in self.fotoflo.boundary.cors_origins:
-            self.fotoflo.boundary.allow_origin(origin)
+        if origin.lower() not in self.app.boundary.cors_origins:
+            self.app.boundary.allow_origin(origin)
             log.info("notebook page origin %s may use %s", origin, self.url)
 
     def start(self) -> BackgroundServer:
@@ -72,13 +72,13 @@ class BackgroundServer:
         asyncio.set_event_loop(loop)
         self.loop = loop
         try:
-            app = Application(api.routes(self.fotoflo))
-            guarded = HostGuard(app, self.fotoflo.boundary)
+            app = Application(api.routes(self.app))
+            guarded = HostGuard(app, self.app.boundary)
             self._http = HTTPServer(guarded, **api.http_server_kwargs())  # body cap and timeouts
             sockets = bind_sockets(self.port, "127.0.0.1")
             self._http.add_sockets(sockets)
-            self.port = self.fotoflo.boundary.port = sockets[0].getsockname()[1]
-            self.fotoflo.start(loop)
+            self.port = self.app.boundary.port = sockets[0].getsockname()[1]
+            self.app.start(loop)
         except BaseException as exc:
             self._error = exc
             self._ready.set()
@@ -97,7 +97,7 @@ class BackgroundServer:
         def halt() -> None:
             if self._http is not None:
                 self._http.stop()
-            self.fotoflo.stop()
+            self.app.stop()
             loop.stop()
 
         loop.call_soon_threadsafe(halt)
@@ -113,10 +113,10 @@ def background_server(data: str | Path, project: str = "default", **settings: An
             # Bound to loopback in this kernel, without sign-in but with its token, whatever FOTOFLO_AUTH and
             # FOTOFLO_ADDRESS say; no FOTOFLO_CORS_ORIGINS either: the pages that show a gallery say theirs.
             options = {"address": "127.0.0.1", "auth": False, "allowed_hosts": (), "cors_origins": (), **settings}
-            fotoflo = Fotoflo(Settings.from_env(data=data_dir, project=project, **options))
-            server = _servers[data_dir] = BackgroundServer(fotoflo).start()
+            app = App(Settings.from_env(data=data_dir, project=project, **options))
+            server = _servers[data_dir] = BackgroundServer(app).start()
         else:
-            server.fotoflo.store.ensure_project(project)
+            server.app.store.ensure_project(project)
         return server
 
 

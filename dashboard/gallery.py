@@ -137,14 +137,18 @@ class LiveGallery(JSComponent):
 class Gallery(Viewer):
     """The live gallery of one project, newest first.
 
-    In a served page it talks to the server the page came from. Elsewhere (a notebook) give it
-    `api_url` of a running Fotoflo server, or a `data` directory: a Fotoflo API server for that
-    directory then runs in this process, and `ingest()` adds images that appear at once.
+    Its connection is given explicitly, one of: `app`, the `App` of the server the page is served by
+    (`app_for_session` passes it); `data`, a data directory whose API server then runs in this process;
+    or `api_url`, a running Fotoflo server. With `app` or `data`, `ingest()` adds images that appear at
+    once; a remote server takes images by upload, hot folder or `fotoflo sync`.
     """
 
     project = param.String(default="default", doc="Project whose images are shown.")
     mode: Any = param.Selector(
         default="grid", objects=list(MODES), doc="'grid' to browse, 'collection' to curate, 'wall' for a display."
+    )
+    app = param.Parameter(
+        default=None, doc="The `App` of the server this page is served by (its API is the page's own server)."
     )
     api_url = param.String(default="", doc="Base URL of a Fotoflo server; '' means the page's own server.")
     data = param.Path(default=None, check_exists=False, doc="Data directory to serve from this process.")
@@ -173,7 +177,7 @@ class Gallery(Viewer):
             self._background = background_server(Path(self.data), self.project)
             self.api_url = self._background.url
             if "heartbeat_s" not in params:
-                self.heartbeat_s = page_heartbeat_s(self._background.fotoflo.settings.heartbeat_s)
+                self.heartbeat_s = page_heartbeat_s(self._background.app.settings.heartbeat_s)
         self._embedded = self._background or _embedded_at(self.api_url)
         self._view = LiveGallery(
             api_base=self.api_url,
@@ -232,13 +236,21 @@ class Gallery(Viewer):
 
     def ingest(self, path: str | Path) -> Any:
         """Ingest a file into this gallery's project through the one ingest door."""
-        return self.fotoflo().ingest_path(Path(path), self.project)
+        return self.local_app().ingest_path(Path(path), self.project)
 
-    def fotoflo(self) -> Any:
-        """The Fotoflo system in this process: the one `data` started, else the server's."""
-        from dashboard.server import current
+    def local_app(self) -> Any:
+        """The `App` this view reaches in this process: `app`, or the one its `data` directory runs.
 
-        return self._background.fotoflo if self._background else current()
+        A view of a remote server (`api_url` only) has none: `RuntimeError` says what to do instead.
+        """
+        if self.app is not None:
+            return self.app
+        if self._background is not None:
+            return self._background.app
+        raise RuntimeError(
+            f"this view shows the server at {self.api_url or 'its page'}, which runs elsewhere: ingest there "
+            "(upload, hot folder or `fotoflo sync`), or give the view `data=` or `app=`"
+        )
 
     def __panel__(self) -> LiveGallery:
         return self._view
@@ -264,18 +276,23 @@ body > .bk-Column, body > div { height: 100vh; }
 """
 
 
-def app_for_session(fotoflo: Any) -> pn.viewable.Viewable:
-    """The page at `/` for one browser session: `?mode=single|collection|wall` (`--wall`: the wall display)."""
+def app_for_session(app: Any) -> pn.viewable.Viewable:
+    """The page at `/` for one browser session of `app`'s server: `?mode=single|collection|wall`.
+
+    `--wall` makes the wall display the default. A share link's session sees the project it grants.
+    """
+    from dashboard.auth.pages import page_project
+
     if PAGE_CSS not in pn.config.raw_css:
         pn.config.raw_css = [*pn.config.raw_css, PAGE_CSS]
     query = pn.state.location.query_params if pn.state.location else {}
-    mode = str(query.get("mode") or ("wall" if fotoflo.settings.wall else "grid"))
+    mode = str(query.get("mode") or ("wall" if app.settings.wall else "grid"))
     mode = MODE_ALIASES.get(mode, mode)
     mode = mode if mode in MODES else "grid"
-    project = str(query.get("project") or fotoflo.settings.project)
-    project = fotoflo.page_project(project)  # a share link's session sees the project it grants
-    heartbeat_s = page_heartbeat_s(fotoflo.settings.heartbeat_s)
-    gallery = Gallery(project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True)
+    project = str(query.get("project") or app.settings.project)
+    project = page_project(app.access, dict(pn.state.cookies or {}), project)
+    heartbeat_s = page_heartbeat_s(app.settings.heartbeat_s)
+    gallery = Gallery(app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True)
     _log_session(project, mode)
     return pn.Column(gallery, sizing_mode="stretch_both", margin=0)
 

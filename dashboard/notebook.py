@@ -156,13 +156,17 @@ class Project:
         """The live gallery of this project for a cell; it grows as images arrive, without re-running."""
         from dashboard.gallery import Gallery
 
-        return Gallery(project=self.name, api_url=self.url, mode=mode, **params)
+        return Gallery(project=self.name, mode=mode, **self._connection(), **params)
 
     def collection_view(self, **params: Any) -> Collections:
         """Collection mode: the live pool and the saved collections; `.selection` is what you picked."""
         from dashboard.collections import Collections
 
-        return Collections(project=self.name, api_url=self.url, **params)
+        return Collections(project=self.name, **self._connection(), **params)
+
+    def _connection(self) -> dict[str, Any]:
+        """How a view reaches this project: its data directory (served in this kernel), else the server's URL."""
+        return {"data": self.data} if self.data is not None else {"api_url": self.url}
 
     def sync_panel(self, folder: str | Path, **settings: Any) -> SyncPanel:
         """The sync panel, set to keep `folder` uploaded to this project (Start begins; nothing runs before)."""
@@ -261,15 +265,15 @@ class Project:
 
     def ingest(self, path: str | Path) -> Any:
         """Ingest a file through the one ingest door; every displayed gallery shows it at once."""
-        return self._fotoflo().ingest_path(Path(path), self.name)
+        return self._app().ingest_path(Path(path), self.name)
 
     def watch(self, folder: str | Path) -> HotFolderWatcher:
         """Watch a hot folder from this kernel: every complete file saved there is ingested into the project."""
         from dashboard.watcher import HotFolderWatcher
 
-        fotoflo = self._fotoflo()
-        fotoflo.ingestor.decoders.warm()
-        watcher = HotFolderWatcher(Path(folder), lambda p: fotoflo.ingestor.ingest(p, self.name, log_refusals=False))
+        app = self._app()
+        app.ingestor.decoders.warm()
+        watcher = HotFolderWatcher(Path(folder), lambda p: app.ingestor.ingest(p, self.name, log_refusals=False))
         Path(folder).mkdir(parents=True, exist_ok=True)
         watcher.start()
         self._watchers.append(watcher)
@@ -282,7 +286,7 @@ class Project:
         self._watchers.clear()
         self._client.close()
 
-    def _fotoflo(self) -> Any:
+    def _app(self) -> Any:
         if self.data is None:
             raise RuntimeError(
                 f"{self!r} is a remote server: ingest there (upload, hot folder or `fotoflo sync`), "
@@ -290,7 +294,7 @@ class Project:
             )
         from dashboard.embedded import background_server
 
-        return background_server(self.data, self.name).fotoflo
+        return background_server(self.data, self.name).app
 
     def _absolute(self, image: dict[str, Any]) -> dict[str, Any]:
         for key in ("url", "preview_url", "thumbnail_url"):

@@ -1,7 +1,9 @@
 """`panel serve apps/fotoflo_app.py --plugins dashboard.plugin`: Fotoflo's API beside any Panel app.
 
 Panel imports this module before it starts serving and adds `ROUTES` to its tornado server. The
-system is configured from the `FOTOFLO_*` environment variables (see `dashboard.config`).
+services are configured from the `FOTOFLO_*` environment variables (see `dashboard.config`) and held
+in `app`, which the app script passes to the views it builds (`app_for_session(app)`,
+`Gallery(app=app)`).
 """
 
 from __future__ import annotations
@@ -9,15 +11,15 @@ from __future__ import annotations
 import atexit
 
 from dashboard import api, logs
+from dashboard.app import App
 from dashboard.auth import pages as auth_pages
 from dashboard.config import Settings
-from dashboard.server import Fotoflo
 
 logs.install()  # on the handlers Panel set up: no share link, signature or token in its log lines
-fotoflo = Fotoflo(Settings.from_env())
-fotoflo.start()  # the feed hub binds to Panel's loop when the first stream opens
-atexit.register(fotoflo.stop)
+app = App(Settings.from_env())
+app.start()  # the feed hub binds to Panel's loop when the first stream opens
+atexit.register(app.stop)
 
 # With FOTOFLO_AUTH on, the API checks every request and /login and share links sign browsers in; the
 # page itself is guarded only by `fotoflo serve` (Bokeh's auth hook is the server's, not a plugin's).
-ROUTES = (auth_pages.routes(fotoflo) if fotoflo.access.enabled else []) + api.routes(fotoflo)
+ROUTES = (auth_pages.routes(app) if app.access.enabled else []) + api.routes(app)

@@ -156,13 +156,13 @@ def test_clean_temp_removes_only_leftover_temp_files(blobs: FileBlobs) -> None:
 
 
 def test_server_start_cleans_temp_files(tmp_path: Path) -> None:
+    from dashboard.app import App
     from dashboard.config import Settings
-    from dashboard.server import Fotoflo
 
     data = tmp_path / "data"
     temps, keep = plant_temp_files(data / "blobs")
 
-    fotoflo = Fotoflo(Settings(data=data, watch=None))
+    fotoflo = App(Settings(data=data, watch=None))
     try:
         assert not any(t.exists() for t in temps)
         assert not list((data / "blobs").rglob("*.tmp-*"))

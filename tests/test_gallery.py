@@ -11,6 +11,9 @@ import panel as pn
 import pytest
 
 from dashboard import embedded
+from dashboard.app import App
+from dashboard.collections import Collections
+from dashboard.config import Settings
 from dashboard.gallery import (
     ASSETS,
     PAGE_HEARTBEAT_S,
@@ -101,6 +104,25 @@ def test_gallery_of_a_data_directory_serves_its_api_and_ingests(tmp_path: Path, 
     assert httpx.get(gallery.api_url + page["images"][0]["thumbnail_url"]).status_code == 200
     second = Gallery(data=tmp_path / "studio", project="nb")
     assert second.api_url == gallery.api_url, "one server per data directory"
+
+
+def test_a_view_acts_on_the_app_it_was_given_never_on_another_in_the_process(tmp_path: Path):
+    first, second = (App(Settings(data=tmp_path / name, watch=None)) for name in ("first", "second"))
+    try:
+        for app in (first, second):
+            app.start()
+        photo = tmp_path / "cell.jpg"
+        photo.write_bytes(jpeg_bytes(seed=5))
+        # Two apps in one process (two studios, a test): each view saves into the one it was given.
+        saved = Collections(app=first, project="default").save("Picks", [Gallery(app=first).ingest(photo).image.id])
+        assert [c.id for c in first.store.list_collections("default")] == [saved.id]
+        assert second.store.list_collections("default") == [] and second.store.count_images("default") == 0
+        # A view of a server elsewhere has no app here: it says so rather than pick one.
+        with pytest.raises(RuntimeError, match="runs elsewhere"):
+            Gallery(api_url="http://127.0.0.1:9").ingest(photo)
+    finally:
+        for app in (first, second):
+            app.stop()
 
 
 def test_params_set_after_construction_reach_the_browser_component():

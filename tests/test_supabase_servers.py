@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dashboard.app import App
 from dashboard.config import Settings
 from dashboard.embedded import BackgroundServer
-from dashboard.server import Fotoflo
 from dashboard.supabase.blobs import SupabaseBlobs
 from dashboard.supabase.bus import SupabaseBus
 from dashboard.supabase.store import SupabaseStore
@@ -38,7 +38,7 @@ def servers(supabase_db: str, fake_realtime: FakeRealtime, tmp_path: Path) -> It
             data = tmp_path / name
             settings = Settings(data=data, watch=None, project=PROJECT, secret="s" * 32, auth=False)
             blobs.append(SupabaseBlobs(FAKE_URL, SERVICE_KEY, data / "blob-cache", transport=fake))
-            fotoflo = Fotoflo(
+            fotoflo = App(
                 settings,
                 store=SupabaseStore(FAKE_URL, SERVICE_KEY, transport=fake),
                 blobs=blobs[-1],

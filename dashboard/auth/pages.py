@@ -26,7 +26,7 @@ from dashboard.auth.store import ShareRecord
 from dashboard.guard import foreign_page
 
 if TYPE_CHECKING:
-    from dashboard.server import Fotoflo
+    from dashboard.app import App
 
 log = logging.getLogger("fotoflo.auth")
 
@@ -63,7 +63,7 @@ class PageHandler(web.RequestHandler):
 
     access: Access
 
-    def initialize(self, fotoflo: Fotoflo) -> None:
+    def initialize(self, fotoflo: App) -> None:
         self.fotoflo = fotoflo
         self.access = fotoflo.access
         self._chunks: list[bytes] = []
@@ -252,7 +252,7 @@ class ShareLinkHandler(PageHandler):
         self.redirect(gallery_path(share), status=303)
 
 
-def routes(fotoflo: Fotoflo) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
+def routes(fotoflo: App) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
     """The sign-in pages, served beside the API when authentication is on."""
     kw: dict[str, Any] = {"fotoflo": fotoflo}
     return [
