@@ -162,6 +162,19 @@ def test_a_watcher_that_fails_does_not_keep_the_update_from_the_others(app: App,
     assert "a cell's bug" in caplog.text
 
 
+def test_connected_says_false_once_the_app_stops(tmp_path: Path):
+    fotoflo = App(Settings(data=tmp_path / "data", watch=None))
+    server = BackgroundServer(fotoflo).start()
+    try:
+        live = live_images(fotoflo)
+        wait_until(lambda: live.connected)
+        server.stop()
+        wait_until(lambda: not live.connected, timeout_s=5)
+    finally:
+        close_all()
+        server.stop()
+
+
 def test_live_from_a_data_directory_is_one_object_per_project(tmp_path: Path):
     try:
         shoot = dashboard.open(tmp_path / "data", project="nb")

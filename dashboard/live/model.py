@@ -81,9 +81,8 @@ class LiveImages(param.Parameterized):
     )
     images = param.List(
         default=[],
-        item_type=ImageRecord,
         constant=True,
-        doc="The newest `window` images, newest first (a new list per change).",
+        doc="The newest `window` images (`ImageRecord`s), newest first: a new list at each change.",
     )
     window = param.Integer(
         default=WINDOW,
@@ -112,9 +111,7 @@ class LiveImages(param.Parameterized):
     query = param.String(
         default="", doc="`filtered` keeps images whose file name, camera or lens contain every word of it (any case)."
     )
-    filtered = param.List(
-        default=[], item_type=ImageRecord, constant=True, doc="`images` as the filters keep them, newest first."
-    )
+    filtered = param.List(default=[], constant=True, doc="`images` as the filters keep them, newest first.")
     delta = param.ClassSelector(
         class_=Delta, default=Delta(), constant=True, doc="What the last change of `images` did."
     )
@@ -230,7 +227,8 @@ class LiveImages(param.Parameterized):
             try:
                 job()
             except Exception:
-                log.exception("%s: updating the live images failed", self.source)
+                if not self._closed:  # else: a read cut short by close()
+                    log.exception("%s: updating the live images failed", self.source)
 
     def _tick(self) -> None:
         self._feed.tick(self)
@@ -350,8 +348,15 @@ class LiveImages(param.Parameterized):
         }
 
     def _publish(self, **values: Any) -> None:
-        with param.edit_constant(self):
+        # What `param.edit_constant` does, for the params set only: it visits every param, each time.
+        unlocked = [self.param[name] for name in values if self.param[name].constant]
+        for p in unlocked:
+            p.constant = False
+        try:
             self.param.update(values)
+        finally:
+            for p in unlocked:
+                p.constant = True
 
     def _refilter(self, *_: object) -> None:
         with self._lock:
@@ -361,7 +366,7 @@ class LiveImages(param.Parameterized):
         rating, flag, label = self.min_rating, self.flag, self.label
         words = self.query.casefold().split()
         if rating is None and flag is None and label is None and not words:
-            return list(images)
+            return images  # the same list: `images` is never changed in place, only replaced
         return [
             r
             for r in images
