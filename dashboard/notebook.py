@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from dashboard.collections import Collections
     from dashboard.gallery import Gallery
+    from dashboard.live import LiveImages
     from dashboard.sync_panel import SyncPanel
     from dashboard.watcher import HotFolderWatcher
 
@@ -109,6 +110,19 @@ class Project:
     def records(self, **filters: Any) -> list[ImageRecord]:
         """`images()` as typed `ImageRecord`s."""
         return [ImageRecord.from_dict(image) for image in self.images(**filters)]
+
+    def live(self, window: int = 500) -> LiveImages:
+        """The project's images as a live param model: `count`, `latest`, the newest `window` `images`, filters.
+
+        It follows the change feed by itself (no cell to re-run): watch it (`live.param.watch(fn,
+        "count")`) or bind to it (`pn.bind(fn, live.param.count)`). One per project in this process:
+        every call, cell and session gets the same object. See docs/live.md.
+        """
+        from dashboard.live import live_images, live_remote
+
+        if self.data is not None:
+            return live_images(self._app(), self.name, window=window)
+        return live_remote(self.url, self.name, token=self._token, window=window)
 
     def collections(self) -> list[dict[str, Any]]:
         """The saved collections, each with its `image_ids`, most recently updated first."""
