@@ -27,7 +27,7 @@ MODE_ALIASES = {"single": "grid"}
 #: Images fetched per page while scrolling (the first page fills a large screen).
 PAGE_SIZE = 60
 #: The wall shows the newest image on its stage and this many before it in a strip beneath: its one
-#: page is exactly what it can show (main.js reads the strip's length back as `page_size - 1`).
+#: page is exactly what it can show (wall.js reads the strip's length back as `page_size - 1`).
 WALL_STRIP = 12
 #: The heartbeat a page asks of the server, in seconds, at most: the Live badge turns Offline after
 #: 2.5 missed beats (at least 4 s), which keeps the promise of `Offline` within 5 s of losing the
@@ -129,7 +129,7 @@ class LiveGallery(JSComponent):
     collection = param.String(default=None, allow_None=True, doc="Id of the collection open in the side panel.")
     sync_url = param.Boolean(default=False, doc="Keep the page URL's ?mode= in step with the mode switch.")
 
-    # main.js and the modules it imports (stream, grid, lightbox, upload, curation), joined: see esm_bundle.
+    # main.js and the modules it imports (one object per concern, see its header), joined: see esm_bundle.
     _esm = esm_bundle(ASSETS / "main.js")
     _stylesheets = [(ASSETS / "gallery.css").read_text()]
 

@@ -205,6 +205,7 @@ def test_a_broken_module_graph_is_refused_naming_the_file(tmp_path: Path, files:
 
 def test_the_shipped_gallery_modules_join_without_error():
     joined = esm_bundle(ASSETS / "main.js")
-    for module in ("dom", "ratings", "stream", "grid", "lightbox", "upload", "curation", "wall"):
+    modules = ("dom", "api", "records", "ratings", "tiles", "header", "stream", "listing", "grid", "arrivals", "keys")
+    for module in (*modules, "lightbox", "upload", "pool", "curation", "collection", "export", "wall"):
         assert joined.count(f"// ---- {module}.js\n") == 1
     assert LiveGallery._esm == joined

@@ -1,4 +1,4 @@
-// Small helpers every module of the gallery uses: building DOM nodes, formatting, request headers.
+// Small helpers every module of the gallery uses: building DOM nodes, formatting, toasts.
 
 export const LOG = "[fotoflo]";
 
@@ -32,19 +32,21 @@ export function formatBytes(n) {
   return `${n} B`;
 }
 
-// With sign-in on, a write from the page carries the session's CSRF token, which the server left in a
-// readable cookie. Only to the page's own server (api_base ""): another origin never sees it.
-export function csrfHeaders(api, headers = {}) {
-  const match = api ? null : document.cookie.match(/(?:^|;\s*)fotoflo_csrf=([^;]+)/);
-  return match ? { ...headers, "X-Fotoflo-CSRF": decodeURIComponent(match[1]) } : headers;
-}
+// Short messages in the corner, one with an action (Undo) if asked; each goes after `ms`.
+export class Toasts {
+  constructor() {
+    this.root = h("div", { class: "ff-toasts", "data-testid": "toasts" });
+  }
 
-// Install the methods of `source` (a class used only as a bag of methods) on `target`'s prototype:
-// a concern that works on the gallery's own state (the list of ids, the grid) lives in its own module.
-export function mixin(target, source) {
-  for (const name of Object.getOwnPropertyNames(source.prototype)) {
-    if (name === "constructor") continue;
-    if (name in target.prototype) throw new Error(`${LOG} ${source.name}.${name} would replace ${target.name}.${name}`);
-    Object.defineProperty(target.prototype, name, Object.getOwnPropertyDescriptor(source.prototype, name));
+  show(text, { action = null, onAction = null, ms = 4000 } = {}) {
+    const node = h("div", { class: "ff-toast", "data-testid": "toast" }, h("span", { text }));
+    if (action) {
+      node.append(h("button", { class: "ff-link", "data-testid": "undo", text: action, onclick: () => {
+        node.remove();
+        onAction();
+      } }));
+    }
+    this.root.append(node);
+    setTimeout(() => node.remove(), ms);
   }
 }

@@ -14,7 +14,7 @@ export class Lightbox {
   // `order`: the ids to step through (an open collection's); the pool's by default.
   open(id, order = null) {
     const g = this.gallery;
-    const image = g.known(id);
+    const image = g.records.known(id);
     if (!image) return;
     if (!this.dom) this.build();
     this.id = id;
@@ -24,10 +24,10 @@ export class Lightbox {
     lb.root.dataset.imageId = id;
     lb.img.classList.remove("ff-loaded");
     lb.img.onload = () => lb.img.classList.add("ff-loaded");
-    lb.img.src = g.url(image.preview_url);
+    lb.img.src = g.api.url(image.preview_url);
     lb.img.alt = image.filename;
     lb.title.textContent = image.filename;
-    lb.download.href = g.url(image.url);
+    lb.download.href = g.api.url(image.url);
     lb.download.setAttribute("download", image.filename);
     const exif = image.exif || {};
     const rows = [
@@ -42,10 +42,10 @@ export class Lightbox {
     ];
     lb.meta.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: String(v) })]));
     this.showRating(image);
-    const ids = order || g.sequence();
+    const ids = order || g.pool.sequence();
     const index = ids.indexOf(id);
     lb.prev.disabled = index <= 0;
-    lb.next.disabled = index >= ids.length - 1 && (order || !g.next);
+    lb.next.disabled = index >= ids.length - 1 && (order || !g.listing.next);
     if (g.model.selected !== id) g.model.selected = id;
     lb.root.focus();
   }
@@ -68,7 +68,7 @@ export class Lightbox {
     lb.labels = h("div", { class: "ff-labels", "data-testid": "label" }, ...LABEL_NAMES.map((label) =>
       h("span", { class: `ff-swatch ff-label-${label}`, "data-set-label": label, title: label === "none" ? "No label" : label })));
     const marks = h("div", { class: "ff-lb-marks" }, lb.rating, lb.labels);
-    marks.addEventListener("click", (e) => { if (this.id) this.gallery.rateFromClick(e, this.id); });
+    marks.addEventListener("click", (e) => { if (this.id) this.gallery.marks.fromClick(e, this.id); });
     lb.prev = h("button", { class: "ff-lb-nav ff-lb-prev", "aria-label": "Newer", text: "‹", onclick: () => this.step(-1) });
     lb.next = h("button", { class: "ff-lb-nav ff-lb-next", "aria-label": "Older", text: "›", onclick: () => this.step(1) });
     const close = h("button", { class: "ff-lb-close", "aria-label": "Close", text: "×", onclick: () => this.close() });
@@ -83,15 +83,15 @@ export class Lightbox {
   async step(delta) {
     const g = this.gallery;
     const order = this.order;
-    let ids = order || g.sequence();
+    let ids = order || g.pool.sequence();
     const index = ids.indexOf(this.id);
     if (index < 0) return;
-    if (!order && index + delta >= ids.length && g.next) {
-      await g.loadMore();
-      ids = g.sequence();
+    if (!order && index + delta >= ids.length && g.listing.next) {
+      await g.listing.loadMore();
+      ids = g.pool.sequence();
     }
     const target = ids[index + delta];
-    if (target && !order && !g.known(target)) await g.recordAt(index + delta - g.fresh.length);
+    if (target && !order && !g.records.known(target)) await g.grid.recordAt(index + delta - g.pool.fresh.length);
     if (target) this.open(target, order);
   }
 

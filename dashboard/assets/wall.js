@@ -1,47 +1,87 @@
 // The wall display (`--wall`, `?mode=wall`): the newest image large on a stage, the few before it in a
-// strip beneath; it runs for days, so it keeps only what it shows. Installed on the gallery (`mixin`
-// in main.js): arrivals reach it through the gallery's one path (`append`, `flushIncoming`).
+// strip beneath; it runs for days, so it keeps only what it shows. Its images come by the gallery's one
+// path: the first page (`append`) and live arrivals, a frame's worth at a time (`flush`).
 
-import { formatTime } from "./dom.js";
+import { formatTime, h } from "./dom.js";
 
 export class Wall {
-  showWall(image, live, loadPreview = true) {
-    if (!live && this.wallMain.dataset.imageId) {
+  constructor(gallery) {
+    this.gallery = gallery;
+    this.records = gallery.records;
+    // The wall's one page is its stage and the strip beneath (gallery.py's WALL_STRIP + 1).
+    this.stripLength = Math.max(1, gallery.model.page_size - 1);
+    this.order = []; // ids shown, newest (the stage's) first
+    this.main = h("img", { class: "ff-wall-main", alt: "" });
+    this.caption = h("div", { class: "ff-wall-caption" });
+    this.stage = h("div", { class: "ff-wall-stage" }, this.main, this.caption);
+    this.strip = h("div", { class: "ff-grid" });
+  }
+
+  // An image of the first page (newest first): the stage's, then the strip's.
+  append(image) {
+    if (this.records.byId.has(image.id)) return;
+    this.records.list(image);
+    this.order.push(image.id);
+    this.show(image, false);
+  }
+
+  // Live arrivals, oldest first: only the newest takes the stage, and only the last few can still be
+  // seen in the strip.
+  flush(batch) {
+    const recent = batch.slice(-(this.stripLength + 1));
+    for (const image of recent) {
+      this.records.byId.set(image.id, { image, tile: null });
+      this.order.unshift(image.id);
+      this.show(image, true, image === recent[recent.length - 1]);
+    }
+  }
+
+  // An image deleted: the newest listed leaves the list (the stage's will not pass to the strip, a strip
+  // tile goes); others stay in the strip until they go off its end.
+  remove(id) {
+    if (this.order[0] !== id) return false;
+    this.records.byId.get(id)?.tile?.remove();
+    this.order.shift();
+    return true;
+  }
+
+  show(image, live, loadPreview = true) {
+    if (!live && this.main.dataset.imageId) {
       this.addToStrip(image, false);
       return;
     }
-    const previous = this.wallMain.dataset.imageId && this.byId.get(this.wallMain.dataset.imageId);
+    const previous = this.main.dataset.imageId && this.records.byId.get(this.main.dataset.imageId);
     if (previous) this.addToStrip(previous.image, true);
-    this.wallMain.dataset.imageId = image.id;
-    this.empty.hidden = true;
+    this.main.dataset.imageId = image.id;
+    this.gallery.empty.hidden = true;
     if (!loadPreview) return; // passed through the stage in a burst: straight to the strip
     const next = new Image();
     next.onload = () => {
       // In a burst, previews finish loading out of order: a late one must not take the stage back
       // from a newer arrival (nor become `previous` and push the newer one out of the strip).
-      if (this.wallMain.dataset.imageId !== image.id) return;
-      this.wallMain.src = next.src;
-      this.wallMain.classList.remove("ff-fade");
-      void this.wallMain.offsetWidth;
-      this.wallMain.classList.add("ff-fade");
+      if (this.main.dataset.imageId !== image.id) return;
+      this.main.src = next.src;
+      this.main.classList.remove("ff-fade");
+      void this.main.offsetWidth;
+      this.main.classList.add("ff-fade");
     };
-    next.src = this.url(image.preview_url);
-    this.wallCaption.textContent = `${image.filename} · ${formatTime(image.captured_at)}`;
+    next.src = this.gallery.api.url(image.preview_url);
+    this.caption.textContent = `${image.filename} · ${formatTime(image.captured_at)}`;
   }
 
   addToStrip(image, atFront) {
-    if (this.grid.querySelector(`[data-image-id="${CSS.escape(image.id)}"]`)) return;
-    const tile = this.makeTile(image);
-    const entry = this.byId.get(image.id);
+    if (this.strip.querySelector(`[data-image-id="${CSS.escape(image.id)}"]`)) return;
+    const tile = this.gallery.tile(image);
+    const entry = this.records.byId.get(image.id);
     if (entry) entry.tile = tile;
-    if (atFront) this.grid.prepend(tile);
-    else this.grid.append(tile);
+    if (atFront) this.strip.prepend(tile);
+    else this.strip.append(tile);
     // A wall runs for days: keep a bounded strip and forget what scrolled off it.
-    while (this.grid.children.length > this.wallStrip) {
-      const old = this.grid.lastElementChild;
-      this.byId.delete(old.dataset.imageId);
+    while (this.strip.children.length > this.stripLength) {
+      const old = this.strip.lastElementChild;
+      this.records.byId.delete(old.dataset.imageId);
       old.remove();
     }
-    this.order = this.order.filter((id) => this.byId.has(id)).slice(0, this.wallStrip + 1);
+    this.order = this.order.filter((id) => this.records.byId.has(id)).slice(0, this.stripLength + 1);
   }
 }

@@ -1,0 +1,46 @@
+// The header: the project's name and image count, the mode switch, the filters, the Upload button and
+// the Live badge. The wall's header keeps only the name, the count and the badge.
+
+import { h } from "./dom.js";
+import { LABEL_NAMES } from "./ratings.js";
+
+const FILTER_FLAGS = [["", "Any flag"], ["pick", "Picks"], ["reject", "Rejected"], ["none", "Unflagged"]];
+const FILTER_RATINGS = [["", "Any rating"], ["1", "★ 1+"], ["2", "★ 2+"], ["3", "★ 3+"], ["4", "★ 4+"], ["5", "★ 5"]];
+
+export class Header {
+  // `upload`, `badge`: the uploader's button and the stream's badge, shown here; `onMode(mode)`: a mode
+  // picked; `onFilter(name, value)`: a filter changed.
+  constructor({ project, mode, upload, badge, onMode, onFilter }) {
+    const wall = mode === "wall";
+    this.count = h("span", { class: "ff-count", "data-testid": "image-count", text: "" });
+    this.modes = wall ? null : h("div", { class: "ff-modes", "data-testid": "mode", "data-value": mode, role: "tablist" },
+      h("button", { "data-mode": "grid", role: "tab", text: "Single", onclick: () => onMode("grid") }),
+      h("button", { "data-mode": "collection", role: "tab", text: "Collection", onclick: () => onMode("collection") }));
+    this.root = h("header", { class: "ff-header" },
+      h("span", { class: "ff-title", text: project }), this.count,
+      this.modes, wall ? null : filters(onFilter),
+      h("span", { class: "ff-spacer" }), wall ? null : upload, badge);
+  }
+
+  showCount(n, filtered) {
+    this.count.textContent = `${n.toLocaleString()} image${n === 1 ? "" : "s"}${filtered ? " (filtered)" : ""}`;
+  }
+
+  showMode(mode) {
+    this.modes.dataset.value = mode;
+  }
+}
+
+function filters(onFilter) {
+  const select = (name, testid, options, title) => {
+    const node = h("select", { class: "ff-select", "data-testid": testid, title,
+      onchange: () => onFilter(name, node.value) });
+    for (const [value, text] of options) node.append(h("option", { value, text }));
+    return node;
+  };
+  const labels = [["", "Any label"], ...LABEL_NAMES.map((l) => [l, l === "none" ? "No label" : l])];
+  return h("span", { class: "ff-filters" },
+    select("min_rating", "filter-rating", FILTER_RATINGS, "Show images with at least this rating"),
+    select("flag", "filter-flag", FILTER_FLAGS, "Show picks, rejects or unflagged images"),
+    select("label", "filter-label", labels, "Show images with this colour label"));
+}

@@ -1,0 +1,45 @@
+// The tiles, keyed by image id: a grid tile (the pool, Single mode, the wall's strip) and a tile of an
+// open collection. Both carry the image's marks (ratings.js) and are changed in place, never re-made.
+
+import { formatTime, h } from "./dom.js";
+import { ratingControl } from "./ratings.js";
+
+// `src`: the thumbnail's URL; `selected`, `focused`: as the pool and the keys have it now.
+export function gridTile(image, { src, selected, focused }) {
+  const img = h("img", { loading: "lazy", decoding: "async", alt: image.filename, draggable: "false" });
+  img.addEventListener("load", () => img.classList.add("ff-loaded"), { once: true });
+  img.src = src;
+  const caption = h("figcaption", {},
+    h("span", { class: "ff-name", text: image.filename }),
+    h("span", { class: "ff-time", text: formatTime(image.captured_at) }));
+  const tile = h("figure", { class: "ff-tile", "data-image-id": image.id,
+    "data-selected": String(selected), title: `${image.filename}\n${formatTime(image.captured_at)}` },
+    h("div", { class: "ff-box" }, img), h("span", { class: "ff-check", title: "Select", "aria-label": "Select" }),
+    caption, ratingControl(image));
+  tile.dataset.flag = image.flag || "none";
+  tile.dataset.label = image.label || "none";
+  if (focused) tile.classList.add("ff-focus");
+  return tile;
+}
+
+// A new version of the image of a grid tile: its picture and name replaced in the same tile.
+export function refreshTile(tile, image, src) {
+  const img = tile.querySelector("img");
+  img.src = src;
+  img.alt = image.filename;
+  tile.querySelector(".ff-name").textContent = image.filename;
+}
+
+// A tile of the open collection: draggable to reorder, with its cover and remove buttons.
+export function collectionTile(image, src) {
+  const tile = h("figure", { class: "ff-ctile", "data-image-id": image.id, draggable: "true", title: image.filename },
+    h("div", { class: "ff-box" }, h("img", { src, alt: image.filename,
+      loading: "lazy", draggable: "false", class: "ff-loaded" })),
+    h("div", { class: "ff-ctile-actions" },
+      h("button", { "data-action": "cover", title: "Use as cover", text: "◧" }),
+      h("button", { "data-action": "remove", title: "Remove from this collection", text: "×" })),
+    ratingControl(image));
+  tile.dataset.flag = image.flag || "none";
+  tile.dataset.label = image.label || "none";
+  return tile;
+}
