@@ -1,6 +1,7 @@
 """Collection mode: the live selection pool and the saved collections of one project.
 
-The browser half is assets/curation.js, one of the gallery's modules: the pool *is* the live
+The browser half is three of the gallery's modules: assets/pool.js (the pool and the selection),
+curation.js (the collection cards) and collection.js (the open collection). The pool *is* the live
 gallery's grid (the same keyed tiles, fed by the same stream), so a new image reaches the pool as one
 small event while the user is selecting. Cards, the open collection and ratings follow the change feed
 (`collection.*`, `rating.changed`), so every open window converges on the feed's order.
