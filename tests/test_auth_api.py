@@ -18,10 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboard import api
 from dashboard.auth import Role, SQLiteAuthStore
 from dashboard.auth.access import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from dashboard.cli import main
+from dashboard.http.base import NotFoundHandler
+from dashboard.http.files import FileHandler
+from dashboard.http.health import HealthHandler
+from dashboard.http.routes import routes
 from tests.conftest import ROOT, Server, wait_until
 from tests.http_helpers import (
     assert_json_error,
@@ -845,8 +848,8 @@ def test_forwarding_headers_from_an_untrusted_peer_are_ignored(proxied_server: S
 
 def test_api_routes_are_all_in_the_table_s_module() -> None:
     # Every handler class declares what each of its methods does (or is one of the open ones).
-    open_handlers = {api.FileHandler, api.HealthHandler, api.NotFoundHandler}
-    for _, handler, _ in api.routes(None):  # type: ignore[arg-type]
+    open_handlers = {FileHandler, HealthHandler, NotFoundHandler}
+    for _, handler, _ in routes(None):  # type: ignore[arg-type]
         methods = {m for m in ("get", "post", "patch", "delete") if m in vars(handler)}
         if handler not in open_handlers:
             assert methods <= set(handler.ACTIONS), handler  # type: ignore[attr-defined]

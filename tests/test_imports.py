@@ -36,6 +36,8 @@ LIGHT = (
     "dashboard.ingest",
     "dashboard.decoders",
 )
+
+
 def _python(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
