@@ -1,6 +1,6 @@
 """Who may call a route: each handler's `ACTIONS` maps its methods to an `Allow`, read top to bottom.
 
-    class RatingHandler(ApiHandler):
+    class RatingHandler(ProjectHandler):
         ACTIONS = {"post": Allow(Action.RATE, project=True, images=PATH)}
 
 says: a `POST` needs a role that may rate in the path's project; the project must exist; and the
