@@ -24,11 +24,11 @@ from typing import Any
 import panel as pn
 from tornado import web
 
-from dashboard import api
 from dashboard.app import App
 from dashboard.config import Settings
 from dashboard.events import Change, ImageRecord
 from dashboard.gallery import app_for_session
+from dashboard.http.routes import routes
 
 
 def naive_tile(fotoflo: App, image: ImageRecord) -> pn.pane.HTML:
@@ -137,7 +137,7 @@ def main() -> None:
         port=args.port,
         address="127.0.0.1",
         websocket_origin=f"127.0.0.1:{args.port}",
-        extra_patterns=[(r"/refetch/?", RefetchPage, {"project": settings.project}), *api.routes(fotoflo)],
+        extra_patterns=[(r"/refetch/?", RefetchPage, {"project": settings.project}), *routes(fotoflo)],
         show=False,
         start=False,
     )

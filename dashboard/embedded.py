@@ -25,10 +25,10 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
-from dashboard import api
 from dashboard.app import App
 from dashboard.config import Settings
 from dashboard.guard import HostGuard
+from dashboard.http.routes import http_server_kwargs, routes
 
 log = logging.getLogger("fotoflo.embedded")
 
@@ -72,9 +72,9 @@ class BackgroundServer:
         asyncio.set_event_loop(loop)
         self.loop = loop
         try:
-            app = Application(api.routes(self.app))
+            app = Application(routes(self.app))
             guarded = HostGuard(app, self.app.boundary)
-            self._http = HTTPServer(guarded, **api.http_server_kwargs())  # body cap and timeouts
+            self._http = HTTPServer(guarded, **http_server_kwargs())  # body cap and timeouts
             sockets = bind_sockets(self.port, "127.0.0.1")
             self._http.add_sockets(sockets)
             self.port = self.app.boundary.port = sockets[0].getsockname()[1]

@@ -281,7 +281,7 @@ def app_for_session(app: Any) -> pn.viewable.Viewable:
 
     `--wall` makes the wall display the default. A share link's session sees the project it grants.
     """
-    from dashboard.auth.pages import page_project
+    from dashboard.http.pages import page_project
 
     if PAGE_CSS not in pn.config.raw_css:
         pn.config.raw_css = [*pn.config.raw_css, PAGE_CSS]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import atexit
 
-from dashboard import api, logs
+from dashboard import logs
 from dashboard.app import App
-from dashboard.auth import pages as auth_pages
 from dashboard.config import Settings
+from dashboard.http.routes import server_routes
 
 logs.install()  # on the handlers Panel set up: no share link, signature or token in its log lines
 app = App(Settings.from_env())
@@ -22,4 +22,4 @@ atexit.register(app.stop)
 
 # With FOTOFLO_AUTH on, the API checks every request and /login and share links sign browsers in; the
 # page itself is guarded only by `fotoflo serve` (Bokeh's auth hook is the server's, not a plugin's).
-ROUTES = (auth_pages.routes(app) if app.access.enabled else []) + api.routes(app)
+ROUTES = server_routes(app)

@@ -8,12 +8,13 @@ import signal
 import sys
 from typing import Any
 
-from dashboard import api, logs, preflight
+from dashboard import logs, preflight
 from dashboard.app import App
-from dashboard.auth import pages as auth_pages
 from dashboard.config import ConfigError, Settings
 from dashboard.gallery import app_for_session
 from dashboard.guard import guard
+from dashboard.http.pages import PageAuth
+from dashboard.http.routes import http_server_kwargs, server_routes
 
 log = logging.getLogger("fotoflo.server")
 
@@ -32,20 +33,20 @@ def serve(settings: Settings) -> None:
     guarded: dict[str, Any] = {}
     if app.access.enabled:
         # The page and its websocket need a session; the API checks its own requests.
-        guarded["auth_provider"] = auth_pages.PageAuth(app.access)
+        guarded["auth_provider"] = PageAuth(app.access)
         _announce_owner_token(app, settings)
     server = pn.serve(
         {"/": lambda: app_for_session(app)},  # each session gets this process's app, explicitly
         port=settings.port,
         address=settings.address,
         websocket_origin=f"localhost:{settings.port}",  # replaced below, before anything is served
-        extra_patterns=(auth_pages.routes(app) if app.access.enabled else []) + api.routes(app),
+        extra_patterns=server_routes(app),  # the sign-in pages (authentication on) and the API
         show=False,
         **guarded,
         start=False,
         title="Fotoflo",
         # Body cap and timeouts for slow or idle clients (an authorized upload raises its own).
-        http_server_kwargs=api.http_server_kwargs(),
+        http_server_kwargs=http_server_kwargs(),
         log_function=logs.log_request,  # access lines without share links, signatures or tokens
     )
     guard(server, app.boundary)

@@ -267,10 +267,12 @@ def server(server_factory: ServerFactory) -> Server:
 
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Server]:
-    """One real `fotoflo serve` for a whole test module; a module overrides it to pass other options."""
+    """One real `fotoflo serve` for a whole test module, started with the module's `SERVER_ARGS` if it has them."""
     from tests.http_helpers import running_server
 
-    with running_server(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])) as server:
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    extra_args = tuple(getattr(request.module, "SERVER_ARGS", ()))
+    with running_server(tmp_path_factory.mktemp(name), extra_args=extra_args) as server:
         yield server
 
 

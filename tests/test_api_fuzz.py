@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dashboard import api
 from dashboard.auth import Role, SQLiteAuthStore
 from dashboard.auth.access import CSRF_HEADER
+from dashboard.http.routes import routes
 from tests.conftest import Server
 from tests.http_helpers import running_server, small_jpeg, upload
 
@@ -61,7 +61,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
 
 def templates() -> list[str]:
     """Every route pattern the server has: the API's and the sign-in pages'."""
-    return [pattern for pattern, _, _ in api.routes(None)] + PAGES  # type: ignore[arg-type]
+    return [pattern for pattern, _, _ in routes(None)] + PAGES  # type: ignore[arg-type]
 
 
 def fill(pattern: str, draw: st.DrawFn, ids: dict[str, list[str]]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,12 +18,22 @@ from typing import Any
 
 import httpx
 import pytest
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 
-from dashboard import api
-from dashboard.auth import Role, SQLiteAuthStore
+from dashboard.app import App
+from dashboard.auth import Action, Role, SQLiteAuthStore
 from dashboard.auth.access import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from dashboard.cli import main
-from tests.conftest import ROOT, Server, wait_until
+from dashboard.config import Settings
+from dashboard.http.base import NotFoundHandler
+from dashboard.http.files import FileHandler
+from dashboard.http.health import HealthHandler
+from dashboard.http.project import ProjectHandler
+from dashboard.http.routes import routes
+from dashboard.http.rules import PATH, Allow
+from tests.conftest import ROOT, Server, run_loop, wait_until
 from tests.http_helpers import (
     assert_json_error,
     checked_client,
@@ -845,8 +856,44 @@ def test_forwarding_headers_from_an_untrusted_peer_are_ignored(proxied_server: S
 
 def test_api_routes_are_all_in_the_table_s_module() -> None:
     # Every handler class declares what each of its methods does (or is one of the open ones).
-    open_handlers = {api.FileHandler, api.HealthHandler, api.NotFoundHandler}
-    for _, handler, _ in api.routes(None):  # type: ignore[arg-type]
+    open_handlers = {FileHandler, HealthHandler, NotFoundHandler}
+    for _, handler, _ in routes(None):  # type: ignore[arg-type]
         methods = {m for m in ("get", "post", "patch", "delete") if m in vars(handler)}
         if handler not in open_handlers:
             assert methods <= set(handler.ACTIONS), handler  # type: ignore[attr-defined]
+
+
+def test_each_route_s_declared_checks_name_groups_of_its_path() -> None:
+    # What `admit()` checks is named by the path: a route that declares a collection or an image names it.
+    for pattern, handler, _ in routes(None):  # type: ignore[arg-type]
+        for method, allow in getattr(handler, "ACTIONS", {}).items():
+            needs = {"project"} if allow.checks else set()
+            needs |= {"collection_id"} if allow.collection is not None else set()
+            needs |= {"image_id"} if allow.images == PATH else set()
+            assert needs <= set(re.compile(pattern).groupindex), (pattern, method)
+
+
+def test_a_handler_that_skips_its_declared_checks_answers_500(tmp_path: Path) -> None:
+    class Careless(ProjectHandler):
+        ACTIONS = {"get": Allow(Action.VIEW, project=True)}
+
+        async def get(self, project: str) -> None:
+            self.write_json({"project": project})  # no `await self.admit()` first
+
+    app = App(Settings(data=tmp_path / "data", watch=None))
+
+    async def fetch() -> httpx.Response:
+        server = HTTPServer(web.Application([(r"/api/projects/(?P<project>[^/]+)", Careless, {"app": app})]))
+        sockets = bind_sockets(0, "127.0.0.1")
+        server.add_sockets(sockets)
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                return await client.get(f"http://127.0.0.1:{sockets[0].getsockname()[1]}/api/projects/default")
+        finally:
+            server.stop()
+
+    try:
+        response = run_loop(fetch())
+    finally:
+        app.stop()
+    assert_json_error(response, 500, "internal_error")

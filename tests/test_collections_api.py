@@ -15,7 +15,6 @@ import httpx
 import pytest
 from PIL import Image
 
-from dashboard.api import MAX_IDS
 from dashboard.events import (
     COLLECTION_DELETED,
     COLLECTION_SAVED,
@@ -25,6 +24,7 @@ from dashboard.events import (
     apply_collection_change,
 )
 from dashboard.export import CSV_COLUMNS
+from dashboard.http.base import MAX_IDS
 from tests.conftest import Server, jpeg_bytes, png_bytes
 from tests.http_helpers import (
     SseStream,

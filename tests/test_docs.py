@@ -15,10 +15,10 @@ from typing import Any, cast
 import pytest
 from markdown.extensions.toc import slugify
 
-from dashboard import api
 from dashboard.cli import build_parser
 from dashboard.config import ENV, SYNC_ENV
 from dashboard.events import CHANGE_KINDS
+from dashboard.http.routes import routes
 from dashboard.ingest import IngestError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def documented_path(pattern: str) -> str:
 def endpoints() -> list[tuple[str, str]]:
     """(method, documented path) of every route; method "" for catch-alls that answer any method."""
     out = []
-    for pattern, handler, _ in api.routes(cast(Any, None)):
+    for pattern, handler, _ in routes(cast(Any, None)):
         methods = [m.upper() for m in HTTP_METHODS if m in vars(handler)]
         out += [(m, documented_path(pattern)) for m in methods or [""]]
     return out

@@ -12,7 +12,6 @@ import os
 import socket
 import stat
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,27 +19,20 @@ import httpx
 import pytest
 from PIL import Image
 
-from dashboard.api import IDLE_CONNECTION_TIMEOUT_S
+from dashboard.http.base import IDLE_CONNECTION_TIMEOUT_S
 from tests.conftest import Server, wait_until
-from tests.http_helpers import fresh_project, running_server, small_jpeg, upload
+from tests.http_helpers import small_jpeg, upload
 
 MAX_BYTES = 1_000_000
 UPLOAD_CAP = 4 * MAX_BYTES + 1024 * 1024
 BUDGET = 3_000_000
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    limits = ("--max-bytes", str(MAX_BYTES), "--upload-buffer-bytes", str(BUDGET))
-    with running_server(tmp_path_factory.mktemp("limits-server"), extra_args=limits) as server:
-        yield server
+SERVER_ARGS = ("--max-bytes", str(MAX_BYTES), "--upload-buffer-bytes", str(BUDGET))  # conftest's shared_server
 
 
 @pytest.fixture
-def server(shared_server: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
-    logged = len(shared_server.log())
-    yield fresh_project(shared_server, request.node.name)
-    assert "Traceback" not in shared_server.log()[logged:], shared_server.log()[logged:]
+def server(shared_project: Server) -> Server:
+    """A project of this test's own on the module's server; it must log no traceback."""
+    return shared_project
 
 
 # -- raw HTTP -------------------------------------------------------------------------------

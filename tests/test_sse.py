@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from dashboard.api import SSE_MAX_BUFFER_BYTES, SSE_RETRY_MS
 from dashboard.events import IMAGE_CREATED
+from dashboard.http.stream import SSE_MAX_BUFFER_BYTES, SSE_RETRY_MS
 from dashboard.store.sqlite import SQLiteStore
 from tests.conftest import Server, jpeg_bytes, wait_until
 from tests.http_helpers import SseEvent, SseStream, sse, upload_new

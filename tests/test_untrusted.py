@@ -23,7 +23,7 @@ from PIL import Image
 
 from dashboard.untrusted import MAX_NAME_CHARS, BadForm, FormParser, TooManyFiles, clean_filename
 from tests.conftest import Server, jpeg_bytes, png_bytes
-from tests.http_helpers import assert_json_error, fresh_project, running_server, small_jpeg, upload
+from tests.http_helpers import assert_json_error, small_jpeg, upload
 
 MAX_BYTES = 2_000_000
 UPLOAD_CAP = MAX_BYTES * 4 + 1024 * 1024  # what the server lets an upload body be
@@ -124,19 +124,13 @@ def test_the_form_parser_s_limits(tmp_path: Path) -> None:
 # -- a server with small limits -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    limits = ("--max-bytes", str(MAX_BYTES), "--max-files", str(MAX_FILES), "--max-pixels", str(MAX_PIXELS))
-    with running_server(tmp_path_factory.mktemp("hostile-server"), extra_args=limits) as server:
-        yield server
+SERVER_ARGS = ("--max-bytes", str(MAX_BYTES), "--max-files", str(MAX_FILES), "--max-pixels", str(MAX_PIXELS))
 
 
 @pytest.fixture
-def server(shared_server: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
+def server(shared_server: Server, shared_project: Server) -> Iterator[Server]:
     """A project of this test's own; the server must log no traceback and stay healthy."""
-    logged = len(shared_server.log())
-    yield fresh_project(shared_server, request.node.name)
-    assert "Traceback" not in shared_server.log()[logged:], shared_server.log()[logged:]
+    yield shared_project
     assert list((shared_server.data / "tmp").glob("upload-*")) == []  # every upload's temp files are gone
     health = httpx.get(f"{shared_server.url}/healthz", timeout=10).json()
     assert health["status"] == "ok", health

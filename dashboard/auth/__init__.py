@@ -3,8 +3,9 @@
 - `roles`: `Role`, `Action`, the table of which role may do what, and `Principal` (who asks).
 - `store`: the `AuthStore` protocol and `SQLiteAuthStore` (`DATA/auth.sqlite`).
 - `access`: `Access`, what the server asks: who is this request, may it, what does it see.
-- `pages`: `/login`, `/logout`, `/s/{secret}` and the Bokeh hook that guards the Panel page.
 - `cli`: `fotoflo token …` and `fotoflo share …`.
+
+The sign-in pages and the hook that guards the Panel page are `dashboard.http.pages`.
 """
 
 from __future__ import annotations

@@ -61,11 +61,12 @@ def safe_next(target: str | None) -> str:
 class PageHandler(web.RequestHandler):
     """Base of the sign-in pages: small form bodies only, refusals as a page or JSON."""
 
+    app: App
     access: Access
 
-    def initialize(self, fotoflo: App) -> None:
-        self.fotoflo = fotoflo
-        self.access = fotoflo.access
+    def initialize(self, app: App) -> None:
+        self.app = app
+        self.access = app.access
         self._chunks: list[bytes] = []
         self._size = 0
         self._early = True  # refused in `prepare`: before the body is read (see `ApiHandler.write_error`)
@@ -250,16 +251,6 @@ class ShareLinkHandler(PageHandler):
         share, signed_in = await asyncio.to_thread(self.access.open_share, secret, password, self.client)
         self.sign_in(signed_in)
         self.redirect(gallery_path(share), status=303)
-
-
-def routes(fotoflo: App) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
-    """The sign-in pages, served beside the API when authentication is on."""
-    kw: dict[str, Any] = {"fotoflo": fotoflo}
-    return [
-        (LOGIN_PATH, LoginHandler, kw),
-        (r"/logout", LogoutHandler, kw),
-        (r"/s/(?P<secret>[A-Za-z0-9_-]{1,128})/?", ShareLinkHandler, kw),
-    ]
 
 
 class PageAuth(AuthProvider):
