@@ -22,16 +22,12 @@ from dashboard import api
 from dashboard.auth import Role, SQLiteAuthStore
 from dashboard.auth.access import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from dashboard.cli import main
-from tests.conftest import ROOT, Server, wait_until
-from tests.http_helpers import (
-    assert_json_error,
-    checked_client,
-    fresh_project,
-    running_server,
-    small_jpeg,
-    sse,
-    upload,
-)
+from tests.support import ROOT
+from tests.support.api import assert_json_error, checked_client, upload
+from tests.support.images import small_jpeg
+from tests.support.servers import Server, fresh_project, running_server
+from tests.support.sse import sse
+from tests.support.waiting import wait_until
 from tests.test_docs import endpoints
 from tests.test_limits import connect, multipart, read_answer, send_head
 

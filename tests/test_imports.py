@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, jpeg_bytes
+from tests.support.images import jpeg_bytes
+from tests.support.servers import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "dashboard"
@@ -36,6 +37,8 @@ LIGHT = (
     "dashboard.ingest",
     "dashboard.decoders",
 )
+
+
 def _python(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)

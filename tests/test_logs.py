@@ -12,8 +12,10 @@ import pytest
 
 from dashboard import logs
 from dashboard.auth import Role, SQLiteAuthStore
-from tests.conftest import Server, wait_until
-from tests.http_helpers import running_server, small_jpeg, upload
+from tests.support.api import upload
+from tests.support.images import small_jpeg
+from tests.support.servers import Server, running_server
+from tests.support.waiting import wait_until
 
 SHARE = "Zq3k9PZ0yUuM1y7rLw2Xn4c8hT5bA6dE"
 TOKEN = "fft_9Hq2mV0yP4zR7sK1wL3xN6cB8dF5gJ2hA0uE9tY4iO7"
