@@ -1,9 +1,13 @@
 """Shared by the benchmark scripts: the machine description, the section writer of docs/benchmarks.md, the
-server subprocess, Chromium, and SSE subscribers."""
+server subprocess and what /proc says of it, and the page scripts.
+
+What the tests have too comes from `tests.support` (one copy for both): the free port, starting and
+stopping `fotoflo serve` (`servers`), Debian's Chromium (`browser`), SSE subscribers (`sse`), PostgreSQL
+and Redis (`services`).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -13,18 +17,22 @@ import platform
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+# `python benchmarks/X.py` puts only benchmarks/ on the path; tests.support lives beside it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support import ROOT, servers
+from tests.support.servers import serve_command, start_logged, stop_process, wait_healthy
+
 DOC = ROOT / "docs" / "benchmarks.md"
 
 DOC_HEADER = """# Benchmarks
@@ -179,8 +187,6 @@ def wait_until_quiet(max_wait_s: float) -> None:
 
 # -- shared by the browser and server benchmarks (soak.py, sessions.py, scaleout.py) -----------------
 
-CHROMIUM = os.environ.get("FOTOFLO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # Many pages open at once: none of them may be treated as a background tab (timers, rAF, IPC throttled).
 UNTHROTTLED_ARGS = [
     "--disable-renderer-backgrounding",
@@ -193,17 +199,7 @@ BUSY_PORTS = {5099, 5077}  # other benchmarks and services run there
 
 def free_port() -> int:
     """A port nobody listens on, never one of the ports other benchmarks use."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in BUSY_PORTS:
-            return port
-
-
-def launch_chromium(pw: Any, extra_args: Sequence[str] = ()) -> Any:
-    """Debian's Chromium under Playwright (`pw` is a started `sync_playwright()`), headless."""
-    return pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+    return servers.free_port(avoid=BUSY_PORTS)
 
 
 # Records when each tile (by its file name, the first line of its title) first appears in the page, by
@@ -250,17 +246,6 @@ SHADOW_DOM_JS = r"""
     return n;
   };
 """
-
-
-def stop_process(proc: subprocess.Popen[Any], timeout_s: float = 30.0) -> None:
-    """Terminate `proc` unless it has ended, wait up to `timeout_s`, then kill it."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def _process_tree() -> dict[int, list[int]]:
@@ -380,28 +365,19 @@ class Server:
     def start(self, timeout_s: float = 60.0) -> None:
         self.watch.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        where = ["--data", str(self.data), "--watch", str(self.watch), "--port", str(self.port)]
         if self.command is not None:
-            argv = [*self.command, *where]
+            argv = [*self.command, "--data", str(self.data), "--watch", str(self.watch), "--port", str(self.port)]
         else:
-            command = [sys.executable, "-m", "dashboard.cli"]
+            launcher: list[str] = []  # `python -m dashboard.cli`
             if self.probe_script is not None:
-                command = [sys.executable, "-c", self.probe_script]
+                launcher = [sys.executable, "-c", self.probe_script]
                 env["FOTOFLO_PROBE_OUT"] = str(self.probe_path)
             no_watch = [] if self.watching else ["--no-watch"]
-            argv = [*command, "--log-level", self.log_level, "serve", *where, *no_watch]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the server did not start:\n{self.log_path.read_text()}")
+            argv = serve_command(
+                self.data, self.port, watch=self.watch, log_level=self.log_level, args=no_watch, launcher=launcher
+            )
+        self.proc = start_logged(argv, self.log_path, env=env, append=False)
+        wait_healthy(self.url, self.proc, timeout_s=timeout_s, log_path=self.log_path)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -473,120 +449,3 @@ class Server:
 
     def log_count(self, needle: str) -> int:
         return self.log_path.read_text(errors="replace").count(needle)
-
-
-# -- SSE subscribers in asyncio (scaleout.py, sessions.py) -------------------------------------
-
-
-class Subscriber:
-    """One SSE stream read over a raw socket; `arrived[event_id]` is when each event came, by `clock`.
-
-    Cheap on purpose (a thousand of them share one loop with the benchmark): no parsing beyond the
-    `id:` line, unless `keep_data`, which also keeps `(id, event, data)` of every event in `events`.
-    `last_event_id` resumes from a feed cursor as a gallery page does (`Last-Event-ID`), and
-    `fetch_thumbnails` GETs each `image.created` event's `thumbnail_url` as the page's new tile does:
-    `thumbnails[event_id]` is then when its last byte came (by `clock`), its HTTP status and size.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        clock: Callable[[], float] = time.perf_counter,
-        heartbeat_s: float = 5,
-        keep_data: bool = False,
-        last_event_id: str | None = None,
-        fetch_thumbnails: bool = False,
-    ) -> None:
-        self.url = url
-        self.clock = clock
-        self.heartbeat_s = heartbeat_s
-        self.keep_data = keep_data
-        self.last_event_id = last_event_id
-        self.fetch_thumbnails = fetch_thumbnails
-        self.arrived: dict[str, float] = {}
-        self.order: list[str] = []
-        self.events: list[tuple[str, str, str]] = []
-        self.thumbnails: dict[str, tuple[float, int, int]] = {}
-        self.thumbnail_fetches = 0  # GETs started; more than `len(thumbnails)` only while some are in flight
-        self._fetching: set[asyncio.Task[None]] = set()
-        self.connected = asyncio.Event()
-        self.changed = asyncio.Event()
-        self.ended = False
-
-    async def run(self) -> None:
-        host_port, _, path = self.url.removeprefix("http://").partition("/")
-        host, _, port = host_port.partition(":")
-        reader, writer = await asyncio.open_connection(host, int(port), limit=2**20)
-        resume = f"Last-Event-ID: {self.last_event_id}\r\n" if self.last_event_id is not None else ""
-        writer.write(
-            f"GET /{path}?heartbeat={self.heartbeat_s:g} HTTP/1.1\r\nHost: {host_port}\r\n"
-            f"Accept: text/event-stream\r\n{resume}\r\n".encode()
-        )
-        parse = self.keep_data or self.fetch_thumbnails
-        # A page's images come over connections of their own, kept alive, never over its event stream.
-        images = httpx.AsyncClient(base_url=f"http://{host_port}", timeout=30) if self.fetch_thumbnails else None
-        try:
-            while (await reader.readline()).strip():
-                pass  # headers
-            event_id = None
-            kind = data = ""
-            while line := await reader.readline():
-                text = line.decode().strip()
-                if text.startswith(": connected at #"):
-                    self.connected.set()
-                elif text.startswith("id:"):
-                    event_id = text[3:].strip()
-                elif parse and text.startswith("event:"):
-                    kind = text[6:].strip()
-                elif parse and text.startswith("data:"):
-                    data = text[5:].strip()
-                elif not text and event_id is not None:
-                    self.arrived.setdefault(event_id, self.clock())
-                    self.order.append(event_id)
-                    if self.keep_data:
-                        self.events.append((event_id, kind, data))
-                    if images is not None and kind == "image.created":
-                        task = asyncio.create_task(self._fetch_thumbnail(images, event_id, data))
-                        self._fetching.add(task)
-                        task.add_done_callback(self._fetching.discard)
-                    event_id = None
-                    kind = data = ""
-                    self.changed.set()
-        finally:
-            self.ended = True
-            writer.close()
-            for task in list(self._fetching):
-                task.cancel()
-            if images is not None:
-                with contextlib.suppress(Exception):
-                    await images.aclose()
-
-    async def _fetch_thumbnail(self, images: httpx.AsyncClient, event_id: str, data: str) -> None:
-        """GET the event's `thumbnail_url` (relative to the server, as `url()` in gallery.js resolves it)."""
-        self.thumbnail_fetches += 1
-        try:
-            resp = await images.get(json.loads(data)["thumbnail_url"])
-            status, size_bytes = resp.status_code, len(resp.content)
-        except (httpx.HTTPError, KeyError, ValueError):
-            status, size_bytes = 0, 0  # counted as a failed fetch, not raised into the stream's loop
-        self.thumbnails.setdefault(event_id, (self.clock(), status, size_bytes))
-
-
-async def open_subscribers(
-    urls: list[str], timeout_s: float = 120, **options: Any
-) -> tuple[list[Subscriber], list[asyncio.Task[None]]]:
-    """One `Subscriber` per URL (`options` go to each), opened 50 at a time; returns once all are connected."""
-    subs = [Subscriber(u, **options) for u in urls]
-    return subs, await start_subscribers(subs, timeout_s)
-
-
-async def start_subscribers(subs: Sequence[Subscriber], timeout_s: float = 120) -> list[asyncio.Task[None]]:
-    """Run each of `subs` in a task, 50 at a time; returns the tasks once every one is connected."""
-    tasks = []
-    for n, sub in enumerate(subs):
-        tasks.append(asyncio.create_task(sub.run()))
-        if n % 50 == 49:
-            await asyncio.sleep(0.05)  # do not open a thousand connections in one burst
-    await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in subs)), timeout=timeout_s)
-    return tasks

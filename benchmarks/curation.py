@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import OtherLoad, machine_description, percentile, write_section
 
 from dashboard.samples import seed_project
+from tests.support.servers import serve_command, wait_healthy
 
 CHROMIUM = os.environ.get("FOTOFLO_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -67,18 +68,13 @@ WATCH_CARDS_JS = """
 
 
 def serve(data: Path, port: int) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "dashboard.cli", "--log-level", "WARNING", "serve", "--data", str(data),
-           "--no-watch", "--port", str(port)]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the server did not start")
+    proc = subprocess.Popen(serve_command(data, port, log_level="WARNING", args=["--no-watch"]), cwd=ROOT)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, timeout_s=30)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc
 
 
 def sse_frame_bytes(api: str, kind: str) -> int:

@@ -51,12 +51,13 @@ from _common import (
     OtherLoad,
     cores,
     free_port,
-    launch_chromium,
     machine_description,
     wait_for_idle,
     write_section,
 )
 from _common import Server as _Server
+
+from tests.support.browser import launch_chromium
 
 CACHE = Path.home() / ".cache" / "fotoflo-profile"
 TOP = 8  # frames listed per profile

@@ -38,12 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (
-    CHROMIUM,
     ROOT,
     SEEN_JS,
     OtherLoad,
     Server,
-    launch_chromium,
     machine_description,
     percentile,
     publish,
@@ -52,6 +50,7 @@ from _common import (
 
 from dashboard.samples import photo_jpeg, seed_project
 from dashboard.store.sqlite import SQLiteStore
+from tests.support.browser import CHROMIUM, launch_chromium
 
 FIRST_TILE_JS = """
 (() => {

@@ -4,7 +4,7 @@
     python benchmarks/scaleout.py --no-write --images 10 --subscribers 200 --ingest 12   # a quick look
 
 Throwaway PostgreSQL and redis-server instances on loopback ports (as the tests start them,
-`tests/services.py`), real `fotoflo serve` processes, and SSE streams read by asyncio in this process
+`tests/support/services.py`), real `fotoflo serve` processes, and SSE streams read by asyncio in this process
 (one clock for upload → event).
 - Delivery: one image uploaded at a time to server A; the time from the upload request to its
   `image.created` event on a stream of A (same server) and of B (the other server), for Redis and for
@@ -36,7 +36,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import OtherLoad, Subscriber, machine_description, open_subscribers, percentile, write_section
+from _common import OtherLoad, machine_description, percentile, write_section
 
 from dashboard.backends import open_store
 from dashboard.blobs import FileBlobs
@@ -44,7 +44,9 @@ from dashboard.bus import LocalBus
 from dashboard.events import ImageRecord
 from dashboard.ingest import Ingestor
 from dashboard.samples import photo_jpeg
-from tests.services import PostgresServer, RedisServer, free_port, postgres_bin_dir
+from tests.support.servers import free_port, serve_command, start_logged, wait_healthy
+from tests.support.services import PostgresServer, RedisServer, postgres_bin_dir
+from tests.support.sse import Subscriber, open_subscribers
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_CROSS_P99_MS = 50.0
@@ -55,21 +57,11 @@ TARGET_CROSS_P99_MS = 50.0
 
 def serve(data: Path, *args: str) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
-    log = open(data.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - the server's log lives as long as it
-    cmd = [sys.executable, "-m", "dashboard.cli", "--log-level", "WARNING", "serve", "--data", str(data),
-           "--no-watch", "--port", str(port), *args]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    log_path = data.parent / f"server-{port}.log"
+    proc = start_logged(serve_command(data, port, log_level="WARNING", args=("--no-watch", *args)), log_path)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return url, proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"server on {port} did not start")
-        time.sleep(0.1)
+    wait_healthy(url, proc, timeout_s=60, log_path=log_path)
+    return url, proc
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:

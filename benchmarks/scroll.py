@@ -34,8 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SHADOW_DOM_JS,
     OthersLoad,
     Server,
@@ -43,10 +41,12 @@ from _common import (
     machine_description,
     publish,
     renderers_private_mb,
-    stop_process,
     wait_for_idle,
 )
 from live import FIRST_TILE_JS, chromium_version, seed
+
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.servers import stop_process
 
 CHECKPOINTS = (0, 1_000, 5_000, 10_000, 25_000, 50_000, 75_000)
 QUICK_CHECKPOINTS = (0, 1_000, 5_000, 10_000)

@@ -56,22 +56,20 @@ from _common import (
     UNTHROTTLED_ARGS,
     OthersLoad,
     Server,
-    Subscriber,
     cores,
     descendants,
     free_port,
-    launch_chromium,
     machine_description,
-    open_subscribers,
     percentile,
     process_cpu_s,
     publish,
     renderers_private_mb,
-    start_subscribers,
     wait_until_quiet,
 )
 
 from dashboard.samples import photo_jpeg, seed_project
+from tests.support.browser import launch_chromium
+from tests.support.sse import Subscriber, open_subscribers, start_subscribers
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "default"

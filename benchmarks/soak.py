@@ -38,23 +38,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (
     BUSY_PORTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ROOT,
     SHADOW_DOM_JS,
     OthersLoad,
     Server,
     cores,
     free_port,
-    launch_chromium,
     machine_description,
     publish,
     renderers_private_mb,
-    stop_process,
     wait_until_quiet,
 )
 
 from dashboard.samples import seed_project
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, launch_chromium
+from tests.support.servers import stop_process
 
 # Without --enable-precise-memory-info, performance.memory is bucketed and refreshed only now and then.
 PRECISE_MEMORY_ARGS = ["--enable-precise-memory-info"]

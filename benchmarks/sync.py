@@ -34,7 +34,6 @@ from _common import (
     OtherLoad,
     Server,
     free_port,
-    launch_chromium,
     machine_description,
     percentile,
     write_section,
@@ -43,6 +42,7 @@ from _common import (
 from dashboard.samples import photo_jpeg
 from dashboard.store.sqlite import SQLiteStore
 from dashboard.sync import SyncClient
+from tests.support.browser import launch_chromium
 
 
 def ensure_project(server: Server, name: str) -> str:

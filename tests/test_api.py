@@ -19,14 +19,10 @@ from dashboard.events import IMAGE_CREATED
 from dashboard.ingest import Ingestor
 from dashboard.signing import DEFAULT_TTL_S, UrlSigner
 from dashboard.store.sqlite import SQLiteStore
-from tests.conftest import Server, ServerFactory, jpeg_bytes, png_bytes, wait_until
-from tests.http_helpers import (
-    assert_json_error,
-    checked_client,
-    small_jpeg,
-    upload,
-    upload_new,
-)
+from tests.support.api import assert_json_error, checked_client, upload, upload_new
+from tests.support.images import jpeg_bytes, png_bytes, small_jpeg
+from tests.support.servers import Server, ServerFactory
+from tests.support.waiting import wait_until
 
 IMAGE_FIELDS = {
     "id", "project", "filename", "sha256", "size_bytes", "width", "height", "format", "mime", "captured_at",

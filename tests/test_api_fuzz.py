@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from dashboard.auth import Role, SQLiteAuthStore
 from dashboard.auth.access import CSRF_HEADER
 from dashboard.http.routes import routes
-from tests.conftest import Server
-from tests.http_helpers import running_server, small_jpeg, upload
+from tests.support.api import upload
+from tests.support.images import small_jpeg
+from tests.support.servers import Server, running_server
 
 EXAMPLES = 250  # a bounded run: a few seconds against a live server
 PAGES = ["/login", "/logout", r"/s/(?P<secret>[A-Za-z0-9_-]{1,128})/?"]

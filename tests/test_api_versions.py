@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from dashboard.events import IMAGE_CREATED, IMAGE_UPDATED
-from tests.conftest import Server, jpeg_bytes
-from tests.http_helpers import assert_json_error, small_jpeg, sse
+from tests.support.api import assert_json_error
+from tests.support.images import jpeg_bytes, small_jpeg
+from tests.support.servers import Server
+from tests.support.sse import sse
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from dashboard.cli import main
 from dashboard.config import Settings
 from dashboard.store import CollectionEdit
 from dashboard.store.sqlite import SQLiteStore
-from tests.records import image_record
+from tests.support.records import image_record
 
 
 @pytest.fixture

@@ -33,16 +33,12 @@ from dashboard.http.health import HealthHandler
 from dashboard.http.project import ProjectHandler
 from dashboard.http.routes import routes
 from dashboard.http.rules import PATH, Allow
-from tests.conftest import ROOT, Server, run_loop, wait_until
-from tests.http_helpers import (
-    assert_json_error,
-    checked_client,
-    fresh_project,
-    running_server,
-    small_jpeg,
-    sse,
-    upload,
-)
+from tests.support import ROOT
+from tests.support.api import assert_json_error, checked_client, upload
+from tests.support.images import small_jpeg
+from tests.support.servers import Server, fresh_project, running_server
+from tests.support.sse import sse
+from tests.support.waiting import run_loop, wait_until
 from tests.test_docs import endpoints
 from tests.test_limits import connect, multipart, read_answer, send_head
 

@@ -12,7 +12,7 @@ from dashboard.buses.postgres import PostgresBus
 from dashboard.buses.redis import RedisBus
 from dashboard.store.postgres import PostgresStore
 from dashboard.store.sqlite import SQLiteStore
-from tests.services import RedisServer
+from tests.support.services import RedisServer
 
 
 def test_a_path_opens_sqlite_and_a_postgresql_url_opens_postgres(tmp_path: Path, pg_url: str) -> None:

@@ -20,8 +20,10 @@ from dashboard.buses import MAX_MESSAGE_BYTES, decode, encode
 from dashboard.buses.postgres import PostgresBus
 from dashboard.buses.redis import RedisBus
 from dashboard.hub import FeedHub
-from tests.conftest import Embedded, jpeg_bytes, run_loop, wait_until
-from tests.services import PostgresServer, RedisServer
+from tests.support.embedded import Embedded
+from tests.support.images import jpeg_bytes
+from tests.support.services import PostgresServer, RedisServer
+from tests.support.waiting import run_loop, wait_until
 
 
 @dataclass

@@ -9,7 +9,8 @@ import pytest
 
 from dashboard.client import ApiClient, ApiError, Unreachable
 from dashboard.samples import photo_jpeg
-from tests.conftest import ROOT, Server, free_port
+from tests.support import ROOT
+from tests.support.servers import Server, free_port
 
 HEAVY = ("PIL", "rawpy", "pillow_heif", "panel", "bokeh")
 

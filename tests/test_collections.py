@@ -12,7 +12,7 @@ import pytest
 from dashboard import embedded
 from dashboard.collections import Collections
 from dashboard.gallery import LiveGallery
-from tests.conftest import jpeg_bytes
+from tests.support.images import jpeg_bytes
 
 
 @pytest.fixture

@@ -25,17 +25,10 @@ from dashboard.events import (
 )
 from dashboard.export import CSV_COLUMNS
 from dashboard.http.base import MAX_IDS
-from tests.conftest import Server, jpeg_bytes, png_bytes
-from tests.http_helpers import (
-    SseStream,
-    assert_json_error,
-    checked_client,
-    fresh_project,
-    small_jpeg,
-    sse,
-    upload,
-    upload_new,
-)
+from tests.support.api import assert_json_error, checked_client, upload, upload_new
+from tests.support.images import jpeg_bytes, png_bytes, small_jpeg
+from tests.support.servers import Server, fresh_project
+from tests.support.sse import SseStream, sse
 
 IMAGE_FIELDS = {
     "id", "project", "filename", "sha256", "size_bytes", "width", "height", "format", "mime", "captured_at",

@@ -8,7 +8,8 @@ import pytest
 
 from dashboard.curation import Curator
 from dashboard.store import CollectionEdit, InvalidValue
-from tests.conftest import Embedded, jpeg_bytes
+from tests.support.embedded import Embedded
+from tests.support.images import jpeg_bytes
 
 
 @pytest.fixture

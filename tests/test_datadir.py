@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from dashboard.datadir import tighten
-from tests.conftest import ServerFactory, wait_until
+from tests.support.servers import ServerFactory
+from tests.support.waiting import wait_until
 from tests.test_cli import fotoflo
 
 TIGHTENED = "private to this user"

@@ -23,8 +23,13 @@ from dashboard.decoders import DecoderPool, memory_budget_bytes, memory_ceiling_
 from dashboard.imaging.errors import DecoderFailed, Limits, NotAnImage
 from dashboard.ingest import Ingestor
 from dashboard.quarantine import Quarantine
-from tests.conftest import ROOT, Embedded, Server, ServerFactory, jpeg_bytes, wait_until
-from tests.http_helpers import checked_client, sse, upload
+from tests.support import ROOT
+from tests.support.api import checked_client, upload
+from tests.support.embedded import Embedded
+from tests.support.images import jpeg_bytes
+from tests.support.servers import Server, ServerFactory
+from tests.support.sse import sse
+from tests.support.waiting import wait_until
 
 PROJECT = "default"
 GiB = 1024**3

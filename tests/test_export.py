@@ -26,7 +26,8 @@ from dashboard.export import (
     safe_filename,
     zip_date_time,
 )
-from tests.conftest import ServerFactory, jpeg_bytes
+from tests.support.images import jpeg_bytes
+from tests.support.servers import ServerFactory
 from tests.test_cli import fotoflo
 
 

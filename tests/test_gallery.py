@@ -24,7 +24,7 @@ from dashboard.gallery import (
     esm_bundle,
     page_heartbeat_s,
 )
-from tests.conftest import jpeg_bytes
+from tests.support.images import jpeg_bytes
 
 
 @pytest.fixture

@@ -17,8 +17,11 @@ import pytest
 
 from dashboard.auth.access import SESSION_COOKIE
 from dashboard.guard import Boundary, machine_names, split_host
-from tests.conftest import ROOT, Server, ServerFactory, wait_until
-from tests.http_helpers import assert_json_error, checked_client, running_server, small_jpeg, upload
+from tests.support import ROOT
+from tests.support.api import assert_json_error, checked_client, upload
+from tests.support.images import small_jpeg
+from tests.support.servers import Server, ServerFactory, running_server
+from tests.support.waiting import wait_until
 
 FOREIGN = "rebind.example"
 

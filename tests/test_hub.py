@@ -15,7 +15,9 @@ from dashboard import hub as hub_module
 from dashboard.bus import LocalBus
 from dashboard.events import IMAGE_CREATED, Change
 from dashboard.hub import FeedHub
-from tests.conftest import Embedded, jpeg_bytes, run_loop
+from tests.support.embedded import Embedded
+from tests.support.images import jpeg_bytes
+from tests.support.waiting import run_loop
 
 PROJECT = "default"
 

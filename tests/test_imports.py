@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, jpeg_bytes
+from tests.support.images import jpeg_bytes
+from tests.support.servers import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "dashboard"

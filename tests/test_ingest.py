@@ -36,7 +36,8 @@ from dashboard.imaging.errors import (
 from dashboard.ingest import Ingestor, IngestResult
 from dashboard.samples import raw_dng, with_camera_preview
 from dashboard.store.sqlite import SQLiteStore
-from tests.conftest import Embedded, jpeg_bytes, png_bytes
+from tests.support.embedded import Embedded
+from tests.support.images import jpeg_bytes, png_bytes
 
 PROJECT = "default"
 

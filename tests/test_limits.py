@@ -20,8 +20,10 @@ import pytest
 from PIL import Image
 
 from dashboard.http.base import IDLE_CONNECTION_TIMEOUT_S
-from tests.conftest import Server, wait_until
-from tests.http_helpers import small_jpeg, upload
+from tests.support.api import upload
+from tests.support.images import small_jpeg
+from tests.support.servers import Server
+from tests.support.waiting import wait_until
 
 MAX_BYTES = 1_000_000
 UPLOAD_CAP = 4 * MAX_BYTES + 1024 * 1024

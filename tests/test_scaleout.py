@@ -14,9 +14,12 @@ import httpx
 import pytest
 
 from dashboard.events import IMAGE_CREATED
-from tests.conftest import Server, ServerFactory, jpeg_bytes, wait_until
-from tests.http_helpers import SseStream, checked_client, sse, upload_new
-from tests.services import RedisServer
+from tests.support.api import checked_client, upload_new
+from tests.support.images import jpeg_bytes
+from tests.support.servers import Server, ServerFactory
+from tests.support.services import RedisServer
+from tests.support.sse import SseStream, sse
+from tests.support.waiting import wait_until
 
 
 @dataclass

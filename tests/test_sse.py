@@ -14,9 +14,12 @@ import pytest
 from dashboard.events import IMAGE_CREATED
 from dashboard.http.stream import SSE_MAX_BUFFER_BYTES, SSE_RETRY_MS
 from dashboard.store.sqlite import SQLiteStore
-from tests.conftest import Server, jpeg_bytes, wait_until
-from tests.http_helpers import SseEvent, SseStream, sse, upload_new
-from tests.records import image_record
+from tests.support.api import upload_new
+from tests.support.images import jpeg_bytes
+from tests.support.records import image_record
+from tests.support.servers import Server
+from tests.support.sse import SseEvent, SseStream, sse
+from tests.support.waiting import wait_until
 
 SLOW_READER_IMAGES = 8000  # ~8 MB of events: more than the sockets' buffers and the server's limit together
 

@@ -16,15 +16,15 @@ import pytest
 from dashboard.events import IMAGE_CREATED, ImageRecord, change_from_json, to_json
 from dashboard.store import CONFLICT, UPDATED, ImageFilters, InvalidValue, Store, UnknownProject
 from dashboard.store.sqlite import SQLiteStore
-from tests.records import CANON_R5, image_record
-from tests.services import StoreBackend
+from tests.support.records import CANON_R5, image_record
+from tests.support.services import StoreBackend
 
 RecordFactory = Callable[..., ImageRecord]
 
 
 @pytest.fixture
 def store(store_backend: StoreBackend) -> Iterator[Store]:
-    """A store on a fresh database of each backend (`tests/services.py`)."""
+    """A store on a fresh database of each backend (`tests/support/services.py`)."""
     store = store_backend.open()
     for project in ("alpha", "beta"):
         store.ensure_project(project)

@@ -35,8 +35,8 @@ from dashboard.store import (
     UnknownProject,
 )
 from dashboard.store.sqlite import SCHEMA_VERSION, SQLiteStore
-from tests.records import CANON_R5, image_record
-from tests.services import StoreBackend
+from tests.support.records import CANON_R5, image_record
+from tests.support.services import StoreBackend
 
 _numbers = itertools.count()
 

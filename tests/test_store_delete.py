@@ -15,8 +15,8 @@ from dashboard.events import (
     apply_collection_change,
 )
 from dashboard.store import CollectionEdit, Store, UnknownImage, VersionChanged
-from tests.records import image_record
-from tests.services import StoreBackend
+from tests.support.records import image_record
+from tests.support.services import StoreBackend
 
 
 def record(n: int, project: str = "alpha") -> ImageRecord:

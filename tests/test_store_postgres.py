@@ -15,8 +15,8 @@ import pytest
 from dashboard.events import ImageRecord
 from dashboard.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION
 from dashboard.store.postgres import PostgresStore
-from tests.records import image_record
-from tests.services import PostgresServer
+from tests.support.records import image_record
+from tests.support.services import PostgresServer
 
 
 def record(n: int, project: str = "alpha") -> ImageRecord:

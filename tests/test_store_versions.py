@@ -14,8 +14,8 @@ import pytest
 from dashboard.events import IMAGE_CREATED, IMAGE_UPDATED, Device, ImageRecord
 from dashboard.store import CONFLICT, UNCHANGED, UPDATED, UnknownImage, UnknownProject, conflict_name
 from dashboard.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
-from tests.records import image_record
-from tests.services import StoreBackend
+from tests.support.records import image_record
+from tests.support.services import StoreBackend
 
 Content = Callable[..., ImageRecord]
 LAPTOP = Device("dev-laptop", "Laptop")

@@ -19,9 +19,10 @@ from dashboard.bus import LocalBus
 from dashboard.ingest import Ingestor
 from dashboard.supabase.blobs import SupabaseBlobs
 from dashboard.supabase.store import SupabaseStore
-from tests.conftest import ImageFactory, wait_until
 from tests.supabase_fakes.common import ANON_KEY, FAKE_URL, SERVICE_KEY
 from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
+from tests.support.images import ImageFactory
+from tests.support.waiting import wait_until
 
 
 def sha(data: bytes) -> str:

@@ -26,11 +26,11 @@ from dashboard.hub import FeedHub
 from dashboard.supabase.bus import NEWS_EVENT, SupabaseBus
 from dashboard.supabase.store import SupabaseStore
 from supabase import AsyncClientOptions, acreate_client
-from tests.conftest import run_loop, wait_until
-from tests.records import image_record
 from tests.supabase_fakes.common import ANON_KEY, FAKE_URL, MIGRATIONS, SERVICE_KEY, apply_sql, make_key
 from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
 from tests.supabase_fakes.fake_realtime import FakeRealtime
+from tests.support.records import image_record
+from tests.support.waiting import run_loop, wait_until
 from tests.test_bus_contract import Heard
 
 PROJECT = "wedding"

@@ -21,7 +21,7 @@ from dashboard.supabase import BUCKET, sync_client
 from dashboard.supabase.blobs import SupabaseBlobs
 from dashboard.supabase.bus import SupabaseBus
 from dashboard.supabase.store import SupabaseStore
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 from tests.test_bus_contract import Heard
 
 URL, KEY = os.environ.get("SUPABASE_URL", ""), os.environ.get("SUPABASE_KEY", "")

@@ -21,9 +21,9 @@ from storage3.exceptions import StorageApiError
 
 from dashboard.supabase import SHARE_HEADER, sync_client
 from dashboard.supabase.store import SCHEMA_VERSION
-from tests.services import PostgresServer
 from tests.supabase_fakes.common import ANON_KEY, FAKE_URL, MIGRATIONS, SERVICE_KEY, SHIM, apply_sql
 from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
+from tests.support.services import PostgresServer
 
 SHARED_TOKEN = "shared-token-" + "a" * 20
 EXPIRED_TOKEN = "expired-token-" + "b" * 20

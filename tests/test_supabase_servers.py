@@ -19,11 +19,12 @@ from dashboard.embedded import BackgroundServer
 from dashboard.supabase.blobs import SupabaseBlobs
 from dashboard.supabase.bus import SupabaseBus
 from dashboard.supabase.store import SupabaseStore
-from tests.conftest import jpeg_bytes, wait_until
-from tests.http_helpers import sse
 from tests.supabase_fakes.common import FAKE_URL, SERVICE_KEY
 from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
 from tests.supabase_fakes.fake_realtime import FakeRealtime
+from tests.support.images import jpeg_bytes
+from tests.support.sse import sse
+from tests.support.waiting import wait_until
 
 PROJECT = "shoot"
 

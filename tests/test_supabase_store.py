@@ -23,10 +23,10 @@ from dashboard.events import Device, ImageRecord
 from dashboard.store import UnknownImage, UnknownProject
 from dashboard.supabase.blobs import SupabaseBlobs
 from dashboard.supabase.store import IDS_PER_REQUEST, SchemaMissing, SupabaseStore
-from tests.records import CANON_R5, image_record
-from tests.services import PostgresServer
 from tests.supabase_fakes.common import FAKE_URL, SERVICE_KEY, SHIM, apply_sql
 from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
+from tests.support.records import CANON_R5, image_record
+from tests.support.services import PostgresServer
 
 _numbers = itertools.count(1)
 

@@ -26,9 +26,12 @@ import pytest
 from dashboard.sync import SyncClient, read_status
 from dashboard.sync.queue import DELETE, DONE, FAILED, SKIPPED, UPLOADING, QueueLocked, SyncQueue, Upload
 from dashboard.sync.uploader import Backoff, RetryPolicy
-from tests.conftest import ROOT, Server, ServerFactory, free_port, jpeg_bytes, wait_until
-from tests.http_helpers import checked_client
-from tests.tcp_proxy import TcpProxy
+from tests.support import ROOT
+from tests.support.api import checked_client
+from tests.support.images import jpeg_bytes
+from tests.support.proxy import TcpProxy
+from tests.support.servers import Server, ServerFactory, free_port
+from tests.support.waiting import wait_until
 
 FAST = RetryPolicy(file=Backoff(0.2, 2.0), offline=Backoff(0.2, 1.0), max_attempts=20)
 ClientFactory = Callable[..., SyncClient]

@@ -13,7 +13,10 @@ import pytest
 
 from dashboard.sync import SyncClient
 from dashboard.sync_panel import SyncPanel, SyncState
-from tests.conftest import ROOT, Server, jpeg_bytes, wait_until
+from tests.support import ROOT
+from tests.support.images import jpeg_bytes
+from tests.support.servers import Server
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from dashboard.sync import scanner
 from dashboard.sync.queue import DELETE, PENDING, SyncQueue
 from dashboard.sync.scanner import Producer
-from tests.conftest import jpeg_bytes
+from tests.support.images import jpeg_bytes
 
 
 @pytest.fixture

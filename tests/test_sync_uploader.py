@@ -44,7 +44,7 @@ from dashboard.sync.transport import (
     Unreachable,
 )
 from dashboard.sync.uploader import Backoff, RetryPolicy, Uploader
-from tests.conftest import jpeg_bytes
+from tests.support.images import jpeg_bytes
 
 PROJECT = "sim"
 DEVICE = Device("sim-device", "Sim")

@@ -22,8 +22,9 @@ import pytest
 from PIL import Image
 
 from dashboard.untrusted import MAX_NAME_CHARS, BadForm, FormParser, TooManyFiles, clean_filename
-from tests.conftest import Server, jpeg_bytes, png_bytes
-from tests.http_helpers import assert_json_error, small_jpeg, upload
+from tests.support.api import assert_json_error, upload
+from tests.support.images import jpeg_bytes, png_bytes, small_jpeg
+from tests.support.servers import Server
 
 MAX_BYTES = 2_000_000
 UPLOAD_CAP = MAX_BYTES * 4 + 1024 * 1024  # what the server lets an upload body be

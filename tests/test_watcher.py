@@ -21,7 +21,9 @@ from PIL import Image
 from dashboard.events import ImageRecord
 from dashboard.ingest import IngestResult
 from dashboard.watcher import HotFolderWatcher, is_ignored
-from tests.conftest import Embedded, jpeg_bytes, wait_until
+from tests.support.embedded import Embedded
+from tests.support.images import jpeg_bytes
+from tests.support.waiting import wait_until
 
 PROJECT = "default"
 SENTINEL_PREFIX = "zz-sentinel-"

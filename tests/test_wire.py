@@ -25,7 +25,7 @@ from dashboard.signing import UrlSigner
 from dashboard.store import CollectionEdit
 from dashboard.store.sqlite import SQLiteStore
 from dashboard.wire import Wire
-from tests.records import CANON_R5, image_record
+from tests.support.records import CANON_R5, image_record
 
 KEY = b"k" * 32
 EXIF = {"Make": "Canon", "ExposureTime": "1/250", "GPSInfo": {"lat": [52, 31, 12.5]}, "ISO": 400}

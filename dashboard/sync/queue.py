@@ -11,94 +11,51 @@ image is to be deleted on the server; deleting is idempotent, so it is simply se
 `files` maps each synced path to its image on the server and the bytes last uploaded there (the
 base of the next version, when they were that image's current version: `head`). Several threads
 share one `SyncQueue`: writes go through one connection under a lock (one writer), reads through
-a connection of their own.
+a connection of their own (see `queue_file`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from dashboard.datadir import private_dir
-
-PENDING, UPLOADING, DONE, FAILED, SKIPPED = "pending", "uploading", "done", "failed", "skipped"
-STATES = (PENDING, UPLOADING, DONE, FAILED, SKIPPED)
-UPLOAD, DELETE = "upload", "delete"  # what a row does: send the file's bytes, or delete its image
-ACTIONS = (UPLOAD, DELETE)
-
-#: `PRAGMA user_version` of a current queue file.
-QUEUE_SCHEMA_VERSION = 2
-
-#: Version 1 of the queue file; `_MIGRATIONS[n]` takes a file from version n to n + 1.
-_SCHEMA = (
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE files (
-        path      TEXT PRIMARY KEY,
-        image_id  TEXT NOT NULL,
-        sha256    TEXT NOT NULL,
-        head      INTEGER NOT NULL,
-        synced_at REAL NOT NULL
-    )""",
-    "CREATE INDEX files_by_sha ON files (sha256)",
-    f"""CREATE TABLE uploads (
-        id              INTEGER PRIMARY KEY AUTOINCREMENT,
-        path            TEXT NOT NULL,
-        size_bytes      INTEGER NOT NULL,
-        mtime_ns        INTEGER NOT NULL,
-        sha256          TEXT NOT NULL,
-        state           TEXT NOT NULL CHECK (state IN ({", ".join(repr(s) for s in STATES)})),
-        attempts        INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL DEFAULT 0,
-        last_error      TEXT,
-        error_code      TEXT,
-        image_id        TEXT,
-        outcome         TEXT,
-        created_at      REAL NOT NULL,
-        updated_at      REAL NOT NULL
-    )""",
-    "CREATE INDEX uploads_by_state ON uploads (state, next_attempt_at)",
-    "CREATE INDEX uploads_by_path ON uploads (path, id)",
+from dashboard.sync.queue_file import (
+    ACTIONS,
+    COLUMNS,
+    COLUMNS_V1,
+    DELETE,
+    DONE,
+    FAILED,
+    PENDING,
+    QUEUE_SCHEMA_VERSION,
+    SKIPPED,
+    STATES,
+    UPLOAD,
+    UPLOADING,
+    QueueFile,
+    Upload,
 )
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    # Deletions (`--delete`): a row of the queue may stand for deleting a file's image. Old rows upload.
-    1: (
-        f"ALTER TABLE uploads ADD COLUMN action TEXT NOT NULL DEFAULT '{UPLOAD}'"
-        f" CHECK (action IN ({', '.join(repr(a) for a in ACTIONS)}))",
-    ),
-}
-_COLUMNS_V1 = (
-    "id, path, size_bytes, mtime_ns, sha256, state, attempts, next_attempt_at, last_error, error_code, "
-    "image_id, outcome, created_at, updated_at"
-)
-_COLUMNS = f"{_COLUMNS_V1}, action"
 
-
-@dataclass(frozen=True)
-class Upload:
-    """One row of the queue: a version of a file and how far it got."""
-
-    id: int
-    path: str  # relative to the synced folder, with `/`
-    size_bytes: int
-    mtime_ns: int
-    sha256: str
-    state: str
-    attempts: int
-    next_attempt_at: float  # unix time
-    last_error: str | None
-    error_code: str | None
-    image_id: str | None
-    outcome: str | None  # when done: created, updated, conflict, present (already there) or renamed;
-    # for a deletion: deleted, gone (already), changed (on the server since: kept) or kept (shared)
-    created_at: float
-    updated_at: float
-    action: str = UPLOAD  # or DELETE: `image_id` is the image to delete, `sha256` the version it must be
-
+# The file's names too (`queue_file`): callers import the queue's names from here.
+__all__ = [
+    "ACTIONS",
+    "DELETE",
+    "DONE",
+    "FAILED",
+    "PENDING",
+    "QUEUE_SCHEMA_VERSION",
+    "REFUSAL_CODES",
+    "SKIPPED",
+    "STATES",
+    "UPLOAD",
+    "UPLOADING",
+    "Job",
+    "QueueLocked",
+    "SyncQueue",
+    "Synced",
+    "Upload",
+]
 
 #: Refusals of the file by the server (nothing stored), and local ones.
 REFUSAL_CODES = frozenset(
@@ -118,7 +75,7 @@ def _surely_not_sent(row: Upload) -> bool:
 def _newest(conn: sqlite3.Connection, path: str, action: str | None = None) -> Upload | None:
     """The newest row of `path` (of one `action`), read in the writer's transaction."""
     where, args = ("path = ?", (path,)) if action is None else ("path = ? AND action = ?", (path, action))
-    row = conn.execute(f"SELECT {_COLUMNS} FROM uploads WHERE {where} ORDER BY id DESC LIMIT 1", args).fetchone()
+    row = conn.execute(f"SELECT {COLUMNS} FROM uploads WHERE {where} ORDER BY id DESC LIMIT 1", args).fetchone()
     return Upload(**row) if row else None
 
 
@@ -158,95 +115,12 @@ class QueueLocked(RuntimeError):
     """Another sync client already runs on this state directory."""
 
 
-class SyncQueue:
+class SyncQueue(QueueFile):
     """The queue in `path` (created if missing, migrated if older). `clock` gives unix seconds (tests pass a fake one).
 
     `readonly` opens an existing queue only to read it (`fotoflo sync status`, beside a running client),
     as it is: an older file is read as its version says.
     """
-
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, readonly: bool = False) -> None:
-        self.path = Path(path)
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._columns = _COLUMNS
-        if readonly:
-            self._writer = None
-            if int(self._read().execute("PRAGMA user_version").fetchone()[0]) < 2:
-                self._columns = f"{_COLUMNS_V1}, '{UPLOAD}' AS action"  # a client of before deletions
-            return
-        private_dir(self.path.parent)
-        self._writer = self._connect()
-        try:
-            with self._write() as conn:
-                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-                if version > QUEUE_SCHEMA_VERSION:
-                    raise RuntimeError(f"{self.path} was written by a newer Fotoflo (queue schema {version})")
-                if version == 0:
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                    version = 1
-                for step in range(version, QUEUE_SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[step]:
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {QUEUE_SCHEMA_VERSION}")
-        except BaseException:
-            self._writer.close()
-            raise
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode = WAL")
-        # NORMAL loses no committed transaction when the process dies, only on power loss; a lost
-        # transition is redone safely (rescans re-queue files, the server is asked before sending).
-        conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        if self._writer is None:
-            raise RuntimeError("this queue was opened read-only")
-        with self._lock:
-            conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _read(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._lock:
-                self._readers.append(conn)
-        return conn
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
-            if self._writer is not None:
-                self._writer.close()
-
-    # -- metadata -------------------------------------------------------------------------
-
-    def meta(self) -> dict[str, str]:
-        return {r["key"]: r["value"] for r in self._read().execute("SELECT key, value FROM meta")}
-
-    def set_meta(self, **values: str) -> None:
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                list(values.items()),
-            )
 
     # -- the producer's side --------------------------------------------------------------
 
@@ -303,7 +177,7 @@ class SyncQueue:
                         _set_state(conn, deleting.id, SKIPPED, None, f"moved to {path}, not deleted", now)
                     conn.execute("UPDATE files SET path = ? WHERE path = ?", (path, old["path"]))
                     conn.execute(
-                        f"INSERT INTO uploads ({_COLUMNS_V1}) VALUES (NULL, ?, ?, ?, ?, ?, 0, 0, NULL, NULL, ?,"
+                        f"INSERT INTO uploads ({COLUMNS_V1}) VALUES (NULL, ?, ?, ?, ?, ?, 0, 0, NULL, NULL, ?,"
                         " 'renamed', ?, ?)",
                         (path, size_bytes, mtime_ns, sha256, DONE, old["image_id"], now, now),
                     )
@@ -316,7 +190,7 @@ class SyncQueue:
                 )
             else:
                 conn.execute(
-                    f"INSERT INTO uploads ({_COLUMNS_V1}) VALUES (NULL, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, NULL, NULL,"
+                    f"INSERT INTO uploads ({COLUMNS_V1}) VALUES (NULL, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, NULL, NULL,"
                     " ?, ?)",
                     (path, size_bytes, mtime_ns, sha256, PENDING, now, now, now),
                 )
@@ -338,7 +212,7 @@ class SyncQueue:
                 return False
             size_bytes, mtime_ns = (latest.size_bytes, latest.mtime_ns) if latest is not None else (0, 0)
             conn.execute(
-                f"INSERT INTO uploads ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, ?, NULL, ?, ?, ?)",
+                f"INSERT INTO uploads ({COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, ?, NULL, ?, ?, ?)",
                 (path, size_bytes, mtime_ns, synced["sha256"], PENDING, now, synced["image_id"], now, now, DELETE),
             )  # fmt: skip
             return True
@@ -368,7 +242,7 @@ class SyncQueue:
         now = self.clock()
         with self._write() as conn:
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM uploads u WHERE state = ? AND next_attempt_at <= ? AND NOT EXISTS"
+                f"SELECT {COLUMNS} FROM uploads u WHERE state = ? AND next_attempt_at <= ? AND NOT EXISTS"
                 " (SELECT 1 FROM uploads o WHERE o.path = u.path AND o.id < u.id AND o.state IN (?, ?))"
                 " ORDER BY id LIMIT 1",
                 (PENDING, now, PENDING, UPLOADING),
@@ -478,7 +352,7 @@ class SyncQueue:
         """Rows in each state (every state present, 0 when none), of every action or of one."""
         out = dict.fromkeys(STATES, 0)
         where, args = ("", ()) if action is None else (" WHERE action = ?", (action,))
-        if self._columns != _COLUMNS and action is not None:  # a queue of before deletions: all uploads
+        if self._columns != COLUMNS and action is not None:  # a queue of before deletions: all uploads
             if action != UPLOAD:
                 return out
             where, args = "", ()

@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from dashboard.samples import photo_jpeg, seed_project
-from tests.tcp_proxy import TcpProxy
+from tests.support.browser import CHROMIUM, launch_chromium
+from tests.support.proxy import TcpProxy
 
 __all__ = ["photo_jpeg", "seed_project"]
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = os.environ.get("FOTOFLO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs"
@@ -35,7 +34,7 @@ def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test does)")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         yield browser
         browser.close()
 

@@ -12,8 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.conftest import Server, ServerFactory, wait_until
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, photo_jpeg
+from tests.e2e.conftest import photo_jpeg
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.servers import Server, ServerFactory
+from tests.support.waiting import wait_until
 
 ATTACK = """<!doctype html><html><body>
 <form id="form" method="post" enctype="multipart/form-data" target="sink"

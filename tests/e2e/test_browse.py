@@ -6,9 +6,9 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from tests.conftest import wait_until
 from tests.e2e.conftest import photo_jpeg, screenshot, seed_project
 from tests.e2e.helpers import dom_report, drop_file, gallery, tile_ids, watch_dom
+from tests.support.waiting import wait_until
 
 SCROLLER = ".ff-scroll"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import wait_until
 from tests.e2e.conftest import photo_jpeg, screenshot, seed_project
 from tests.e2e.helpers import drop_file, gallery
+from tests.support.waiting import wait_until
 
 POOL = "[data-testid=collection-pool]"
 VIEW = "[data-testid=collection-view]"

@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_until
 from tests.e2e.conftest import screenshot
+from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "03-live-hot-folder.ipynb"
 TILES = "[data-testid=gallery] [data-image-id]"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import wait_until
 from tests.e2e.conftest import photo_jpeg, screenshot
 from tests.e2e.helpers import badge_state, dom_report, drop_file, mark_tiles, marked_survivors, tile_ids, watch_dom
+from tests.support.waiting import wait_until
 
 
 def test_upload_in_one_window_appears_in_the_other(server, open_page):

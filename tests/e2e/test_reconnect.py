@@ -6,9 +6,9 @@ import time
 
 import httpx
 
-from tests.conftest import wait_until
 from tests.e2e.conftest import photo_jpeg
 from tests.e2e.helpers import badge_state, dom_report, drop_file, mark_tiles, marked_survivors, tile_ids, watch_dom
+from tests.support.waiting import wait_until
 
 
 def _expect_badge(page, state: str, timeout_s: float) -> float:

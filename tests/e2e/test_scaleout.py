@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import wait_until
 from tests.e2e.conftest import photo_jpeg
 from tests.e2e.helpers import badge_state, tile_ids
+from tests.support.waiting import wait_until
 
 
 def test_an_upload_on_server_a_appears_in_a_browser_on_server_b(server_factory, pg_url, redis_server, open_page):

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 
 from dashboard.auth import Role, SQLiteAuthStore
-from tests.conftest import ServerFactory, wait_until
 from tests.e2e.conftest import photo_jpeg
 from tests.e2e.helpers import tile_ids
+from tests.support.servers import ServerFactory
+from tests.support.waiting import wait_until
 
 POOL = "[data-testid=collection-pool]"
 

@@ -11,7 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, ServerFactory, free_port, jpeg_bytes, wait_until
+from tests.support import ROOT
+from tests.support.images import jpeg_bytes
+from tests.support.servers import Server, ServerFactory, free_port
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import jwt
 import psycopg
 
-from tests.services import PostgresServer
+from tests.support.services import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIM = Path(__file__).with_name("shim.sql")

@@ -4,7 +4,7 @@ No Supabase can run here, so this stands in for the two services Fotoflo calls o
 
 - **PostgREST** (`/rest/v1`): table reads with the filters, ordering, limits and exact counts
   supabase-py sends, inserts, updates and deletes, and `rpc` calls, each run as one transaction on
-  a REAL PostgreSQL (the test cluster of `tests/services.py`) as the role the key's JWT names, with
+  a REAL PostgreSQL (the test cluster of `tests/support/services.py`) as the role the key's JWT names, with
   `request.jwt.claims` and `request.headers` set as PostgREST sets them, so grants and row level
   security decide what a key may do, as on Supabase. Errors come back in PostgREST's JSON shape.
 - **Storage** (`/storage/v1`): uploads, object info, downloads and signed URLs in a temp directory.

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import PostgresServer
 from tests.supabase_fakes.common import create_supabase_database
 from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
 from tests.supabase_fakes.fake_realtime import FakeRealtime
+from tests.support.services import PostgresServer
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`SupabaseStore`s on the fake HTTP API, for the store contract suite (`tests/services.py`)."""
+"""`SupabaseStore`s on the fake HTTP API, for the store contract suite (`tests/support/services.py`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.services import PostgresServer, StoreBackend
 from tests.supabase_fakes.common import FAKE_URL, SERVICE_KEY, create_supabase_database
 from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
+from tests.support.services import PostgresServer, StoreBackend
 
 
 @contextmanager

@@ -1,8 +1,9 @@
-"""Real services for tests: throwaway PostgreSQL clusters and redis-server instances on loopback ports.
+"""Real services for tests and benchmarks: throwaway PostgreSQL clusters and redis-server instances on loopback.
 
-Each starts in well under a second (PostgreSQL with `fsync=off`), once per test session; a test gets
-a fresh database (copied from a template that already has Fotoflo's schema) or a flushed Redis. The
-binaries come from Debian's `postgresql` and `redis-server` packages, which `scripts/test` installs.
+Each starts in well under a second (PostgreSQL with `fsync=off`), once per test session (the fixtures
+are in tests/conftest.py); a test gets a fresh database (copied from a template that already has
+Fotoflo's schema) or a flushed Redis. The binaries come from Debian's `postgresql` and `redis-server`
+packages, which `scripts/test` installs.
 """
 
 from __future__ import annotations
@@ -17,21 +18,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from dashboard.store import Store
+from tests.support.servers import free_port
 
 PG_TEMPLATE = "fotoflo_template"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _port_open(port: int) -> bool:
@@ -182,51 +176,7 @@ class RedisServer:
             client.close()
 
 
-# -- pytest fixtures --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL cluster for the session (started on first use)."""
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.fail("PostgreSQL is not installed: install Debian's postgresql (scripts/test does)")
-    server = PostgresServer(bin_dir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
-
-
-@pytest.fixture
-def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A fresh database with Fotoflo's schema, dropped after the test."""
-    url = postgres_server.create_database()
-    yield url
-    postgres_server.drop_database(url)
-
-
-@pytest.fixture(scope="session")
-def redis_session() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None and not Path("/usr/bin/redis-server").exists():
-        pytest.fail("redis-server is not installed: install Debian's redis-server (scripts/test does)")
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture
-def redis_server(redis_session: RedisServer) -> Iterator[RedisServer]:
-    """The session's redis-server, running and empty (a test that kills it gets it started again)."""
-    if not redis_session.running:
-        redis_session.start()
-    redis_session.flush()
-    yield redis_session
-    if not redis_session.running:
-        redis_session.start()
+# -- stores on them ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -248,28 +198,3 @@ class StoreBackend:
     def close_all(self) -> None:
         for store in self.opened:
             store.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres", "supabase"])
-def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
-    """The store contract's backends: the embedded SQLite file, PostgreSQL (a fresh database) and
-    Supabase (`SupabaseStore` through a fake of Supabase's HTTP API on a fresh PostgreSQL database)."""
-    if request.param == "sqlite":
-        backend = StoreBackend("sqlite", str(tmp_path / "data"))
-        yield backend
-        backend.close_all()
-        return
-    if request.param == "supabase":
-        from tests.supabase_fakes.stores import supabase_store_backend
-
-        with supabase_store_backend(request.getfixturevalue("postgres_server"), tmp_path) as backend:
-            yield backend
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    url = server.create_database()
-    backend = StoreBackend("postgres", url)
-    try:
-        yield backend
-    finally:
-        backend.close_all()
-        server.drop_database(url)

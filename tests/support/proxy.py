@@ -1,7 +1,4 @@
-"""A TCP proxy the test controls, for cutting a client off its server mid-request.
-
-The same proxy as `tests/e2e/conftest.py`'s (which can import it from here instead of keeping its copy).
-"""
+"""A TCP proxy the test controls, for cutting a client off its server mid-request (`proxy_factory` in tests/e2e)."""
 
 from __future__ import annotations
 
