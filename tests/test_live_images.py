@@ -24,8 +24,11 @@ from dashboard.embedded import BackgroundServer
 from dashboard.events import ImageRecord
 from dashboard.live import LiveImages, close_all, live_images, live_remote
 from dashboard.store.sqlite import SQLiteStore
-from tests.conftest import ROOT, Server, ServerFactory, free_port, jpeg_bytes, wait_until
-from tests.http_helpers import checked_client, small_jpeg, upload
+from tests.support import ROOT
+from tests.support.api import checked_client, upload
+from tests.support.images import jpeg_bytes, small_jpeg
+from tests.support.servers import Server, ServerFactory, free_port
+from tests.support.waiting import wait_until
 
 
 def ids(images: list[ImageRecord]) -> list[str]:

@@ -12,9 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_until
 from tests.e2e.conftest import photo_jpeg
 from tests.e2e.helpers import drop_file
+from tests.support import ROOT
+from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 # The tiny app of docs/live.md: a count bound with `pn.bind`; the second line says whether the bound
 # function ran on its own session's turn (Panel's current document is the session's), as promised.
