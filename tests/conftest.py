@@ -1,7 +1,7 @@
 """The suite's fixtures: leak checks, an in-process Fotoflo, real `fotoflo serve` processes, PostgreSQL and Redis.
 
 What they are built of (image factories, the server process, the services, SSE readers) is in
-tests/support/, shared with the benchmarks; the Supabase fakes' fixtures are in tests/supabase_fakes/.
+tests/support/, shared with the benchmarks; the Supabase fakes' fixtures are in tests/supabase/fakes/.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.supabase_fakes.fixtures import fake_http, fake_realtime, supabase_db
+from tests.supabase.fakes.fixtures import fake_http, fake_realtime, supabase_db
 from tests.support.api import checked_client
 from tests.support.embedded import Embedded, open_embedded
 from tests.support.images import ImageFactory, jpeg_bytes
 from tests.support.servers import Server, ServerFactory, free_port, fresh_project, running_server, spawn_server
 from tests.support.services import PostgresServer, RedisServer, StoreBackend, postgres_bin_dir
 
-# The Supabase fakes on the session's PostgreSQL (tests/supabase_fakes/), for every test module.
+# The Supabase fakes on the session's PostgreSQL (tests/supabase/fakes/), for every test module.
 __all__ = ["fake_http", "fake_realtime", "supabase_db"]
 
 
@@ -179,7 +179,7 @@ def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
         backend.close_all()
         return
     if request.param == "supabase":
-        from tests.supabase_fakes.stores import supabase_store_backend
+        from tests.supabase.fakes.stores import supabase_store_backend
 
         with supabase_store_backend(request.getfixturevalue("postgres_server"), tmp_path) as backend:
             yield backend

@@ -1,5 +1,5 @@
 """The `Bus` contract, on `LocalBus`, `RedisBus` (a real redis-server), `PostgresBus` (real NOTIFY) and
-`SupabaseBus` (a fake of Supabase Realtime, `tests/supabase_fakes/`).
+`SupabaseBus` (a fake of Supabase Realtime, `tests/supabase/fakes/`).
 
 Plus what the feed hub makes of a broker outage: every change still arrives exactly once.
 """
@@ -74,7 +74,7 @@ def bus_kind(request: pytest.FixtureRequest) -> Iterator[BusKind]:
         kind = BusKind("postgres", lambda: PostgresBus(postgres_server.url()))
     else:
         from dashboard.supabase.bus import SupabaseBus
-        from tests.supabase_fakes.common import SERVICE_KEY
+        from tests.supabase.fakes.common import SERVICE_KEY
 
         realtime = request.getfixturevalue("fake_realtime")
         kind = BusKind("supabase", lambda: SupabaseBus(realtime.url, SERVICE_KEY, settle_s=0.1))

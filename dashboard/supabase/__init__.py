@@ -7,7 +7,7 @@
 
 The schema is `supabase/migrations/*.sql`. supabase-py is the `supabase` extra
 (`pip install -e '.[supabase]'`); its HTTP clients take an injected `httpx` transport, which is how
-the tests run them against fakes (`tests/supabase_fakes/`).
+the tests run them against fakes (`tests/supabase/fakes/`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import psycopg
 
 from tests.support.services import PostgresServer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHIM = Path(__file__).with_name("shim.sql")
 MIGRATIONS = sorted((ROOT / "supabase" / "migrations").glob("*.sql"))
 TEMPLATE = "fotoflo_supabase_template"

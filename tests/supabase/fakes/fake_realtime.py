@@ -44,7 +44,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from tests.supabase_fakes.common import JWT_SECRET
+from tests.supabase.fakes.common import JWT_SECRET
 
 NOTIFY_CHANNEL = "fake_realtime"
 

@@ -27,7 +27,7 @@ from dashboard.sync.queue import (
     SyncQueue,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sha(text: str) -> str:

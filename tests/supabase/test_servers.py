@@ -1,4 +1,4 @@
-"""Two Fotoflo servers on one Supabase project (the FAKES of `tests/supabase_fakes/`), through the HTTP API.
+"""Two Fotoflo servers on one Supabase project (the FAKES of `tests/supabase/fakes/`), through the HTTP API.
 
 Uploads land on server A; a gallery's event stream on server B gets each one exactly once, in order,
 while Realtime errors its channel and drops the subscription of a reconnect; B serves the files it
@@ -19,9 +19,9 @@ from dashboard.embedded import BackgroundServer
 from dashboard.supabase.blobs import SupabaseBlobs
 from dashboard.supabase.bus import SupabaseBus
 from dashboard.supabase.store import SupabaseStore
-from tests.supabase_fakes.common import FAKE_URL, SERVICE_KEY
-from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
-from tests.supabase_fakes.fake_realtime import FakeRealtime
+from tests.supabase.fakes.common import FAKE_URL, SERVICE_KEY
+from tests.supabase.fakes.fake_http import FakeSupabaseHTTP
+from tests.supabase.fakes.fake_realtime import FakeRealtime
 from tests.support.images import jpeg_bytes
 from tests.support.sse import sse
 from tests.support.waiting import wait_until

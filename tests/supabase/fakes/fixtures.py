@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.supabase_fakes.common import create_supabase_database
-from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
-from tests.supabase_fakes.fake_realtime import FakeRealtime
+from tests.supabase.fakes.common import create_supabase_database
+from tests.supabase.fakes.fake_http import FakeSupabaseHTTP
+from tests.supabase.fakes.fake_realtime import FakeRealtime
 from tests.support.services import PostgresServer
 
 

@@ -1,4 +1,4 @@
-"""`SupabaseBlobs` against the FAKE Storage API (`tests/supabase_fakes/fake_http.py`).
+"""`SupabaseBlobs` against the FAKE Storage API (`tests/supabase/fakes/fake_http.py`).
 
 Content-addressed objects in the private bucket, a read-through cache for serving, signed URLs that
 expire, keys it refuses, and the whole ingest through Supabase: store, Storage and the feed.
@@ -19,8 +19,8 @@ from dashboard.bus import LocalBus
 from dashboard.ingest import Ingestor
 from dashboard.supabase.blobs import SupabaseBlobs
 from dashboard.supabase.store import SupabaseStore
-from tests.supabase_fakes.common import ANON_KEY, FAKE_URL, SERVICE_KEY
-from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
+from tests.supabase.fakes.common import ANON_KEY, FAKE_URL, SERVICE_KEY
+from tests.supabase.fakes.fake_http import FakeSupabaseHTTP
 from tests.support.images import ImageFactory
 from tests.support.waiting import wait_until
 

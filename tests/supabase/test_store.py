@@ -23,8 +23,8 @@ from dashboard.events import Device, ImageRecord
 from dashboard.store import UnknownImage, UnknownProject
 from dashboard.supabase.blobs import SupabaseBlobs
 from dashboard.supabase.store import IDS_PER_REQUEST, SchemaMissing, SupabaseStore
-from tests.supabase_fakes.common import FAKE_URL, SERVICE_KEY, SHIM, apply_sql
-from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
+from tests.supabase.fakes.common import FAKE_URL, SERVICE_KEY, SHIM, apply_sql
+from tests.supabase.fakes.fake_http import FakeSupabaseHTTP
 from tests.support.records import CANON_R5, image_record
 from tests.support.services import PostgresServer
 

@@ -39,7 +39,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from tests.supabase_fakes.common import JWT_SECRET
+from tests.supabase.fakes.common import JWT_SECRET
 
 ROLES = ("anon", "authenticated", "service_role")
 _OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE", "ilike": "ILIKE"}

@@ -21,8 +21,8 @@ from storage3.exceptions import StorageApiError
 
 from dashboard.supabase import SHARE_HEADER, sync_client
 from dashboard.supabase.store import SCHEMA_VERSION
-from tests.supabase_fakes.common import ANON_KEY, FAKE_URL, MIGRATIONS, SERVICE_KEY, SHIM, apply_sql
-from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
+from tests.supabase.fakes.common import ANON_KEY, FAKE_URL, MIGRATIONS, SERVICE_KEY, SHIM, apply_sql
+from tests.supabase.fakes.fake_http import FakeSupabaseHTTP
 from tests.support.services import PostgresServer
 
 SHARED_TOKEN = "shared-token-" + "a" * 20
@@ -275,7 +275,7 @@ def test_the_anon_key_reads_a_shared_project_through_postgrest_and_writes_nothin
 
 
 def test_a_forged_key_is_refused(fake: FakeSupabaseHTTP) -> None:
-    from tests.supabase_fakes.common import make_key
+    from tests.supabase.fakes.common import make_key
 
     forged, http = sync_client(FAKE_URL, make_key("service_role", secret=secrets.token_hex(32)), transport=fake)
     try:

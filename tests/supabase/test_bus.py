@@ -1,4 +1,4 @@
-"""`SupabaseBus` against a FAKE Realtime (`tests/supabase_fakes/fake_realtime.py`) fed by the real feed table.
+"""`SupabaseBus` against a FAKE Realtime (`tests/supabase/fakes/fake_realtime.py`) fed by the real feed table.
 
 Realtime's known failure modes, each with a feed hub following another server's writes: events lost
 for a while after SUBSCRIBED, a reconnect whose postgres_changes subscription silently never comes,
@@ -26,9 +26,9 @@ from dashboard.hub import FeedHub
 from dashboard.supabase.bus import NEWS_EVENT, SupabaseBus
 from dashboard.supabase.store import SupabaseStore
 from supabase import AsyncClientOptions, acreate_client
-from tests.supabase_fakes.common import ANON_KEY, FAKE_URL, MIGRATIONS, SERVICE_KEY, apply_sql, make_key
-from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
-from tests.supabase_fakes.fake_realtime import FakeRealtime
+from tests.supabase.fakes.common import ANON_KEY, FAKE_URL, MIGRATIONS, SERVICE_KEY, apply_sql, make_key
+from tests.supabase.fakes.fake_http import FakeSupabaseHTTP
+from tests.supabase.fakes.fake_realtime import FakeRealtime
 from tests.support.records import image_record
 from tests.support.waiting import run_loop, wait_until
 from tests.test_bus_contract import Heard

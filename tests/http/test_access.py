@@ -33,6 +33,7 @@ from dashboard.http.health import HealthHandler
 from dashboard.http.project import ProjectHandler
 from dashboard.http.routes import routes
 from dashboard.http.rules import PATH, Allow
+from tests.http.test_limits import connect, multipart, read_answer, send_head
 from tests.support import ROOT
 from tests.support.api import assert_json_error, checked_client, upload
 from tests.support.images import small_jpeg
@@ -40,7 +41,6 @@ from tests.support.servers import Server, fresh_project, running_server
 from tests.support.sse import sse
 from tests.support.waiting import run_loop, wait_until
 from tests.test_docs import endpoints
-from tests.test_limits import connect, multipart, read_answer, send_head
 
 IDENTITIES = ("anonymous", "forged", "viewer", "client", "editor", "owner", "outsider")
 _seeds = itertools.count(10_000)

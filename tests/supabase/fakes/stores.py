@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.supabase_fakes.common import FAKE_URL, SERVICE_KEY, create_supabase_database
-from tests.supabase_fakes.fake_http import FakeSupabaseHTTP
+from tests.supabase.fakes.common import FAKE_URL, SERVICE_KEY, create_supabase_database
+from tests.supabase.fakes.fake_http import FakeSupabaseHTTP
 from tests.support.services import PostgresServer, StoreBackend
 
 
