@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from dashboard.datadir import private_dir, touch_private
 from dashboard.store.sql import SqlStore
+
+log = logging.getLogger("fotoflo.store")
 
 #: `PRAGMA user_version` of a current database; opening an older one runs the missing steps.
 SCHEMA_VERSION = 4
@@ -148,6 +151,11 @@ class SQLiteStore(SqlStore):
             raise
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        # Reads in flight on other threads: `close()` waits for them, since closing a connection while
+        # another thread runs a statement on it crashes the process (SQLite's C code, not an exception).
+        self._reading = threading.Condition()
+        self._reads = 0
+        self._closed = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -185,19 +193,34 @@ class SQLiteStore(SqlStore):
         return json.dumps(list(image_ids))
 
     @contextmanager
+    def _in_use(self) -> Iterator[sqlite3.Connection]:
+        """The thread's reader, counted as in use until the block ends; a closed store refuses."""
+        with self._reading:
+            if self._closed:
+                raise sqlite3.ProgrammingError(f"{self.path}: the store is closed")
+            self._reads += 1
+        try:
+            yield self._reader()
+        finally:
+            with self._reading:
+                self._reads -= 1
+                self._reading.notify_all()
+
+    @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """The thread's reader, outside a transaction: each statement sees the newest commit."""
-        yield self._reader()
+        with self._in_use() as conn:
+            yield conn
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: several queries that see one committed state."""
-        conn = self._reader()
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
+        with self._in_use() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -212,6 +235,11 @@ class SQLiteStore(SqlStore):
             conn.execute("COMMIT")
 
     def close(self) -> None:
+        """Close every connection, once the reads other threads are running have ended (at most 30 s)."""
+        with self._reading:
+            self._closed = True
+            if not self._reading.wait_for(lambda: self._reads == 0, timeout=30):
+                log.warning("%s: closed with reads still running", self.path)
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
