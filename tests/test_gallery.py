@@ -42,13 +42,13 @@ def test_gallery_renders_the_keyed_component_with_its_settings():
     assert model.data.project == "shoot-42" and model.data.mode == "wall"
 
 
-def test_live_and_selected_follow_the_browser_state():
+def test_connected_and_selected_follow_the_browser_state():
     gallery = Gallery(api_url="http://127.0.0.1:9")
-    assert gallery.live is False
+    assert gallery.connected is False
     gallery.__panel__().state = "live"
-    assert gallery.live is True
+    assert gallery.connected is True
     gallery.__panel__().state = "offline"
-    assert gallery.live is False
+    assert gallery.connected is False
     gallery.__panel__().selected = "abc"
     assert gallery.selected == "abc"
 
