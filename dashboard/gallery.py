@@ -238,7 +238,10 @@ class Gallery(Viewer):
         # The browser reports what the user did; setting these here changes the page.
         for name in ("selected", "selection", "collection", "mode", *FILTERS):
             self._view.param.watch(lambda e: setattr(self, e.name, e.new), name)
-        self.param.watch(lambda e: setattr(self._view, e.name, e.new), ["project", "heartbeat_s", *FILTERS])
+        self.param.watch(
+            lambda *events: self._view.param.update({e.name: e.new for e in events}),
+            ["project", "heartbeat_s", *FILTERS],
+        )
         # The wall pages by what it shows: the page starts again as or from a wall (see main.js).
         self.param.watch(lambda e: self._view.param.update(mode=e.new, page_size=_page_size(e.new)), "mode")
         # A new server or size after construction reaches the browser too (the page starts again on it).
