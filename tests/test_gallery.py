@@ -313,3 +313,9 @@ def test_the_shipped_gallery_modules_join_without_error():
     for module in (*modules, "lightbox", "upload", "pool", "curation", "collection", "export", "wall"):
         assert joined.count(f"// ---- {module}.js\n") == 1
     assert LiveGallery._esm == joined
+
+
+def test_every_gallery_param_is_in_the_docs_table():
+    table = (ASSETS.parents[1] / "docs" / "gallery.md").read_text().split("## In Python", 1)[1]
+    missing = [name for name in Gallery.param if name != "name" and f"`{name}`" not in table]
+    assert missing == [], f"docs/gallery.md's params table misses {missing}"
