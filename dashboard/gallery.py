@@ -3,7 +3,9 @@
 `LiveGallery` is the browser piece (a `JSComponent`, see assets/gallery.js): it pages images
 from the HTTP API and holds its own resumable SSE subscription, so one new image costs one
 small event and no existing tile is re-created; its Live badge is the truth about that stream.
-`Gallery` is what people compose: in `fotoflo serve`, in `panel serve`, or in a notebook.
+`Gallery` is what people compose: in `fotoflo serve`, in `panel serve`, or in a notebook. Its params
+(project, mode, filters, height) reach the page after construction, and what the user picks in the
+page (mode, filters, selection) comes back; `gallery.live` is the project's shared `LiveImages`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import panel as pn
 import param
 from panel.custom import JSComponent
 from panel.viewable import Viewer
+
+from dashboard.events import FLAGS, LABELS
+from dashboard.live.model import LiveImages
 
 log = logging.getLogger("fotoflo.gallery")
 
@@ -33,6 +38,9 @@ WALL_STRIP = 12
 #: 2.5 missed beats (at least 4 s), which keeps the promise of `Offline` within 5 s of losing the
 #: connection. A server set to beat faster (`--heartbeat-s`) is followed; a slower one is not.
 PAGE_HEARTBEAT_S = 1.5
+
+#: The page's filters: params of the gallery and of its browser component, kept in step both ways.
+FILTERS = ("min_rating", "flag", "label")
 
 _IMPORT = re.compile(r'^import \{([^}]*)\} from "\./([\w-]+)\.js";$')
 _EXPORT = re.compile(r"^export (?:const|let|(?:async )?function|class) (\w+)")
@@ -128,6 +136,15 @@ class LiveGallery(JSComponent):
     selection = param.List(default=[], item_type=str, doc="Ids selected in the Collection mode pool, in pool order.")
     collection = param.String(default=None, allow_None=True, doc="Id of the collection open in the side panel.")
     sync_url = param.Boolean(default=False, doc="Keep the page URL's ?mode= in step with the mode switch.")
+    min_rating = param.Integer(
+        default=None, allow_None=True, bounds=(0, 5), doc="The rating filter: rated at least this; None (or 0): any."
+    )
+    flag: Any = param.Selector(
+        default=None, objects=[None, *FLAGS], doc="The flag filter ('none': unflagged); None: any."
+    )
+    label: Any = param.Selector(
+        default=None, objects=[None, *LABELS], doc="The colour label filter ('none': no label); None: any."
+    )
 
     # main.js and the modules it imports (one object per concern, see its header), joined: see esm_bundle.
     _esm = esm_bundle(ASSETS / "main.js")
@@ -141,6 +158,12 @@ class Gallery(Viewer):
     (`app_for_session` passes it); `data`, a data directory whose API server then runs in this process;
     or `api_url`, a running Fotoflo server. With `app` or `data`, `ingest()` adds images that appear at
     once; a remote server takes images by upload, hot folder or `fotoflo sync`.
+
+    Its params reach the page after construction (another project or mode, a filter, a height), and
+    what the user picks in the page (the mode, the filters, the selection) sets them: bind to
+    `gallery.param.min_rating` to follow the page's rating filter. The filters are this gallery's own.
+    `gallery.live` is the project's `LiveImages`, shared by every session and cell of the process:
+    `live=` gives it, else it is made (or found) when first read.
     """
 
     project = param.String(default="default", doc="Project whose images are shown.")
@@ -152,7 +175,25 @@ class Gallery(Viewer):
     )
     api_url = param.String(default="", doc="Base URL of a Fotoflo server; '' means the page's own server.")
     data = param.Path(default=None, check_exists=False, doc="Data directory to serve from this process.")
-    live = param.Boolean(default=False, constant=True, doc="True while the browser's event stream is connected.")
+    connected = param.Boolean(
+        default=False, constant=True, doc="True while the page's own event stream is connected (its Live badge)."
+    )
+    min_rating = param.Integer(
+        default=None,
+        allow_None=True,
+        bounds=(0, 5),
+        doc="The page's rating filter: images rated at least this; None (or 0): any. Set in the page or here.",
+    )
+    flag: Any = param.Selector(
+        default=None,
+        objects=[None, *FLAGS],
+        doc="The page's flag filter: 'pick', 'reject' or 'none' (unflagged); None: any. Set in the page or here.",
+    )
+    label: Any = param.Selector(
+        default=None,
+        objects=[None, *LABELS],
+        doc="The page's colour label filter ('none': no label); None: any. Set in the page or here.",
+    )
     selected = param.String(default=None, allow_None=True, doc="Id of the image open in the lightbox, if any.")
     selection = param.List(default=[], item_type=str, doc="Ids selected in the Collection mode pool, in pool order.")
     collection = param.String(default=None, allow_None=True, doc="Id of the collection open in Collection mode.")
@@ -168,8 +209,11 @@ class Gallery(Viewer):
         doc="Seconds between the heartbeats the page asks of the server (a served page: `--heartbeat-s`, at most 1.5).",
     )
 
-    def __init__(self, *, sync_url: bool = False, **params: Any) -> None:
+    def __init__(self, *, live: LiveImages | None = None, sync_url: bool = False, **params: Any) -> None:
         super().__init__(**params)
+        self._given_live: LiveImages | None = None
+        self.live = live
+        self._made_live: LiveImages | None = None  # the shared model `live` was read as, when none was given
         self._background: Any = None
         if not self.api_url and self.data is not None:
             from dashboard.embedded import background_server
@@ -184,25 +228,71 @@ class Gallery(Viewer):
             api_token=self._embedded.token if self._embedded is not None else "",
             project=self.project,
             mode=self.mode,
-            page_size=WALL_STRIP + 1 if self.mode == "wall" else PAGE_SIZE,
+            page_size=_page_size(self.mode),
             heartbeat_s=self.heartbeat_s,
             sync_url=sync_url,
+            **{name: getattr(self, name) for name in FILTERS},
             **self._sizing(),
         )
         self._view.param.watch(self._on_state, "state")
-        # The browser reports what the user did; setting `mode` here switches the page.
-        for name in ("selected", "selection", "collection", "mode"):
+        # The browser reports what the user did; setting these here changes the page.
+        for name in ("selected", "selection", "collection", "mode", *FILTERS):
             self._view.param.watch(lambda e: setattr(self, e.name, e.new), name)
-        self.param.watch(lambda e: setattr(self._view, e.name, e.new), ["mode", "project", "heartbeat_s"])
+        self.param.watch(
+            lambda *events: self._view.param.update({e.name: e.new for e in events}),
+            ["project", "heartbeat_s", *FILTERS],
+        )
+        # The wall pages by what it shows: the page starts again as or from a wall (see main.js).
+        self.param.watch(lambda e: self._view.param.update(mode=e.new, page_size=_page_size(e.new)), "mode")
         # A new server or size after construction reaches the browser too (the page starts again on it).
         self.param.watch(self._on_api_url, "api_url")
         self.param.watch(lambda e: self._view.param.update(**self._sizing()), "height")
         self._view.param.watch(self._on_page_origin, "page_origin")
+        # The shared model read for the old connection or project is not this gallery's any more.
+        self.param.watch(self._forget_live, ["project", "app", "api_url"])
 
     def _sizing(self) -> dict[str, Any]:
         if self.height:
             return {"height": self.height, "min_height": None, "sizing_mode": "stretch_width"}
         return {"height": None, "sizing_mode": "stretch_both", "min_height": 480}
+
+    @property
+    def live(self) -> LiveImages | None:
+        """The project's `LiveImages`: `count`, `latest`, `images`, … to bind to (`gallery.live.param.count`).
+
+        The one given as `live=`, else the shared model of this gallery's connection and project, made
+        (or found in the process's registry) when first read, and again after `project`, `app` or
+        `api_url` change: in process for `app`, `data` or a notebook server of this process (the app's
+        feed hub), else over `api_url`'s event stream. In a served Panel session a remote model comes
+        back before its first page is in (it fills in), so no page waits on another server. None when
+        the gallery has no connection in Python (`api_url` '' and no `app`). It is shared: its own
+        filters are everyone's, so the page's filters are the gallery's params, not the model's.
+        """
+        return self._given_live if self._given_live is not None else self._shared_live()
+
+    @live.setter
+    def live(self, live: LiveImages | None) -> None:
+        if live is not None and not isinstance(live, LiveImages):
+            raise TypeError(f"live takes a LiveImages, not {type(live).__name__}")
+        self._given_live = live
+
+    def _shared_live(self) -> LiveImages | None:
+        if self._made_live is not None:
+            return self._made_live
+        from dashboard.live import live_images, live_remote
+        from dashboard.live.sessions import served_session
+
+        app = self.app if self.app is not None else getattr(self._embedded, "app", None)
+        if app is not None:
+            self._made_live = live_images(app, self.project)
+        elif self.api_url and served_session() is not None:
+            self._made_live = live_remote(self.api_url, self.project, wait_s=0)
+        elif self.api_url:
+            self._made_live = live_remote(self.api_url, self.project)
+        return self._made_live
+
+    def _forget_live(self, *_: param.parameterized.Event) -> None:
+        self._made_live = None
 
     def _on_api_url(self, event: param.parameterized.Event) -> None:
         self._embedded = _embedded_at(event.new)
@@ -232,7 +322,7 @@ class Gallery(Viewer):
 
     def _on_state(self, event: param.parameterized.Event) -> None:
         with param.edit_constant(self):
-            self.live = event.new == "live"
+            self.connected = event.new == "live"
 
     def ingest(self, path: str | Path) -> Any:
         """Ingest a file into this gallery's project through the one ingest door."""
@@ -254,6 +344,11 @@ class Gallery(Viewer):
 
     def __panel__(self) -> LiveGallery:
         return self._view
+
+
+def _page_size(mode: str) -> int:
+    """Images the page fetches at a time in `mode`: the wall's one page is exactly what it shows."""
+    return WALL_STRIP + 1 if mode == "wall" else PAGE_SIZE
 
 
 def page_heartbeat_s(server_heartbeat_s: float) -> float:

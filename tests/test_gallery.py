@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import httpx
 import panel as pn
 import pytest
 
+import dashboard
 from dashboard import embedded
 from dashboard.app import App
 from dashboard.collections import Collections
@@ -24,12 +27,16 @@ from dashboard.gallery import (
     esm_bundle,
     page_heartbeat_s,
 )
+from dashboard.live import close_all, live_images, live_remote, registry
+from tests.support.api import checked_client, upload
 from tests.support.images import jpeg_bytes
+from tests.support.servers import Server
 
 
 @pytest.fixture
 def stop_background() -> Iterator[None]:
     yield
+    close_all()  # the live models first: they follow the background servers' hubs
     embedded.stop_all()
 
 
@@ -42,13 +49,13 @@ def test_gallery_renders_the_keyed_component_with_its_settings():
     assert model.data.project == "shoot-42" and model.data.mode == "wall"
 
 
-def test_live_and_selected_follow_the_browser_state():
+def test_connected_and_selected_follow_the_browser_state():
     gallery = Gallery(api_url="http://127.0.0.1:9")
-    assert gallery.live is False
+    assert gallery.connected is False
     gallery.__panel__().state = "live"
-    assert gallery.live is True
+    assert gallery.connected is True
     gallery.__panel__().state = "offline"
-    assert gallery.live is False
+    assert gallery.connected is False
     gallery.__panel__().selected = "abc"
     assert gallery.selected == "abc"
 
@@ -143,6 +150,104 @@ def test_params_set_after_construction_reach_the_browser_component():
     assert (view.height, view.sizing_mode) == (None, "stretch_both")
 
 
+def test_the_page_filters_are_params_both_ways():
+    gallery = Gallery(api_url="http://127.0.0.1:9", min_rating=2)
+    model = pn.panel(gallery).get_root()
+    view = gallery.__panel__()
+    assert (view.min_rating, model.data.min_rating) == (2, 2), "a filter given at construction opens the page with it"
+
+    gallery.param.update(flag="pick", label="red")  # set in Python: the page shows it and lists again
+    assert (view.flag, view.label) == ("pick", "red")
+    assert (model.data.flag, model.data.label) == ("pick", "red")
+
+    model.data.min_rating = 4  # picked in the page's select
+    model.data.flag = None  # "Any flag"
+    assert (gallery.min_rating, gallery.flag, gallery.label) == (4, None, "red")
+    assert view.min_rating == 4
+
+    with pytest.raises(ValueError):
+        gallery.flag = "maybe"
+
+
+def test_collections_filters_follow_the_page_too():
+    view = Collections(api_url="http://127.0.0.1:9")
+    model = pn.panel(view).get_root()
+    model.data.label = "green"
+    assert view.label == "green"
+    view.min_rating = 5
+    assert model.data.min_rating == 5
+
+
+def test_the_mode_switches_to_and_from_the_wall_with_the_walls_page_size():
+    gallery = Gallery(api_url="http://127.0.0.1:9")
+    model = pn.panel(gallery).get_root()
+    view = gallery.__panel__()
+
+    gallery.mode = "wall"  # the page starts again as a wall (main.js), asking for what the wall shows
+    assert (view.mode, view.page_size) == ("wall", WALL_STRIP + 1)
+    assert (model.data.mode, model.data.page_size) == ("wall", WALL_STRIP + 1)
+
+    gallery.mode = "collection"
+    assert (model.data.mode, model.data.page_size) == ("collection", PAGE_SIZE)
+
+
+def test_gallery_live_is_the_projects_shared_model_and_the_filters_stay_the_gallerys(tmp_path: Path, stop_background):
+    gallery = Gallery(data=tmp_path / "studio", project="nb")
+    assert registry.every() == [], "no feed is followed until someone reads `live`"
+
+    live = gallery.live
+
+    app = gallery.local_app()
+    assert live is not None and live is live_images(app, "nb") is dashboard.open(tmp_path / "studio", "nb").live()
+    assert gallery.live is live and Gallery(data=tmp_path / "studio", project="nb").live is live
+    photo = tmp_path / "cell.jpg"
+    photo.write_bytes(jpeg_bytes(seed=4))
+    image = gallery.ingest(photo).image
+    assert live.wait_for(lambda m: m.count == 1)
+    assert live.latest == image
+    # One session's filter is its gallery's, never the shared model's that every session sees.
+    gallery.param.update(min_rating=3, flag="pick")
+    assert (live.min_rating, live.flag) == (None, None) and live.filtered == [image]
+    # Another project: `live` is that project's model.
+    app.store.ensure_project("other")
+    gallery.project = "other"
+    assert gallery.live is live_images(app, "other") and gallery.live is not live
+    # Given, it is the one given; a gallery with no connection in Python has none.
+    assert Gallery(api_url="http://127.0.0.1:9", live=live).live is live
+    assert Gallery().live is None
+    with pytest.raises(TypeError):
+        Gallery(live="nb")
+
+
+def test_gallery_live_of_a_server_follows_its_stream(server: Server, tmp_path: Path):
+    gallery = Gallery(api_url=server.url, project=server.project)
+    try:
+        live = gallery.live
+        assert live is live_remote(server.url, server.project)
+        assert live.wait_for(lambda m: m.connected)
+        with checked_client() as client:
+            assert upload(client, server, ("one.jpg", jpeg_bytes(seed=8))).status_code == 201
+        assert live.wait_for(lambda m: m.count == 1)
+    finally:
+        close_all()
+
+
+def test_in_a_served_session_a_remote_live_model_does_not_wait_for_its_server(monkeypatch: pytest.MonkeyPatch):
+    # A server that takes the connection and never answers: outside a session the first read would wait.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    monkeypatch.setattr("dashboard.live.sessions.served_session", lambda: object())
+    try:
+        started = time.monotonic()
+        live = Gallery(api_url=url).live
+        assert time.monotonic() - started < 1 and live is not None and not live.connected
+    finally:
+        silent.close()  # its waiting connections are reset: the model's reader gives up at once
+        close_all()
+
+
 def test_a_gallery_pointed_at_a_notebook_server_later_carries_its_token(tmp_path: Path, stop_background):
     served = Gallery(data=tmp_path / "studio", project="nb")
     view = served.__panel__()
@@ -209,3 +314,9 @@ def test_the_shipped_gallery_modules_join_without_error():
     for module in (*modules, "lightbox", "upload", "pool", "curation", "collection", "export", "wall"):
         assert joined.count(f"// ---- {module}.js\n") == 1
     assert LiveGallery._esm == joined
+
+
+def test_every_gallery_param_is_in_the_docs_table():
+    table = (ASSETS.parents[1] / "docs" / "gallery.md").read_text().split("## In Python", 1)[1]
+    missing = [name for name in Gallery.param if name != "name" and f"`{name}`" not in table]
+    assert missing == [], f"docs/gallery.md's params table misses {missing}"

@@ -8,18 +8,20 @@ const FILTER_FLAGS = [["", "Any flag"], ["pick", "Picks"], ["reject", "Rejected"
 const FILTER_RATINGS = [["", "Any rating"], ["1", "★ 1+"], ["2", "★ 2+"], ["3", "★ 3+"], ["4", "★ 4+"], ["5", "★ 5"]];
 
 export class Header {
-  // `upload`, `badge`: the uploader's button and the stream's badge, shown here; `onMode(mode)`: a mode
-  // picked; `onFilter(name, value)`: a filter changed.
-  constructor({ project, mode, upload, badge, onMode, onFilter }) {
+  // `upload`, `badge`: the uploader's button and the stream's badge, shown here; `filter`: the filter the
+  // selects show first; `onMode(mode)`: a mode picked; `onFilter(name, value)`: a filter picked.
+  constructor({ project, mode, upload, badge, filter, onMode, onFilter }) {
     const wall = mode === "wall";
+    this.selects = {}; // the filters' selects by name (none on the wall)
     this.count = h("span", { class: "ff-count", "data-testid": "image-count", text: "" });
     this.modes = wall ? null : h("div", { class: "ff-modes", "data-testid": "mode", "data-value": mode, role: "tablist" },
       h("button", { "data-mode": "grid", role: "tab", text: "Single", onclick: () => onMode("grid") }),
       h("button", { "data-mode": "collection", role: "tab", text: "Collection", onclick: () => onMode("collection") }));
     this.root = h("header", { class: "ff-header" },
       h("span", { class: "ff-title", text: project }), this.count,
-      this.modes, wall ? null : filters(onFilter),
+      this.modes, wall ? null : this.filters(onFilter),
       h("span", { class: "ff-spacer" }), wall ? null : upload, badge);
+    this.showFilter(filter);
   }
 
   showCount(n, filtered) {
@@ -29,18 +31,24 @@ export class Header {
   showMode(mode) {
     this.modes.dataset.value = mode;
   }
-}
 
-function filters(onFilter) {
-  const select = (name, testid, options, title) => {
-    const node = h("select", { class: "ff-select", "data-testid": testid, title,
-      onchange: () => onFilter(name, node.value) });
-    for (const [value, text] of options) node.append(h("option", { value, text }));
-    return node;
-  };
-  const labels = [["", "Any label"], ...LABEL_NAMES.map((l) => [l, l === "none" ? "No label" : l])];
-  return h("span", { class: "ff-filters" },
-    select("min_rating", "filter-rating", FILTER_RATINGS, "Show images with at least this rating"),
-    select("flag", "filter-flag", FILTER_FLAGS, "Show picks, rejects or unflagged images"),
-    select("label", "filter-label", labels, "Show images with this colour label"));
+  // The selects show `filter` (a filter set from Python); picking one calls `onFilter`, this does not.
+  showFilter(filter) {
+    for (const [name, node] of Object.entries(this.selects)) node.value = filter[name] || "";
+  }
+
+  filters(onFilter) {
+    const select = (name, testid, options, title) => {
+      const node = h("select", { class: "ff-select", "data-testid": testid, title,
+        onchange: () => onFilter(name, node.value) });
+      for (const [value, text] of options) node.append(h("option", { value, text }));
+      this.selects[name] = node;
+      return node;
+    };
+    const labels = [["", "Any label"], ...LABEL_NAMES.map((l) => [l, l === "none" ? "No label" : l])];
+    return h("span", { class: "ff-filters" },
+      select("min_rating", "filter-rating", FILTER_RATINGS, "Show images with at least this rating"),
+      select("flag", "filter-flag", FILTER_FLAGS, "Show picks, rejects or unflagged images"),
+      select("label", "filter-label", labels, "Show images with this colour label"));
+  }
 }

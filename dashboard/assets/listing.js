@@ -4,10 +4,23 @@
 import { LOG, h } from "./dom.js";
 import { MAX_PAGE, RETRY_MS } from "./grid.js";
 
+// The filter as the model's params give it (Python's `min_rating`, `flag`, `label`; null or 0: any), in
+// the header selects' terms ("" for any). The wall shows every image: it has no filter.
+export function filterOf(model) {
+  if (model.mode === "wall") return { min_rating: "", flag: "", label: "" };
+  return { min_rating: model.min_rating ? String(model.min_rating) : "", flag: model.flag || "", label: model.label || "" };
+}
+
+// A filter's value from a header select, as the model's param takes it.
+export function paramOf(name, value) {
+  if (!value) return null;
+  return name === "min_rating" ? Number(value) : value;
+}
+
 export class Listing {
   constructor(gallery) {
     this.gallery = gallery;
-    this.filter = { min_rating: "", flag: "", label: "" };
+    this.filter = filterOf(gallery.model);
     this.next = null; // paging cursor for older images
     this.total = 0; // images in the project (that pass the filter), as of the first page plus live arrivals
     this.token = 0; // which listing a page belongs to: a new filter starts another
@@ -33,9 +46,13 @@ export class Listing {
       && (!f.label || (image.label || "none") === f.label);
   }
 
-  setFilter(name, value) {
-    this.filter = { ...this.filter, [name]: value };
+  // Another filter (`changes`: some of its fields): the listing starts again with it. False if it is the same.
+  setFilter(changes) {
+    const filter = { ...this.filter, ...changes };
+    if (Object.keys(filter).every((key) => filter[key] === this.filter[key])) return false;
+    this.filter = filter;
     this.reload();
+    return true;
   }
 
   // A page's image, at the end of what is listed (the wall's, or the grid's unless shown already).

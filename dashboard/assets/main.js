@@ -22,7 +22,7 @@ import { WindowedGrid } from "./grid.js";
 import { Header } from "./header.js";
 import { Keys } from "./keys.js";
 import { Lightbox } from "./lightbox.js";
-import { Listing } from "./listing.js";
+import { Listing, filterOf, paramOf } from "./listing.js";
 import { Pool } from "./pool.js";
 import { Marks } from "./ratings.js";
 import { Records } from "./records.js";
@@ -62,8 +62,8 @@ class LiveGallery {
     const wall = this.mode === "wall";
     this.root = h("div", { class: `ff-root ff-mode-${this.mode}`, "data-testid": "gallery", tabindex: "-1" });
     this.header = new Header({ project: this.api.project, mode: this.mode, upload: this.uploader.button,
-      badge: this.stream.badge, onMode: (mode) => this.setMode(mode),
-      onFilter: (name, value) => this.listing.setFilter(name, value) });
+      badge: this.stream.badge, filter: this.listing.filter, onMode: (mode) => this.setMode(mode),
+      onFilter: (name, value) => this.pickFilter(name, value) });
     this.empty = h("div", { class: "ff-empty", text: wall ? EMPTY_WALL : EMPTY });
     if (wall) {
       this.wall = new Wall(this);
@@ -129,13 +129,25 @@ class LiveGallery {
     this.header.showMode(mode);
     if (mode === "collection") this.pool.enter();
     else this.scroller.removeAttribute("data-testid");
-    if (this.model.sync_url) {
-      const url = new URL(window.location.href);
-      url.searchParams.set("mode", mode === "grid" ? "single" : mode);
-      window.history.replaceState(window.history.state, "", url);
-    }
+    showModeInUrl(this.model, mode);
     if (this.model.mode !== mode) this.model.mode = mode;
     console.info(`${LOG} ${mode === "grid" ? "Single" : "Collection"} mode`);
+  }
+
+  // A filter picked in the header: the listing starts again with it, and Python hears of it.
+  pickFilter(name, value) {
+    this.listing.setFilter({ [name]: value });
+    const param = paramOf(name, value);
+    if (this.model[name] !== param) this.model[name] = param;
+  }
+
+  // The filter params changed (set from Python, or the echo of `pickFilter`): the selects show them and
+  // the listing starts again with them, unless they are what it lists already.
+  followFilter() {
+    if (this.wall) return;
+    const filter = filterOf(this.model);
+    this.header.showFilter(filter);
+    this.listing.setFilter(filter);
   }
 
   // One change from the project's feed (stream.js), in feed order.
@@ -196,7 +208,17 @@ class LiveGallery {
   }
 }
 
-// The gallery starts again when what it shows changes: another project or server (set from Python).
+// With `sync_url` (a served page), the page's URL says its mode (`?mode=single|collection|wall`): a reload
+// opens it again.
+function showModeInUrl(model, mode) {
+  if (!model.sync_url) return;
+  const url = new URL(window.location.href);
+  url.searchParams.set("mode", mode === "grid" ? "single" : mode);
+  window.history.replaceState(window.history.state, "", url);
+}
+
+// The gallery starts again when what it shows changes (set from Python): another project or server, or a
+// switch to or from the wall, which is a page of its own (no grid, its own page size).
 export function render({ model, el }) {
   let gallery = new LiveGallery(model, el);
   let restarting = false;
@@ -210,7 +232,16 @@ export function render({ model, el }) {
       gallery = new LiveGallery(model, el);
     });
   };
-  for (const name of ["project", "api_base", "api_token"]) model.on(name, again);
-  model.on("mode", () => gallery.setMode(model.mode));
+  for (const name of ["project", "api_base", "api_token", "page_size"]) model.on(name, again);
+  model.on("mode", () => {
+    if ((model.mode === "wall") === Boolean(gallery.wall)) {
+      gallery.setMode(model.mode);
+    } else {
+      showModeInUrl(model, model.mode);
+      again();
+    }
+  });
+  // A gallery about to start again reads the filters then.
+  for (const name of ["min_rating", "flag", "label"]) model.on(name, () => restarting || gallery.followFilter());
   model.on("remove", () => gallery.destroy());
 }
