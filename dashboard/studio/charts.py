@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, DataRange1d, FactorRange, HoverTool
+from bokeh.models import BasicTicker, ColumnDataSource, DataRange1d, FactorRange, HoverTool
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
@@ -21,8 +21,8 @@ from dashboard.studio.counts import TallyChange
 from dashboard.studio.facts import FACETS, order_key
 from dashboard.studio.tally import ProjectTally, tally_of
 
-#: Bokeh's theme for `dark=True`.
-DARK_THEME = "dark_minimal"
+#: The colours of a chart for `dark=True` (set on the figure: a document's theme would override a pane's).
+DARK = {"background": "#1b1b1b", "border": "#141414", "text": "#cccccc", "grid": "#333333"}
 MINUTE_MS = 60_000
 FACET_TITLES = {"camera": "Cameras", "lens": "Lenses", "focal": "Focal lengths", "iso": "ISO"}
 
@@ -90,9 +90,9 @@ class TallyChart(Viewer):
         self.tally = tally or tally_of(live)
         self.rows = KeyedSource(*self._columns())
         self.figure = self._figure()
-        self._pane = pn.pane.Bokeh(
-            self.figure, theme=DARK_THEME if self.dark else None, sizing_mode="stretch_width", height=self.height
-        )
+        if self.dark:
+            _darken(self.figure)
+        self._pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width", height=self.height)
         with self.tally.holding():  # the state and the changes after it, none between
             self._draw(self.tally.state())
             self.tally.param.watch(self._on_change, "change")
@@ -150,6 +150,7 @@ class ShotsPerMinute(TallyChart):
             height=self.height,
         )
         fig.vbar(x="minute", top="shots", width=0.9 * MINUTE_MS, source=self.rows.source)
+        fig.yaxis.ticker = BasicTicker(min_interval=1)  # whole images
         tooltips = [("minute", "@minute{%F %H:%M}"), ("shots", "@shots")]
         fig.add_tools(HoverTool(tooltips=tooltips, formatters={"@minute": "datetime"}))
         return fig
@@ -181,6 +182,7 @@ class Distribution(TallyChart):
             height=self.height,
         )
         fig.hbar(y="value", right="images", height=0.8, source=self.rows.source)
+        fig.xaxis.ticker = BasicTicker(min_interval=1)  # whole images
         fig.add_tools(HoverTool(tooltips=[(self.facet, "@value"), ("images", "@images")]))
         return fig
 
@@ -190,3 +192,15 @@ class Distribution(TallyChart):
     def _keys_now(self, keys: list[Any]) -> None:
         # The axis lists the values: a new one sends the list of names (as many as values, not images).
         self.figure.y_range.factors = sorted(map(str, keys), key=lambda k: order_key(self.facet, k))
+
+
+def _darken(fig: Any) -> None:
+    fig.background_fill_color = DARK["background"]
+    fig.border_fill_color = DARK["border"]
+    fig.outline_line_color = None
+    fig.title.text_color = DARK["text"]
+    for axis in [*fig.xaxis, *fig.yaxis]:
+        axis.major_label_text_color = axis.axis_label_text_color = DARK["text"]
+        axis.axis_line_color = axis.major_tick_line_color = axis.minor_tick_line_color = DARK["grid"]
+    for grid in [*fig.xgrid, *fig.ygrid]:
+        grid.grid_line_color = DARK["grid"]

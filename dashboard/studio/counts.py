@@ -89,9 +89,8 @@ class Counts:
 
     def add_images(self, images: Iterable[ImageRecord]) -> None:
         """Count images read from the project (a page of them)."""
-        touched = _Touched()
         for image in images:
-            self._count(image.id, self.labels.facts(image), touched)
+            self._count(image.id, self.labels.facts(image), None)
 
     def add_collections(self, collections: Iterable[CollectionRecord]) -> None:
         """Count collections read from the project."""
@@ -132,7 +131,7 @@ class Counts:
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _count(self, image_id: str, facts: Facts, touched: _Touched) -> None:
+    def _count(self, image_id: str, facts: Facts, touched: _Touched | None) -> None:
         """Count `facts` for `image_id`, in place of what was counted for it before (its collections stay)."""
         old = self._facts.get(image_id)
         if old is not None:
@@ -150,19 +149,21 @@ class Counts:
         for cid in self._member_of.pop(image_id, set()):
             self._collections[cid].members.discard(image_id)
 
-    def _tally(self, image_id: str, facts: Facts, sign: int, touched: _Touched) -> None:
-        for facet in FACETS:
-            value = getattr(facts, facet)
+    def _tally(self, image_id: str, facts: Facts, sign: int, touched: _Touched | None) -> None:
+        """Add (`sign` 1) or take away (-1) an image's facts; `touched` notes the keys (None: nobody asks)."""
+        for facet, value in zip(FACETS, facts[:4], strict=True):  # the facets are the first fields
             self._facets[facet][value] += sign
-            touched.facets[facet].add(value)
         if facts.minute_ms is not None:
             self._minutes[facts.minute_ms] += sign
-            touched.minutes.add(facts.minute_ms)
-        self._cameras.setdefault(facts.camera, Sums()).add(facts, sign)
-        touched.cameras.add(facts.camera)
-        for cid in self._member_of.get(image_id, ()):
+        sums = self._cameras.get(facts.camera)
+        if sums is None:
+            sums = self._cameras[facts.camera] = Sums()
+        sums.add(facts, sign)
+        holders = self._member_of.get(image_id, ())
+        for cid in holders:
             self._collections[cid].sums.add(facts, sign)
-            touched.collections.add(cid)
+        if touched is not None:
+            touched.note(facts, holders)
 
     def _collection(self, kind: str, data: dict[str, Any], touched: _Touched) -> None:
         cid, op = data.get("collection_id"), data.get("op")
@@ -212,6 +213,14 @@ class _Touched:
         self.minutes: set[int] = set()
         self.cameras: set[str] = set()
         self.collections: set[str] = set()
+
+    def note(self, facts: Facts, collections: Iterable[str]) -> None:
+        for facet, value in zip(FACETS, facts[:4], strict=True):
+            self.facets[facet].add(value)
+        if facts.minute_ms is not None:
+            self.minutes.add(facts.minute_ms)
+        self.cameras.add(facts.camera)
+        self.collections.update(collections)
 
     def change(self, counts: Counts) -> TallyChange:
         collections = counts._collections

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from dashboard.events import ImageRecord
 from dashboard.export import camera_name
@@ -30,6 +30,9 @@ class Facts(NamedTuple):
     minute_ms: int | None
     rating: int
     flag: str
+
+
+assert Facts._fields[: len(FACETS)] == FACETS, "the facets are the first fields of Facts, in order"
 
 
 @dataclass(frozen=True)
@@ -73,18 +76,26 @@ class Labels:
     def __init__(self) -> None:
         self._strings: dict[str, str] = {}
         self._minutes: dict[str, int | None] = {}
+        self._gear: dict[tuple[Any, ...], tuple[str, str, str, str]] = {}  # EXIF as stored → its four facets
 
     def facts(self, image: ImageRecord) -> Facts:
         exif = image.exif if isinstance(image.exif, dict) else {}
+        stored = (image.camera_make, image.camera_model, exif.get("lens"), exif.get("focal_length_mm"), exif.get("iso"))
+        try:
+            gear = self._gear.get(stored)
+        except TypeError:  # a value JSON allows but EXIF never has (a list): not remembered
+            gear = self._facets(image, exif)
+        if gear is None:
+            gear = self._gear[stored] = self._facets(image, exif)
+        return Facts(*gear, self._minute(image.captured_at), image.rating, self._shared(image.flag))
+
+    def _facets(self, image: ImageRecord, exif: dict[str, Any]) -> tuple[str, str, str, str]:
         lens, focal, iso = exif.get("lens"), _positive(exif.get("focal_length_mm")), _positive(exif.get("iso"))
-        return Facts(
-            camera=self._shared(camera_name(image) or UNKNOWN),
-            lens=self._shared(str(lens) if lens else UNKNOWN),
-            focal=self._shared(f"{focal:g} mm" if focal else UNKNOWN),
-            iso=self._shared(f"ISO {iso:.0f}" if iso else UNKNOWN),
-            minute_ms=self._minute(image.captured_at),
-            rating=image.rating,
-            flag=self._shared(image.flag),
+        return (
+            self._shared(camera_name(image) or UNKNOWN),
+            self._shared(str(lens) if lens else UNKNOWN),
+            self._shared(f"{focal:g} mm" if focal else UNKNOWN),
+            self._shared(f"ISO {iso:.0f}" if iso else UNKNOWN),
         )
 
     def _shared(self, text: str) -> str:

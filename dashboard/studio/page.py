@@ -20,8 +20,10 @@ SIDE_WIDTH_PX = 720
 
 def image_count(live: LiveImages, **params: Any) -> pn.indicators.Number:
     """A `Number` bound to `live.count` (all of the project's images): one value sent per change."""
-    options: dict[str, Any] = {"label": "Images", "format": "{value:,}", "font_size": "36pt", "title_size": "12pt"}
-    return pn.indicators.Number(value=live.param.count, **{**options, **params})
+    options: dict[str, Any] = {"label": "Images", "format": "{value:,}", "font_size": "36pt", "title_size": "12pt",
+               "css_classes": ["ff-studio-count"]}  # fmt: skip
+    with live.holding():  # the value now and its changes after, none between
+        return pn.indicators.Number(value=live.param.count, **{**options, **params})
 
 
 class StudioDashboard(Viewer):
@@ -44,15 +46,19 @@ class StudioDashboard(Viewer):
         self.cameras = CameraCounts(live, tally=tally, dark=dark, height=180)
         self.collections = CollectionRatings(live, tally=tally, dark=dark, height=180)
         self.table = ImageTable(live, dark=self.dark, height=320)
+
+        def heading(text: str) -> pn.pane.Markdown:
+            return pn.pane.Markdown(f"#### {text}", styles={"color": "#dddddd"} if dark else {}, margin=(0, 10))
+
         self._layout = pn.Column(
             self.count,
             self.shots,
             pn.GridBox(*self.distributions, ncols=2, sizing_mode="stretch_width"),
-            pn.pane.Markdown("#### Cameras"),
+            heading("Cameras"),
             self.cameras,
-            pn.pane.Markdown("#### Collections"),
+            heading("Collections"),
             self.collections,
-            pn.pane.Markdown("#### Newest images"),
+            heading("Newest images"),
             self.table,
             sizing_mode="stretch_width",
         )
@@ -75,5 +81,11 @@ def dashboard_page(app: Any, project: str | None = None) -> pn.viewable.Viewable
     live = live_images(app, name)
     gallery = Gallery(app=app, project=name)
     dashboard = StudioDashboard(live, dark=True)
-    side = pn.Column(dashboard, width=SIDE_WIDTH_PX, scroll=True, sizing_mode="stretch_height")
+    side = pn.Column(
+        dashboard,
+        width=SIDE_WIDTH_PX,
+        scroll=True,
+        sizing_mode="stretch_height",
+        styles={"background": "#141414", "color": "#dddddd"},
+    )
     return pn.Row(gallery, side, sizing_mode="stretch_both", margin=0)

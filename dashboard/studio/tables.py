@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 from panel.viewable import Viewer
 
 from dashboard.events import ImageRecord
@@ -122,6 +123,7 @@ class ImageTable(Viewer):
             height=self.height,
             layout="fit_data_stretch",
             theme=DARK_THEME if self.dark else "simple",
+            css_classes=["ff-studio-table"],
         )
         with live.holding():  # the window and the updates after it, none between
             self.table.reset(self._rows(reversed(live.images)))
@@ -176,7 +178,7 @@ class TallyTable(Viewer):
         self.table = KeyedTable(
             columns,
             titles={"mean_rating": "Mean stars"},
-            formatters={"mean_rating": {"type": "money", "precision": 2, "symbol": ""}},
+            formatters={"mean_rating": NumberFormatter(format="0.00", nan_format="")},
             sizing_mode="stretch_width",
             height=self.height,
             layout="fit_columns",

@@ -126,7 +126,7 @@ class ProjectTally(param.Parameterized):
 
     def _read(self) -> None:
         backoff = RETRY_MIN_S
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.live.closed:
             generation = self._generation
             try:
                 position, counts = self._read_project()
@@ -138,8 +138,8 @@ class ProjectTally(param.Parameterized):
                 backoff = min(2 * backoff, RETRY_MAX_S)
                 continue
             with self._lock:
-                if generation != self._generation:
-                    continue  # the model started again meanwhile: so does the count
+                if generation != self._generation or self._stop.is_set():
+                    continue  # the model started again meanwhile (so does the count), or it was closed
                 # What changed while the pages were read may be in them too; `Counts` takes that in its stride.
                 pending = [c for c in self._pending if c.seq > position]
                 counts.apply(pending)
