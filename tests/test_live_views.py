@@ -8,12 +8,9 @@ A real `App` on a temp data directory feeds them, through its hub, as `fotoflo s
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import panel as pn
-import pytest
 from bokeh.document import Document
 from bokeh.document.events import (
     ColumnDataChangedEvent,
@@ -25,48 +22,20 @@ from bokeh.document.events import (
 from bokeh.protocol import Protocol
 
 from dashboard.app import App
-from dashboard.config import Settings
-from dashboard.embedded import BackgroundServer
-from dashboard.events import ImageRecord
-from dashboard.live import LiveImages, close_all, live_images, live_remote
-from dashboard.samples import photo_jpeg
 from dashboard.store import CollectionEdit
 from dashboard.studio import (
     CameraCounts,
     CollectionRatings,
-    Counts,
     Distribution,
     ImageTable,
-    Marks,
     ShotsPerMinute,
     StudioDashboard,
     image_count,
-    tally_of,
 )
-from tests.conftest import Server, jpeg_bytes, wait_until
-from tests.http_helpers import checked_client, small_jpeg, upload
+from tests.conftest import wait_until
+from tests.studio_helpers import PROJECT, app, ingest, settle, started
 
-PROJECT = "default"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    """A real `App` on a temp data directory, its API and hub on a background server's loop."""
-    fotoflo = App(Settings(data=tmp_path / "data", watch=None))
-    server = BackgroundServer(fotoflo).start()
-    yield fotoflo
-    close_all()
-    server.stop()
-
-
-def ingest(app: App, seed: int, *, minute: int = 0, camera: str = "X-T5", iso: int = 400) -> ImageRecord:
-    """An image shot at 10:`minute` on `camera` (a Fujifilm) at `iso`."""
-    data = photo_jpeg(seed, (96, 64), captured=f"2026:05:01 10:{minute:02d}:{seed % 60:02d}", iso=iso)
-    if camera != "X-T5":
-        data = jpeg_bytes((96, 64), seed=seed, make="Canon", model=camera, taken=f"2026:05:01 10:{minute:02d}:00")
-    result = app.ingest_bytes(data, f"IMG_{seed:04d}.JPG")
-    assert result.created
-    return result.image
+__all__ = ["app"]  # the fixture
 
 
 class Sent:
@@ -99,21 +68,6 @@ def patched(events: list[DocumentChangedEvent]) -> list[ColumnsPatchedEvent]:
 def no_whole_data(events: list[DocumentChangedEvent]) -> None:
     assert not [e for e in events if isinstance(e, ColumnDataChangedEvent)], "a source's data was sent whole"
     assert not [e for e in events if isinstance(e, ModelChangedEvent) and e.attr == "data"], "data replaced"
-
-
-def settle(app: App, live: LiveImages) -> None:
-    """Wait until the model and its tally have applied the whole feed and told every watcher."""
-    tally = tally_of(live)
-    wait_until(lambda: live.last_seq == tally.last_seq == app.store.last_seq(PROJECT))
-    with live.holding():  # the watchers outside a session run inside the update, which holds it
-        pass
-
-
-def started(app: App, window: int = 500) -> LiveImages:
-    live = live_images(app, window=window)
-    wait_until(lambda: live.connected)
-    assert tally_of(live).wait_ready(5)
-    return live
 
 
 # -- the count and the table: the window --------------------------------------------------------
@@ -176,73 +130,7 @@ def test_a_deletion_in_the_window_sends_the_window_again(app: App):
     wait_until(lambda: list(widget.value["file"]) == [*want[1:], "IMG_0009.JPG"])
 
 
-# -- the tallies: the whole project ---------------------------------------------------------------
-
-
-def test_the_tally_counts_the_whole_project_not_the_window(app: App):
-    made = [ingest(app, seed, minute=seed % 2, iso=100 * (1 + seed % 3)) for seed in range(6)]
-    made.append(ingest(app, 6, camera="EOS R5"))
-    live = started(app, window=2)
-    tally = tally_of(live)
-    assert tally_of(live) is tally, "one per model"
-
-    state = tally.state()
-    assert state.facets["camera"] == {"Fujifilm X-T5": 6, "Canon EOS R5": 1}
-    assert state.facets["iso"] == {"ISO 100": 2, "ISO 200": 2, "ISO 300": 2, "unknown": 1}
-    assert state.facets["focal"] == {"33 mm": 6, "unknown": 1}
-    assert sum(state.minutes.values()) == 7 and len(state.minutes) == 2
-
-    app.curator.set_rating(PROJECT, made[0].id, rating=3, flag="pick")  # far outside the window of 2
-    wait_until(lambda: tally.state().cameras["Fujifilm X-T5"] == Marks(6, 1, 0, 1, 3))
-    app.curator.delete_image(PROJECT, made[0].id)
-    wait_until(lambda: tally.state().cameras["Fujifilm X-T5"] == Marks(5, 0, 0, 0, 0))
-    assert tally.state().facets["iso"]["ISO 100"] == 1
-
-
-def test_counts_take_a_feed_entry_twice_without_harm(app: App):
-    made = [ingest(app, seed, minute=seed) for seed in range(3)]
-    app.curator.set_rating(PROJECT, made[0].id, rating=5, flag="pick")
-    collection = app.curator.save_collection(PROJECT, "Keepers", [made[0].id, made[1].id])
-    app.curator.edit_collection(PROJECT, collection.id, CollectionEdit("remove", image_ids=(made[1].id,)))
-    app.curator.delete_image(PROJECT, made[2].id)
-    changes = app.store.changes(PROJECT, limit=100)
-
-    once, twice, read = Counts(), Counts(), Counts()
-    once.apply(changes)
-    twice.apply(changes)
-    twice.apply(changes)
-    read.add_images(app.store.list_images(PROJECT, limit=100))
-    read.add_collections(app.store.list_collections(PROJECT))
-    read.apply(changes)  # the feed from before a read, over the read: what a tally does
-
-    for counts in (twice, read):
-        assert counts.state().facets == once.state().facets and counts.state().cameras == once.state().cameras
-        assert counts.state().collections == once.state().collections
-    (keepers,) = once.state().collections.values()
-    assert keepers is not None and (keepers.name, keepers.marks) == ("Keepers", Marks(1, 1, 0, 1, 5))
-
-
-def test_a_tally_made_while_images_keep_coming_counts_each_once(app: App):
-    live = started(app)
-    stop = threading.Event()
-
-    def keep_ingesting() -> None:
-        for seed in range(40):
-            if stop.is_set():
-                return
-            ingest(app, 100 + seed, minute=seed % 7)
-
-    worker = threading.Thread(target=keep_ingesting)
-    worker.start()
-    try:
-        wait_until(lambda: live.count >= 5)
-        tally = tally_of(live)
-        assert tally.wait_ready(5)
-    finally:
-        worker.join()
-    wait_until(lambda: tally.last_seq == app.store.last_seq(PROJECT))
-    assert tally.state().facets["camera"] == {"Fujifilm X-T5": 40}
-    assert sum(tally.state().minutes.values()) == 40
+# -- the charts and tables of the tally: the whole project -----------------------------------------
 
 
 def test_shots_per_minute_patches_its_minute_or_streams_a_new_one(app: App):
@@ -360,21 +248,28 @@ def test_the_dashboard_sends_the_same_bytes_per_new_image_however_large_the_proj
     assert abs(large - small) <= 32, (small, large)
 
 
-# -- a remote server ------------------------------------------------------------------------------
+# -- sessions ---------------------------------------------------------------------------------------
 
 
-def test_a_remote_tally_reads_collections_and_follows_ratings(server: Server):
-    with checked_client() as client:
-        assert upload(client, server, ("a.jpg", small_jpeg(1)), ("b.jpg", small_jpeg(2))).status_code == 201
-        ids = [i["id"] for i in client.get(server.api("/images")).json()["images"]]
-        saved = client.post(server.api("/collections"), json={"name": "Picks", "image_ids": ids}).json()
-        live = live_remote(server.url, server.project)
-        try:
-            tally = tally_of(live)
-            assert tally.wait_ready(10)
-            assert tally.state().collections[saved["id"]].marks.images == 2  # type: ignore[union-attr]
+def test_an_update_from_the_feed_waits_for_the_sessions_turn_while_the_server_runs_its_callback():
+    """The model's worker must not take a session's document for its own while the server patches Bokeh's curdoc.
 
-            assert client.post(server.api(f"/images/{ids[0]}/rating"), json={"flag": "pick"}).status_code == 200
-            wait_until(lambda: tally.state().collections[saved["id"]].marks.picks == 1)  # type: ignore[union-attr]
-        finally:
-            live.close()
+    Bokeh's `curdoc()` during a session callback is one for all threads, and Panel's current document
+    falls back on it: the pieces' charts, changed from the worker then, broke the server's document lock.
+    """
+    from bokeh.io.doc import patch_curdoc
+
+    from dashboard.live.sessions import SessionWatcher
+
+    doc = Document()
+    doc._session_context = lambda: object()  # type: ignore[assignment]  # a served session's document
+    threads: list[int] = []
+    watcher = SessionWatcher(doc, lambda: threads.append(threading.get_ident()))
+    with patch_curdoc(doc):  # the server runs one of the session's callbacks...
+        worker = threading.Thread(target=watcher)  # ...while the feed's worker delivers an update
+        worker.start()
+        worker.join()
+    assert threads == [], "not run on the worker"
+    (scheduled,) = doc.session_callbacks
+    scheduled.callback()
+    assert threads == [threading.get_ident()], "run on the session's turn"
