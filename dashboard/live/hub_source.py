@@ -17,6 +17,7 @@ from dashboard.live.source import Page, read_snapshot
 
 if TYPE_CHECKING:
     from dashboard.app import App
+    from dashboard.events import CollectionRecord
     from dashboard.hub import FeedSubscription
     from dashboard.live.model import LiveImages
 
@@ -58,6 +59,9 @@ class HubSource:
 
     def last_seq(self) -> int:
         return self.app.store.last_seq(self.project)
+
+    def collections(self) -> list[CollectionRecord]:
+        return self.app.store.list_collections(self.project)
 
     def start(self, model: LiveImages) -> None:
         self._model = model

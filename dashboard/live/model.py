@@ -13,7 +13,8 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -115,6 +116,9 @@ class LiveImages(param.Parameterized):
     delta = param.ClassSelector(
         class_=Delta, default=Delta(), constant=True, doc="What the last change of `images` did."
     )
+    changes = param.List(
+        default=[], constant=True, doc="The feed entries (`Change`s, every kind) the last update applied, in order."
+    )
     source = param.String(default="", constant=True, doc="Where the feed comes from, for people.")
 
     _per_session = False  # True once made: watchers registered from then on in a session run there
@@ -155,6 +159,15 @@ class LiveImages(param.Parameterized):
         return f"<code>{html.escape(repr(self))}</code>"
 
     # -- for callers --------------------------------------------------------------------------
+
+    feed = property(lambda self: self._feed, doc="Where the model reads the project: for tallies of all of it.")
+    closed = property(lambda self: self._closed, doc="True once `close()` was called.")
+
+    @contextmanager
+    def holding(self) -> Iterator[LiveImages]:
+        """No update while the block runs: copy `images` and watch `delta` in it, so none falls between."""
+        with self._lock:
+            yield self
 
     def wait_ready(self, timeout_s: float = 10.0) -> bool:
         """Wait until the first page and count are in (True), or the first attempt failed or time ran out (False)."""
@@ -253,11 +266,13 @@ class LiveImages(param.Parameterized):
             added: list[str] = []  # oldest first
             updated: dict[str, ImageRecord] = {}
             removed: list[str] = []
+            applied: list[Change] = []
             deleted = False
             for change in changes:
                 if change.seq <= cursor:
                     continue
                 cursor = change.seq
+                applied.append(change)
                 kind, image = change.kind, change.image
                 if kind == IMAGE_CREATED:
                     if image is not None and image.id in self._by_id:
@@ -288,7 +303,7 @@ class LiveImages(param.Parameterized):
                 gone = self._order.pop()
                 del self._by_id[gone]
                 removed.append(gone)
-            values: dict[str, Any] = {"count": max(0, count), "last_seq": cursor}
+            values: dict[str, Any] = {"count": max(0, count), "last_seq": cursor, "changes": applied}
             if added or updated or removed:
                 new = set(added)
                 delta = Delta(

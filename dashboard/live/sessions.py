@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -72,13 +73,16 @@ class SessionWatcher(GuardedWatcher):
     def __init__(self, doc: Document, fn: Callable[..., Any]) -> None:
         super().__init__(fn)
         self.doc = doc
+        self.thread = threading.get_ident()  # the thread that serves the session (it registers the watcher)
         self.gone = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> None:
         if self.gone:
             return
-        if served_session() is self.doc:
-            # Already on this session's turn (one of its callbacks set a filter): at once, like param.
+        # Already on this session's turn (one of its callbacks set a filter): at once, like param. The
+        # thread is checked too: Panel's current document falls back on Bokeh's, which is one for all
+        # threads, so the model's worker sees a session's document while the server runs its callback.
+        if threading.get_ident() == self.thread and served_session() is self.doc:
             self._call(args, kwargs)
             return
         try:

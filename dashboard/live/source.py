@@ -13,7 +13,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from dashboard.events import ImageRecord
+from dashboard.events import CollectionRecord, ImageRecord
 
 if TYPE_CHECKING:
     from dashboard.live.model import LiveImages
@@ -57,6 +57,9 @@ class Source(Protocol):
 
     def last_seq(self) -> int:
         """The project's newest feed seq now."""
+
+    def collections(self) -> list[CollectionRecord]:
+        """The project's saved collections (not deleted ones), each with its `image_ids`."""
 
     def start(self, model: LiveImages) -> None:
         """Read the snapshot and follow the feed after it, feeding `model` through `model.post` until `close`."""

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from dashboard.client import ApiClient, ApiError, Unreachable, error_of, project_path
-from dashboard.events import IMAGE_CREATED, IMAGE_UPDATED, Change, ImageRecord
+from dashboard.client import ApiClient, ApiError, Unreachable, error_of, project_path, segment
+from dashboard.events import IMAGE_CREATED, IMAGE_UPDATED, Change, CollectionRecord, ImageRecord
 from dashboard.live.source import PAGE_MAX, Page, read_snapshot
 
 if TYPE_CHECKING:
@@ -128,6 +128,11 @@ class SseSource:
 
     def last_seq(self) -> int:
         return int(self._client.get("/changes", after=_BEYOND_FEED, limit=1)["last_seq"])
+
+    def collections(self) -> list[CollectionRecord]:
+        # The list has cards (no image ids): each collection is read on its own, as the notebook does.
+        cards = self._client.get("/collections")["collections"]
+        return [CollectionRecord.from_dict(self._client.get(f"/collections/{segment(c['id'])}")) for c in cards]
 
     # -- following ----------------------------------------------------------------------------
 

@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_until
 from tests.e2e.conftest import photo_jpeg
 from tests.e2e.helpers import badge_state, drop_file, tile_ids
+from tests.support import ROOT
+from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 APP = """
 import panel as pn

@@ -1,0 +1,88 @@
+"""The studio page (`dashboard_page`: the gallery beside the live dashboard) updates in the browser on ingest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port, wait_until
+from tests.e2e.conftest import photo_jpeg, screenshot
+from tests.e2e.helpers import drop_file, tile_ids
+
+APP = """
+from dashboard.plugin import app
+from dashboard.studio import dashboard_page
+
+dashboard_page(app).servable(title="Studio")
+"""
+
+
+@pytest.fixture
+def studio_app(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    script = tmp_path / "studio.py"
+    script.write_text(APP)
+    port = free_port()
+    watch = tmp_path / "hot"
+    env = {**os.environ, "FOTOFLO_DATA": str(tmp_path / "data"), "FOTOFLO_WATCH": str(watch),
+           "FOTOFLO_PROJECT": "studio", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    log_path = tmp_path / "panel.log"
+    log = open(log_path, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", str(script), "--plugins", "dashboard.plugin",
+         "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, log_path.read_text()
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, timeout_s=60)
+        yield f"{url}/studio", watch
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+        text = log_path.read_text(errors="replace")
+        assert "Traceback" not in text, text
+
+
+def shown_count(page: Any) -> str:
+    """The number the count indicator shows (its text is the label, then the number)."""
+    words = page.locator(".ff-studio-count").evaluate("e => (e.shadowRoot || e).textContent").split()
+    return words[-1] if words else ""
+
+
+def table_files(page: Any) -> list[str]:
+    cells = page.locator(".ff-studio-table .tabulator-row .tabulator-cell[tabulator-field=file]")
+    return cells.all_inner_texts()
+
+
+def test_the_studio_page_counts_and_lists_each_new_image(studio_app, open_page):
+    url, watch = studio_app
+    page = open_page(url, width=1600, height=1000)
+    wait_until(lambda: shown_count(page) == "0", timeout_s=15)
+    assert table_files(page) == []
+
+    drop_file(watch, "one.jpg", photo_jpeg(1, (600, 400)))
+    wait_until(lambda: shown_count(page) == "1", timeout_s=15)
+    wait_until(lambda: table_files(page) == ["one.jpg"], timeout_s=15)
+
+    drop_file(watch, "two.jpg", photo_jpeg(2, (600, 400)))
+    wait_until(lambda: shown_count(page) == "2", timeout_s=15)
+    wait_until(lambda: table_files(page) == ["one.jpg", "two.jpg"], timeout_s=15)
+    wait_until(lambda: len(tile_ids(page)) == 2, timeout_s=15)  # the gallery beside it is live too
+    assert not page.console.errors, page.console.errors
+    screenshot(page, "studio-dashboard")
