@@ -12,9 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_until
 from tests.e2e.conftest import photo_jpeg, screenshot
 from tests.e2e.helpers import drop_file, tile_ids
+from tests.support import ROOT
+from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 APP = """
 from dashboard.plugin import app

@@ -1,4 +1,4 @@
-"""Helpers of the studio dashboard's tests: a real `App` on a temp data directory, images shot at a given minute."""
+"""Helpers of the studio tests: a real `App` on a temp data directory (fixture), images shot at a given minute."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from dashboard.events import ImageRecord
 from dashboard.live import LiveImages, close_all, live_images
 from dashboard.samples import photo_jpeg
 from dashboard.studio import tally_of
-from tests.conftest import jpeg_bytes, wait_until
+from tests.support.images import jpeg_bytes
+from tests.support.waiting import wait_until
 
 PROJECT = "default"
 

@@ -32,8 +32,8 @@ from dashboard.studio import (
     StudioDashboard,
     image_count,
 )
-from tests.conftest import wait_until
-from tests.studio_helpers import PROJECT, app, ingest, settle, started
+from tests.studio.helpers import PROJECT, app, ingest, settle, started
+from tests.support.waiting import wait_until
 
 __all__ = ["app"]  # the fixture
 

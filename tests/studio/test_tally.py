@@ -12,9 +12,11 @@ from dashboard.live import live_remote
 from dashboard.live.source import read_snapshot
 from dashboard.store import CollectionEdit
 from dashboard.studio import Counts, ImageTable, Marks, tally_of
-from tests.conftest import Server, wait_until
-from tests.http_helpers import checked_client, small_jpeg, upload
-from tests.studio_helpers import PROJECT, app, ingest, settle, started
+from tests.studio.helpers import PROJECT, app, ingest, settle, started
+from tests.support.api import checked_client, upload
+from tests.support.images import small_jpeg
+from tests.support.servers import Server
+from tests.support.waiting import wait_until
 
 __all__ = ["app"]  # the fixture
 
