@@ -7,7 +7,7 @@ Kept outside `dashboard/`: `panel serve` puts the script's folder first on `sys.
 holds this process's `App`; the page gets it explicitly.
 """
 
-from dashboard.gallery import app_for_session
+from dashboard.page import app_for_session
 from dashboard.plugin import app
 
 app_for_session(app).servable(title="Fotoflo")

@@ -27,8 +27,8 @@ from tornado import web
 from dashboard.app import App
 from dashboard.config import Settings
 from dashboard.events import Change, ImageRecord
-from dashboard.gallery import app_for_session
 from dashboard.http.routes import routes
+from dashboard.page import app_for_session
 
 
 def naive_tile(fotoflo: App, image: ImageRecord) -> pn.pane.HTML:

@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import panel as pn
 import param
 from panel.custom import JSComponent
 from panel.viewable import Viewer
@@ -363,42 +362,3 @@ def _embedded_at(url: str) -> Any:
     from dashboard.embedded import running
 
     return running(url)
-
-
-PAGE_CSS = """
-html, body { margin: 0; height: 100%; background: #141414; }
-body > .bk-Column, body > div { height: 100vh; }
-"""
-
-
-def app_for_session(app: Any) -> pn.viewable.Viewable:
-    """The page at `/` for one browser session of `app`'s server: `?mode=single|collection|wall`.
-
-    `--wall` makes the wall display the default. A share link's session sees the project it grants.
-    """
-    from dashboard.http.pages import page_project
-
-    if PAGE_CSS not in pn.config.raw_css:
-        pn.config.raw_css = [*pn.config.raw_css, PAGE_CSS]
-    query = pn.state.location.query_params if pn.state.location else {}
-    mode = str(query.get("mode") or ("wall" if app.settings.wall else "grid"))
-    mode = MODE_ALIASES.get(mode, mode)
-    mode = mode if mode in MODES else "grid"
-    project = str(query.get("project") or app.settings.project)
-    project = page_project(app.access, dict(pn.state.cookies or {}), project)
-    heartbeat_s = page_heartbeat_s(app.settings.heartbeat_s)
-    gallery = Gallery(app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True)
-    _log_session(project, mode)
-    return pn.Column(gallery, sizing_mode="stretch_both", margin=0)
-
-
-def _log_session(project: str, mode: str) -> None:
-    doc = pn.state.curdoc
-    session_id = getattr(getattr(doc, "session_context", None), "id", "?")
-    log.info("session opened %s (project %s, %s)", session_id, project, mode)
-
-    def closed(_: Any) -> None:
-        log.info("session closed %s", session_id)
-
-    if doc is not None:
-        doc.on_session_destroyed(closed)

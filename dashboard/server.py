@@ -11,10 +11,10 @@ from typing import Any
 from dashboard import logs, preflight
 from dashboard.app import App
 from dashboard.config import ConfigError, Settings
-from dashboard.gallery import app_for_session
 from dashboard.guard import guard
 from dashboard.http.pages import PageAuth
 from dashboard.http.routes import http_server_kwargs, server_routes
+from dashboard.page import app_for_session
 
 log = logging.getLogger("fotoflo.server")
 

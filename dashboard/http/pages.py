@@ -21,7 +21,7 @@ from tornado import web
 
 from dashboard.auth.access import CSRF_COOKIE, SESSION_COOKIE, Access, AuthRefused, SignIn
 from dashboard.auth.ratelimit import retry_after
-from dashboard.auth.roles import ANY_PROJECT, Principal, Role
+from dashboard.auth.roles import ANY_PROJECT, Action, Principal, Role
 from dashboard.auth.store import ShareRecord
 from dashboard.guard import foreign_page
 
@@ -281,3 +281,14 @@ def page_project(access: Access, cookies: dict[str, str], project: str) -> str:
     if principal is None or principal.project == ANY_PROJECT:
         return project
     return principal.project
+
+
+def page_sees_whole_project(access: Access, cookies: dict[str, str], project: str) -> bool:
+    """Whether this page's session may see all of `project` (the studio dashboard counts all of it).
+
+    Not a collection's share link, whose guests see only that collection's images.
+    """
+    if not access.enabled:
+        return True
+    principal = access.page_principal(cookies.get(SESSION_COOKIE))
+    return principal is not None and principal.collection_id is None and principal.may(Action.VIEW, project)

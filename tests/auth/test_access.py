@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from dashboard.auth import Access, Action, ConfigError, Role, SQLiteAuthStore, auth_required, is_loopback
-from dashboard.auth.access import AuthRefused
+from dashboard.auth.access import SESSION_COOKIE, AuthRefused, SignIn
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import MIN_ROLE, OPEN, Principal
 from dashboard.auth.store import check_password, hash_password
 from dashboard.cli import main
 from dashboard.config import Settings
+from dashboard.http.pages import page_sees_whole_project
 from dashboard.store import CollectionEdit
 from dashboard.store.sqlite import SQLiteStore
 from tests.support.records import image_record
@@ -313,3 +314,22 @@ def test_share_cli_checks_what_it_shares(tmp_path: Path, capsys: pytest.CaptureF
     share_id = listed.split()[0]
     assert main(["share", "revoke", share_id, *data]) == 0
     assert main(["share", "list", *data]) == 0 and "revoked" in capsys.readouterr().out
+
+
+def test_only_a_session_that_sees_the_whole_project_gets_the_studio_dashboard(access: Access) -> None:
+    assert access.store is not None
+    _, owner_secret = access.store.create_token(name="", role=Role.OWNER)
+    _, owner = access.login(owner_secret, "c")
+    _, project_link = access.store.create_share(project="p", role=Role.CLIENT)
+    _, guest = access.open_share(project_link, None, "c")
+    _, collection_link = access.store.create_share(project="p", role=Role.CLIENT, collection_id="c1")
+    _, collection_guest = access.open_share(collection_link, None, "c")
+
+    def sees(signed_in: SignIn | None, project: str = "p") -> bool:
+        cookies = {SESSION_COOKIE: signed_in.session} if signed_in is not None else {}
+        return page_sees_whole_project(access, cookies, project)
+
+    assert sees(owner) and sees(guest)
+    assert not sees(collection_guest), "a collection's guests must not count the rest of the project"
+    assert not sees(guest, "other") and not sees(None)
+    assert page_sees_whole_project(Access(None), {}, "p"), "authentication off: the studio's own machine"

@@ -88,3 +88,13 @@ def test_the_studio_page_counts_and_lists_each_new_image(studio_app, open_page):
     wait_until(lambda: len(tile_ids(page)) == 2, timeout_s=15)  # the gallery beside it is live too
     assert not page.console.errors, page.console.errors
     screenshot(page, "studio-dashboard")
+
+
+def test_fotoflo_serve_shows_the_studio_page_at_mode_dashboard(server, open_page):
+    page = open_page(f"{server.url}/?mode=dashboard", width=1600, height=1000)
+    wait_until(lambda: shown_count(page) == "0", timeout_s=20)
+    drop_file(server.watch, "one.jpg", photo_jpeg(3, (600, 400)))
+    wait_until(lambda: shown_count(page) == "1", timeout_s=15)
+    wait_until(lambda: table_files(page) == ["one.jpg"], timeout_s=15)
+    wait_until(lambda: len(tile_ids(page)) == 1, timeout_s=15)
+    assert not page.console.errors, page.console.errors
