@@ -757,7 +757,7 @@ def render_page(page: dict[str, Any], trees: dict[str, Path], sizes: list[int]) 
             lines.append(f"- Own time, {title}: {_frames(top_self(prof['stacks']), whole, 0.02)}")
         lines.append("")
     opens = page.get("opens") or {}
-    if opens:
+    if any(opens.values()):
         names = list(trees)
         lines += [
             "Chromium, a fresh context each time (nothing cached), median ms from navigation by the page's clock:",
@@ -769,7 +769,7 @@ def render_page(page: dict[str, Any], trees: dict[str, Path], sizes: list[int]) 
             cells = []
             for n in names:
                 for s in sizes:
-                    values = [o[step] for o in opens[n][s] if o.get(step) is not None]
+                    values = [o[step] for o in opens[n].get(s, []) if o.get(step) is not None]
                     cells.append(f"{statistics.median(values):.0f}" if values else "–")
             lines.append(f"| {label} | {' | '.join(cells)} |")
         lines.append("")
