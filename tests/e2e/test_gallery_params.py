@@ -7,9 +7,6 @@ mode switches to the wall and back. `gallery.live` is the project's shared model
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +16,7 @@ import pytest
 
 from tests.e2e.conftest import photo_jpeg
 from tests.e2e.helpers import badge_state, drop_file, tile_ids
-from tests.support import ROOT
-from tests.support.servers import free_port
+from tests.support.servers import panel_app
 from tests.support.waiting import wait_until
 
 APP = """
@@ -59,44 +55,8 @@ pn.Column(
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    script = tmp_path / "bound.py"
-    script.write_text(APP)
-    port = free_port()
-    watch = tmp_path / "hot"
-    env = {**os.environ, "FOTOFLO_DATA": str(tmp_path / "data"), "FOTOFLO_WATCH": str(watch),
-           "FOTOFLO_PROJECT": "studio", "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    log_path = tmp_path / "panel.log"
-    log = open(log_path, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", str(script), "--plugins", "dashboard.plugin",
-         "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.poll() is None, log_path.read_text()
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def sessions_closed() -> bool:
-        text = log_path.read_text(errors="replace")
-        return text.count("WebSocket connection opened") == text.count("WebSocket connection closed")
-
-    try:
-        wait_until(up, timeout_s=60)
+    with panel_app(tmp_path, "bound", APP, wait_sessions_closed=True) as (url, watch):
         yield url, watch
-        # The pages are closed by now (`open_page` ends first): a session Bokeh is still closing at
-        # SIGTERM logs a traceback of its own (its connection's session already detached).
-        wait_until(sessions_closed, timeout_s=15)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
-        text = log_path.read_text(errors="replace")
-        assert "Traceback" not in text, text
 
 
 def shows(page: Any, text: str) -> None:

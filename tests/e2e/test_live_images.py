@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import photo_jpeg
 from tests.e2e.helpers import drop_file
-from tests.support import ROOT
-from tests.support.servers import free_port
-from tests.support.waiting import wait_until
+from tests.support.servers import panel_app
 
 # The tiny app of docs/live.md: a count bound with `pn.bind`; the second line says whether the bound
 # function ran on its own session's turn (Panel's current document is the session's), as promised.
@@ -38,37 +32,8 @@ pn.Column(
 
 @pytest.fixture
 def live_app(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    script = tmp_path / "live_count.py"
-    script.write_text(APP)
-    port = free_port()
-    watch = tmp_path / "hot"
-    env = {**os.environ, "FOTOFLO_DATA": str(tmp_path / "data"), "FOTOFLO_WATCH": str(watch),
-           "FOTOFLO_PROJECT": "studio", "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    log_path = tmp_path / "panel.log"
-    log = open(log_path, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", str(script), "--plugins", "dashboard.plugin",
-         "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.poll() is None, log_path.read_text()
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(up, timeout_s=60)
+    with panel_app(tmp_path, "live_count", APP) as (url, watch):
         yield f"{url}/live_count", watch
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
-        text = log_path.read_text(errors="replace")
-        assert "Traceback" not in text, text
 
 
 def shows(page: Any, text: str) -> None:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import photo_jpeg, screenshot
 from tests.e2e.helpers import drop_file, tile_ids
-from tests.support import ROOT
-from tests.support.servers import free_port
+from tests.support.servers import panel_app
 from tests.support.waiting import wait_until
 
 APP = """
@@ -28,37 +23,8 @@ dashboard_page(app).servable(title="Studio")
 
 @pytest.fixture
 def studio_app(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    script = tmp_path / "studio.py"
-    script.write_text(APP)
-    port = free_port()
-    watch = tmp_path / "hot"
-    env = {**os.environ, "FOTOFLO_DATA": str(tmp_path / "data"), "FOTOFLO_WATCH": str(watch),
-           "FOTOFLO_PROJECT": "studio", "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    log_path = tmp_path / "panel.log"
-    log = open(log_path, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", str(script), "--plugins", "dashboard.plugin",
-         "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.poll() is None, log_path.read_text()
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(up, timeout_s=60)
+    with panel_app(tmp_path, "studio", APP) as (url, watch):
         yield f"{url}/studio", watch
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
-        text = log_path.read_text(errors="replace")
-        assert "Traceback" not in text, text
 
 
 def shown_count(page: Any) -> str:

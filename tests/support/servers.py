@@ -25,6 +25,7 @@ import httpx
 
 from dashboard.store.sqlite import SQLiteStore
 from tests.support import ROOT
+from tests.support.waiting import wait_until
 
 
 def free_port(*, avoid: Collection[int] = ()) -> int:
@@ -173,3 +174,53 @@ def fresh_project(server: Server, test_name: str) -> Server:
     finally:
         store.close()
     return dataclasses.replace(server, project=name)
+
+
+@contextmanager
+def panel_app(
+    tmp: Path, name: str, script: str, *, project: str = "studio", wait_sessions_closed: bool = False
+) -> Iterator[tuple[str, Path]]:
+    """`panel serve SCRIPT --plugins dashboard.plugin` on a free port: (its base URL, its hot folder).
+
+    The app script (`script`, written to `tmp/NAME.py`, served at `/NAME`) gets the process's `App` from
+    `dashboard.plugin`. On the way out the server's log must hold no traceback. `wait_sessions_closed`:
+    first wait until every websocket the pages opened is closed (a session Bokeh is still closing at
+    SIGTERM logs a traceback of its own); only for tests whose pages are all closed by then.
+    """
+    path = tmp / f"{name}.py"
+    path.write_text(script)
+    port = free_port()
+    watch = tmp / "hot"
+    env = {**os.environ, "FOTOFLO_DATA": str(tmp / "data"), "FOTOFLO_WATCH": str(watch),
+           "FOTOFLO_PROJECT": project, "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    log_path = tmp / "panel.log"
+    log = open(log_path, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", str(path), "--plugins", "dashboard.plugin",
+         "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, log_path.read_text()
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def sessions_closed() -> bool:
+        text = log_path.read_text(errors="replace")
+        return text.count("WebSocket connection opened") == text.count("WebSocket connection closed")
+
+    try:
+        wait_until(up, timeout_s=60)
+        yield url, watch
+        if wait_sessions_closed:
+            wait_until(sessions_closed, timeout_s=15)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+        text = log_path.read_text(errors="replace")
+        assert "Traceback" not in text, text
