@@ -120,3 +120,20 @@ def test_a_project_of_any_name_is_read_and_curated(tmp_path: Path):
     finally:
         odd.close()
         embedded.stop_all()
+
+
+def test_the_kernel_s_server_answers_to_a_page_s_name_once_the_page_reported_it(shoot: Project):
+    """Through the Jupyter server's proxy a request carries the page's `Host` (JupyterHub's name, say)."""
+    server = embedded.running(shoot.url)
+    assert server is not None
+    images = f"{server.url}/api/projects/nb/images"
+    auth = {"Authorization": f"Bearer {server.token}"}
+
+    def status(host: str) -> int:
+        return httpx.get(images, headers={**auth, "Host": host}, timeout=10).status_code
+
+    assert status("hub.example.org") == 421  # Misdirected Request: no page of that name has shown a gallery
+    server.allow_origin("https://hub.example.org")  # a page there reported its origin over the comm
+    assert status("hub.example.org") == 200
+    assert status("evil.example") == 421
+    assert httpx.get(images, headers={"Host": "hub.example.org"}, timeout=10).status_code == 401  # no token
