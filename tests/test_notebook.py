@@ -99,6 +99,11 @@ def test_a_server_with_access_control_is_read_with_a_token(server_factory, tmp_p
         assert shoot.images() == []
         with pytest.raises(ValueError, match="a viewer may not"):
             shoot.save_collection("Nope", [])
+        gallery = shoot.gallery()  # its live model reads the server with the token, which no repr shows
+        live = gallery.live
+        assert live is not None and live.wait_for(lambda m: m.connected, timeout_s=30) and live.error is None
+        assert viewer not in repr(gallery) and viewer not in str(gallery.param.values())
+        live.close()
 
 
 def test_a_project_of_any_name_is_read_and_curated(tmp_path: Path):
