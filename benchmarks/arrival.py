@@ -244,6 +244,15 @@ def render(
         "",
         f"Other processes on the machine used {others_cores:.2f} cores on average meanwhile.",
         "",
+    ]
+    if others_cores > 0.25:
+        lines += [
+            "> **The machine was not idle** while this ran: the end-to-end figures above (which include decoding "
+            "and storing each image) are pessimistic; the watcher's own wait is not. Rerun on an otherwise idle "
+            "machine for clean numbers.",
+            "",
+        ]
+    lines += [
         "Regenerate with `scripts/bench` (all benchmarks) or `python benchmarks/arrival.py --baseline b08495e`.",
     ]
     return "\n".join(lines)
