@@ -24,6 +24,7 @@ import itertools
 import logging
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -102,6 +103,8 @@ def nobody_writing(path: Path) -> bool | None:
     if sys.platform != "linux":
         return None
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):  # opening a device or a FIFO may do something
+            return None
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None

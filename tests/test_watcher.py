@@ -20,7 +20,7 @@ from PIL import Image
 
 from dashboard.events import ImageRecord
 from dashboard.ingest import IngestResult
-from dashboard.watcher import HotFolderWatcher, is_ignored
+from dashboard.watcher import HotFolderWatcher, is_ignored, nobody_writing
 from tests.support.embedded import Embedded
 from tests.support.images import jpeg_bytes
 from tests.support.waiting import wait_until
@@ -260,6 +260,19 @@ def test_file_held_open_for_writing_is_not_read_until_closed(hot: HotFolder, wat
     wait_until(lambda: hot.named("held.jpg"), timeout_s=5)  # the close-write, not the settle time
     assert [(i.filename, i.sha256) for i in hot.images()] == [("held.jpg", sha(data))]
     assert hot.calls_for("held.jpg") == 1
+
+
+def test_nobody_writing_asks_the_kernel(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(unique_jpeg(24))
+    assert nobody_writing(path) is True
+    with open(path, "ab"):
+        assert nobody_writing(path) is False
+    with open(path, "rb"):
+        assert nobody_writing(path) is True  # readers do not count
+    (tmp_path / "link.jpg").symlink_to(path)
+    assert nobody_writing(tmp_path / "link.jpg") is None  # not followed: the watcher waits the settle time
+    assert nobody_writing(tmp_path / "gone.jpg") is None
 
 
 @pytest.mark.parametrize("workers", [2, 4])
