@@ -36,6 +36,8 @@ import os
 import pickle
 import queue
 import re
+import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -59,6 +61,7 @@ from _common import (
     ROOT,
     OtherLoad,
     Server,
+    cores,
     free_port,
     machine_description,
     percentile,
@@ -204,6 +207,12 @@ class Latency:
     call_ms: list[float] = field(default_factory=list)
     before_return: int = 0  # watcher called before the ingest call had returned
 
+    def summary(self) -> str:
+        return (
+            f"{len(self.begin_ms)} images, call begins → watcher p50 {percentile(self.begin_ms, 50):.0f} ms, "
+            f"p95 {percentile(self.begin_ms, 95):.0f} ms; the call p50 {percentile(self.call_ms, 50):.0f} ms"
+        )
+
 
 def ingest_timed(
     live: Any, watch: CountWatch, files: list[tuple[str, bytes]], ingest: Callable[[str, bytes], None]
@@ -271,7 +280,7 @@ def in_process(data: Path, args: argparse.Namespace, files: list[tuple[str, byte
             batch, files = files[: args.work_samples], files[args.work_samples :]
             ingest_timed(live, watch, batch, ingest)
             out["work"][(project, "model + tally")] = per_change_us(timer.take())
-            print(f"in process, {project}: {out[f'latency_{project}']}", flush=True)
+            print(f"in process, {project}: {out[f'latency_{project}'].summary()}", flush=True)
             print(f"  per change: {[(k, v) for k, v in out['work'].items() if k[0] == project]}", flush=True)
             watch.close()
             timer.close()
@@ -303,7 +312,7 @@ def remote(server: Server, args: argparse.Namespace, files: list[tuple[str, byte
             timer.take()
             out[f"latency_{project}"] = ingest_timed(live, watch, batch, ingest)
             out["work"][(project, "model")] = per_change_us(timer.take())
-            print(f"remote, {project}: {out[f'latency_{project}']}", flush=True)
+            print(f"remote, {project}: {out[f'latency_{project}'].summary()}", flush=True)
             print(f"  per change: {out['work'][(project, 'model')]}", flush=True)
             watch.close()
             timer.close()
@@ -529,7 +538,65 @@ def bytes_per_image(server: Server, projects: list[str], per_size: int, first_se
     return rows
 
 
-def sessions_phase(server: Server, args: argparse.Namespace) -> dict[str, Any]:
+def drop_files(
+    server: Server, sessions: Sequence[DashboardSession], files: list[tuple[str, bytes]], gap_s: float
+) -> list[list[float]]:
+    """Rename `files` into the hot folder one at a time; per file, ms from the rename to each session's new count."""
+    drops = []
+    for name, data in files:
+        wanted = max(s.count for s in sessions) + 1
+        temp = server.watch / f".{name}.part"
+        temp.write_bytes(data)
+        dropped = time.perf_counter()
+        os.replace(temp, server.watch / name)  # complete the moment it has its name
+        delivered(sessions, wanted)
+        drops.append([(s.seen[wanted] - dropped) * 1000 for s in sessions])
+        print(f"  {name}: last session {max(drops[-1]):.0f} ms", flush=True)
+        time.sleep(gap_s)
+    return drops
+
+
+#: Where the server's time goes per new image with the sessions open: a frame in the stack → what it is.
+PROFILE_PARTS = {
+    "ImageTable._on_window": "the image table: Panel's `Tabulator.stream` of one row",
+    "TallyChart._on_change": "the timeline and the distributions (`ColumnDataSource` stream/patch)",
+    "TallyTable._draw": "the camera and collection tables (`Tabulator.patch`)",
+    "Protocol.create": "Bokeh: making the PATCH-DOC messages",
+    "write_message": "Tornado: writing the websocket frames",
+    "LiveImages": "the model's worker (watchers scheduled on each session)",
+    "ProjectTally": "the tally",
+    "Ingestor": "the ingest",
+}
+
+
+def profile_drops(
+    server: Server, sessions: Sequence[DashboardSession], args: argparse.Namespace, work: Path
+) -> dict[str, Any]:
+    """More drops, not timed, with py-spy recording the server: the share of its samples under each `PROFILE_PARTS`."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        return {"error": "no py-spy"}
+    raw = work / "server.spy"
+    argv = [spy, "record", "-p", str(server.pid), "-f", "raw", "-o", str(raw), "-r", "100", "--nonblocking"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    if proc.poll() is not None:  # no ptrace here (not root, yama's ptrace_scope)
+        return {"error": (proc.stderr.read().decode(errors="replace") if proc.stderr else "").strip()[:200]}
+    drop_files(server, sessions, payloads(95_000, args.profile_drops, tuple(args.image_size)), args.gap_s)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    shares: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        total += int(samples)
+        for frame in PROFILE_PARTS:
+            if frame in stack:
+                shares[frame] += int(samples)
+    return {"drops": args.profile_drops, "samples": total, "shares": {k: v / max(1, total) for k, v in shares.items()}}
+
+
+def sessions_phase(server: Server, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """`--sessions` dashboard sessions of `default` on one server: subscriptions, memory, drop → every session."""
     out: dict[str, Any] = {"rss_mb": {}, "subscribers": {}, "threads": {}, "open_s": {}}
     sessions: list[DashboardSession] = []
@@ -552,28 +619,20 @@ def sessions_phase(server: Server, args: argparse.Namespace) -> dict[str, Any]:
                 f"{out['threads'][step]} threads",
                 flush=True,
             )
-        files = payloads(90_000, args.drops, tuple(args.image_size))
-        drops: list[list[float]] = []
         cpu0, load = server.cpu_s(), OtherLoad()
         with load:
-            for name, data in files:
-                wanted = max(s.count for s in sessions) + 1
-                temp = server.watch / f".{name}.part"
-                temp.write_bytes(data)
-                dropped = time.perf_counter()
-                os.replace(temp, server.watch / name)  # complete the moment it has its name
-                delivered(sessions, wanted)
-                drops.append([(s.seen[wanted] - dropped) * 1000 for s in sessions])
-                print(f"  {name}: last session {max(drops[-1]):.0f} ms", flush=True)
-                time.sleep(args.gap_s)
-        out["cpu_per_image_ms"] = (server.cpu_s() - cpu0) / max(1, len(files)) * 1000
+            out["drops"] = drop_files(
+                server, sessions, payloads(90_000, args.drops, tuple(args.image_size)), args.gap_s
+            )
+        out["cpu_per_image_ms"] = (server.cpu_s() - cpu0) / max(1, args.drops) * 1000
         out["others_cores"] = load.others_cores
-        out["drops"] = drops
-        out["subscribers_after"] = server.subscribers()
+        if args.profile_drops:
+            out["profile"] = profile_drops(server, sessions, args, work)
     finally:
         for session in sessions:
             session.close()
-    wait_until(lambda: server.subscribers() <= out["subscribers"][0] + 1, timeout_s=60)
+    # Panel destroys a closed session's document a while later (its unused-session check): wait for that.
+    wait_until(lambda: server.log_count("session closed") >= len(sessions), timeout_s=args.close_timeout_s)
     out["rss_closed_mb"] = server.settled_rss_mb(30)
     out["threads_closed"] = server.status("Threads")
     return out
@@ -601,6 +660,25 @@ def slope(points: dict[int, float]) -> float:
         return float("nan")
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+
+
+def profile_lines(profile: dict[str, Any] | None, sessions: int) -> list[str]:
+    if not profile:
+        return []
+    if "error" in profile:
+        return [f"Where the server's time goes: not recorded ({profile['error']}).", ""]
+    lines = [
+        f"Where the server's time goes with the {sessions} sessions open: py-spy recorded the server over "
+        f"{profile['drops']} more drops (not timed; {profile['samples']:,} samples of busy threads at 100 Hz). "
+        "Share of the samples whose stack holds each part (parts nest: Bokeh's messages and the websocket writes "
+        "happen inside the pieces' updates):",
+        "",
+        "| part | share of the server's samples |",
+        "|---|---|",
+    ]
+    for frame, what in PROFILE_PARTS.items():
+        lines.append(f"| {what} (`{frame}`) | {profile['shares'].get(frame, 0.0) * 100:.0f} % |")
+    return [*lines, ""]
 
 
 def render(r: dict[str, Any], args: argparse.Namespace, machine: str) -> str:
@@ -734,19 +812,21 @@ def render(r: dict[str, Any], args: argparse.Namespace, machine: str) -> str:
         opened = f"{s['open_s'][k]:.0f} s" if k in s["open_s"] else "–"
         lines.append(f"| {k} | {s['rss_mb'][k]:.1f} MB | {subs[k]} | {s['threads'][k]} | {opened} |")
     lines += [
-        f"| closed | {s['rss_closed_mb']:.1f} MB | – | {s['threads_closed']} | |",
+        f"| all closed, Panel's sessions destroyed | {s['rss_closed_mb']:.1f} MB | – | {s['threads_closed']} | |",
         "",
         f"Then {len(s['drops'])} photo-like {w}×{h} JPEGs were written into the hot folder under a temporary name "
         f"and renamed, one at a time, {args.gap_s:g} s apart, each waited for in every session; timed from the "
         f"rename to the count's new value applied in each session's document (the {n} Bokeh clients run in "
         f"threads of the benchmark's process). The server used {s['cpu_per_image_ms']:.0f} CPU-ms per image "
-        f"(ingest included); other processes {s['others_cores']:.2f} cores meanwhile.",
+        "(its own process: the ingest's decoding runs in decoder processes); other processes "
+        f"{s['others_cores']:.2f} cores meanwhile.",
         "",
         "| receivers | deliveries | p50 | p95 | p99 | max | last session per image p50 |",
         "|---|---|---|---|---|---|---|",
         f"| {n} studio sessions | {len(s['drops'])} × {n} = {len(deliveries):,} | {_ms(deliveries, 50)} "
         f"| {_ms(deliveries, 95)} | {_ms(deliveries, 99)} | {max(deliveries):.0f} ms | {_ms(lasts, 50)} |",
         "",
+        *profile_lines(s.get("profile"), n),
         "Verdicts:",
         f"- one model per project: {n} sessions held {subs[n]} feed subscription(s) on the server (the model's; "
         f"{subs[0]} before the first session) and {s['threads'][n] - s['threads'][1]:+d} threads beside one "
@@ -762,9 +842,13 @@ def render(r: dict[str, Any], args: argparse.Namespace, machine: str) -> str:
         f"- work per change does not grow with the project (in process, model only, p50): "
         f"{work_small:,.0f} µs at {SMALL_IMAGES:,} images, {work_large:,.0f} µs at {large:,} → "
         f"**{'flat' if work_large <= 1.5 * work_small else 'NOT flat'}**",
-        f"- after the sessions closed the server kept {s['rss_closed_mb'] - s['rss_mb'][0]:.1f} MB more than "
-        "before the first: the shared model and its tally stay for the process's life (one per project), "
-        "and what Python and Bokeh do not give back",
+        f"- drop → the new count in all {n} sessions: p50 {_ms(deliveries, 50)}, p95 {_ms(deliveries, 95)}; the "
+        f"server spent {s['cpu_per_image_ms']:,.0f} CPU-ms per new image, about "
+        f"{s['cpu_per_image_ms'] / n:.0f} ms per session: on {cores()} cores, {s['cpu_per_image_ms'] / cores():,.0f} ms "
+        "at the least before the last session has it",
+        f"- after the sessions closed and Panel destroyed them the server kept "
+        f"{s['rss_closed_mb'] - s['rss_mb'][0]:.1f} MB more than before the first: the shared model and its tally "
+        "stay for the process's life (one per project), and what Python and Bokeh do not give back",
     ]
     return "\n".join(lines)
 
@@ -802,9 +886,11 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         r["bytes"] = bytes_per_image(server, [SMALL, LARGE], args.per_size, 60_000)
         r["large_count"] = next(row["images"] for row in r["bytes"] if row["project"] == LARGE)
         # A fresh server: the models the steps above made live as long as the process (one per project).
+        # At INFO, it logs each page session it opens and closes.
         server.stop()
+        server.log_level = "INFO"
         server.start()
-        r["sessions"] = sessions_phase(server, args)
+        r["sessions"] = sessions_phase(server, args, work)
     finally:
         server.stop()
     r["run_s"] = time.perf_counter() - started
@@ -826,6 +912,12 @@ def main() -> None:
     parser.add_argument("--per-size", type=int, default=10, help="new images counted per project size (default 10)")
     parser.add_argument("--sessions", type=int, default=50, help="studio sessions on one server (default 50)")
     parser.add_argument("--drops", type=int, default=20, help="files dropped with the sessions open (default 20)")
+    parser.add_argument(
+        "--profile-drops", type=int, default=5, help="more drops with py-spy recording the server (default 5; 0: none)"
+    )
+    parser.add_argument(
+        "--close-timeout-s", type=float, default=120.0, help="seconds to wait for Panel to destroy closed sessions"
+    )
     parser.add_argument("--gap-s", type=float, default=0.5, help="seconds between drops (default 0.5)")
     parser.add_argument(
         "--image-size", type=int, nargs=2, default=[1600, 1067], metavar=("W", "H"), help="ingested JPEGs' size"
