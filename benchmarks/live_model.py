@@ -843,9 +843,9 @@ def render(r: dict[str, Any], args: argparse.Namespace, machine: str) -> str:
         f"{work_small:,.0f} µs at {SMALL_IMAGES:,} images, {work_large:,.0f} µs at {large:,} → "
         f"**{'flat' if work_large <= 1.5 * work_small else 'NOT flat'}**",
         f"- drop → the new count in all {n} sessions: p50 {_ms(deliveries, 50)}, p95 {_ms(deliveries, 95)}; the "
-        f"server spent {s['cpu_per_image_ms']:,.0f} CPU-ms per new image, about "
-        f"{s['cpu_per_image_ms'] / n:.0f} ms per session: on {cores()} cores, {s['cpu_per_image_ms'] / cores():,.0f} ms "
-        "at the least before the last session has it",
+        f"server spent {s['cpu_per_image_ms']:,.0f} CPU-ms per new image, about {s['cpu_per_image_ms'] / n:.0f} ms "
+        f"per session: on {cores()} cores, {s['cpu_per_image_ms'] / cores():,.0f} ms at the least before the last "
+        "session has it",
         f"- after the sessions closed and Panel destroyed them the server kept "
         f"{s['rss_closed_mb'] - s['rss_mb'][0]:.1f} MB more than before the first: the shared model and its tally "
         "stay for the process's life (one per project), and what Python and Bokeh do not give back",
