@@ -683,7 +683,7 @@ def profile_lines(profile: dict[str, Any] | None, sessions: int) -> list[str]:
 
 def render(r: dict[str, Any], args: argparse.Namespace, machine: str) -> str:
     ip, rm = r["in_process"], r["remote"]
-    large = r["large_count"]
+    small, large = (next(m["count"] for m in r["memory"] if m["project"] == p) for p in (SMALL, LARGE))
     w, h = args.image_size
     lines = [
         "## Live model: `LiveImages` in process and over SSE, and the studio page on it",
@@ -691,9 +691,10 @@ def render(r: dict[str, Any], args: argparse.Namespace, machine: str) -> str:
         f"Measured by `benchmarks/live_model.py` on {machine}. Other processes used {r['idle_cores']:.2f} "
         f"cores just before the run; the run took {r['run_s'] / 60:.1f} minutes.",
         "",
-        f"One data directory, two projects: `{SMALL}` ({SMALL_IMAGES:,} images) and `{LARGE}` ({large:,}), "
-        "their records written straight into the store (three cameras, four lenses, seven focal lengths and "
-        "ISOs, 20 shots a minute, a quarter rated, some picks and rejects); seeding took "
+        f"One data directory, two projects: `{SMALL}` ({small:,} images) and `{LARGE}` ({large:,}) as the steps "
+        "below began (the images they ingest add to them), their records written straight into the store "
+        "(three cameras, four lenses, seven focal lengths and ISOs, 20 shots a minute, a quarter rated, some "
+        "picks and rejects); seeding took "
         f"{r['seed']}. In process, a copy of it opened with `dashboard.open(DIR, project)` (a background "
         "server in the benchmark's process); remote, one `fotoflo serve` subprocess on it (SQLite, in-process "
         "bus, hot folder). The models are the process's shared ones, window 500.",
@@ -840,7 +841,7 @@ def render(r: dict[str, Any], args: argparse.Namespace, machine: str) -> str:
         + "; its tally (the dashboard's): "
         + ", ".join(f"{_b(m['tally_heap_b'])}" for m in big),
         f"- work per change does not grow with the project (in process, model only, p50): "
-        f"{work_small:,.0f} µs at {SMALL_IMAGES:,} images, {work_large:,.0f} µs at {large:,} → "
+        f"{work_small:,.0f} µs at {small:,} images, {work_large:,.0f} µs at {large:,} → "
         f"**{'flat' if work_large <= 1.5 * work_small else 'NOT flat'}**",
         f"- drop → the new count in all {n} sessions: p50 {_ms(deliveries, 50)}, p95 {_ms(deliveries, 95)}; the "
         f"server spent {s['cpu_per_image_ms']:,.0f} CPU-ms per new image, about {s['cpu_per_image_ms'] / n:.0f} ms "
@@ -884,7 +885,6 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         r["remote"] = remote(server, args, remote_files)
         import_page_models()
         r["bytes"] = bytes_per_image(server, [SMALL, LARGE], args.per_size, 60_000)
-        r["large_count"] = next(row["images"] for row in r["bytes"] if row["project"] == LARGE)
         # A fresh server: the models the steps above made live as long as the process (one per project).
         # At INFO, it logs each page session it opens and closes.
         server.stop()
