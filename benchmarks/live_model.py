@@ -82,6 +82,7 @@ LENSES = ["RF24-70mm F2.8 L IS USM", "FE 85mm F1.4 GM", "XF56mmF1.2 R WR", "RF70
 FOCALS = [24, 35, 50, 56, 85, 135, 200]
 ISOS = [100, 200, 400, 800, 1600, 3200, 6400]
 SESSION_STEPS = (1, 10, 25, 50)
+RUN = os.urandom(8).hex()  # in every ingested file's bytes
 WARM_UP = 2  # files ingested into each model before any is timed (the first start the decoder processes)
 
 
@@ -131,11 +132,12 @@ def payloads(first_seed: int, count: int, size: tuple[int, int]) -> list[tuple[s
     """`count` distinct photo-like JPEGs with names nobody else uses, made before anything is timed.
 
     Eight pictures, each file made distinct by a few bytes after its end-of-image marker (a 1600×1067
-    picture takes 0.4 s to make; decoders ignore the tail, the SHA-256 does not).
+    picture takes 0.4 s to make; decoders ignore the tail, the SHA-256 does not), this run's among them:
+    a project kept with `--data` already has the last run's, and an ingest skips content it has.
     """
     bases = [photo_jpeg(first_seed + n, size) for n in range(min(count, 8))]
     return [
-        (f"LM{first_seed + n:05d}.JPG", bases[n % len(bases)] + f"fotoflo-bench {first_seed + n}".encode())
+        (f"LM{first_seed + n:05d}.JPG", bases[n % len(bases)] + f"fotoflo-bench {RUN} {first_seed + n}".encode())
         for n in range(count)
     ]
 
