@@ -851,7 +851,8 @@ def render(r: dict[str, Any], args: argparse.Namespace, machine: str) -> str:
         "session has it",
         f"- after the sessions closed and Panel destroyed them the server kept "
         f"{s['rss_closed_mb'] - s['rss_mb'][0]:.1f} MB more than before the first: the shared model and its tally "
-        "stay for the process's life (one per project), and what Python and Bokeh do not give back",
+        "stay for the process's life (one per project, a few MB here); the rest is memory the process kept, not "
+        "by itself a leak (`benchmarks/sessions.py` opens its sessions again to tell the two apart)",
     ]
     return "\n".join(lines)
 
