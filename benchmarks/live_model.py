@@ -1,6 +1,6 @@
 """Live model benchmark: `LiveImages` in process and over SSE, and the studio dashboard page on it.
 
-    python benchmarks/live_model.py             # measure, then rewrite the "live-model" section (about 6 minutes)
+    python benchmarks/live_model.py             # measure, then rewrite the "live-model" section (about 10 minutes)
     python benchmarks/live_model.py --no-write  # print the section instead
     python benchmarks/live_model.py --images 20000 --samples 20 --sessions 10 --no-write   # a quick look
 
