@@ -418,7 +418,7 @@ RESOURCES_JS = """
 STEPS = (
     ("html", "HTML received (the session is made before it is sent)"),
     ("scripts", "Bokeh and Panel bundles downloaded (2.9 MB, not cached)"),
-    ("dcl", "bundles evaluated (DOMContentLoaded)"),
+    ("dcl", "DOMContentLoaded (after the bundles ran; with the painted first page, before they run)"),
     ("ws_open", "websocket open"),
     ("doc", "document received over the websocket"),
     ("api_start", "gallery asks for its first page (`/api/…/images`)"),
@@ -655,7 +655,10 @@ def plain_pages(api_url: str, sizes: list[int]) -> Iterator[dict[int, str]]:
 
     class Plain(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = pages[int(self.path.strip("/") or sizes[0])]
+            body = pages.get(int(self.path.strip("/"))) if self.path.strip("/").isdigit() else None
+            if body is None:  # the browser's /favicon.ico
+                self.send_error(404)
+                return
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
