@@ -6,10 +6,8 @@ its document locked. So every watcher registered while a served session is curre
 `param.depends`, `.param.watch` in an app script or a callback) is wrapped as it is registered: its
 events are scheduled on that session's document (`doc.add_next_tick_callback`, which Bokeh allows
 from any thread), run there with the session as Panel's current document, and the watcher is removed
-when the session is destroyed. The calls one update makes in a session (a dashboard has a watcher per
-piece) share one turn: one callback, one lock of the document, its changes held and sent together.
-Watchers registered outside a served session (a script, a Jupyter kernel, the model's own) are plain
-param watchers, called at once on the thread that changed the value.
+when the session is destroyed. Watchers registered outside a served session (a script, a Jupyter
+kernel, the model's own) are plain param watchers, called at once on the thread that changed the value.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -88,10 +85,18 @@ class SessionWatcher(GuardedWatcher):
         if threading.get_ident() == self.thread and served_session() is self.doc:
             self._call(args, kwargs)
             return
-        turn_of(self.doc).add(partial(self._run, args, kwargs))
+        try:
+            self.doc.add_next_tick_callback(partial(self._run, args, kwargs))
+        except Exception:
+            # A closing session must not stop the fan-out to the others.
+            log.debug("a session went away before an update reached it", exc_info=True)
 
     def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if not self.gone:
+        if self.gone:
+            return
+        from panel.io.state import set_curdoc
+
+        with set_curdoc(self.doc):
             self._call(args, kwargs)
 
     def forget_on_close(self, owner: param.Parameterized, watcher: param.parameterized.Watcher) -> None:
@@ -102,51 +107,6 @@ class SessionWatcher(GuardedWatcher):
             owner.param.unwatch(watcher)
 
         self.doc.on_session_destroyed(destroyed)
-
-
-class SessionTurn:
-    """The calls waiting for one session's turn, run together in one callback of its document."""
-
-    def __init__(self, doc: Document) -> None:
-        self.doc = doc
-        self._calls: list[Callable[[], None]] = []
-        self._lock = threading.Lock()
-
-    def add(self, call: Callable[[], None]) -> None:
-        with self._lock:
-            self._calls.append(call)
-            if len(self._calls) > 1:
-                return  # the callback that runs the first runs this one too
-        try:
-            self.doc.add_next_tick_callback(self._run)
-        except Exception:
-            # A closing session must not stop the fan-out to the others.
-            log.debug("a session went away before an update reached it", exc_info=True)
-            with self._lock:
-                self._calls.clear()
-
-    def _run(self) -> None:
-        from panel.io.document import hold
-        from panel.io.state import set_curdoc
-
-        with self._lock:
-            calls, self._calls = self._calls, []
-        with set_curdoc(self.doc), hold(self.doc):  # the changes of all the calls, sent together
-            for call in calls:
-                call()
-
-
-_turns: weakref.WeakKeyDictionary[Document, SessionTurn] = weakref.WeakKeyDictionary()
-_turns_lock = threading.Lock()
-
-
-def turn_of(doc: Document) -> SessionTurn:
-    """The one `SessionTurn` of a session's document."""
-    with _turns_lock:
-        turn = _turns.get(doc)
-        if turn is None:
-            turn = _turns[doc] = SessionTurn(doc)
-        return turn
 
 
 class SessionParameters(Parameters):
