@@ -38,6 +38,12 @@ def open_held(context: Any, url: str) -> tuple[Any, list[Any]]:
     return page, held
 
 
+def wait_for_socket(page: Any, held: list[Any]) -> None:
+    """Until the page's websocket is held. Playwright hands its events over only while one of its calls
+    runs, so the wait is Playwright's own (a plain sleep would never see the socket arrive)."""
+    wait_until(lambda: page.wait_for_timeout(50) or len(held) == 1, timeout_s=20)
+
+
 def painted_ids(page: Any) -> list[str]:
     return list(page.eval_on_selector_all(f"{PAINTED} [data-first-id]", "ts => ts.map(t => t.dataset.firstId)"))
 
@@ -75,7 +81,7 @@ def test_first_tiles_show_before_the_document_and_the_gallery_takes_them_over_in
         assert page.evaluate("window.__pwned") is None
         before = page.evaluate(PAINTED_BOXES)
 
-        wait_until(lambda: len(held) == 1, timeout_s=20)
+        wait_for_socket(page, held)
         held[0].connect_to_server()
         page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=20_000)
         page.wait_for_selector(PAINTED, state="detached", timeout=10_000)
@@ -115,7 +121,7 @@ def test_a_share_link_s_painted_tiles_are_its_collection_only(
         for hidden in (ids[0], ids[3], "s0.jpg", "s3.jpg"):
             assert hidden not in html, f"{hidden} is outside the link's collection"
 
-        wait_until(lambda: len(held) == 1, timeout_s=20)
+        wait_for_socket(page, held)
         held[0].connect_to_server()
         page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=20_000)
         page.wait_for_selector(PAINTED, state="detached", timeout=10_000)
