@@ -76,12 +76,27 @@ def check_origin(origin: str, setting: str = "--cors-origin") -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def check_host(name: str, setting: str = "--allowed-host") -> str:
-    """A host name (or address) for `--allowed-host`, lower case, or ValueError naming `setting`."""
-    host = split_host(name) if name.strip().startswith("[") else name.strip().lower().rstrip(".")
-    if not host or any(c in host for c in "/*@ ,") or host.count(":") == 1:
-        raise ValueError(f"{setting} {name!r} is not a host name: give the name only, e.g. studio.local")
-    return host
+def check_host(name: str, setting: str = "--allowed-host") -> tuple[str, int | None]:
+    """An `--allowed-host` entry as (host name or address in lower case, port or None), or ValueError naming `setting`.
+
+    The port is the one its pages are reached on when a proxy serves them on a port other than the
+    server's, 80 or 443 (`photos.example.com:8443`): their websocket is then allowed from that port.
+    """
+    text = name.strip().lower()
+    host, port = text.rstrip("."), None
+    if text.startswith("["):  # [v6] or [v6]:port
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest or None
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+        host = host.rstrip(".")
+    if (
+        not host
+        or any(c in host for c in "/*@ ,[]")
+        or (port is not None and not (port.isdigit() and 0 < int(port) < 65536))
+    ):
+        raise ValueError(f"{setting} {name!r} is not a host name: give the name (and a port), e.g. studio.local")
+    return host, int(port) if port else None
 
 
 class Boundary:
@@ -104,7 +119,10 @@ class Boundary:
     ) -> None:
         self.port = port
         self.everywhere = address in WILDCARD_ADDRESSES
-        hosts = {*LOOPBACK_NAMES, *(check_host(h) for h in allowed_hosts)}
+        named = [check_host(h) for h in allowed_hosts]
+        hosts = {*LOOPBACK_NAMES, *(host for host, _ in named)}
+        #: `host:port` of pages reached through a proxy on another port (`--allowed-host NAME:PORT`).
+        self.public_origins = {f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in named if port}
         if not self.everywhere:
             hosts.add(split_host(address) if address.startswith("[") else address.lower())
         else:
@@ -138,7 +156,7 @@ class Boundary:
         for name in self.hosts:
             host = f"[{name}]" if ":" in name else name
             out |= {f"{host}:{self.port}", f"{host}:80"}  # Bokeh reads an Origin without a port as :80
-        return out
+        return out | self.public_origins
 
     # -- Origin -------------------------------------------------------------------------------
 

@@ -234,6 +234,18 @@ def test_boundary_names_and_origins() -> None:
         Boundary("127.0.0.1", 5006, allowed_hosts=["http://studio.local"])
 
 
+def test_an_allowed_host_with_a_port_allows_pages_from_that_port_only() -> None:
+    """Behind a proxy on another port (`photos.example.com:8443`), the page's websocket comes from there."""
+    boundary = Boundary("127.0.0.1", 5006, allowed_hosts=["Photos.Example.com:8443", "[fd00::5]:9443"])
+    assert boundary.allows_host("photos.example.com:8443") and boundary.allows_host("[fd00::5]:9443")
+    origins = boundary.websocket_origins()
+    assert {"photos.example.com:8443", "photos.example.com:5006", "[fd00::5]:9443"} <= origins
+    assert "photos.example.com:8444" not in origins and "*" not in "".join(origins)
+    for bad in ("photos.example.com:x", "photos.example.com:70000", "[fd00::5]:", "a:b:c/d"):
+        with pytest.raises(ValueError, match="not a host name"):
+            Boundary("127.0.0.1", 5006, allowed_hosts=[bad])
+
+
 @pytest.mark.parametrize(
     ("args", "env", "names"),
     [
