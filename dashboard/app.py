@@ -22,6 +22,7 @@ from dashboard.hub import FeedHub
 from dashboard.imaging.errors import Limits
 from dashboard.ingest import Ingestor, IngestResult
 from dashboard.leader import HotFolderLeader, lock_key
+from dashboard.metrics import Metrics
 from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 from dashboard.signing import UrlSigner, load_or_create_secret
 from dashboard.store import Store
@@ -68,6 +69,7 @@ class App:
         self.store: Store = store or backends.store_for(settings)
         self.blobs: Blobs = blobs or backends.blobs_for(settings)
         self.bus: Bus = bus or backends.bus_for(settings)
+        self.metrics = Metrics()  # this process's counters, served at /metrics
         removed = self.blobs.clean_temp()
         if removed:
             log.info("removed %d temp file(s) left by an interrupted ingest", removed)
@@ -77,10 +79,13 @@ class App:
             self.bus,
             Limits(settings.max_bytes, settings.max_pixels, settings.decode_timeout_s),
             quarantine=Quarantine(settings.data / QUARANTINE_FILE),
+            metrics=self.metrics,
         )
         self.curator = Curator(self.store, self.bus)
         self.downloads = Downloads()
         self.hub = FeedHub(self.store, self.bus)
+        self.hub.on_delivered = self.metrics.delivered
+        self.metrics.watch(bus_connected=lambda: self.bus.connected, subscribers=self.hub.subscriber_count)
         self.ingest_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="fotoflo-upload")
         self.watcher: HotFolderWatcher | None = None
         self.leader: HotFolderLeader | None = None  # several servers, one store: one of them ingests the folder
@@ -123,7 +128,9 @@ class App:
 
     def _make_watcher(self, root: Path) -> HotFolderWatcher:
         self.ingestor.decoders.warm()
-        return HotFolderWatcher(root, self._ingest_watched, rescan_s=self.settings.rescan_s)
+        return HotFolderWatcher(
+            root, self._ingest_watched, rescan_s=self.settings.rescan_s, on_refused=self.metrics.refused
+        )
 
     def _ingest_watched(self, path: Path) -> IngestResult:
         return self.ingestor.ingest(path, self.settings.project, log_refusals=False)

@@ -42,6 +42,8 @@ class FeedSubscription:
         self.cursor = fresh[-1].seq
         try:
             self._deliver(fresh)
+            if self.hub.on_delivered is not None:
+                self.hub.on_delivered(fresh)
         except Exception:
             log.exception("a feed consumer of %s failed; dropping it", self.project)
             self.close()
@@ -72,6 +74,8 @@ class FeedHub:
         self._unsubscribe: Callable[[], None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._poll_failed_logged_at = 0.0  # monotonic time of the last logged poll failure; 0: none
+        #: Told of each batch handed to a subscription (the server's metrics), on the hub's loop.
+        self.on_delivered: Callable[[list[Change]], None] | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Listen to the bus; without `loop`, bind to the loop of the first `subscribe` call."""

@@ -13,6 +13,7 @@ import copy
 import logging
 import mimetypes
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextvars import ContextVar
@@ -33,6 +34,7 @@ from dashboard.untrusted import clean_filename
 
 if TYPE_CHECKING:
     from dashboard.decoders import DecoderPool
+    from dashboard.metrics import Metrics
     from dashboard.quarantine import Quarantine
 
 #: `IngestError` is public API here (its subclasses are in `dashboard.imaging.errors`).
@@ -141,11 +143,13 @@ class Ingestor:
         *,
         decoders: DecoderPool | None = None,
         quarantine: Quarantine | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """`decoders`: the worker processes that decode (default: this process's shared pool).
 
         `quarantine`: where files read from a path (hot folder, `fotoflo ingest`) whose decoder died are
-        remembered, so that they are refused without decoding until their bytes change.
+        remembered, so that they are refused without decoding until their bytes change. `metrics`: this
+        server's counters (images published, refusals, ingest time), if it keeps them.
         """
         from dashboard.decoders import shared_pool
 
@@ -155,6 +159,7 @@ class Ingestor:
         self.limits = limits
         self.decoders = decoders or shared_pool()
         self.quarantine = quarantine
+        self.metrics = metrics
 
     def ingest(
         self,
@@ -180,6 +185,7 @@ class Ingestor:
         `quarantine`: whether a file whose decoder dies is quarantined (default: when `source` is a
         path; an upload, which its sender sees refused, passes False for the temp file it was kept in).
         """
+        started = time.perf_counter()
         if quarantine is None:
             quarantine = not isinstance(source, bytes | bytearray | memoryview)
         try:
@@ -199,10 +205,15 @@ class Ingestor:
         except IngestError as exc:
             if log_refusals:
                 log.warning("refused %s: %s", exc.filename, exc.reason)
+                if self.metrics is not None:
+                    self.metrics.refused(exc)
             raise
         if replaces is not None:
             return self.commit_version(analysis, data, name, project, mtime_s, replaces, base_sha256 or "", device)
-        return self.commit(analysis, data, name, project, mtime_s, device=device)
+        result = self.commit(analysis, data, name, project, mtime_s, device=device)
+        if result.created and self.metrics is not None:
+            self.metrics.ingested(started)
+        return result
 
     def _analyze(self, data: bytes, name: str, sha: str, *, quarantine: bool) -> Analysis:
         """Decode in a worker; with `quarantine`, a file whose decoder died is refused so from then on."""

@@ -133,9 +133,9 @@ class _Candidate:
 class HotFolderWatcher:
     """Watches `root` recursively and calls `ingest(path)` once per complete new or changed file.
 
-    `ingest` raises `IngestError` to refuse a file; the watcher logs the refusal and does not
-    retry that file until it changes (so `ingest` itself should not log it again). The sync
-    client passes its own `ingest`, which queues the file for upload.
+    `ingest` raises `IngestError` to refuse a file; the watcher logs the refusal (and tells
+    `on_refused`) and does not retry that file until it changes (so `ingest` itself should not log
+    it again). The sync client passes its own `ingest`, which queues the file for upload.
     """
 
     def __init__(
@@ -147,9 +147,11 @@ class HotFolderWatcher:
         settle_s: float = DEFAULT_SETTLE_S,
         debounce_s: float = DEFAULT_DEBOUNCE_S,
         workers: int | None = None,
+        on_refused: Callable[[IngestError], None] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self._ingest = ingest
+        self._on_refused = on_refused  # told of each file refused for good (not of one still being written)
         self.rescan_s = rescan_s
         self.settle_s = settle_s
         self.debounce_s = debounce_s
@@ -333,6 +335,12 @@ class HotFolderWatcher:
             log.warning("not ingesting %s: it is a symlink to %s, outside the hot folder", shown(path), shown(target))
         return True
 
+    def _refused(self, path: Path, fp: Fingerprint, exc: IngestError) -> None:
+        log.warning("refused %s: %s", shown(path), exc.reason)
+        self._mark_done(path, fp)  # not retried until the file changes
+        if self._on_refused is not None:
+            self._on_refused(exc)
+
     def _ingest_one(self, path: Path, fp: Fingerprint, turn: Turn) -> None:
         try:
             with turn:
@@ -344,11 +352,9 @@ class HotFolderWatcher:
                 log.debug("%s is not complete yet (%s); looking again", shown(path), exc.reason)
                 self._requeue(path)
             else:
-                log.warning("refused %s: %s", shown(path), exc.reason)
-                self._mark_done(path, fp)
+                self._refused(path, fp, exc)
         except IngestError as exc:
-            log.warning("refused %s: %s", shown(path), exc.reason)
-            self._mark_done(path, fp)  # not retried until the file changes
+            self._refused(path, fp, exc)
         except Exception:
             log.exception("ingesting %s failed", shown(path))
         else:

@@ -15,7 +15,7 @@ from dashboard.http.base import BODY_TIMEOUT_S, IDLE_CONNECTION_TIMEOUT_S, SERVE
 from dashboard.http.collections import CollectionHandler, CollectionsHandler, DuplicateHandler, UndeleteHandler
 from dashboard.http.exports import DownloadHandler, ExportHandler
 from dashboard.http.files import FileHandler
-from dashboard.http.health import HealthHandler
+from dashboard.http.health import HealthHandler, MetricsHandler
 from dashboard.http.images import (
     ImageBySha256Handler,
     ImageHandler,
@@ -78,6 +78,7 @@ def routes(app: App) -> list[Route]:
         (PROJECT + rf"/shares/(?P<share_id>{ID})/?", ShareHandler, kw),
         (rf"/files/(?P<image_id>{ID})/(?P<kind>original|preview|thumb)", FileHandler, kw),
         (r"/healthz", HealthHandler, kw),
+        (r"/metrics", MetricsHandler, kw),
         (r"/api/.*", NotFoundHandler, kw),
     ]
 

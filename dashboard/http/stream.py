@@ -125,6 +125,7 @@ class EventsHandler(ProjectHandler):
         sub = self.app.hub.subscribe(project, after, self._deliver)
         peer = self.client
         log.info("SSE open %s from %s after #%d", project, peer, after)
+        self.app.metrics.sse_streams.inc()
         try:
             self._send(f"retry: {SSE_RETRY_MS}\n: connected at #{after}\n\n".encode())
             while True:
@@ -142,6 +143,7 @@ class EventsHandler(ProjectHandler):
         finally:
             self._closed = True
             sub.close()
+            self.app.metrics.sse_streams.dec()
             log.info("SSE closed %s from %s at #%d", project, peer, sub.cursor)
         if not self._finished:
             self.finish()

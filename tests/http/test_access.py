@@ -178,6 +178,7 @@ TABLE = [
     # Signed file URLs are capabilities: whoever holds one (an <img> tag) may fetch it, signed in or not.
     Call("GET", "/files/{image_id}/{kind}", lambda w: w.server.url + w.image["thumbnail_url"], None),
     Call("GET", "/healthz", lambda w: f"{w.server.url}/healthz", None),
+    Call("GET", "/metrics", lambda w: f"{w.server.url}/metrics", Role.OWNER),  # of every project
 ]  # fmt: skip
 
 
@@ -187,7 +188,7 @@ def expected(call: Call, identity: str) -> int:
     if identity in ("anonymous", "forged"):
         return 401
     if identity == "outsider":  # an owner, of another project
-        return call.ok if "{project}" not in call.route else 403
+        return call.ok if "{project}" not in call.route and call.route != "/metrics" else 403
     return call.ok if Role.parse(identity) >= call.least else 403
 
 
