@@ -7,8 +7,9 @@ and Supabase are loaded only when named, so their client libraries are optional 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from dashboard.blobs import Blobs, FileBlobs
@@ -20,7 +21,10 @@ from dashboard.store import Store
 if TYPE_CHECKING:
     import httpx
 
+    from dashboard.auth.store import AuthStore
     from dashboard.config import Settings
+
+T = TypeVar("T")
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -32,19 +36,37 @@ def is_postgres_url(location: str | Path | None) -> bool:
 def open_store(location: str | Path) -> Store:
     """A `postgresql://` URL opens `PostgresStore`; anything else is a SQLite file or data directory."""
     if is_postgres_url(location):
-        import psycopg
-
         from dashboard.store.postgres import PostgresStore
 
-        try:
-            return PostgresStore(str(location))
-        except psycopg.OperationalError as exc:
-            # One line, without the URL's password: psycopg's message names host and port only.
-            reason = " ".join(str(exc).split())
-            raise ConfigError(f"--db {redact_url(str(location))}: cannot open the database: {reason}") from None
+        return _open_postgres(PostgresStore, str(location))
     from dashboard.store.sqlite import SQLiteStore
 
     return SQLiteStore(location)
+
+
+def _open_postgres(opener: Callable[[str], T], url: str) -> T:
+    """`opener(url)`, its connection failure as a `ConfigError` of one line."""
+    import psycopg
+
+    try:
+        return opener(url)
+    except psycopg.OperationalError as exc:
+        # One line, without the URL's password: psycopg's message names host and port only.
+        reason = " ".join(str(exc).split())
+        raise ConfigError(f"--db {redact_url(url)}: cannot open the database: {reason}") from None
+
+
+def auth_store_for(settings: Settings) -> AuthStore:
+    """Where tokens, share links and sessions live: with `--db postgresql://…` its `auth_*` tables (one
+    store for every server on it), else `DATA/auth.sqlite` (this data directory's servers and CLI)."""
+    if is_postgres_url(settings.db):
+        from dashboard.auth.postgres import PostgresAuthStore
+
+        assert settings.db is not None
+        return _open_postgres(PostgresAuthStore, settings.db)
+    from dashboard.auth.store import SQLiteAuthStore
+
+    return SQLiteAuthStore(Path(settings.data) / "auth.sqlite")
 
 
 def redact_url(url: str) -> str:

@@ -127,7 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from dashboard.auth.cli import add_parsers
 
-    add_parsers(sub, f"data directory (default ~/.local/share/fotoflo) {env('data')}")
+    add_parsers(
+        sub,
+        f"data directory (default ~/.local/share/fotoflo) {env('data')}",
+        f"database the servers share: postgresql://USER@HOST:PORT/DB (default: SQLite in DATA) {env('db')}",
+    )
     return parser
 
 
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("token", "share"):
             from dashboard.auth.cli import run as run_auth
 
-            return run_auth(args, Settings.from_env(data=args.data).data)
+            return run_auth(args, Settings.from_env(data=args.data, db=args.db))
         return _ingest(args)
     except ConfigError as exc:  # a setting that cannot work: one line naming it, no traceback
         sys.stderr.write(f"fotoflo {args.command}: {exc}\n")

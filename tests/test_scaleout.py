@@ -1,20 +1,24 @@
 """Two real `fotoflo serve` processes sharing PostgreSQL, a bus (Redis or NOTIFY), the blob dir and the hot folder.
 
 An upload on A reaches B's event stream; a Redis outage loses nothing and repeats nothing; when A
-dies, B keeps serving its streams and takes over the hot folder.
+dies, B keeps serving its streams and takes over the hot folder. Tokens, share links, sessions and
+their revocation live in the database too: what one server (or the CLI) does, the other sees.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from dashboard.auth.access import SESSION_COOKIE
+from dashboard.cli import main
 from dashboard.events import IMAGE_CREATED
-from tests.support.api import checked_client, upload_new
+from tests.support.api import assert_json_error, checked_client, upload_new
 from tests.support.images import jpeg_bytes
 from tests.support.servers import Server, ServerFactory
 from tests.support.services import RedisServer
@@ -171,3 +175,59 @@ def test_many_subscribers_over_both_servers_each_get_every_event_once(
     finally:
         for stream in streams:
             stream.close()
+
+
+# -- access control in the shared database ------------------------------------------------------
+
+
+def test_tokens_links_sessions_and_revocations_are_seen_by_both_servers(
+    pg_url: str, server_factory: ServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With `--db postgresql://…` the auth store is the database's: a token made by the CLI, a link made on A,
+    a browser signed in on A all work on B, and a revocation on A is refused on B at its next request."""
+    cli = ["--data", str(tmp_path / "cli"), "--db", pg_url]
+    assert main(["token", "create", "--role", "owner", "--name", "studio", *cli]) == 0
+    owner = {"Authorization": f"Bearer {capsys.readouterr().out.strip()}"}
+    args = ("--db", pg_url, "--bus", "postgres", "--auth")
+    a = server_factory(data=tmp_path / "a", extra_args=args)
+    b = server_factory(data=tmp_path / "b", extra_args=args)
+    assert "created owner token" not in a.log() + b.log()  # the CLI's owner token is theirs too
+    assert not (a.data / "auth.sqlite").exists() and not (b.data / "auth.sqlite").exists()
+
+    with checked_client() as client:
+        for server in (a, b):
+            assert client.get(server.api("/images"), headers=owner).status_code == 200
+
+        # A browser session made on A is B's too (each server's cookie jar is its own client here).
+        login = client.post(f"{a.url}/login", data={"token": owner["Authorization"].split()[1]})
+        assert login.status_code == 303
+        browser = {"Cookie": f"{SESSION_COOKIE}={login.cookies[SESSION_COOKIE]}"}
+        client.cookies.clear()
+        assert client.get(b.api("/images"), headers=browser).status_code == 200
+
+        # A share link made on A opens on B, and its session works on A.
+        made = client.post(a.api("/shares"), json={"role": "viewer", "name": "client"}, headers=owner)
+        assert made.status_code == 201, made.text
+        share_id, path = made.json()["share"]["id"], made.json()["path"]
+        opened = client.get(f"{b.url}{path}")
+        assert opened.status_code == 303, opened.text
+        guest = {"Cookie": f"{SESSION_COOKIE}={opened.cookies[SESSION_COOKIE]}"}
+        client.cookies.clear()
+        assert client.get(a.api("/images"), headers=guest).status_code == 200
+        listed = client.get(b.api("/shares"), headers=owner).json()["shares"]
+        assert [s["id"] for s in listed] == [share_id]
+
+        # Revoked on A: refused on B at once, the link and the sessions it signed in.
+        assert client.delete(a.api(f"/shares/{share_id}"), headers=owner).status_code == 200
+        assert_json_error(client.get(b.api("/images"), headers=guest), 401, "unauthenticated")
+        assert client.get(f"{b.url}{path}").status_code == 410
+
+        # A token revoked by the CLI: refused by both, and the browser it signed in is signed out.
+        assert main(["token", "list", *cli]) == 0
+        token_id = capsys.readouterr().out.split()[0]
+        assert main(["token", "revoke", token_id, *cli]) == 0
+        for server in (a, b):
+            assert_json_error(client.get(server.api("/images"), headers=owner), 401, "token_revoked")
+            assert_json_error(client.get(server.api("/images"), headers=browser), 401, "unauthenticated")
+    for server in (a, b):
+        assert "Traceback" not in server.log(), server.log()

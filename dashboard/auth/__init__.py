@@ -1,7 +1,8 @@
 """Access control: roles per project, API tokens, share links, browser sessions, CSRF, rate limits.
 
 - `roles`: `Role`, `Action`, the table of which role may do what, and `Principal` (who asks).
-- `store`: the `AuthStore` protocol and `SQLiteAuthStore` (`DATA/auth.sqlite`).
+- `store`: the `AuthStore` protocol, `SqlAuthStore` (its SQL) and `SQLiteAuthStore` (`DATA/auth.sqlite`);
+  `postgres`: `PostgresAuthStore` (the `--db` database's `auth_*` tables, shared by its servers).
 - `access`: `Access`, what the server asks: who is this request, may it, what does it see.
 - `cli`: `fotoflo token …` and `fotoflo share …`.
 

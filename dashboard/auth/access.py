@@ -1,7 +1,9 @@
 """Who a request is, and what it may see: tokens, browser sessions, share links, CSRF, rate limits.
 
 `Access` is the one place the API, the login and share pages and the Panel page ask. It is
-blocking (SQLite): async callers hop to a worker thread. With authentication off it answers
+blocking (SQLite or PostgreSQL, `dashboard.backends.auth_store_for`): async callers hop to a worker
+thread. It keeps no credential in memory, so a revocation anywhere is seen at the next request;
+only the rate limits are this process's own. With authentication off it answers
 `OPEN` for everyone and touches no file, so the embedded default works exactly as before.
 """
 
@@ -13,13 +15,12 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dashboard.auth.clients import TrustedProxies
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import EDIT_ANY_COLLECTION, OPEN, Principal, Role
-from dashboard.auth.store import AuthStore, ShareRecord, SQLiteAuthStore, TokenRecord, check_password
+from dashboard.auth.store import AuthStore, ShareRecord, TokenRecord, check_password
 from dashboard.config import ConfigError
 
 if TYPE_CHECKING:
@@ -157,7 +158,9 @@ class Access:
 
     @classmethod
     def for_settings(cls, settings: Settings, *, enabled: bool) -> Access:
-        store = SQLiteAuthStore(Path(settings.data) / "auth.sqlite") if enabled else None
+        from dashboard.backends import auth_store_for
+
+        store = auth_store_for(settings) if enabled else None
         return cls(
             store,
             upload_per_min=settings.upload_rate,

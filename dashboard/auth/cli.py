@@ -1,8 +1,9 @@
 """`fotoflo token create|list|revoke` and `fotoflo share create|list|revoke`, on a data directory.
 
-They write `DATA/auth.sqlite` directly, like `fotoflo ingest` writes the store: no running server
-is needed, and a running one sees each change (a revoked token or link) at its next request.
-Secrets are printed once, on stdout, and never again.
+They write the auth store directly, like `fotoflo ingest` writes the image store: `DATA/auth.sqlite`,
+or with `--db postgresql://…` the database the servers share. No running server is needed, and
+every running one sees each change (a revoked token or link) at its next request. Secrets are
+printed once, on stdout, and never again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from dashboard.auth.access import check_share_role
 from dashboard.auth.roles import ANY_PROJECT, ROLE_NAMES, Role
-from dashboard.auth.store import SQLiteAuthStore
+from dashboard.auth.store import AuthStore
+from dashboard.config import Settings
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -34,7 +36,7 @@ def parse_duration(text: str) -> float | None:
     return int(match.group(1)) * _UNIT_S[match.group(2)]
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], data_help: str) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], data_help: str, db_help: str) -> None:
     """Add the `token` and `share` subcommands to the `fotoflo` parser."""
     roles = ", ".join(ROLE_NAMES)
     token = sub.add_parser("token", help="make, list and revoke API tokens (for the API, sync and sign-in)")
@@ -64,6 +66,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], data_h
     revoke.add_argument("id", help="the link's id, as 'list' shows it")
     for parser in (*token_sub.choices.values(), *share_sub.choices.values()):
         parser.add_argument("--data", type=Path, help=data_help)
+        parser.add_argument("--db", help=db_help)
 
 
 def _when(seconds: float | None) -> str:
@@ -72,17 +75,20 @@ def _when(seconds: float | None) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def run(args: argparse.Namespace, data: Path) -> int:
-    store = SQLiteAuthStore(data / "auth.sqlite")
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run `fotoflo token|share ACTION` on the auth store of `settings` (`--db`, else the data directory's)."""
+    from dashboard.backends import auth_store_for
+
+    store = auth_store_for(settings)
     try:
         if args.command == "token":
             return _token(args, store)
-        return _share(args, store, data)
+        return _share(args, store, settings)
     finally:
         store.close()
 
 
-def _token(args: argparse.Namespace, store: SQLiteAuthStore) -> int:
+def _token(args: argparse.Namespace, store: AuthStore) -> int:
     if args.action == "create":
         expires = time.time() + args.expires if args.expires else None
         record, secret = store.create_token(name=args.name, role=args.role, project=args.project, expires_at=expires)
@@ -103,7 +109,7 @@ def _token(args: argparse.Namespace, store: SQLiteAuthStore) -> int:
     return 0
 
 
-def _share(args: argparse.Namespace, store: SQLiteAuthStore, data: Path) -> int:
+def _share(args: argparse.Namespace, store: AuthStore, settings: Settings) -> int:
     if args.action == "list":
         for s in store.shares(args.project):
             what = f"collection {s.collection_id}" if s.collection_id else "whole project"
@@ -119,7 +125,7 @@ def _share(args: argparse.Namespace, store: SQLiteAuthStore, data: Path) -> int:
         return 0
     try:
         check_share_role(args.role, args.collection)
-        _check_target(data, args.project, args.collection)
+        _check_target(settings, args.project, args.collection)
     except ValueError as exc:
         sys.stderr.write(f"fotoflo share create: {exc}\n")
         return 2
@@ -142,12 +148,11 @@ def _share(args: argparse.Namespace, store: SQLiteAuthStore, data: Path) -> int:
     return 0
 
 
-def _check_target(data: Path, project: str, collection_id: str | None) -> None:
-    """`ValueError` unless the project (and the collection in it) exists in the data directory's store."""
+def _check_target(settings: Settings, project: str, collection_id: str | None) -> None:
+    """`ValueError` unless the project (and the collection in it) exists in the image store of `settings`."""
     from dashboard.backends import store_for
-    from dashboard.config import Settings
 
-    store = store_for(Settings.from_env(data=data))
+    store = store_for(settings)
     try:
         if not store.has_project(project):
             raise ValueError(f"there is no project {project!r}")

@@ -1,9 +1,11 @@
 """Where API tokens, share links, browser sessions and collection ownership are kept.
 
-`AuthStore` is the small protocol; `SQLiteAuthStore` keeps it in `DATA/auth.sqlite`, beside (not
-in) the image store, so the CLI can manage it without a running server and a PostgreSQL
-implementation can follow. Secrets are never stored: only their SHA-256 (they are 256 random bits,
-so a slow hash adds nothing), and share passwords as scrypt hashes.
+`AuthStore` is the small protocol. `SQLiteAuthStore` keeps it in `DATA/auth.sqlite`, beside (not
+in) the image store, so the CLI can manage it without a running server; `PostgresAuthStore`
+(`dashboard.auth.postgres`) keeps it in the `auth_*` tables of the `--db` database, shared by every
+server on it; both run `SqlAuthStore`'s SQL. `dashboard.backends.auth_store_for` picks one.
+Secrets are never stored: only their SHA-256 (they are 256 random bits, so a slow hash adds
+nothing), and share passwords as scrypt hashes.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from dashboard.auth.roles import ANY_PROJECT, Role
 from dashboard.datadir import private_dir, touch_private
@@ -142,6 +145,19 @@ class SessionRecord:
     expires_at: float
 
 
+class _Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class _Cursorable(Protocol):
+    """A connection of either engine as `SqlAuthStore` uses it: `execute` with `?` placeholders."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> _Cursor: ...
+
+
 class AuthStore(Protocol):
     def create_token(
         self, *, name: str, role: Role, project: str = ANY_PROJECT, expires_at: float | None = None
@@ -196,34 +212,34 @@ class AuthStore(Protocol):
     def close(self) -> None: ...
 
 
-class SQLiteAuthStore:
-    """`AuthStore` in one SQLite file (WAL mode); safe across threads and beside the CLI's process."""
+class SqlAuthStore:
+    """`AuthStore`'s SQL, written once for `SQLiteAuthStore` and `PostgresAuthStore` (`dashboard.auth.postgres`).
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        private_dir(self.path.parent)
-        touch_private(self.path)  # hashes only, but nobody else's business (0600 whatever the umask)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path} is from a newer Fotoflo (schema {version} > {SCHEMA_VERSION})")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    A subclass gives `_transaction` (a connection whose `execute(sql, args)` takes `?` placeholders
+    and returns a cursor with `fetchall` and `rowcount`, committed when the block ends) and the
+    prefix of its tables (`_P`). Nothing is cached: every call reads the database, so a change made
+    by one process (a revocation) is seen by every other at its next call.
+    """
+
+    _P = ""  # the tables' prefix: PostgreSQL's are `auth_*`, beside the image store's tables
+
+    def _transaction(self) -> AbstractContextManager[_Cursorable]:
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[_Cursorable]:
+        return self._transaction()
 
     def _all(self, sql: str, *args: object) -> list[tuple[object, ...]]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        with self._read() as conn:
+            return [tuple(row) for row in conn.execute(sql, args).fetchall()]
 
     def _first(self, convert: Callable[[tuple[object, ...]], T], sql: str, *args: object) -> T | None:
         rows = self._all(sql, *args)
         return convert(rows[0]) if rows else None
 
     def _write(self, sql: str, *args: object) -> int:
-        with self._lock:
-            return self._db.execute(sql, args).rowcount
+        with self._transaction() as conn:
+            return int(conn.execute(sql, args).rowcount)
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -244,26 +260,30 @@ class SQLiteAuthStore:
         hashed = digest(secret)
         record = TokenRecord(hashed[:12], name or role.label, role, project, time.time(), expires_at)
         self._write(
-            "INSERT INTO tokens (id, hash, name, role, project, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {self._P}tokens (id, hash, name, role, project, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             record.id, hashed, record.name, role.label, project, record.created_at, expires_at,
         )  # fmt: skip
         return record, secret
 
     def tokens(self) -> list[TokenRecord]:
-        return [self._token(r) for r in self._all(f"SELECT {self._TOKEN_COLUMNS} FROM tokens ORDER BY created_at")]
+        rows = self._all(f"SELECT {self._TOKEN_COLUMNS} FROM {self._P}tokens ORDER BY created_at")
+        return [self._token(r) for r in rows]
 
     def get_token(self, token_id: str) -> TokenRecord | None:
-        return self._first(self._token, f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE id = ?", token_id)
+        return self._first(self._token, f"SELECT {self._TOKEN_COLUMNS} FROM {self._P}tokens WHERE id = ?", token_id)
 
     def find_token(self, secret: str) -> TokenRecord | None:
-        return self._first(self._token, f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE hash = ?", digest(secret))
+        sql = f"SELECT {self._TOKEN_COLUMNS} FROM {self._P}tokens WHERE hash = ?"
+        return self._first(self._token, sql, digest(secret))
 
     def revoke_token(self, token_id: str) -> bool:
-        with self._lock:
-            changed = self._db.execute(
-                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), token_id)
+        with self._transaction() as conn:
+            changed = conn.execute(
+                f"UPDATE {self._P}tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (time.time(), token_id),
             ).rowcount
-            self._db.execute("DELETE FROM sessions WHERE kind = 'token' AND subject = ?", (token_id,))
+            conn.execute(f"DELETE FROM {self._P}sessions WHERE kind = 'token' AND subject = ?", (token_id,))
         return changed > 0
 
     # -- share links --------------------------------------------------------------------------
@@ -295,32 +315,35 @@ class SQLiteAuthStore:
             hash_password(password) if password else None, time.time(), expires_at,
         )  # fmt: skip
         self._write(
-            "INSERT INTO shares (id, hash, name, role, project, collection_id, password, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {self._P}shares (id, hash, name, role, project, collection_id, password, created_at,"
+            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             record.id, hashed, name, role.label, project, collection_id, record.password_hash,
             record.created_at, expires_at,
         )  # fmt: skip
         return record, secret
 
     def shares(self, project: str | None = None) -> list[ShareRecord]:
+        select = f"SELECT {self._SHARE_COLUMNS} FROM {self._P}shares"
         if project is None:
-            rows = self._all(f"SELECT {self._SHARE_COLUMNS} FROM shares ORDER BY created_at")
+            rows = self._all(f"{select} ORDER BY created_at")
         else:
-            rows = self._all(f"SELECT {self._SHARE_COLUMNS} FROM shares WHERE project = ? ORDER BY created_at", project)
+            rows = self._all(f"{select} WHERE project = ? ORDER BY created_at", project)
         return [self._share(r) for r in rows]
 
     def get_share(self, share_id: str) -> ShareRecord | None:
-        return self._first(self._share, f"SELECT {self._SHARE_COLUMNS} FROM shares WHERE id = ?", share_id)
+        return self._first(self._share, f"SELECT {self._SHARE_COLUMNS} FROM {self._P}shares WHERE id = ?", share_id)
 
     def find_share(self, secret: str) -> ShareRecord | None:
-        return self._first(self._share, f"SELECT {self._SHARE_COLUMNS} FROM shares WHERE hash = ?", digest(secret))
+        sql = f"SELECT {self._SHARE_COLUMNS} FROM {self._P}shares WHERE hash = ?"
+        return self._first(self._share, sql, digest(secret))
 
     def revoke_share(self, share_id: str) -> bool:
-        with self._lock:
-            changed = self._db.execute(
-                "UPDATE shares SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), share_id)
+        with self._transaction() as conn:
+            changed = conn.execute(
+                f"UPDATE {self._P}shares SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (time.time(), share_id),
             ).rowcount
-            self._db.execute("DELETE FROM sessions WHERE kind = 'share' AND subject = ?", (share_id,))
+            conn.execute(f"DELETE FROM {self._P}sessions WHERE kind = 'share' AND subject = ?", (share_id,))
         return changed > 0
 
     # -- browser sessions ---------------------------------------------------------------------
@@ -328,17 +351,18 @@ class SQLiteAuthStore:
     def create_session(self, kind: str, subject: str, expires_at: float) -> tuple[str, str]:
         secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         now = time.time()
-        with self._lock:
-            self._db.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
-            self._db.execute(
-                "INSERT INTO sessions (hash, kind, subject, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        with self._transaction() as conn:
+            conn.execute(f"DELETE FROM {self._P}sessions WHERE expires_at <= ?", (now,))
+            conn.execute(
+                f"INSERT INTO {self._P}sessions (hash, kind, subject, csrf, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (digest(secret), kind, subject, csrf, now, expires_at),
             )
         return secret, csrf
 
     def find_session(self, secret: str) -> SessionRecord | None:
         rows = self._all(
-            "SELECT kind, subject, csrf, expires_at FROM sessions WHERE hash = ? AND expires_at > ?",
+            f"SELECT kind, subject, csrf, expires_at FROM {self._P}sessions WHERE hash = ? AND expires_at > ?",
             digest(secret), time.time(),
         )  # fmt: skip
         if not rows:
@@ -347,25 +371,64 @@ class SQLiteAuthStore:
         return SessionRecord(str(kind), str(subject), str(csrf), float(expires))  # type: ignore[arg-type]
 
     def delete_session(self, secret: str) -> None:
-        self._write("DELETE FROM sessions WHERE hash = ?", digest(secret))
+        self._write(f"DELETE FROM {self._P}sessions WHERE hash = ?", digest(secret))
 
     # -- who saved which collection -----------------------------------------------------------
 
     def set_collection_owner(self, project: str, collection_id: str, owner: str) -> None:
         self._write(
-            "INSERT OR REPLACE INTO collection_owners (project, collection_id, owner) VALUES (?, ?, ?)",
+            f"INSERT INTO {self._P}collection_owners (project, collection_id, owner) VALUES (?, ?, ?)"
+            " ON CONFLICT (project, collection_id) DO UPDATE SET owner = excluded.owner",
             project, collection_id, owner,
         )  # fmt: skip
 
     def collection_owner(self, project: str, collection_id: str) -> str | None:
         rows = self._all(
-            "SELECT owner FROM collection_owners WHERE project = ? AND collection_id = ?", project, collection_id
-        )
+            f"SELECT owner FROM {self._P}collection_owners WHERE project = ? AND collection_id = ?",
+            project, collection_id,
+        )  # fmt: skip
         return str(rows[0][0]) if rows else None
 
     def collections_owned(self, project: str, owner: str) -> set[str]:
-        rows = self._all("SELECT collection_id FROM collection_owners WHERE project = ? AND owner = ?", project, owner)
+        rows = self._all(
+            f"SELECT collection_id FROM {self._P}collection_owners WHERE project = ? AND owner = ?", project, owner
+        )
         return {str(r[0]) for r in rows}
+
+
+class SQLiteAuthStore(SqlAuthStore):
+    """`AuthStore` in one SQLite file (WAL mode); safe across threads and beside the CLI's process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        private_dir(self.path.parent)
+        touch_private(self.path)  # hashes only, but nobody else's business (0600 whatever the umask)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path} is from a newer Fotoflo (schema {version} > {SCHEMA_VERSION})")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # One statement commits by itself (autocommit); a revocation's two commit together.
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
 
     def close(self) -> None:
         with self._lock:

@@ -1,9 +1,10 @@
 """`PostgresStore`'s schema: versioned steps, applied on start, each once, recorded in `schema_migrations`.
 
-The steps mirror `SQLiteStore`'s schema versions (1: projects, images and the feed; 2: ratings and
-collections; 3: image versions; 4: the projects' image counts and the filters in the newest-first
-index), so one number names the same shape on both engines. Text columns hold what SQLite holds
-(JSON as text, times as ISO strings), so both stores return equal records.
+Steps 1 to 4 mirror `SQLiteStore`'s schema versions (1: projects, images and the feed; 2: ratings
+and collections; 3: image versions; 4: the projects' image counts and the filters in the newest-first
+index), so one number names the same shape on both engines. Step 5 adds the access-control tables
+(`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Text
+columns hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
 """
 
 from __future__ import annotations
@@ -105,6 +106,47 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "UPDATE projects SET image_count = (SELECT count(*) FROM images i WHERE i.project = projects.name)",
         "CREATE INDEX images_by_project_seq_filters ON images (project, seq DESC, rating, flag, label)",
         "DROP INDEX images_by_project_seq",
+    ),
+    # Access control (`dashboard.auth.postgres`), shared by every server on this database; on SQLite
+    # these are the tables of DATA/auth.sqlite. Secrets are kept as their SHA-256 only, as there.
+    5: (
+        """CREATE TABLE auth_tokens (
+            id         TEXT PRIMARY KEY,
+            hash       TEXT NOT NULL UNIQUE,
+            name       TEXT NOT NULL,
+            role       TEXT NOT NULL,
+            project    TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION,
+            revoked_at DOUBLE PRECISION
+        )""",
+        """CREATE TABLE auth_shares (
+            id            TEXT PRIMARY KEY,
+            hash          TEXT NOT NULL UNIQUE,
+            name          TEXT NOT NULL,
+            role          TEXT NOT NULL,
+            project       TEXT NOT NULL,
+            collection_id TEXT,
+            password      TEXT,
+            created_at    DOUBLE PRECISION NOT NULL,
+            expires_at    DOUBLE PRECISION,
+            revoked_at    DOUBLE PRECISION
+        )""",
+        """CREATE TABLE auth_sessions (
+            hash       TEXT PRIMARY KEY,
+            kind       TEXT NOT NULL,
+            subject    TEXT NOT NULL,
+            csrf       TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX auth_sessions_by_subject ON auth_sessions (kind, subject)",
+        """CREATE TABLE auth_collection_owners (
+            project       TEXT NOT NULL,
+            collection_id TEXT NOT NULL,
+            owner         TEXT NOT NULL,
+            PRIMARY KEY (project, collection_id)
+        )""",
     ),
 }
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from dashboard.auth import Access, Action, ConfigError, Role, SQLiteAuthStore, auth_required, is_loopback
+from dashboard.auth import Access, Action, AuthStore, ConfigError, Role, SQLiteAuthStore, auth_required, is_loopback
 from dashboard.auth.access import SESSION_COOKIE, AuthRefused, SignIn
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import MIN_ROLE, OPEN, Principal
 from dashboard.auth.store import check_password, hash_password
+from dashboard.backends import open_store
 from dashboard.cli import main
 from dashboard.config import Settings
 from dashboard.http.pages import page_sees_whole_project
@@ -21,15 +23,51 @@ from dashboard.store.sqlite import SQLiteStore
 from tests.support.records import image_record
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteAuthStore]:
-    auth = SQLiteAuthStore(tmp_path / "auth.sqlite")
-    yield auth
-    auth.close()
+@dataclass
+class AuthBackend:
+    """An `AuthStore` of one kind, and everything it keeps as text (no secret may ever be in it)."""
+
+    kind: str
+    store: AuthStore
+    kept: Callable[[], str]
+
+
+def _pg_tables_as_text(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        tables = ("auth_tokens", "auth_shares", "auth_sessions", "auth_collection_owners")
+        return "\n".join(str(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def auth_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuthBackend]:
+    """`SQLiteAuthStore` in a data directory, and `PostgresAuthStore` on a fresh database."""
+    store: AuthStore
+    if request.param == "sqlite":
+        path = tmp_path / "auth.sqlite"
+        store = SQLiteAuthStore(path)
+        files = (path, path.with_name("auth.sqlite-wal"))  # WAL mode: the newest writes are in the log
+        backend = AuthBackend(
+            "sqlite", store, lambda: "".join(f.read_bytes().decode(errors="replace") for f in files if f.exists())
+        )
+    else:
+        from dashboard.auth.postgres import PostgresAuthStore
+
+        url = request.getfixturevalue("pg_url")
+        store = PostgresAuthStore(url)
+        backend = AuthBackend("postgres", store, lambda: _pg_tables_as_text(url))
+    yield backend
+    store.close()
 
 
 @pytest.fixture
-def access(store: SQLiteAuthStore) -> Access:
+def store(auth_backend: AuthBackend) -> AuthStore:
+    return auth_backend.store
+
+
+@pytest.fixture
+def access(store: AuthStore) -> Access:
     return Access(store, upload_per_min=3)
 
 
@@ -79,19 +117,33 @@ def test_auth_is_required_off_loopback_and_cannot_be_turned_off_there(tmp_path: 
 # -- the store ------------------------------------------------------------------------------
 
 
-def test_tokens_are_stored_hashed_and_revocable(store: SQLiteAuthStore, tmp_path: Path) -> None:
+def test_tokens_are_stored_hashed_and_revocable(auth_backend: AuthBackend, tmp_path: Path) -> None:
+    store = auth_backend.store
     record, secret = store.create_token(name="laptop", role=Role.EDITOR, project="wedding")
     assert secret.startswith("fft_") and len(secret) > 40
-    assert secret.encode() not in (tmp_path / "auth.sqlite").read_bytes()
+    assert record.id in auth_backend.kept() and secret not in auth_backend.kept()
     assert store.find_token(secret) == record and store.find_token(secret + "x") is None
     assert [t.id for t in store.tokens()] == [record.id] and record.state() == "active"
     assert store.revoke_token(record.id) and not store.revoke_token(record.id)
     found = store.find_token(secret)
     assert found is not None and found.state() == "revoked"
-    assert (tmp_path / "auth.sqlite").stat().st_mode & 0o077 == 0
+    if auth_backend.kind == "sqlite":
+        assert (tmp_path / "auth.sqlite").stat().st_mode & 0o077 == 0
 
 
-def test_share_links_expire_and_keep_only_a_password_hash(store: SQLiteAuthStore) -> None:
+def test_no_secret_is_kept_in_clear(auth_backend: AuthBackend, access: Access) -> None:
+    store = auth_backend.store
+    _, token = store.create_token(name="", role=Role.OWNER)
+    share, link = store.create_share(project="p", role=Role.CLIENT, password="correct horse")
+    _, signed_in = access.login(token, "c")
+    _, guest = access.open_share(link, "correct horse", "c")
+    kept = auth_backend.kept()
+    assert share.id in kept and signed_in.csrf in kept  # the CSRF token is no secret: the page reads its cookie
+    for secret in (token, link, "correct horse", signed_in.session, guest.session):
+        assert secret not in kept
+
+
+def test_share_links_expire_and_keep_only_a_password_hash(store: AuthStore) -> None:
     share, secret = store.create_share(project="p", role=Role.CLIENT, expires_at=time.time() + 60, password="pässword")
     found = store.find_share(secret)
     assert found is not None and found.id == share.id and found.state() == "active"
@@ -107,7 +159,7 @@ def test_password_hashes_are_salted_and_malformed_ones_never_match() -> None:
     assert not check_password("x", "")
 
 
-def test_revoking_ends_the_sessions_it_signed_in(store: SQLiteAuthStore) -> None:
+def test_revoking_ends_the_sessions_it_signed_in(store: AuthStore) -> None:
     token, _ = store.create_token(name="", role=Role.OWNER)
     session, csrf = store.create_session("token", token.id, time.time() + 60)
     found = store.find_session(session)
@@ -151,7 +203,7 @@ def test_open_access_is_everyone_as_owner() -> None:
     assert access.authenticate("Bearer nonsense", "cookie", "1.2.3.4").principal is OPEN
 
 
-def test_bearer_tokens_and_their_refusals(access: Access, store: SQLiteAuthStore) -> None:
+def test_bearer_tokens_and_their_refusals(access: Access, store: AuthStore) -> None:
     record, secret = store.create_token(name="sync", role=Role.EDITOR, project="p")
     principal = access.authenticate(f"Bearer {secret}", None, "c").principal
     assert principal is not None and (principal.role, principal.project, principal.key) == (
@@ -168,7 +220,7 @@ def test_bearer_tokens_and_their_refusals(access: Access, store: SQLiteAuthStore
         access.authenticate(f"Bearer {expired_secret}", None, "c")
 
 
-def test_failed_sign_ins_lock_the_client_out_for_a_while(access: Access, store: SQLiteAuthStore) -> None:
+def test_failed_sign_ins_lock_the_client_out_for_a_while(access: Access, store: AuthStore) -> None:
     _, secret = store.create_token(name="", role=Role.OWNER)
     for _ in range(10):
         with pytest.raises(AuthRefused, match="not valid"):
@@ -182,7 +234,7 @@ def test_failed_sign_ins_lock_the_client_out_for_a_while(access: Access, store: 
     assert access.authenticate(f"Bearer {secret}", None, "someone else").principal is not None
 
 
-def test_a_link_s_password_guesses_lock_that_link_only(access: Access, store: SQLiteAuthStore) -> None:
+def test_a_link_s_password_guesses_lock_that_link_only(access: Access, store: AuthStore) -> None:
     guarded, guarded_secret = store.create_share(project="p", role=Role.VIEWER, password="correct horse")
     _, open_secret = store.create_share(project="p", role=Role.VIEWER)
     for n in range(10):  # spread over addresses: the link counts them all
@@ -196,7 +248,7 @@ def test_a_link_s_password_guesses_lock_that_link_only(access: Access, store: SQ
     assert access.find_share(guarded_secret, "10.0.0.1").id == guarded.id
 
 
-def test_csrf_is_checked_for_a_session_s_writes_only(access: Access, store: SQLiteAuthStore) -> None:
+def test_csrf_is_checked_for_a_session_s_writes_only(access: Access, store: AuthStore) -> None:
     _, secret = store.create_token(name="", role=Role.OWNER)
     _, signed_in = access.login(secret, "c")
     identity = access.authenticate(None, signed_in.session, "c")
@@ -277,8 +329,18 @@ def test_the_first_owner_token_is_made_once(access: Access) -> None:
 # -- fotoflo token / share ------------------------------------------------------------------
 
 
-def test_token_cli_creates_lists_and_revokes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data = ["--data", str(tmp_path)]
+@pytest.fixture(params=["sqlite", "postgres"])
+def cli_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
+    """The options that name the data directory and, for PostgreSQL, the database (`--db`)."""
+    if request.param == "sqlite":
+        yield ["--data", str(tmp_path)]
+        return
+    yield ["--data", str(tmp_path), "--db", request.getfixturevalue("pg_url")]
+    assert not (tmp_path / "auth.sqlite").exists(), "with --db, no token or link is kept in the data directory"
+
+
+def test_token_cli_creates_lists_and_revokes(cli_db: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    data = cli_db
     assert main(["token", "create", "--role", "editor", "--project", "wedding", "--name", "laptop", *data]) == 0
     secret = capsys.readouterr().out.strip()
     assert secret.startswith("fft_")
@@ -293,12 +355,12 @@ def test_token_cli_creates_lists_and_revokes(tmp_path: Path, capsys: pytest.Capt
         main(["token", "create", "--role", "admin", *data])
 
 
-def test_share_cli_checks_what_it_shares(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    images = SQLiteStore(tmp_path / "fotoflo.sqlite")
+def test_share_cli_checks_what_it_shares(cli_db: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    images = open_store(cli_db[3] if "--db" in cli_db else tmp_path / "fotoflo.sqlite")
     images.ensure_project("wedding")
     collection, _ = images.save_collection("wedding", "Selects", [])
     images.close()
-    data = ["--data", str(tmp_path)]
+    data = cli_db
     assert main(["share", "create", "--project", "nope", *data]) == 2
     assert main(["share", "create", "--project", "wedding", "--collection", "nope", *data]) == 2
     assert main(["share", "create", "--project", "wedding", "--collection", collection.id, "--role", "editor",
