@@ -111,6 +111,7 @@ class App:
             self.watcher = None
         self.hub.stop()
         self.ingest_pool.shutdown(wait=True, cancel_futures=True)
+        self.ingestor.previews.close()  # before the store closes; queued ones are made on demand later
         self.bus.close()
         self.store.close()
         self.access.close()

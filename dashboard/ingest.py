@@ -5,6 +5,10 @@ Watcher, web upload, API upload, CLI and sync client all call `Ingestor.ingest`;
 a typed `IngestError` naming the file and the reason, and publishes to the bus only after the files
 and the row are committed. The decode itself (`dashboard.imaging.decode.analyze`) runs only in decoder
 worker processes (`dashboard.decoders`); blobs and store commits stay in the caller's process.
+
+Thumbnail first: a JPEG larger than a preview is decoded for its thumbnail alone (at 1/8 scale for 12 MP)
+and published with everything else known (size, EXIF, orientation); its preview is made right after by
+`Ingestor.previews` (`dashboard.previews`), which announces it with an `image.updated` entry.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dashboard.events import Device, ImageRecord, new_id
 from dashboard.imaging.analysis import Analysis, sha256_of
 from dashboard.imaging.errors import ChecksumMismatch, DecoderFailed, IngestError, Limits, TooLarge
 from dashboard.imaging.formats import MIME_BY_FORMAT
+from dashboard.previews import PreviewJob, Previews
 from dashboard.store import CONFLICT, UPDATED, Store, UnknownImage
 from dashboard.timeutil import epoch_to_iso, utc_now_iso
 from dashboard.untrusted import clean_filename
@@ -70,11 +75,15 @@ class Ingestor:
         *,
         decoders: DecoderPool | None = None,
         quarantine: Quarantine | None = None,
+        previews: Previews | None = None,
     ) -> None:
         """`decoders`: the worker processes that decode (default: this process's shared pool).
 
         `quarantine`: where files read from a path (hot folder, `fotoflo ingest`) whose decoder died are
         remembered, so that they are refused without decoding until their bytes change.
+        `previews`: what makes the previews left for after publishing (default: one on `decoders` and
+        this process's background pool). Whoever ends the process first calls `previews.close()`, or
+        `previews.wait_idle()` to have them all made.
         """
         from dashboard.decoders import shared_pool
 
@@ -84,6 +93,7 @@ class Ingestor:
         self.limits = limits
         self.decoders = decoders or shared_pool()
         self.quarantine = quarantine
+        self.previews = previews or Previews(store, blobs, bus, limits, decoders=self.decoders)
 
     def ingest(
         self,
@@ -141,7 +151,7 @@ class Ingestor:
             if reason is not None:
                 raise DecoderFailed(name, f"quarantined, not decoded again until the file changes ({reason})")
         try:
-            return self.decoders.analyze(data, name, self.limits, sha)
+            return self.decoders.analyze(data, name, self.limits, sha, thumb_only=True)
         except DecoderFailed as exc:
             if listed is not None:
                 listed.add(sha, name, exc.reason)
@@ -169,6 +179,7 @@ class Ingestor:
             return IngestResult(stored, created=False)
         log.info("image received %s → %s #%d (%s)", filename, project, stored.seq, stored.id)
         self.bus.publish(project, stored.seq)
+        self._preview_later(analysis, stored)
         return IngestResult(stored, created=True)
 
     def commit_version(
@@ -196,6 +207,7 @@ class Ingestor:
                 "conflict on %s in %s: the other version is kept as %s (%s)", image.id, project, copy.filename, copy.id
             )
         self.bus.publish(project, result.changes[-1].seq)
+        self._preview_later(analysis, image)
         return IngestResult(
             image, created=False, updated=result.outcome in (UPDATED, CONFLICT), conflict_copy=result.conflict_copy
         )
@@ -205,7 +217,8 @@ class Ingestor:
     ) -> ImageRecord:
         """Write the original and its renditions; the record to store for them."""
         self.blobs.put("original", analysis.sha256, data)
-        self.blobs.put("preview", analysis.sha256, analysis.preview_jpeg)
+        if analysis.preview_jpeg is not None:
+            self.blobs.put("preview", analysis.sha256, analysis.preview_jpeg)
         self.blobs.put("thumb", analysis.sha256, analysis.thumb_jpeg)
         now = utc_now_iso()
         return ImageRecord(
@@ -224,6 +237,11 @@ class Ingestor:
             created_at=now,
             exif=analysis.exif,
         )
+
+    def _preview_later(self, analysis: Analysis, image: ImageRecord) -> None:
+        """Have the preview the decode left out made now that the image is published (unless it exists)."""
+        if analysis.preview_jpeg is None and not self.blobs.exists("preview", analysis.sha256):
+            self.previews.schedule(PreviewJob(image.project, image.id, analysis.sha256, image.filename))
 
     def _read(
         self, source: bytes | Path, filename: str | None, mtime_s: float | None

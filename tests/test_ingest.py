@@ -307,6 +307,7 @@ def test_thumb_and_preview_of_a_large_image(embedded: Embedded, orientation: int
     data = oriented_jpeg(orientation, upright_size=(3000, 2000))
 
     image = embedded.ingestor.ingest(data, PROJECT, filename="large.jpg").image
+    embedded.ingestor.previews.wait_idle()  # a large JPEG's preview is made after it is published
 
     assert (image.width, image.height) == (3000, 2000)
     # Halving 3000 px once gives 1500, under 1600: the preview is scaled to 2048 instead.
@@ -332,6 +333,7 @@ def test_the_preview_is_the_image_halved_until_it_fits(
     embedded: Embedded, size: tuple[int, int], preview_size: tuple[int, int]
 ) -> None:
     image = embedded.ingestor.ingest(jpeg_bytes(size), PROJECT, filename="shot.jpg").image
+    embedded.ingestor.previews.wait_idle()
 
     assert open_blob(embedded.blobs, "preview", image.sha256).size == preview_size
     assert max(open_blob(embedded.blobs, "thumb", image.sha256).size) == min(480, max(size))
@@ -396,6 +398,7 @@ def test_a_camera_preview_that_cannot_stand_in_is_ignored(embedded: Embedded, pr
     data = with_camera_preview(primary, preview=Image.new("RGB", preview_size, RED))
 
     image = embedded.ingestor.ingest(data, PROJECT, filename="DSC01236.JPG").image
+    embedded.ingestor.previews.wait_idle()
 
     preview = open_blob(embedded.blobs, "preview", image.sha256)
     assert preview.size == (2000, 1500)

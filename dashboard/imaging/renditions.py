@@ -1,4 +1,8 @@
-"""The upright preview and thumbnail JPEGs of a decoded image, from one decode at the smallest scale."""
+"""The upright preview and thumbnail JPEGs of a decoded image, from one decode at the smallest scale.
+
+`renditions(..., thumb_only=True)` makes the thumbnail alone where a JPEG decodes much smaller for it than
+for the preview (the image is published then, its preview made after: `preview_only`).
+"""
 
 from __future__ import annotations
 
@@ -51,20 +55,65 @@ def preview_plan(width: int, height: int) -> tuple[int, int | None]:
 
 
 def renditions(
-    im: Image.Image, data: bytes, filename: str, orientation: int, keep: bytes | None = None
-) -> tuple[bytes, bytes]:
+    im: Image.Image,
+    data: bytes,
+    filename: str,
+    orientation: int,
+    keep: bytes | None = None,
+    *,
+    thumb_only: bool = False,
+) -> tuple[bytes | None, bytes]:
     """The upright preview and thumbnail JPEGs, from one decode at the smallest scale that serves both.
 
     `keep`: JPEG bytes of `im` that may be stored as the preview as they are (a RAW's preview);
-    otherwise a camera preview embedded in `data` (MPF) may be.
+    otherwise a camera preview embedded in `data` (MPF) may be. With `thumb_only`, a JPEG whose preview
+    needs a larger decode than its thumbnail is decoded for the thumbnail alone (at 1/8 scale for 12 MP)
+    and the preview is None: make it later with `preview_only`. Otherwise both are made, as without it.
     """
-    frame = keep if keep is not None else _embedded_preview(im, data, filename)
-    if frame is not None and orientation == 1 and preview_plan(*im.size) == (0, None):
+    frame = _frame_as_preview(im, data, filename, orientation, keep)
+    if frame is not None:
         # The camera's own preview is already the right size and upright: keep its bytes as the
         # preview; decoding it for the thumbnail (at 1/2 to 1/8 scale) checks all of it.
         _draft(im, THUMB_EDGE_PX / max(im.size))
         thumb = _flatten(_loaded(im))
         return frame, _jpeg(_thumbnail(thumb), quality=80)
+    if thumb_only and defers_preview(im):
+        _draft(im, THUMB_EDGE_PX / max(im.size))
+        thumb = _thumbnail(_flatten(_loaded(im)))
+        if orientation != 1:
+            thumb = thumb.transpose(UPRIGHT[orientation])  # after the resize: fewer pixels to turn
+        return None, _jpeg(thumb, quality=80)
+    preview = _preview(im, orientation)
+    return _jpeg(preview, quality=85), _jpeg(_thumbnail(preview), quality=80)
+
+
+def preview_only(im: Image.Image, data: bytes, filename: str, orientation: int, keep: bytes | None = None) -> bytes:
+    """The upright preview JPEG alone, as `renditions` makes it (same arguments), without the thumbnail."""
+    frame = _frame_as_preview(im, data, filename, orientation, keep)
+    return frame if frame is not None else _jpeg(_preview(im, orientation), quality=85)
+
+
+def defers_preview(im: Image.Image) -> bool:
+    """Whether `renditions(..., thumb_only=True)` leaves out the preview of `im` (opened, not yet decoded).
+
+    Only a JPEG larger than a preview: its DCT scaling decodes the thumbnail at a quarter of the preview's
+    scale or less. Other formats decode at full size either way, so one decode serves both.
+    """
+    return im.format in ("JPEG", "MPO") and preview_plan(*im.size)[0] > 0
+
+
+def _frame_as_preview(
+    im: Image.Image, data: bytes, filename: str, orientation: int, keep: bytes | None
+) -> bytes | None:
+    """The JPEG bytes to store as the preview as they are (`keep`, else an MPF preview), if they fit as it."""
+    frame = keep if keep is not None else _embedded_preview(im, data, filename)
+    if frame is not None and orientation == 1 and preview_plan(*im.size) == (0, None):
+        return frame
+    return None
+
+
+def _preview(im: Image.Image, orientation: int) -> Image.Image:
+    """The upright preview image, decoded at the smallest scale `preview_plan` allows."""
     full_edge = max(im.size)
     halvings, resize_to = preview_plan(*im.size)
     if im.format in ("JPEG", "MPO"):
@@ -85,7 +134,7 @@ def renditions(
         preview.thumbnail((resize_to, resize_to), Image.Resampling.BILINEAR, reducing_gap=None)
     if orientation != 1:
         preview = preview.transpose(UPRIGHT[orientation])
-    return _jpeg(preview, quality=85), _jpeg(_thumbnail(preview), quality=80)
+    return preview
 
 
 def _embedded_preview(im: Image.Image, data: bytes, filename: str) -> bytes | None:
