@@ -62,6 +62,10 @@ class FileBlobs:
             temp.unlink(missing_ok=True)
             raise
 
+    def discard(self, kind: str, sha256: str) -> None:
+        """Remove a blob written for bytes that were then refused (`Ingestor` writes an original while it decodes)."""
+        self.path(kind, sha256).unlink(missing_ok=True)
+
     def clean_temp(self) -> int:
         removed = 0
         for temp in self.root.glob(f"*/*/*{_TEMP_MARK}*"):

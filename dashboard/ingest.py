@@ -16,11 +16,12 @@ from __future__ import annotations
 import copy
 import logging
 import mimetypes
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
@@ -134,7 +135,7 @@ class Ingestor:
             if existing is not None:
                 log.info("duplicate %s in %s: already stored as %s", name, project, existing.id)
                 return IngestResult(existing, created=False)
-            analysis = self._analyze(data, name, sha, quarantine=quarantine)
+            analysis = self._analyze_keeping(data, name, sha, quarantine=quarantine)
         except IngestError as exc:
             if log_refusals:
                 log.warning("refused %s: %s", exc.filename, exc.reason)
@@ -156,6 +157,26 @@ class Ingestor:
             if listed is not None:
                 listed.add(sha, name, exc.reason)
             raise
+
+    def _analyze_keeping(self, data: bytes, name: str, sha: str, *, quarantine: bool) -> Analysis:
+        """`_analyze`, writing the original to the blobs meanwhile; refused bytes are discarded again.
+
+        The decode is CPU in a worker process, the write (fsynced) mostly a wait on the disk: side by side
+        they take the longer of the two before the image can be published, not their sum. Only with blobs
+        that can discard what they wrote (`FileBlobs.discard`); others write it with the renditions.
+        """
+        discard = getattr(self.blobs, "discard", None)
+        if discard is None or not data or self.blobs.exists("original", sha):
+            return self._analyze(data, name, sha, quarantine=quarantine)
+        writing = _in_thread(self.blobs.put, "original", sha, data)
+        try:
+            analysis = self._analyze(data, name, sha, quarantine=quarantine)
+        except BaseException:
+            if writing.exception() is None:  # (waits for the write)
+                discard("original", sha)
+            raise
+        writing.result()
+        return analysis
 
     def _current(self, project: str, sha: str) -> ImageRecord | None:
         """The image whose current version has these bytes (an older version's bytes make a new image)."""
@@ -318,7 +339,23 @@ class Ingestor:
                 continue
             sha = sha256_of(data)
             duplicate = bool(data) and self._current(project, sha) is not None
-            future = None if duplicate else pool.submit(ingestor._analyze, data, name, sha, quarantine=True)
+            future = None if duplicate else pool.submit(ingestor._analyze_keeping, data, name, sha, quarantine=True)
             pending.append((path, data, name, sha, mtime_s, future))
             yield from drain(window)
         yield from drain(0)
+
+
+def _in_thread(fn: Callable[..., Any], *args: Any) -> Future[None]:
+    """Run `fn(*args)` in a thread of its own; its outcome as a future (a short one: no pool to stop)."""
+    future: Future[None] = Future()
+
+    def run() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
+
+    threading.Thread(target=run, name="fotoflo-keep-original", daemon=True).start()
+    return future
