@@ -6,6 +6,7 @@ bulk runs report both rates, visible and every preview done.
     python benchmarks/ingest.py            # measure, then rewrite the "ingest" section of docs/benchmarks.md
     python benchmarks/ingest.py --help     # sizes, counts, cache and work directories, --profile
     python benchmarks/ingest.py --baseline DIR   # this code beside a copy from before a change, interleaved
+    python benchmarks/ingest.py --baseline DIR --write   # both, the comparison in the doc's section too
 
 Camera-like 12-MP JPEGs (and 2-MP ones for latency) are generated once into a cache directory.
 Every measurement ingests into a fresh data directory on the same disk as the cache, with the real
@@ -582,7 +583,7 @@ def compare(args: argparse.Namespace) -> str:
     with OtherLoad() as others:
         for round_ in range(args.repeat):
             for name, tree in trees.items():
-                env = {**os.environ, "PYTHONPATH": str(tree)}
+                env = {**os.environ, "PYTHONPATH": str(tree), "FOTOFLO_BENCH_TREE": str(tree)}
                 cmd = [sys.executable, __file__, "--child-round", *forwarded]
                 out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
                 for key, values in json.loads(out.splitlines()[-1]).items():
@@ -622,7 +623,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="where fresh data directories go (default CACHE/runs)")
     parser.add_argument("--doc", type=Path, default=DOC, help="markdown file to update (default docs/benchmarks.md)")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing the doc")
-    parser.add_argument("--write", action="store_true", help="write the doc's section (the default; for scripts)")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="write the doc's section (the default); with --baseline, measure fully too and add the comparison",
+    )
     parser.add_argument(
         "--wait-idle",
         type=float,
@@ -652,13 +657,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.child_round:
         print(json.dumps(child_round(args)))
         return 0
+    comparison = None
     if args.baseline is not None:
         if not (args.baseline / "dashboard" / "__init__.py").exists():
             parser.error(f"{args.baseline} holds no dashboard/ package")
         if args.wait_idle > 0:
             log(f"  others use {wait_for_idle(args.wait_idle):.2f} cores")
-        print(compare(args))
-        return 0
+        comparison = compare(args)
+        print(comparison)
+        if not args.write:
+            return 0
+        args.wait_idle = 0  # with --write: the full measurement follows, and the comparison goes in the doc too
     work = args.work or args.cache / "runs"
     workers = args.workers or cores()
 
@@ -694,6 +703,10 @@ def main(argv: list[str] | None = None) -> int:
         stats.sort_stats("tottime").print_stats(25)
 
     section = render(files, [pool, single, *others], latencies, (buckets, total_ms, split), work)
+    if comparison is not None:
+        section = section.replace(
+            "\nRegenerate with", f"\n### Before and after, in one run\n\n{comparison}\n\nRegenerate with", 1
+        )
     if args.no_write:
         print(section)
     else:
