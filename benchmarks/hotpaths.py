@@ -16,7 +16,8 @@ EXIF, and ratings, picks and labels on some images:
   `limit` 60 and 500, first and deep page, timed from the client; the server is recorded with py-spy
   meanwhile (when py-spy can attach).
 - **A page open**: `GET /` (the session is made then) timed over HTTP and recorded with py-spy,
-  then pages opened in Chromium: their waterfall and a JavaScript profile by script.
+  then pages opened in Chromium: their waterfall and a JavaScript profile by script, and in the same
+  rounds a plain page of the same first 60 thumbnails (bare `<img>`s): the floor to compare with.
 
 With `--baseline` every timing is taken for both trees in alternating rounds, so both see the
 same machine; each tree gets its own copy of the database (a newer tree migrates its copy).
@@ -25,6 +26,8 @@ same machine; each tree gets its own copy of the database (a newer tree migrates
 from __future__ import annotations
 
 import argparse
+import html
+import http.server
 import json
 import random
 import shutil
@@ -34,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -387,6 +391,23 @@ WATERFALL_JS = """
     else requestAnimationFrame(check);
   };
   requestAnimationFrame(check);
+  // What a user sees: a tile's picture on screen, whether the page painted it from its HTML
+  // ([data-first-id], dashboard/first_paint.py) or the gallery made it; on a plain page, any <img>.
+  const shown = (img) => {
+    const box = img.getBoundingClientRect();
+    return img.complete && img.naturalWidth > 0 && box.bottom > 0 && box.top < innerHeight
+      && getComputedStyle(img).opacity !== '0';
+  };
+  const pictures = (root, out) => {
+    out.push(...root.querySelectorAll('[data-first-id] img, [data-image-id] img, body > main img'));
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) pictures(el.shadowRoot, out);
+    return out;
+  };
+  const seen = () => {
+    if (document.body && pictures(document, []).some(shown)) t.painted = performance.now();
+    else requestAnimationFrame(seen);
+  };
+  requestAnimationFrame(seen);
 })();
 """
 
@@ -397,18 +418,22 @@ RESOURCES_JS = """
 STEPS = (
     ("html", "HTML received (the session is made before it is sent)"),
     ("scripts", "Bokeh and Panel bundles downloaded (2.9 MB, not cached)"),
-    ("dcl", "bundles evaluated (DOMContentLoaded)"),
+    ("dcl", "DOMContentLoaded (after the bundles ran; with the painted first page, before they run)"),
     ("ws_open", "websocket open"),
     ("doc", "document received over the websocket"),
     ("api_start", "gallery asks for its first page (`/api/…/images`)"),
     ("api_end", "first page received"),
     ("tile", "first tile in the DOM"),
+    ("painted", "**first tile on screen with its picture** (painted from the HTML, or the gallery's)"),
 )
 
 
-def open_page(browser: Any, url: str, profile_js: bool) -> dict[str, Any]:
-    """One page open in a fresh context: its waterfall (ms by the page's clock) and, if asked, JS time by script."""
-    context = browser.new_context()
+def open_page(browser: Any, url: str, profile_js: bool, plain: bool = False) -> dict[str, Any]:
+    """One page open in a fresh context: its waterfall (ms by the page's clock) and, if asked, JS time by script.
+
+    `plain`: a page of `<img>`s (`plain_page`), which has no gallery: only its first picture is waited for.
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
         page.add_init_script(WATERFALL_JS)
@@ -419,7 +444,8 @@ def open_page(browser: Any, url: str, profile_js: bool) -> dict[str, Any]:
             cdp.send("Profiler.setSamplingInterval", {"interval": 250})
             cdp.send("Profiler.start")
         page.goto(url)
-        page.wait_for_function("window.__t && window.__t.tile", timeout=120_000)
+        page.wait_for_function(f"window.__t && window.__t.{'painted' if plain else 'tile'}", timeout=120_000)
+        page.wait_for_function("window.__t.painted", timeout=120_000)
         marks = dict(page.evaluate("window.__t"))
         nav = page.evaluate("performance.getEntriesByType('navigation')[0].responseEnd")
         resources = page.evaluate(RESOURCES_JS)
@@ -583,10 +609,16 @@ def browser_part(
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
         try:
-            for _ in range(args.page_opens):
-                for name, server in servers.items():
+            with plain_pages(servers["this"].url, sizes) as plain:
+                for _ in range(args.page_opens):
+                    for name, server in servers.items():
+                        for size in sizes:
+                            url = f"{server.url}/?project=bench-{size}"
+                            opens[name][size].append(open_page(browser, url, False))
                     for size in sizes:
-                        opens[name][size].append(open_page(browser, f"{server.url}/?project=bench-{size}", False))
+                        opens.setdefault(PLAIN, {s: [] for s in sizes})[size].append(
+                            open_page(browser, plain[size], False, plain=True)
+                        )
             # The largest project once more: its JS profile, and the server recorded through the open.
             with py_spy(servers["this"].pid, work / "open.raw", args.rate, gil=True) as spy:
                 cpu_s = servers["this"].cpu_s()
@@ -597,6 +629,53 @@ def browser_part(
         finally:
             browser.close()
     return opens, {**spy, "requests": args.page_opens, "cpu_s": cpu_s}, js
+
+
+#: The plain page's column: the same first page of thumbnails as bare `<img>`s, the floor to compare with.
+PLAIN = "plain page"
+
+
+@contextmanager
+def plain_pages(api_url: str, sizes: list[int]) -> Iterator[dict[int, str]]:
+    """URLs of a plain HTML page per project size: its first 60 thumbnails (from `api_url`) as `<img>`s.
+
+    Served by a small server of this process, as a page without Bokeh or Panel would be: the floor
+    a page open can reach on this machine, measured in the same run.
+    """
+    pages = {}
+    for size in sizes:
+        images = httpx.get(f"{api_url}/api/projects/bench-{size}/images", params={"limit": 60}).json()["images"]
+        tiles = "".join(f'<img src="{html.escape(api_url + i["thumbnail_url"])}" alt="">' for i in images)
+        pages[size] = (
+            '<!doctype html><meta charset="utf-8"><title>plain</title><style>body { margin: 0; background: #141414 }'
+            " main { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 10px;"
+            " padding: 12px } img { width: 100%; aspect-ratio: 1; object-fit: contain }</style>"
+            f"<main>{tiles}</main>"
+        ).encode()
+
+    class Plain(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(int(self.path.strip("/"))) if self.path.strip("/").isdigit() else None
+            if body is None:  # the browser's /favicon.ico
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Plain)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield {size: f"http://127.0.0.1:{server.server_address[1]}/{size}" for size in sizes}
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # -- the section ----------------------------------------------------------------------------------
@@ -758,7 +837,7 @@ def render_page(page: dict[str, Any], trees: dict[str, Path], sizes: list[int]) 
         lines.append("")
     opens = page.get("opens") or {}
     if any(opens.values()):
-        names = list(trees)
+        names = [*trees, *([PLAIN] if PLAIN in opens else [])]
         lines += [
             "Chromium, a fresh context each time (nothing cached), median ms from navigation by the page's clock:",
             "",
@@ -769,7 +848,7 @@ def render_page(page: dict[str, Any], trees: dict[str, Path], sizes: list[int]) 
             cells = []
             for n in names:
                 for s in sizes:
-                    values = [o[step] for o in opens[n].get(s, []) if o.get(step) is not None]
+                    values = [o[step] for o in opens.get(n, {}).get(s, []) if o.get(step) is not None]
                     cells.append(f"{statistics.median(values):.0f}" if values else "–")
             lines.append(f"| {label} | {' | '.join(cells)} |")
         lines.append("")

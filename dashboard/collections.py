@@ -60,4 +60,4 @@ class Collections(Gallery):
         if self.app is not None or self._background is not None or not self.api_url:
             return None
         embedded = _embedded_at(self.api_url)  # a notebook server of this process answers its galleries' token
-        return ApiClient(self.api_url, self.project, token=embedded.token if embedded is not None else None)
+        return ApiClient(self.api_url, self.project, token=embedded.token if embedded is not None else self._token)

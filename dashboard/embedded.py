@@ -7,8 +7,13 @@ code that ingests, and is shared by every gallery of the same data directory.
 It is open to nobody else: every API request must carry this process's random token
 (`Authorization: Bearer`; the gallery component and `Project` send it, no URL holds it), CORS is
 answered only to the origins of the pages that show a gallery (each reports its own through the
-notebook's comm, which the Jupyter server authenticates), and its `Host` must be a loopback name.
-Signed file URLs stay usable by `<img>` without the token.
+notebook's comm, which the Jupyter server authenticates), and its `Host` must be a loopback name or
+the name of such a page. Signed file URLs stay usable by `<img>` without the token.
+
+Where the browser cannot reach the kernel's loopback port (JupyterHub, Jupyter on another machine or
+in a container), the page reaches this server through the Jupyter server itself, with
+`jupyter-server-proxy` at `{base_url}proxy/{port}/`: the Jupyter server checks the user's sign-in, and
+forwards the page's own `Host`, which is why a page's name is allowed once the page reported it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import secrets
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -27,7 +33,7 @@ from tornado.web import Application
 
 from dashboard.app import App
 from dashboard.config import Settings
-from dashboard.guard import HostGuard
+from dashboard.guard import HostGuard, split_host
 from dashboard.http.routes import http_server_kwargs, routes
 
 log = logging.getLogger("fotoflo.embedded")
@@ -55,9 +61,12 @@ class BackgroundServer:
         return f"http://127.0.0.1:{self.port}"
 
     def allow_origin(self, origin: str) -> None:
-        """Let pages of `origin` (a notebook page that shows a gallery of this server) read and write it."""
-        if origin.lower() not in self.app.boundary.cors_origins:
-            self.app.boundary.allow_origin(origin)
+        """Let pages of `origin` (a notebook page that shows a gallery of this server) read and write it,
+        directly (CORS) or through the Jupyter server's proxy (which forwards the page's `Host`)."""
+        boundary = self.app.boundary
+        if origin.lower() not in boundary.cors_origins:
+            boundary.allow_origin(origin)
+            boundary.hosts.add(split_host(urlsplit(origin.lower()).netloc))
             log.info("notebook page origin %s may use %s", origin, self.url)
 
     def start(self) -> BackgroundServer:

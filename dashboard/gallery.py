@@ -162,7 +162,9 @@ class Gallery(Viewer):
     what the user picks in the page (the mode, the filters, the selection) sets them: bind to
     `gallery.param.min_rating` to follow the page's rating filter. The filters are this gallery's own.
     `gallery.live` is the project's `LiveImages`, shared by every session and cell of the process:
-    `live=` gives it, else it is made (or found) when first read.
+    `live=` gives it, else it is made (or found) when first read. `token=`: the API token for a
+    server with sign-in (`api_url`), used from Python only (the live model, saving collections); it is
+    no param, so it reaches neither a repr nor the page.
     """
 
     project = param.String(default="default", doc="Project whose images are shown.")
@@ -208,8 +210,11 @@ class Gallery(Viewer):
         doc="Seconds between the heartbeats the page asks of the server (a served page: `--heartbeat-s`, at most 1.5).",
     )
 
-    def __init__(self, *, live: LiveImages | None = None, sync_url: bool = False, **params: Any) -> None:
+    def __init__(
+        self, *, live: LiveImages | None = None, sync_url: bool = False, token: str | None = None, **params: Any
+    ) -> None:
         super().__init__(**params)
+        self._token = token
         self._given_live: LiveImages | None = None
         self.live = live
         self._made_live: LiveImages | None = None  # the shared model `live` was read as, when none was given
@@ -276,7 +281,7 @@ class Gallery(Viewer):
         self._given_live = live
 
     def _shared_live(self) -> LiveImages | None:
-        if self._made_live is not None:
+        if self._made_live is not None and not self._made_live.closed:
             return self._made_live
         from dashboard.live import live_images, live_remote
         from dashboard.live.sessions import served_session
@@ -285,9 +290,9 @@ class Gallery(Viewer):
         if app is not None:
             self._made_live = live_images(app, self.project)
         elif self.api_url and served_session() is not None:
-            self._made_live = live_remote(self.api_url, self.project, wait_s=0)
+            self._made_live = live_remote(self.api_url, self.project, token=self._token, wait_s=0)
         elif self.api_url:
-            self._made_live = live_remote(self.api_url, self.project)
+            self._made_live = live_remote(self.api_url, self.project, token=self._token)
         return self._made_live
 
     def _forget_live(self, *_: param.parameterized.Event) -> None:

@@ -19,8 +19,10 @@ import mimetypes
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from dashboard.blobs import Blobs
@@ -39,9 +41,77 @@ if TYPE_CHECKING:
     from dashboard.quarantine import Quarantine
 
 #: `IngestError` is public API here (its subclasses are in `dashboard.imaging.errors`).
-__all__ = ["IngestError", "IngestResult", "IngestStats", "Ingestor", "Limits"]
+__all__ = ["IngestError", "IngestResult", "IngestStats", "Ingestor", "Limits", "Turn", "Turns"]
 
 log = logging.getLogger("fotoflo.ingest")
+
+TURN_WAIT_S = 120.0  # in seconds: longest a commit waits for earlier arrivals before it goes ahead anyway
+
+
+class Turns:
+    """Commit order for ingests that run in parallel: tickets taken in arrival order, commits in ticket order.
+
+    The hot folder takes a `Turn` for each file as it becomes complete and runs its ingest inside
+    `with turn:`; `Ingestor` then commits and publishes that file only after every earlier ticket's file
+    has been committed or given up on (refused, a duplicate, failed). The decoding still runs in parallel.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._taken = 0
+        self._next = 0  # the lowest ticket not yet done
+        self._done: set[int] = set()  # done tickets above `_next`
+
+    def take(self) -> Turn:
+        with self._cond:
+            self._taken += 1
+            return Turn(self, self._taken - 1)
+
+    def _wait(self, number: int, timeout_s: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._next >= number, timeout=timeout_s)
+
+    def _finish(self, number: int) -> None:
+        with self._cond:
+            if number < self._next:
+                return
+            self._done.add(number)
+            while self._next in self._done:
+                self._done.discard(self._next)
+                self._next += 1
+            self._cond.notify_all()
+
+
+_turn: ContextVar[Turn | None] = ContextVar("fotoflo_ingest_turn", default=None)
+
+
+class Turn:
+    """One arrival's place in its `Turns`; `with turn:` around an ingest makes its commit wait for it.
+
+    Leaving the block hands the turn on whatever happened (a refusal or a duplicate commits nothing).
+    """
+
+    def __init__(self, turns: Turns, number: int) -> None:
+        self._turns = turns
+        self.number = number
+
+    def wait(self) -> None:
+        """Block until every earlier ticket is done (at most `TURN_WAIT_S`, then go ahead and say so)."""
+        if not self._turns._wait(self.number, TURN_WAIT_S):
+            log.warning(
+                "arrival %d waited %.0f s for earlier arrivals; committing it out of order", self.number, TURN_WAIT_S
+            )
+
+    def done(self) -> None:
+        self._turns._finish(self.number)
+
+    def __enter__(self) -> Turn:
+        self._token = _turn.set(self)
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        _turn.reset(self._token)
+        self.done()
 
 
 @dataclass(frozen=True)
@@ -193,13 +263,21 @@ class Ingestor:
         *,
         device: Device | None = None,
     ) -> IngestResult:
-        """Write the files, then the row and its feed entry, then wake the bus."""
+        """Write the files, then the row and its feed entry, then wake the bus.
+
+        Inside a `Turn` (the hot folder), the row is added only once every earlier arrival is committed.
+        """
         record = self._store_blobs(analysis, data, filename, project, mtime_s)
+        turn = _turn.get()
+        if turn is not None:
+            turn.wait()
         stored, change = self.store.add_image(record, device=device)
         if change is None:
             return IngestResult(stored, created=False)
         log.info("image received %s → %s #%d (%s)", filename, project, stored.seq, stored.id)
         self.bus.publish(project, stored.seq)
+        if turn is not None:
+            turn.done()
         self._preview_later(analysis, stored)
         return IngestResult(stored, created=True)
 
@@ -216,6 +294,9 @@ class Ingestor:
     ) -> IngestResult:
         """Write the files, then the new version (and any conflict copy) with its feed entries, then wake the bus."""
         record = self._store_blobs(analysis, data, filename, project, mtime_s)
+        turn = _turn.get()
+        if turn is not None:
+            turn.wait()
         result = self.store.add_version(project, replaces, record, base_sha256=base_sha256, device=device)
         if not result.changes:
             log.info("duplicate %s in %s: already stored as %s", filename, project, result.image.id)
@@ -228,6 +309,8 @@ class Ingestor:
                 "conflict on %s in %s: the other version is kept as %s (%s)", image.id, project, copy.filename, copy.id
             )
         self.bus.publish(project, result.changes[-1].seq)
+        if turn is not None:
+            turn.done()
         self._preview_later(analysis, image)
         return IngestResult(
             image, created=False, updated=result.outcome in (UPDATED, CONFLICT), conflict_copy=result.conflict_copy

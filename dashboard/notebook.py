@@ -180,7 +180,7 @@ class Project:
 
     def _connection(self) -> dict[str, Any]:
         """How a view reaches this project: its data directory (served in this kernel), else the server's URL."""
-        return {"data": self.data} if self.data is not None else {"api_url": self.url}
+        return {"data": self.data} if self.data is not None else {"api_url": self.url, "token": self._token}
 
     def sync_panel(self, folder: str | Path, **settings: Any) -> SyncPanel:
         """The sync panel, set to keep `folder` uploaded to this project (Start begins; nothing runs before)."""

@@ -7,7 +7,8 @@ from typing import Any
 
 import panel as pn
 
-from dashboard.gallery import MODE_ALIASES, MODES, Gallery, page_heartbeat_s
+from dashboard.first_paint import install_first_paint
+from dashboard.gallery import MODE_ALIASES, MODES, PAGE_SIZE, Gallery, page_heartbeat_s
 from dashboard.http.pages import page_project, page_sees_whole_project
 from dashboard.studio import dashboard_page
 
@@ -41,6 +42,9 @@ def app_for_session(app: Any) -> pn.viewable.Viewable:
     mode = mode if mode in MODES else "grid"
     heartbeat_s = page_heartbeat_s(app.settings.heartbeat_s)
     gallery = Gallery(app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True)
+    if mode == "grid" and pn.state.curdoc is not None:
+        # Single mode's first page is in the HTML, painted long before the bundles have run (first_paint.py).
+        install_first_paint(pn.state.curdoc, app, cookies, project, PAGE_SIZE)
     _log_session(project, mode)
     return pn.Column(gallery, sizing_mode="stretch_both", margin=0)
 

@@ -12,6 +12,7 @@ from dashboard import logs, preflight
 from dashboard.app import App
 from dashboard.config import ConfigError, Settings
 from dashboard.guard import guard
+from dashboard.http.caching import cache_fingerprinted
 from dashboard.http.pages import PageAuth
 from dashboard.http.routes import http_server_kwargs, server_routes
 from dashboard.page import app_for_session
@@ -50,6 +51,7 @@ def serve(settings: Settings) -> None:
         log_function=logs.log_request,  # access lines without share links, signatures or tokens
     )
     guard(server, app.boundary)
+    cache_fingerprinted(server._tornado)
     loop = server.io_loop
     app.start(loop.asyncio_loop)
 

@@ -1,16 +1,31 @@
 """The hot folder: watchdog events → a settle queue → ingest, plus scans at start and periodically.
 
-A file is read only once it is complete: after a close-write event (Linux inotify) its size and
-mtime must still be the same a moment later; without such an event they must stay the same for
-`settle_s`. Renames into the folder are complete by nature. Scans at start and every `rescan_s`
-catch whatever events were missed; ingest is idempotent, so seeing a file twice is harmless.
+A file is read only once it is complete: its size and mtime must still be the same a moment
+(`debounce_s`) after the event that made it a candidate, and
+
+- after a close-write event (Linux inotify) or a rename inside the folder, that is all;
+- after any other event (created, modified: a file renamed in from outside the watched tree, a hard
+  link, a writer at work) the watcher asks the kernel whether anyone holds the file open for writing
+  (`nobody_writing`, a read lease). When no one does, the file is complete now: a rename or a link
+  made it whole at once. When someone does, or the kernel cannot tell (another user's file without
+  CAP_LEASE, a network filesystem, not Linux), it must stay unchanged for `settle_s` as before, unless
+  the writer's close-write comes first.
+
+Scans at start and every `rescan_s` catch whatever events were missed; ingest is idempotent, so
+seeing a file twice is harmless. Files are handed to ingest in the order they became complete, and
+ingests that run in parallel commit in that order too (`dashboard.ingest.Turns`).
 """
 
 from __future__ import annotations
 
+import errno
 import heapq
+import itertools
 import logging
 import os
+import signal
+import stat
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,12 +37,16 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from dashboard.imaging.errors import CorruptImage, IngestError
+from dashboard.ingest import Turn, Turns
+
+if sys.platform == "linux":
+    import fcntl
 
 log = logging.getLogger("fotoflo.watcher")
 
 DEFAULT_RESCAN_S = 60.0
 DEFAULT_SETTLE_S = 1.0  # in seconds: quiet time that proves a file complete without close-write
-DEFAULT_DEBOUNCE_S = 0.01  # in seconds: re-check after close-write that nobody reopened the file
+DEFAULT_DEBOUNCE_S = 0.01  # in seconds: re-check after an event that nobody changed the file since
 
 TEMP_SUFFIXES = (
     ".part",
@@ -74,10 +93,40 @@ def _fingerprint(path: Path) -> Fingerprint | None:
     return st.st_size, st.st_mtime_ns
 
 
+def nobody_writing(path: Path) -> bool | None:
+    """Whether no process holds `path` open for writing: True, False, or None when the kernel cannot tell.
+
+    Linux grants a read lease (`F_SETLEASE`, `F_RDLCK`) only while no one has the file open for
+    writing; it is taken and given back at once. It needs the file's owner or CAP_LEASE and a local
+    filesystem; elsewhere (and off Linux) the answer is None. A symlink is not followed (None).
+    """
+    if sys.platform != "linux":
+        return None
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):  # opening a device or a FIFO may do something
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        # A writer opening the file while the lease is held makes the kernel signal the holder (SIGIO by
+        # default, which would end this process): ask for SIGURG instead, whose default is to ignore it.
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        return False if exc.errno in (errno.EAGAIN, errno.EBUSY) else None
+    else:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return True
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class _Candidate:
     seen: Fingerprint | None = None
     closed: bool = False  # the writer closed it (or it was renamed in): only a short check remains
+    probe: bool = False  # no close-write seen: after the short check, ask whether anyone still writes it
     due_s: float = 0.0
 
 
@@ -107,7 +156,9 @@ class HotFolderWatcher:
         self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2, thread_name_prefix="fotoflo-ingest")
         self._cond = threading.Condition()
         self._candidates: dict[Path, _Candidate] = {}
-        self._heap: list[tuple[float, Path]] = []
+        self._heap: list[tuple[float, int, Path]] = []  # (due, arrival number, path): ties keep arrival order
+        self._arrivals = itertools.count()
+        self._turns = Turns()
         self._busy: set[Path] = set()
         self._done: dict[Path, Fingerprint] = {}  # ingested or refused, by fingerprint
         self._outside: dict[Path, Path] = {}  # symlinks to outside the folder, by target: each logged once
@@ -145,22 +196,25 @@ class HotFolderWatcher:
     # -- events in (watchdog thread) ------------------------------------------------------
 
     def notice(self, path: Path, *, closed: bool) -> None:
-        """A file may be new or changed; `closed` means its writer is done with it."""
+        """A file may be new or changed; `closed` means its writer is done with it.
+
+        Either way it is looked at after `debounce_s`; without `closed`, it is taken then only if no one
+        holds it open for writing (`nobody_writing`), else after `settle_s` unchanged.
+        """
         if is_ignored(path, self.root):
             return
         now = time.monotonic()
         with self._cond:
             cand = self._candidates.setdefault(path, _Candidate())
-            if closed:
-                cand.closed = True
-                cand.seen = _fingerprint(path)
-                cand.due_s = now + self.debounce_s
-            else:
-                cand.closed = False
-                cand.seen = _fingerprint(path)  # unchanged after one settle time means complete
-                cand.due_s = now + self.settle_s
-            heapq.heappush(self._heap, (cand.due_s, path))
+            cand.closed = closed
+            cand.probe = not closed
+            cand.seen = _fingerprint(path)
+            cand.due_s = now + self.debounce_s
+            self._push(cand, path)
             self._cond.notify()
+
+    def _push(self, cand: _Candidate, path: Path) -> None:
+        heapq.heappush(self._heap, (cand.due_s, next(self._arrivals), path))
 
     def forget(self, path: Path) -> None:
         with self._cond:
@@ -184,7 +238,7 @@ class HotFolderWatcher:
                     cand = self._candidates[path] = _Candidate(
                         seen=fp, closed=True, due_s=time.monotonic() + self.debounce_s
                     )
-                    heapq.heappush(self._heap, (cand.due_s, path))
+                    self._push(cand, path)
                     self._cond.notify()
                     queued += 1
         return queued
@@ -221,19 +275,21 @@ class HotFolderWatcher:
                 ready = []
                 now = time.monotonic()
                 while self._heap and self._heap[0][0] <= now:
-                    _, path = heapq.heappop(self._heap)
+                    due_s, _, path = heapq.heappop(self._heap)
                     cand = self._candidates.get(path)
-                    if cand is None or cand.due_s > now:
+                    if cand is None or cand.due_s != due_s:
                         continue  # superseded by a later entry for the same file
                     if path in self._busy:  # being ingested: look again once that is done
                         cand.due_s = now + self.debounce_s
-                        heapq.heappush(self._heap, (cand.due_s, path))
+                        self._push(cand, path)
                         continue
                     ready.append((path, cand))
             for path, cand in ready:
                 self._check(path, cand)
 
     def _check(self, path: Path, cand: _Candidate) -> None:
+        # Asked before the fingerprint is taken: a writer that opens the file after the answer changes it.
+        free = nobody_writing(path) if cand.probe else None
         fp = _fingerprint(path)
         with self._cond:
             if self._candidates.get(path) is not cand:
@@ -243,9 +299,15 @@ class HotFolderWatcher:
                 return
             if fp != cand.seen:  # still changing: look again later
                 cand.seen = fp
-                cand.due_s = time.monotonic() + (self.debounce_s if cand.closed else self.settle_s)
-                heapq.heappush(self._heap, (cand.due_s, path))
+                cand.due_s = time.monotonic() + (self.debounce_s if cand.closed or cand.probe else self.settle_s)
+                self._push(cand, path)
                 return
+            if cand.probe:
+                cand.probe = False
+                if not free:  # someone writes it, or the kernel cannot say: unchanged for the settle time, then
+                    cand.due_s = time.monotonic() + self.settle_s
+                    self._push(cand, path)
+                    return
             if self._done.get(path) == fp:
                 self._candidates.pop(path, None)
                 return
@@ -254,7 +316,8 @@ class HotFolderWatcher:
                 self._done[path] = fp  # looked at again only when the link or its target changes
                 return
             self._busy.add(path)
-        self._pool.submit(self._ingest_one, path, fp)
+            turn = self._turns.take()  # in the order files are found complete: their commits keep it
+        self._pool.submit(self._ingest_one, path, fp, turn)
 
     def _leaves_root(self, path: Path) -> bool:
         """Whether `path` resolves (through symlinks, its own or its folders') to outside the folder; logged once."""
@@ -270,9 +333,10 @@ class HotFolderWatcher:
             log.warning("not ingesting %s: it is a symlink to %s, outside the hot folder", shown(path), shown(target))
         return True
 
-    def _ingest_one(self, path: Path, fp: Fingerprint) -> None:
+    def _ingest_one(self, path: Path, fp: Fingerprint, turn: Turn) -> None:
         try:
-            self._ingest(path)
+            with turn:
+                self._ingest(path)
         except CorruptImage as exc:
             # A writer that closes between chunks leaves a truncated file for a moment: only a
             # file that stays as it is for the whole settle time is refused for good.
@@ -299,10 +363,10 @@ class HotFolderWatcher:
     def _requeue(self, path: Path) -> None:
         with self._cond:
             cand = self._candidates.setdefault(path, _Candidate())
-            cand.closed = False
+            cand.closed = cand.probe = False
             cand.seen = _fingerprint(path)
             cand.due_s = time.monotonic() + self.settle_s
-            heapq.heappush(self._heap, (cand.due_s, path))
+            self._push(cand, path)
             self._cond.notify()
 
     def _mark_done(self, path: Path, fp: Fingerprint) -> None:

@@ -6,6 +6,7 @@ tests/support/, shared with the benchmarks; the Supabase fakes' fixtures are in 
 
 from __future__ import annotations
 
+import gc
 import shutil
 import threading
 import time
@@ -41,6 +42,15 @@ def _no_thread_leaks() -> Iterator[None]:
             return
         time.sleep(0.05)
     pytest.fail(f"threads leaked: {[t.name for t in leaked]}")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_garbage() -> Iterator[None]:
+    """Unclosed sockets and files held in reference cycles are reported when the garbage collector frees
+    them (a `ResourceWarning`, an error here): collecting at the end of each module reports them in the
+    module that left them, not in whichever later test the collector happened to run."""
+    yield
+    gc.collect()
 
 
 def _benign(thread: threading.Thread) -> bool:

@@ -212,6 +212,10 @@ def test_gallery_live_is_the_projects_shared_model_and_the_filters_stay_the_gall
     app.store.ensure_project("other")
     gallery.project = "other"
     assert gallery.live is live_images(app, "other") and gallery.live is not live
+    # Closed (by anyone: `close()` ends the model for all its users), the next read makes it anew.
+    other = gallery.live
+    other.close()
+    assert gallery.live is not other and not gallery.live.closed and gallery.live.wait_for(lambda m: m.count == 0)
     # Given, it is the one given; a gallery with no connection in Python has none.
     assert Gallery(api_url="http://127.0.0.1:9", live=live).live is live
     assert Gallery().live is None

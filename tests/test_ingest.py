@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -33,7 +34,7 @@ from dashboard.imaging.errors import (
     TooManyPixels,
     UnsupportedFormat,
 )
-from dashboard.ingest import Ingestor, IngestResult
+from dashboard.ingest import Ingestor, IngestResult, Turns
 from dashboard.samples import raw_dng, with_camera_preview
 from dashboard.store.sqlite import SQLiteStore
 from tests.support.embedded import Embedded
@@ -837,3 +838,34 @@ def test_raw_files_go_through_the_bulk_pool(embedded: Embedded, tmp_path: Path) 
 
     assert (stats.created, stats.duplicates, stats.refused) == (2, 0, [])
     assert {i.format for i in embedded.store.list_images(PROJECT, limit=10)} == {"DNG"}
+
+
+# -- commits in arrival order (the hot folder's turns) -------------------------------------------------
+
+
+def test_ingests_in_turns_commit_in_ticket_order_whichever_finishes_first(embedded: Embedded) -> None:
+    """A big file that arrived first is published before the small ones behind it, though they decode sooner."""
+    turns = Turns()
+    published: list[int] = []
+    embedded.bus.subscribe(lambda project, seq: published.append(seq))
+    files = [jpeg_bytes((3000, 2000), seed=1), jpeg_bytes((32, 24), seed=2), jpeg_bytes((32, 24), seed=3)]
+    tickets = [turns.take() for _ in files]
+    refused_turn = turns.take()  # a refusal in the middle hands its turn on
+    late = [jpeg_bytes((32, 24), seed=4)]
+    tickets.append(turns.take())
+    files += late
+
+    def run(data: bytes, n: int) -> None:
+        with tickets[n]:
+            embedded.ingestor.ingest(data, "default", filename=f"{n}.jpg")
+
+    threads = [threading.Thread(target=run, args=(data, n)) for n, data in enumerate(files)]
+    for thread in reversed(threads):
+        thread.start()
+    with refused_turn:
+        pass
+    for thread in threads:
+        thread.join(timeout=60)
+    names = [i.filename for i in reversed(embedded.store.list_images("default", limit=10))]
+    assert names == ["0.jpg", "1.jpg", "2.jpg", "3.jpg"]
+    assert published == sorted(published) and len(published) == 4

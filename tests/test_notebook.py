@@ -99,6 +99,11 @@ def test_a_server_with_access_control_is_read_with_a_token(server_factory, tmp_p
         assert shoot.images() == []
         with pytest.raises(ValueError, match="a viewer may not"):
             shoot.save_collection("Nope", [])
+        gallery = shoot.gallery()  # its live model reads the server with the token, which no repr shows
+        live = gallery.live
+        assert live is not None and live.wait_for(lambda m: m.connected, timeout_s=30) and live.error is None
+        assert viewer not in repr(gallery) and viewer not in str(gallery.param.values())
+        live.close()
 
 
 def test_a_project_of_any_name_is_read_and_curated(tmp_path: Path):
@@ -120,3 +125,20 @@ def test_a_project_of_any_name_is_read_and_curated(tmp_path: Path):
     finally:
         odd.close()
         embedded.stop_all()
+
+
+def test_the_kernel_s_server_answers_to_a_page_s_name_once_the_page_reported_it(shoot: Project):
+    """Through the Jupyter server's proxy a request carries the page's `Host` (JupyterHub's name, say)."""
+    server = embedded.running(shoot.url)
+    assert server is not None
+    images = f"{server.url}/api/projects/nb/images"
+    auth = {"Authorization": f"Bearer {server.token}"}
+
+    def status(host: str) -> int:
+        return httpx.get(images, headers={**auth, "Host": host}, timeout=10).status_code
+
+    assert status("hub.example.org") == 421  # Misdirected Request: no page of that name has shown a gallery
+    server.allow_origin("https://hub.example.org")  # a page there reported its origin over the comm
+    assert status("hub.example.org") == 200
+    assert status("evil.example") == 421
+    assert httpx.get(images, headers={"Host": "hub.example.org"}, timeout=10).status_code == 401  # no token

@@ -20,7 +20,7 @@ from PIL import Image
 
 from dashboard.events import ImageRecord
 from dashboard.ingest import IngestResult
-from dashboard.watcher import HotFolderWatcher, is_ignored
+from dashboard.watcher import HotFolderWatcher, is_ignored, nobody_writing
 from tests.support.embedded import Embedded
 from tests.support.images import jpeg_bytes
 from tests.support.waiting import wait_until
@@ -84,20 +84,22 @@ class HotFolder:
     def barrier(self, timeout_s: float = 15) -> None:
         """Wait until everything the watcher noticed so far has been ingested or dropped.
 
-        Moves a sentinel in from outside: that is the slowest way in (no close-write, so the
-        full settle time, twice), and with one ingest worker the pool runs in submission order,
-        so once the sentinel is stored every earlier file's ingest has finished. The sentinel is
-        then deleted, so that later scans have nothing of it to find.
+        Writes a sentinel and holds it open until it is stored: that is the slowest way in (a
+        writer at work and no close-write, so the full settle time after the short check), and
+        with one ingest worker the pool runs in submission order, so once the sentinel is stored
+        every earlier file's ingest has finished. The sentinel is then deleted, so that later
+        scans have nothing of it to find.
         """
         self._sentinels += 1
         name = f"{SENTINEL_PREFIX}{self._sentinels}.jpg"
-        source = self.write_outside(name, unique_jpeg(100_000 + self._sentinels))
-        os.rename(source, self.root / name)
 
         def stored() -> bool:
             return any(i.filename == name for i in self.embedded.store.list_images(PROJECT, limit=500))
 
-        wait_until(stored, timeout_s=timeout_s)
+        with open(self.root / name, "wb") as fh:
+            fh.write(unique_jpeg(100_000 + self._sentinels))
+            fh.flush()
+            wait_until(stored, timeout_s=timeout_s)
         (self.root / name).unlink()
 
 
@@ -209,6 +211,91 @@ def test_moved_in_from_outside(hot: HotFolder, watch: WatcherFactory) -> None:
     assert sorted(i.filename for i in hot.images()) == ["a.jpg", "b.jpg", "y.jpg"]
     assert hot.named("y.jpg")[0].sha256 == sha(data)
     assert [hot.calls_for(n) for n in ("y.jpg", "a.jpg", "b.jpg")] == [1, 1, 1]
+
+
+# -- complete on arrival: no settle wait ----------------------------------------------------------
+
+SETTLE_LONG_S = 30.0  # longer than any wait below: only the fast path can ingest in time
+
+
+def test_moved_in_from_outside_is_ingested_without_the_settle_wait(hot: HotFolder, watch: WatcherFactory) -> None:
+    watch(settle_s=SETTLE_LONG_S)
+    data = unique_jpeg(20, (800, 600))
+    source = hot.write_outside("moved.jpg", data)
+    os.rename(source, hot.root / "moved.jpg")  # watchdog reports it as created, with no close-write
+    wait_until(lambda: hot.named("moved.jpg"), timeout_s=5)
+    assert [(i.filename, i.sha256) for i in hot.images()] == [("moved.jpg", sha(data))]
+    assert hot.calls_for("moved.jpg") == 1
+
+
+def test_moved_in_from_a_hidden_folder_of_the_tree_is_ingested_at_once(hot: HotFolder, watch: WatcherFactory) -> None:
+    data = unique_jpeg(21, (800, 600))
+    (hot.root / ".incoming").mkdir()  # watched from the start, so that the rename is one moved event
+    (hot.root / ".incoming" / "aside.jpg").write_bytes(data)
+    watch(settle_s=SETTLE_LONG_S)
+    os.rename(hot.root / ".incoming" / "aside.jpg", hot.root / "aside.jpg")
+    wait_until(lambda: hot.named("aside.jpg"), timeout_s=5)
+    assert [(i.filename, i.sha256) for i in hot.images()] == [("aside.jpg", sha(data))]
+    assert hot.calls_for("aside.jpg") == 1
+
+
+def test_hard_link_is_ingested_without_the_settle_wait(hot: HotFolder, watch: WatcherFactory) -> None:
+    watch(settle_s=SETTLE_LONG_S)
+    data = unique_jpeg(22, (800, 600))
+    os.link(hot.write_outside("linked.jpg", data), hot.root / "linked.jpg")  # one created event, nothing else
+    wait_until(lambda: hot.named("linked.jpg"), timeout_s=5)
+    assert [(i.filename, i.sha256) for i in hot.images()] == [("linked.jpg", sha(data))]
+    assert hot.calls_for("linked.jpg") == 1
+
+
+def test_file_held_open_for_writing_is_not_read_until_closed(hot: HotFolder, watch: WatcherFactory) -> None:
+    """All its bytes are there and unchanged, but its writer still holds it: not complete yet."""
+    watch(settle_s=SETTLE_LONG_S)
+    data = unique_jpeg(23, (800, 600))
+    with open(hot.root / "held.jpg", "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        time.sleep(0.5)  # fifty short checks' worth: none of them may take it
+        assert hot.calls_for("held.jpg") == 0
+    wait_until(lambda: hot.named("held.jpg"), timeout_s=5)  # the close-write, not the settle time
+    assert [(i.filename, i.sha256) for i in hot.images()] == [("held.jpg", sha(data))]
+    assert hot.calls_for("held.jpg") == 1
+
+
+def test_nobody_writing_asks_the_kernel(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(unique_jpeg(24))
+    assert nobody_writing(path) is True
+    with open(path, "ab"):
+        assert nobody_writing(path) is False
+    with open(path, "rb"):
+        assert nobody_writing(path) is True  # readers do not count
+    (tmp_path / "link.jpg").symlink_to(path)
+    assert nobody_writing(tmp_path / "link.jpg") is None  # not followed: the watcher waits the settle time
+    assert nobody_writing(tmp_path / "gone.jpg") is None
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+@pytest.mark.parametrize("source", ["outside", "hidden-folder"])
+def test_burst_of_renames_is_published_in_arrival_order(
+    hot: HotFolder, watch: WatcherFactory, workers: int, source: str
+) -> None:
+    """Twenty frames renamed in at once, big and small mixed: parallel ingests, yet the feed keeps their order."""
+    published: list[int] = []
+    hot.embedded.bus.subscribe(lambda project, seq: published.append(seq))
+    watch(settle_s=0.3, workers=workers)
+    folder = hot.outside if source == "outside" else hot.root / ".incoming"
+    folder.mkdir(exist_ok=True)
+    # Names that do not sort in arrival order, and sizes whose decodes take from 1 to 50 ms.
+    names = [f"{(n * 7) % 20:02d}-frame.jpg" for n in range(20)]
+    for n, name in enumerate(names):
+        (folder / name).write_bytes(unique_jpeg(200 + n, (2400, 1600) if n % 3 == 0 else (64, 48)))
+    for name in names:
+        os.rename(folder / name, hot.root / name)
+    wait_until(lambda: len(hot.images()) == 20, timeout_s=30)
+    feed = [c.image.filename for c in hot.embedded.store.changes(PROJECT) if c.image is not None]
+    assert feed == names
+    assert published == sorted(published) and len(published) == 20  # the bus is woken in that order too
 
 
 def test_replaced_file_is_ingested_again(hot: HotFolder, watch: WatcherFactory) -> None:

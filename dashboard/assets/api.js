@@ -8,7 +8,22 @@ export class Api {
     this.model = model;
     this.base = (model.api_base || "").replace(/\/$/, ""); // "" is the page's own server
     this.project = model.project;
-    this.ready = this.originReady(); // every API request waits for it (fetchJson, the stream)
+    // Every API request waits for it (fetchJson, the stream, writes): the origin accepted, the route chosen.
+    this.ready = this.originReady().then(() => this.route());
+  }
+
+  // In Jupyter, the kernel's loopback port may be out of the browser's reach (JupyterHub, a remote
+  // server, a container): when the Jupyter server proxies it (jupyter-server-proxy), the page talks to
+  // its notebook server through `{baseUrl}proxy/{port}`, on the page's own origin. Otherwise directly.
+  async route() {
+    const proxy = jupyterProxy(this.base, this.model.api_token);
+    if (!proxy) return;
+    try {
+      const resp = await fetch(`${proxy}/healthz`, { cache: "no-store", headers: this.headers() });
+      const health = resp.ok ? await resp.json() : null;
+      if (health && health.status) this.base = proxy;
+    } catch (_) { /* no proxy there: directly */ }
+    console.info(`[fotoflo] notebook server ${this.base === proxy ? `through Jupyter at ${proxy}` : `at ${this.base}`}`);
   }
 
   // The notebook's server (a token in the model) answers CORS only to origins its kernel was told of:
@@ -51,6 +66,7 @@ export class Api {
 
   // A write with a JSON body; its answer, or an Error with the server's reason.
   async request(method, path, body) {
+    await this.ready;
     const resp = await fetch(this.url(path), {
       method, headers: this.headers({ "Content-Type": "application/json" }),
       body: body ? JSON.stringify(body) : undefined,
@@ -63,6 +79,7 @@ export class Api {
   // A link cannot send the notebook server's token: with one, fetch the file and save it from here
   // (through a link added to `parent` for the moment of its click).
   async download(url, parent) {
+    await this.ready;
     const resp = await fetch(url, { headers: this.headers() });
     if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
     const disposition = resp.headers.get("Content-Disposition") || "";
@@ -82,4 +99,18 @@ export class Api {
 function csrfHeaders(api, headers = {}) {
   const match = api ? null : document.cookie.match(/(?:^|;\s*)fotoflo_csrf=([^;]+)/);
   return match ? { ...headers, "X-Fotoflo-CSRF": decodeURIComponent(match[1]) } : headers;
+}
+
+// The path of the Jupyter server's proxy to the notebook server at `base` (a loopback URL), when this
+// page is a Jupyter page (JupyterLab and Notebook 7 name their base URL in `jupyter-config-data`).
+function jupyterProxy(base, token) {
+  const config = document.getElementById("jupyter-config-data");
+  const port = /^http:\/\/(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)$/.exec(base);
+  if (!token || !config || !port) return null;
+  try {
+    const baseUrl = JSON.parse(config.textContent).baseUrl || "/";
+    return `${baseUrl.replace(/\/?$/, "/")}proxy/${port[1]}`;
+  } catch (_) {
+    return null;
+  }
 }

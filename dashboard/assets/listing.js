@@ -2,6 +2,7 @@
 // paging), and images entering or leaving the list when their marks change or they are deleted.
 
 import { LOG, h } from "./dom.js";
+import { adoptFirstPage, dropPainted, handOver } from "./first.js";
 import { MAX_PAGE, RETRY_MS } from "./grid.js";
 
 // The filter as the model's params give it (Python's `min_rating`, `flag`, `label`; null or 0: any), in
@@ -62,15 +63,24 @@ export class Listing {
     else if (!g.pool.fresh.includes(image.id)) g.grid.append(image);
   }
 
+  // The first page: the one painted into the page's HTML when it is this (first.js), else the API's.
   async loadFirstPage() {
     const g = this.gallery;
-    const page = await g.api.fetchJson(g.api.projectPath(`/images?${this.query()}`));
+    const query = this.query();
+    let page = g.api.base ? null : adoptFirstPage(g.api.project, query.toString());
+    try {
+      page ||= await g.api.fetchJson(g.api.projectPath(`/images?${query}`));
+    } catch (err) {
+      dropPainted();
+      throw err;
+    }
     // The feed position at which this page was read: the stream resumes exactly from there.
     this.total = page.total;
     this.next = page.next;
     for (const image of page.images) this.append(image);
     g.render();
     g.updateCount();
+    handOver(g.root, g.scroller, () => g.render());
     console.info(`${LOG} loaded ${page.images.length} image(s) of ${g.api.project} at feed #${page.last_seq}`);
     return page.last_seq;
   }

@@ -12,6 +12,7 @@
 //   wall.js      the wall display                            lightbox.js  one image large
 //   keys.js      the keyboard, focus and hover               tiles.js     the tiles
 //   ratings.js   stars, flags and labels, and `Marks`        dom.js       small helpers, toasts
+//   first.js     the first tiles painted in the page's HTML, adopted
 // This one holds what is left to share: the mode, the page's skeleton, and the feed's dispatch.
 
 import { Api } from "./api.js";

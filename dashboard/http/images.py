@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import TYPE_CHECKING, Any
 
-from dashboard.auth.roles import Action
+from dashboard.auth.roles import Action, Principal
 from dashboard.events import FLAGS, LABELS, ImageRecord
 from dashboard.http.base import ApiError
 from dashboard.http.project import ProjectHandler
 from dashboard.http.rules import PATH, Allow
 from dashboard.store import ImageFilters, VersionChanged
+
+if TYPE_CHECKING:
+    from dashboard.app import App
 
 log = logging.getLogger("fotoflo.api")
 
@@ -40,39 +44,50 @@ class ImagesHandler(ProjectHandler):
         filters = ImageFilters(min_rating, self.choice_arg("flag", FLAGS), self.choice_arg("label", LABELS))
         assert limit is not None
         # One worker thread for all the reads of the page: each hop costs as much as a small query.
-        last_seq, images, total = await self.run(self.read_page, project, before, limit, filters)
-        next_cursor = str(images[limit - 1].seq) if len(images) > limit else None
-        images = images[:limit]
-        page = {"images": [self.app.wire.image(i) for i in images], "next": next_cursor, "last_seq": last_seq}
-        if total is not None:
-            page["total"] = total
-        self.write_json(page)
+        self.write_json(await self.run(images_page, self.app, self.principal, project, before, limit, filters))
 
-    def read_page(
-        self, project: str, before: int | None, limit: int, filters: ImageFilters
-    ) -> tuple[int, list[ImageRecord], int | None]:
-        """The feed position, up to `limit + 1` images after `before` and (first page only) the total.
 
-        One more image than asked tells whether another page exists: no `next` that leads nowhere.
-        """
-        store = self.app.store
-        # The feed position first: a client that streams from it misses nothing listed later.
-        last_seq = store.last_seq(project)
-        visible = None
-        if self.principal.collection_id is not None:
-            visible = self.app.access.visible_images(store, self.principal, project)
-        if visible is None:
-            rating, flag, label = filters.min_rating, filters.flag, filters.label
-            images = store.list_images(
-                project, before=before, limit=limit + 1, min_rating=rating, flag=flag, label=label
-            )
-            total = store.count_images(project, min_rating=rating, flag=flag, label=label) if before is None else None
-            return last_seq, images, total
-        # A link to one collection: page through its images alone, newest first, as above.
-        shown = [i for i in store.get_images(project, visible) if filters.passes(i)]
-        shown.sort(key=lambda i: i.seq, reverse=True)
-        images = [i for i in shown if before is None or i.seq < before][: limit + 1]
-        return last_seq, images, len(shown) if before is None else None
+def images_page(
+    app: App, principal: Principal, project: str, before: int | None, limit: int, filters: ImageFilters
+) -> dict[str, Any]:
+    """A page of `project`'s images as `principal` sees them: the answer of `GET …/images`.
+
+    The gallery's page renders its first tiles from this too (dashboard/first_paint.py), so a share
+    link to one collection shows only that collection's images there as well. The principal must be
+    admitted to view `project` already; an unknown project raises the store's `UnknownProject`.
+    """
+    last_seq, images, total = _read_page(app, principal, project, before, limit, filters)
+    next_cursor = str(images[limit - 1].seq) if len(images) > limit else None
+    images = images[:limit]
+    page: dict[str, Any] = {"images": [app.wire.image(i) for i in images], "next": next_cursor, "last_seq": last_seq}
+    if total is not None:
+        page["total"] = total
+    return page
+
+
+def _read_page(
+    app: App, principal: Principal, project: str, before: int | None, limit: int, filters: ImageFilters
+) -> tuple[int, list[ImageRecord], int | None]:
+    """The feed position, up to `limit + 1` images after `before` and (first page only) the total.
+
+    One more image than asked tells whether another page exists: no `next` that leads nowhere.
+    """
+    store = app.store
+    # The feed position first: a client that streams from it misses nothing listed later.
+    last_seq = store.last_seq(project)
+    visible = None
+    if principal.collection_id is not None:
+        visible = app.access.visible_images(store, principal, project)
+    if visible is None:
+        rating, flag, label = filters.min_rating, filters.flag, filters.label
+        images = store.list_images(project, before=before, limit=limit + 1, min_rating=rating, flag=flag, label=label)
+        total = store.count_images(project, min_rating=rating, flag=flag, label=label) if before is None else None
+        return last_seq, images, total
+    # A link to one collection: page through its images alone, newest first, as above.
+    shown = [i for i in store.get_images(project, visible) if filters.passes(i)]
+    shown.sort(key=lambda i: i.seq, reverse=True)
+    images = [i for i in shown if before is None or i.seq < before][: limit + 1]
+    return last_seq, images, len(shown) if before is None else None
 
 
 class ImageHandler(ProjectHandler):

@@ -18,6 +18,13 @@ log = logging.getLogger("fotoflo.store")
 #: `PRAGMA user_version` of a current database; opening an older one runs the missing steps.
 SCHEMA_VERSION = 4
 
+#: SQLite's page cache per connection (KiB). Each reading thread has its own connection, and each cache
+#: fills as the project grows, so a long day's server memory grew with its images until every cache was
+#: full (benchmarks/soak.py). Small caches are full early; what they leave out is in the OS's page cache.
+CACHE_KIB = 512
+#: All of SQLite's memory in this process, the caches above included: past it, SQLite reuses its pages.
+MEMORY_CAP_BYTES = 8 * 2**20
+
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # v1: projects, images and the feed. IF NOT EXISTS: v1 set its version after its tables.
     1: (
@@ -163,6 +170,8 @@ class SQLiteStore(SqlStore):
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute(f"PRAGMA soft_heap_limit = {MEMORY_CAP_BYTES}")
         return conn
 
     def _migrate(self) -> None:

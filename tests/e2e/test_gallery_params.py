@@ -55,7 +55,7 @@ pn.Column(
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    with panel_app(tmp_path, "bound", APP, wait_sessions_closed=True) as (url, watch):
+    with panel_app(tmp_path, "bound", APP) as (url, watch):
         yield url, watch
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
-from dashboard.store.sqlite import SQLiteStore
+from dashboard.store.sqlite import MEMORY_CAP_BYTES, SQLiteStore
+from tests.support.records import image_record
 
 
 def test_closing_waits_for_a_read_running_on_another_thread_then_refuses_new_ones(tmp_path: Path) -> None:
@@ -36,3 +39,41 @@ def test_closing_waits_for_a_read_running_on_another_thread_then_refuses_new_one
     assert seen == [0] and not closer.is_alive()
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         store.last_seq("p")
+
+
+def _sqlite_memory_used() -> int | None:
+    """All of SQLite's memory in this process (the libsqlite3 the sqlite3 module is linked to), if reachable."""
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("sqlite3"))
+        lib.sqlite3_memory_used.restype = ctypes.c_int64
+        return int(lib.sqlite3_memory_used())
+    except (OSError, TypeError, AttributeError):
+        return None
+
+
+def test_sqlite_s_memory_stays_under_its_cap_however_large_the_project_and_however_many_readers(
+    tmp_path: Path,
+) -> None:
+    """A long day's server grew by SQLite's page caches (one per reading thread) filling with the project."""
+    if _sqlite_memory_used() is None:
+        pytest.skip("this Python's SQLite is linked statically: its memory cannot be read")
+    store = SQLiteStore(tmp_path / "fotoflo.sqlite")
+    try:
+        store.ensure_project("alpha")
+        for n in range(6_000):  # ~4 MB of database, enough to fill caches of the default size several times over
+            store.add_image(image_record(n, filename=f"IMG_{n:05d}_{'x' * 200}.jpg"))
+
+        def read_everything() -> None:
+            before = None
+            while page := store.list_images("alpha", before=before, limit=500):
+                before = page[-1].seq
+
+        readers = [threading.Thread(target=read_everything) for _ in range(8)]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join()
+        used = _sqlite_memory_used()
+        assert used is not None and used <= MEMORY_CAP_BYTES, f"SQLite holds {used:,} bytes"
+    finally:
+        store.close()

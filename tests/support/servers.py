@@ -178,14 +178,14 @@ def fresh_project(server: Server, test_name: str) -> Server:
 
 @contextmanager
 def panel_app(
-    tmp: Path, name: str, script: str, *, project: str = "studio", wait_sessions_closed: bool = False
+    tmp: Path, name: str, script: str, *, project: str = "studio"
 ) -> Iterator[tuple[str, Path]]:
     """`panel serve SCRIPT --plugins dashboard.plugin` on a free port: (its base URL, its hot folder).
 
     The app script (`script`, written to `tmp/NAME.py`, served at `/NAME`) gets the process's `App` from
-    `dashboard.plugin`. On the way out the server's log must hold no traceback. `wait_sessions_closed`:
-    first wait until every websocket the pages opened is closed (a session Bokeh is still closing at
-    SIGTERM logs a traceback of its own); only for tests whose pages are all closed by then.
+    `dashboard.plugin`. On the way out the server's log must hold no traceback. Before it stops, it
+    waits until every websocket the pages opened is closed (a session Bokeh is still opening or closing
+    at SIGTERM logs a traceback of its own), so the test must close its pages first.
     """
     path = tmp / f"{name}.py"
     path.write_text(script)
@@ -216,8 +216,7 @@ def panel_app(
     try:
         wait_until(up, timeout_s=60)
         yield url, watch
-        if wait_sessions_closed:
-            wait_until(sessions_closed, timeout_s=15)
+        wait_until(sessions_closed, timeout_s=15)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
