@@ -177,9 +177,7 @@ def fresh_project(server: Server, test_name: str) -> Server:
 
 
 @contextmanager
-def panel_app(
-    tmp: Path, name: str, script: str, *, project: str = "studio"
-) -> Iterator[tuple[str, Path]]:
+def panel_app(tmp: Path, name: str, script: str, *, project: str = "studio") -> Iterator[tuple[str, Path]]:
     """`panel serve SCRIPT --plugins dashboard.plugin` on a free port: (its base URL, its hot folder).
 
     The app script (`script`, written to `tmp/NAME.py`, served at `/NAME`) gets the process's `App` from
