@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["IngestError", "IngestResult", "IngestStats", "Ingestor", "Limits", "Turn", "Turns"]
 
 log = logging.getLogger("fotoflo.ingest")
+
+T = TypeVar("T")
 
 TURN_WAIT_S = 120.0  # in seconds: longest a commit waits for earlier arrivals before it goes ahead anyway
 
@@ -229,23 +231,27 @@ class Ingestor:
             raise
 
     def _analyze_keeping(self, data: bytes, name: str, sha: str, *, quarantine: bool) -> Analysis:
-        """`_analyze`, writing the original to the blobs meanwhile; refused bytes are discarded again.
+        """`_analyze`, writing the original to the blobs meanwhile; kept only if the bytes are accepted.
 
         The decode is CPU in a worker process, the write (fsynced) mostly a wait on the disk: side by side
-        they take the longer of the two before the image can be published, not their sum. Only with blobs
-        that can discard what they wrote (`FileBlobs.discard`); others write it with the renditions.
+        they take the longer of the two before the image can be published, not their sum. The write goes
+        to a name of this call's own (`FileBlobs.put_aside`), moved into place once the decode succeeded,
+        unlinked if it failed: a refusal never deletes the original that an image with the same bytes
+        (stored before, or by a concurrent ingest, in any process) has. Blobs that cannot write aside get
+        the original with the renditions.
         """
-        discard = getattr(self.blobs, "discard", None)
-        if discard is None or not data or self.blobs.exists("original", sha):
+        put_aside = getattr(self.blobs, "put_aside", None)
+        keep = getattr(self.blobs, "keep", None)
+        if put_aside is None or keep is None or not data or self.blobs.exists("original", sha):
             return self._analyze(data, name, sha, quarantine=quarantine)
-        writing = _in_thread(self.blobs.put, "original", sha, data)
+        writing: Future[Path] = _in_thread(put_aside, "original", sha, data)
         try:
             analysis = self._analyze(data, name, sha, quarantine=quarantine)
         except BaseException:
             if writing.exception() is None:  # (waits for the write)
-                discard("original", sha)
+                writing.result().unlink(missing_ok=True)
             raise
-        writing.result()
+        keep("original", sha, writing.result())
         return analysis
 
     def _current(self, project: str, sha: str) -> ImageRecord | None:
@@ -428,17 +434,17 @@ class Ingestor:
         yield from drain(0)
 
 
-def _in_thread(fn: Callable[..., Any], *args: Any) -> Future[None]:
+def _in_thread(fn: Callable[..., T], *args: Any) -> Future[T]:
     """Run `fn(*args)` in a thread of its own; its outcome as a future (a short one: no pool to stop)."""
-    future: Future[None] = Future()
+    future: Future[T] = Future()
 
     def run() -> None:
         try:
-            fn(*args)
+            result = fn(*args)
         except BaseException as exc:
             future.set_exception(exc)
         else:
-            future.set_result(None)
+            future.set_result(result)
 
     threading.Thread(target=run, name="fotoflo-keep-original", daemon=True).start()
     return future

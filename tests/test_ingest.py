@@ -26,6 +26,7 @@ from dashboard.events import IMAGE_CREATED
 from dashboard.imaging.analysis import sha256_of
 from dashboard.imaging.errors import (
     CorruptImage,
+    DecoderFailed,
     EmptyFile,
     IngestError,
     Limits,
@@ -869,3 +870,60 @@ def test_ingests_in_turns_commit_in_ticket_order_whichever_finishes_first(embedd
     names = [i.filename for i in reversed(embedded.store.list_images("default", limit=10))]
     assert names == ["0.jpg", "1.jpg", "2.jpg", "3.jpg"]
     assert published == sorted(published) and len(published) == 4
+
+
+# -- the original written while its decode runs -------------------------------------------------
+
+
+class FailingWhenTold:
+    """A decoder pool (the real one) that, for a file named `fails.jpg`, waits until told and then fails."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.size = 1
+        self.waiting = threading.Event()
+        self.go = threading.Event()
+
+    def analyze(self, data: bytes, filename: str, *args: object, **kwargs: object) -> object:
+        if filename == "fails.jpg":
+            self.waiting.set()
+            assert self.go.wait(30)
+            raise DecoderFailed(filename, "the decoder took longer than 1 s and was stopped")
+        return self.real.analyze(data, filename, *args, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_a_failed_decode_never_deletes_an_original_an_image_has(embedded: Embedded) -> None:
+    """The same bytes arrive twice at once; the one whose decode fails (under load) leaves the other its original."""
+    data = jpeg_bytes((640, 480), seed=7)
+    pool = FailingWhenTold(embedded.ingestor.decoders)
+    embedded.ingestor.decoders = pool  # type: ignore[assignment]
+    failed: list[BaseException] = []
+
+    def ingest_failing() -> None:
+        try:
+            embedded.ingestor.ingest(data, PROJECT, filename="fails.jpg")
+        except DecoderFailed as exc:
+            failed.append(exc)
+
+    failing = threading.Thread(target=ingest_failing)
+    failing.start()
+    assert pool.waiting.wait(30)  # its original is being written while it "decodes"
+    image = embedded.ingestor.ingest(data, PROJECT, filename="first.jpg").image
+    pool.go.set()
+    failing.join(timeout=30)
+
+    assert len(failed) == 1
+    assert embedded.store.get_image(image.id) == image
+    assert embedded.blobs.path("original", image.sha256).read_bytes() == data
+    assert not [p for p in blob_files(embedded.blobs.root) if ".tmp-" in p.name]
+
+
+def test_a_refused_file_leaves_no_original_behind(embedded: Embedded) -> None:
+    pool = FailingWhenTold(embedded.ingestor.decoders)
+    pool.go.set()
+    embedded.ingestor.decoders = pool  # type: ignore[assignment]
+
+    with pytest.raises(DecoderFailed):
+        embedded.ingestor.ingest(jpeg_bytes((640, 480), seed=8), PROJECT, filename="fails.jpg")
+
+    assert_nothing_stored(embedded)
