@@ -92,6 +92,7 @@ class App:
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Start the hub and the watcher; the hub binds to `loop` or to the loop that first serves."""
         self.hub.start(loop)
+        self.ingestor.previews.sweep()  # the previews a stop or a crash left unmade, in the background
         watch = self.settings.watch
         lock = backends.hot_folder_lock(self.store, lock_key(watch)) if watch is not None else None
         if watch is not None and lock is not None:

@@ -130,20 +130,62 @@ def test_a_preview_that_cannot_be_made_fails_every_asker(embedded: Embedded, mon
     assert [c.kind for c in embedded.store.changes(PROJECT)] == [IMAGE_CREATED]
 
 
-def test_the_backlog_is_bounded(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(TEST_DELAY_ENV, "30")
-    fake = cast(DecoderPool, FakeSlowPool())
+class FakeGatedPool(FakeSlowPool):
+    """A fake decoder pool whose previews wait until `gate` is set (the real one runs a process)."""
+
+    def __init__(self) -> None:
+        super().__init__(delay_s=0)
+        self.gate = threading.Event()
+
+    def preview(self, data: bytes, filename: str, limits: Limits) -> bytes:
+        assert self.gate.wait(30)
+        return super().preview(data, filename, limits)
+
+
+def test_publishing_never_waits_for_previews_and_a_full_backlog_is_swept(embedded: Embedded) -> None:
+    """Past the backlog a job is not queued (publishing goes on); the sweep makes those previews after."""
+    pool = FakeGatedPool()
+    fake = cast(DecoderPool, pool)
+    embedded.ingestor.previews.close()
     previews = Previews(
-        embedded.store, embedded.blobs, embedded.bus, Limits(), decoders=fake, background=fake, backlog=2
+        embedded.store, embedded.blobs, embedded.bus, Limits(), decoders=fake, background=fake, backlog=1
     )
-    jobs = [PreviewJob(PROJECT, f"id{i}", f"{i:064x}", "x.jpg") for i in range(4)]
-    for job in jobs[:3]:  # one taken by the (waiting) thread, two queued
-        previews.schedule(job)
-    blocked = threading.Thread(target=previews.schedule, args=(jobs[3],))
-    blocked.start()
-    blocked.join(timeout=0.5)
-    assert blocked.is_alive(), "a fourth job must wait for a place"
-    previews.close()  # drops the queued ones: the waiting producer gets its place and goes
-    blocked.join(timeout=10)
-    previews.close()
-    assert not blocked.is_alive()
+    embedded.ingestor.previews = previews
+    files = [jpeg_bytes((4000, 3000), seed=n) for n in range(5)]
+
+    publishing = threading.Thread(
+        target=lambda: [embedded.ingestor.ingest(data, PROJECT, filename=f"{n}.jpg") for n, data in enumerate(files)]
+    )
+    publishing.start()
+    publishing.join(timeout=60)  # one job taken, one queued, three left to the sweep: none waited for a place
+    assert not publishing.is_alive(), "publishing waited for the previews"
+    assert embedded.store.count_images(PROJECT) == 5
+    pool.gate.set()
+
+    assert previews.wait_idle(timeout_s=30)
+    images = embedded.store.list_images(PROJECT, limit=10)
+    assert all(embedded.blobs.exists("preview", image.sha256) for image in images)
+    announced = [c.image.id for c in embedded.store.changes(PROJECT) if c.data == PREVIEW_MADE]
+    assert sorted(announced) == sorted(image.id for image in images)
+    assert pool.calls == 5
+
+
+def test_a_sweep_makes_the_previews_a_stop_left_unmade(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> None:
+    held = held_previews(embedded, monkeypatch)
+    large = embedded.ingestor.ingest(jpeg_bytes((4000, 3000)), PROJECT, filename="IMG_0005.JPG").image
+    small = embedded.ingestor.ingest(jpeg_bytes((2400, 1600)), PROJECT, filename="small.jpg").image
+    embedded.blobs.path("preview", small.sha256).unlink()  # not one ingest leaves for later: not swept
+    held.close()  # the server stops: the queued job is dropped
+    assert not embedded.blobs.exists("preview", large.sha256)
+
+    monkeypatch.delenv(TEST_DELAY_ENV)
+    pool = FakeSlowPool(delay_s=0)
+    fake = cast(DecoderPool, pool)
+    restarted = Previews(embedded.store, embedded.blobs, embedded.bus, Limits(), decoders=fake, background=fake)
+    restarted.sweep()
+    assert restarted.wait_idle(timeout_s=30)
+    restarted.close()
+
+    assert embedded.blobs.exists("preview", large.sha256)
+    assert pool.calls == 1
+    assert [c.image.id for c in embedded.store.changes(PROJECT) if c.data == PREVIEW_MADE] == [large.id]
