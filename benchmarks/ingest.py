@@ -353,10 +353,10 @@ class _InThisProcess:
     ) -> Analysis:
         return analyze(data, filename, limits, sha256, thumb_only=thumb_only)
 
-    def preview(self, data: bytes, filename: str, limits: Limits) -> bytes:
+    def preview(self, source: bytes | Path, filename: str, limits: Limits) -> bytes:
         from dashboard.imaging.decode import make_preview
 
-        return make_preview(data, filename, limits)
+        return make_preview(source.read_bytes() if isinstance(source, Path) else source, filename, limits)
 
 
 def profile_ingest(

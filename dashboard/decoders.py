@@ -29,9 +29,9 @@ import tempfile
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from dashboard.decoder_pipe import MAX_HEADER_BYTES, pwrite_all
+from dashboard.decoder_pipe import MAX_HEADER_BYTES, copy_to_start, pwrite_all
 from dashboard.imaging.analysis import Analysis
 from dashboard.imaging.errors import (
     CorruptImage,
@@ -116,11 +116,20 @@ class _Worker:
         self.recv = Connection(from_child_r, writable=False)
         self.pid = self.proc.pid
 
-    def request(self, header: dict[str, Any], data: bytes, timeout_s: float) -> tuple[dict[str, Any], list[bytes]]:
-        """Send one request; its reply header and blobs. `_WorkerLost` if the worker does not answer in time."""
+    def request(
+        self, header: dict[str, Any], data: bytes | BinaryIO, timeout_s: float
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        """Send one request (the bytes, or an open file's); its reply header and blobs.
+
+        `_WorkerLost` if the worker does not answer in time.
+        """
         try:
-            pwrite_all(self.shared, data)
-            self.send.send_bytes(json.dumps({**header, "size": len(data)}).encode())
+            if isinstance(data, bytes):
+                pwrite_all(self.shared, data)
+                size = len(data)
+            else:
+                size = copy_to_start(self.shared, data)
+            self.send.send_bytes(json.dumps({**header, "size": size}).encode())
             if not self.recv.poll(timeout_s):
                 raise _WorkerLost(f"the decoder took longer than {timeout_s:g} s and was stopped")
             reply = json.loads(self.recv.recv_bytes(MAX_HEADER_BYTES))
@@ -141,7 +150,7 @@ class _Worker:
                 raise _WorkerLost("the decoder answered nonsense")
             blobs.append(blob)
             offset += size
-        if offset + len(data) > _SHARED_KEEP_BYTES:
+        if offset + size > _SHARED_KEEP_BYTES:
             with contextlib.suppress(OSError):
                 os.ftruncate(self.shared, 0)  # give back a large file's pages; small ones are reused
         return reply, blobs
@@ -272,9 +281,17 @@ class DecoderPool:
                 raise DecoderFailed(filename, "the decoder answered nonsense") from exc
         raise self._refusal(reply, filename)
 
-    def preview(self, data: bytes, filename: str, limits: Limits = _DEFAULT_LIMITS) -> bytes:
-        """`dashboard.imaging.decode.make_preview` in a worker: the preview JPEG, or `IngestError` / `DecoderFailed`."""
-        reply, blobs = self._call({"op": "preview", "filename": filename}, data, filename, limits)
+    def preview(self, source: bytes | Path, filename: str, limits: Limits = _DEFAULT_LIMITS) -> bytes:
+        """`dashboard.imaging.decode.make_preview` in a worker: the preview JPEG, or `IngestError` / `DecoderFailed`.
+
+        `source`: the bytes, or the file that holds them (an original in the blobs: it goes to the worker
+        without passing through this process). `OSError` if that file cannot be opened.
+        """
+        if isinstance(source, Path):
+            with source.open("rb") as fh:
+                reply, blobs = self._call({"op": "preview", "filename": filename}, fh, filename, limits)
+        else:
+            reply, blobs = self._call({"op": "preview", "filename": filename}, source, filename, limits)
         if reply.get("ok"):
             if len(blobs) != 1 or not blobs[0]:
                 raise DecoderFailed(filename, "the decoder answered nonsense")
@@ -292,7 +309,7 @@ class DecoderPool:
         return reply
 
     def _call(
-        self, header: dict[str, Any], data: bytes, filename: str, limits: Limits
+        self, header: dict[str, Any], data: bytes | BinaryIO, filename: str, limits: Limits
     ) -> tuple[dict[str, Any], list[bytes]]:
         if self._closed:
             raise DecoderFailed(filename, "the server is stopping")

@@ -245,8 +245,8 @@ class Previews:
             return
         try:
             if not self.blobs.exists("preview", job.sha256):  # else made already (same bytes, another process)
-                data = self.blobs.path("original", job.sha256).read_bytes()
-                preview = decoders.preview(data, job.filename, self.limits)
+                original = self.blobs.path("original", job.sha256)
+                preview = decoders.preview(original, job.filename, self.limits)
                 self.blobs.put("preview", job.sha256, preview)
                 with self._lock:
                     self.made += 1

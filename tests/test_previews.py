@@ -6,6 +6,7 @@ import io
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -32,7 +33,7 @@ class FakeSlowPool:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def preview(self, data: bytes, filename: str, limits: Limits) -> bytes:
+    def preview(self, data: bytes | Path, filename: str, limits: Limits) -> bytes:
         with self._lock:
             self.calls += 1
         time.sleep(self.delay_s)
@@ -137,7 +138,7 @@ class FakeGatedPool(FakeSlowPool):
         super().__init__(delay_s=0)
         self.gate = threading.Event()
 
-    def preview(self, data: bytes, filename: str, limits: Limits) -> bytes:
+    def preview(self, data: bytes | Path, filename: str, limits: Limits) -> bytes:
         assert self.gate.wait(30)
         return super().preview(data, filename, limits)
 
