@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from dashboard.previews import TEST_DELAY_ENV
 from tests.support.images import jpeg_bytes
 from tests.support.servers import Server, ServerFactory
 from tests.support.sse import sse
+from tests.support.waiting import wait_until
 
 
 def held_server(server_factory: ServerFactory) -> Server:
@@ -72,3 +74,15 @@ def test_the_background_preview_is_announced_after_publishing(
     assert (updated.event, updated.id) == (IMAGE_UPDATED, str(image["seq"] + 1))
     assert client.get(server.url + image["preview_url"]).status_code == 200
     assert feed(client, server) == [(IMAGE_CREATED, {}), (IMAGE_UPDATED, PREVIEW_MADE)]
+
+
+def test_a_preview_a_stop_left_unmade_is_made_after_the_restart_unasked(
+    server_factory: ServerFactory, client: httpx.Client, tmp_path: Path
+) -> None:
+    held = held_server(server_factory)
+    image = upload(client, held, "IMG_0003.JPG", jpeg_bytes((4000, 3000), seed=3))
+    held.stop()  # its background preview was still waiting: dropped
+
+    server = server_factory(data=tmp_path / "data")  # the same data directory, previews made at once
+    wait_until(lambda: feed(client, server) == [(IMAGE_CREATED, {}), (IMAGE_UPDATED, PREVIEW_MADE)], timeout_s=60)
+    assert (tmp_path / "data" / "blobs" / "preview" / image["sha256"][:2] / image["sha256"]).is_file()
