@@ -31,6 +31,7 @@ from dashboard.blobs import Blobs
 from dashboard.bus import Bus
 from dashboard.events import ImageRecord
 from dashboard.imaging.errors import IngestError, Limits
+from dashboard.imaging.sizes import preview_plan
 from dashboard.store import Store, UnknownProject
 
 if TYPE_CHECKING:
@@ -266,6 +267,4 @@ class Previews:
 
 def defers_preview(image: ImageRecord) -> bool:
     """Whether ingest may have published `image` before its preview (a JPEG larger than a preview)."""
-    from dashboard.imaging.renditions import preview_plan  # (Pillow: only when a sweep runs)
-
     return image.format == "JPEG" and preview_plan(image.width, image.height)[0] > 0
