@@ -156,7 +156,7 @@ class Previews:
                 break
             dropped += 1
         if dropped:
-            log.info("%d preview(s) not made before stopping: they are made when first asked for", dropped)
+            log.info("%d preview(s) not made before stopping: made at the next start, or when first asked for", dropped)
         with self._idle:
             self._idle.notify_all()
             self._idle.wait_for(lambda: self._threads == 0 and not self._sweeping, wait_s)
