@@ -286,6 +286,74 @@ def test_heic_ingests_with_a_jpeg_thumbnail(embedded: Embedded) -> None:
     assert close(rgb(thumb, (260, 100)), BLUE)
 
 
+@cache
+def phone_heic(orientation: int, thumbnail_px: int | None) -> bytes | None:
+    """A HEIC whose upright view is the 1200×900 `QUADRANTS` picture, stored turned for `orientation`.
+
+    As phones write it: the HEVC image stored as the sensor saw it and turned by the file's `irot`/`imir`
+    (pillow-heif writes those from the EXIF orientation), EXIF make, model and capture time, and a
+    `thumbnail_px` thumbnail item (iPhones: 320 px; one of 512 px is large enough for a 480-px thumbnail).
+    """
+    tiny = Image.new("RGB", (2, 2))
+    for (x, y), name in zip([(0, 0), (1, 0), (0, 1), (1, 1)], QUADRANTS, strict=True):
+        tiny.putpixel((x, y), QUADRANTS[name])
+    stored = stored_raster(tiny, orientation).resize((1200, 900) if orientation <= 4 else (900, 1200))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F], exif[0x0110] = "Apple", "iPhone 15"
+    exif.get_ifd(0x8769)[0x9003] = "2024:05:17 14:03:00"
+    try:
+        # x265's fastest preset: the same file format in a second instead of several.
+        return encode(
+            stored,
+            "HEIF",
+            quality=90,
+            exif=exif.tobytes(),
+            thumbnails=[thumbnail_px] if thumbnail_px else [],
+            enc_params={"preset": "ultrafast"},
+        )
+    except Exception:  # no HEVC encoder in this libheif build
+        return None
+
+
+@pytest.mark.parametrize(("orientation", "thumbnail_px"), [(1, 512), (6, 512), (1, 320), (8, 320), (1, None)])
+def test_a_phone_heic_ingests_upright_with_its_exif(embedded: Embedded, orientation: int, thumbnail_px: int) -> None:
+    data = phone_heic(orientation, thumbnail_px)
+    if data is None:
+        pytest.skip("this pillow_heif/libheif build cannot encode HEIF, so no HEIC can be made")
+    image = embedded.ingestor.ingest(data, PROJECT, filename="IMG_0001.HEIC").image
+    assert embedded.ingestor.previews.wait_idle(timeout_s=60)
+
+    assert (image.format, image.width, image.height) == ("HEIF", 1200, 900)
+    taken = image.captured_at[:19]
+    assert (image.camera_make, image.camera_model, taken) == ("Apple", "iPhone 15", "2024-05-17T14:03:00")
+    for kind, size in (("thumb", (480, 360)), ("preview", (1200, 900))):
+        shown = open_blob(embedded.blobs, kind, image.sha256)
+        assert shown.size == size, kind
+        colours = quadrant_colours(shown)
+        assert all(close(colours[q], QUADRANTS[q]) for q in QUADRANTS), (kind, colours)
+
+
+@pytest.mark.parametrize(("thumbnail_px", "deferred"), [(512, True), (320, False), (None, False)])
+def test_a_heic_is_published_by_its_thumbnail_item_when_that_is_large_enough(thumbnail_px: int, deferred: bool) -> None:
+    from dashboard.imaging.decode import analyze  # (the ingestor decodes in its workers, where this runs)
+
+    data = phone_heic(6, thumbnail_px)
+    if data is None:
+        pytest.skip("this pillow_heif/libheif build cannot encode HEIF, so no HEIC can be made")
+
+    analysis = analyze(data, "IMG_0001.HEIC", thumb_only=True)
+
+    # With a 512-px item the HEVC image is left for the preview; a smaller item cannot make the tile, so one
+    # decode makes both at once (a second decode for the preview would double the cost).
+    assert (analysis.preview_jpeg is None) is deferred
+    assert (analysis.width, analysis.height) == (1200, 900)
+    with Image.open(io.BytesIO(analysis.thumb_jpeg)) as thumb:
+        assert thumb.size == (480, 360)
+        colours = quadrant_colours(thumb)
+    assert all(close(colours[q], QUADRANTS[q]) for q in QUADRANTS), colours
+
+
 # -- orientation and sizes --------------------------------------------------------------------
 
 

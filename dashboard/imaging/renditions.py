@@ -1,7 +1,8 @@
 """The upright preview and thumbnail JPEGs of a decoded image, from one decode at the smallest scale.
 
 `renditions(..., thumb_only=True)` makes the thumbnail alone where a JPEG decodes much smaller for it than
-for the preview (the image is published then, its preview made after: `preview_only`).
+for the preview, or a HEIC carries a thumbnail item large enough for it (the image is published then, its
+preview made after: `preview_only`).
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def renditions(
 
     `keep`: JPEG bytes of `im` that may be stored as the preview as they are (a RAW's preview);
     otherwise a camera preview embedded in `data` (MPF) may be. With `thumb_only`, a JPEG whose preview
-    needs a larger decode than its thumbnail is decoded for the thumbnail alone (at 1/8 scale for 12 MP)
-    and the preview is None: make it later with `preview_only`. Otherwise both are made, as without it.
+    needs a larger decode than its thumbnail is decoded for the thumbnail alone (at 1/8 scale for 12 MP),
+    and a HEIC with a thumbnail item at least a thumbnail's size is shown by that item (its HEVC image not
+    decoded yet); the preview is then None: make it later with `preview_only`. Otherwise both are made
+    from one decode, as without it.
     """
     frame = _frame_as_preview(im, data, filename, orientation, keep)
     if frame is not None:
@@ -57,8 +60,7 @@ def renditions(
         _draft(im, THUMB_EDGE_PX / max(im.size))
         thumb = _flatten(_loaded(im))
         return frame, _jpeg(_thumbnail(thumb), quality=80)
-    if thumb_only and defers_preview(im):
-        _draft(im, THUMB_EDGE_PX / max(im.size))
+    if thumb_only and _thumb_alone(im):
         thumb = _thumbnail(_flatten(_loaded(im)))
         if orientation != 1:
             thumb = thumb.transpose(UPRIGHT[orientation])  # after the resize: fewer pixels to turn
@@ -76,10 +78,32 @@ def preview_only(im: Image.Image, data: bytes, filename: str, orientation: int, 
 def defers_preview(im: Image.Image) -> bool:
     """Whether `renditions(..., thumb_only=True)` leaves out the preview of `im` (opened, not yet decoded).
 
-    Only a JPEG larger than a preview: its DCT scaling decodes the thumbnail at a quarter of the preview's
-    scale or less. Other formats decode at full size either way, so one decode serves both.
+    A JPEG larger than a preview: its DCT scaling decodes the thumbnail at a quarter of the preview's
+    scale or less. A HEIC whose thumbnail item serves as the thumbnail (`_heif_thumbnail_item`; known only
+    once that item is decoded, so not told here). Other formats decode at full size either way, so one
+    decode serves both.
     """
     return im.format in ("JPEG", "MPO") and preview_plan(*im.size)[0] > 0
+
+
+def _thumb_alone(im: Image.Image) -> bool:
+    """Set `im` (opened, not yet decoded) to decode for its thumbnail alone where that costs far less; whether it is."""
+    if defers_preview(im):
+        _draft(im, THUMB_EDGE_PX / max(im.size))
+        return True
+    return im.format == "HEIF" and _heif_thumbnail_item(im)
+
+
+def _heif_thumbnail_item(im: Image.Image) -> bool:
+    """Set a HEIC to decode its own thumbnail item instead of the image if that is large enough; whether it is.
+
+    HEVC has no cheap smaller decode (a 12-MP image costs about a second of libde265), but a HEIF file may
+    carry smaller copies of its image as thumbnail items. pillow-heif's `draft` picks the smallest one at
+    least a thumbnail's size on both axes that is a scaled copy of the image (same aspect ratio, rotation,
+    mirroring, crop and colour profile) and decodes it here; a corrupt one is passed over. iPhones write a
+    320×240 item (smaller than a thumbnail, so ignored): such files are decoded once for both renditions.
+    """
+    return _draft(im, THUMB_EDGE_PX / max(im.size)) is not None
 
 
 def _frame_as_preview(
@@ -155,10 +179,13 @@ def _embedded_preview(im: Image.Image, data: bytes, filename: str) -> bytes | No
     return frame
 
 
-def _draft(im: Image.Image, scale: float) -> None:
-    """Ask a JPEG decoder for the smallest DCT scale (1, 1/2, 1/4, 1/8) covering `scale` on both axes."""
+def _draft(im: Image.Image, scale: float) -> object:
+    """Ask for the smallest decode covering `scale` on both axes; what `Image.draft` answers (None: no change).
+
+    A JPEG decoder takes the smallest DCT scale (1, 1/2, 1/4, 1/8); pillow-heif an embedded thumbnail item.
+    """
     width, height = im.size
-    im.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
+    return im.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
 
 
 def _loaded(im: Image.Image) -> Image.Image:
