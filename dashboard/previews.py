@@ -266,5 +266,6 @@ class Previews:
 
 
 def defers_preview(image: ImageRecord) -> bool:
-    """Whether ingest may have published `image` before its preview (a JPEG larger than a preview)."""
-    return image.format == "JPEG" and preview_plan(image.width, image.height)[0] > 0
+    """Whether ingest may have published `image` before its preview: a JPEG larger than a preview, or a
+    HEIC whose thumbnail item made its tile."""
+    return image.format in ("JPEG", "HEIF") and preview_plan(image.width, image.height)[0] > 0
