@@ -27,8 +27,11 @@ from typing import Any
 
 import httpx
 
-# `python benchmarks/X.py` puts only benchmarks/ on the path; tests.support lives beside it.
+# `python benchmarks/X.py` puts only benchmarks/ on the path; tests.support lives beside it. A run measuring
+# another tree's `dashboard` (`ingest.py --baseline`) names it in FOTOFLO_BENCH_TREE: that one comes first.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if os.environ.get("FOTOFLO_BENCH_TREE"):
+    sys.path.insert(0, os.environ["FOTOFLO_BENCH_TREE"])
 
 from tests.support import ROOT, servers
 from tests.support.servers import serve_command, start_logged, stop_process, wait_healthy

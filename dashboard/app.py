@@ -97,6 +97,7 @@ class App:
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Start the hub and the watcher; the hub binds to `loop` or to the loop that first serves."""
         self.hub.start(loop)
+        self.ingestor.previews.sweep()  # the previews a stop or a crash left unmade, in the background
         watch = self.settings.watch
         lock = backends.hot_folder_lock(self.store, lock_key(watch)) if watch is not None else None
         if watch is not None and lock is not None:
@@ -116,6 +117,7 @@ class App:
             self.watcher = None
         self.hub.stop()
         self.ingest_pool.shutdown(wait=True, cancel_futures=True)
+        self.ingestor.previews.close()  # before the store closes; queued ones are made on demand later
         self.bus.close()
         self.store.close()
         self.access.close()

@@ -53,14 +53,33 @@ class FileBlobs:
         target = self.path(kind, sha256)
         if target.is_file() and target.stat().st_size == len(data):
             return  # content-addressed: same key, same bytes
-        private_dir(target.parent)
-        temp = target.with_name(f"{target.name}{_TEMP_MARK}{secrets.token_hex(4)}")
+        temp = self.put_aside(kind, sha256, data)
         try:
-            write_private_file(temp, data)
             os.replace(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+
+    def put_aside(self, kind: str, sha256: str, data: bytes) -> Path:
+        """Write a blob (fsynced) under a temp name of its own beside its place; `keep` moves it in.
+
+        For bytes that may still be refused (`Ingestor` writes an original while it decodes): until
+        `keep`, nothing can see or refer to the file, so the caller that refuses them unlinks it and
+        never takes away a blob another image has. A crash leaves it to `clean_temp`.
+        """
+        target = self.path(kind, sha256)
+        private_dir(target.parent)
+        temp = target.with_name(f"{target.name}{_TEMP_MARK}{secrets.token_hex(4)}")
+        try:
+            write_private_file(temp, data)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return temp
+
+    def keep(self, kind: str, sha256: str, temp: Path) -> None:
+        """Move a blob written by `put_aside` into its place (the same bytes if someone put them there meanwhile)."""
+        os.replace(temp, self.path(kind, sha256))
 
     def clean_temp(self) -> int:
         removed = 0

@@ -251,6 +251,7 @@ def _ingest(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     stats = ingestor.ingest_many(files, settings.project, workers=args.workers, on_result=progress)
+    ingestor.previews.wait_idle()  # the previews left for after publishing: made before this process ends
     bus.close()
     store.close()
     sys.stderr.write("\n")

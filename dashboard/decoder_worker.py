@@ -1,8 +1,9 @@
-"""The decoder worker process (`python -m dashboard.decoder_worker CEILING_BYTES SHARED_FD`), run by `DecoderPool`.
+"""The decoder worker (`python -m dashboard.decoder_worker CEILING_BYTES SHARED_FD [NICE]`), run by `DecoderPool`.
 
 It reads one request at a time: a JSON header on stdin, the file's bytes from the shared file; it
-decodes them with `dashboard.imaging.decode.analyze` under `resource.setrlimit` limits set for that file, writes
-the renditions back to the shared file and answers a JSON header on stdout. It ends when stdin closes.
+decodes them with `dashboard.imaging.decode.analyze` (op `analyze`) or `make_preview` (op `preview`) under
+`resource.setrlimit` limits set for that file, writes the renditions back to the shared file and answers a
+JSON header on stdout. It ends when stdin closes. NICE lowers its CPU priority (a pool for background work).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from dashboard.decoder_pipe import MAX_HEADER_BYTES, pread_all, pwrite_all_at
-from dashboard.imaging.decode import allow_pixels, analyze
+from dashboard.imaging.decode import allow_pixels, analyze, make_preview
 from dashboard.imaging.errors import DecoderFailed, IngestError, Limits
 
 #: TEST ONLY. With FOTOFLO_TEST_DECODER_CRASH=1 in a worker's environment, a file containing one of
@@ -95,17 +96,23 @@ def _serve(recv: Connection, send: Connection, ceiling_bytes: int, shared: int) 
         try:
             if test_hooks:
                 _test_hook(data)
-            analysis = analyze(data, str(header["filename"]), limits, header.get("sha256"))
+            if header["op"] == "preview":
+                blobs = [make_preview(data, str(header["filename"]), limits)]
+                reply: dict[str, Any] = {"ok": True}
+            else:
+                thumb_only = bool(header.get("thumb_only"))
+                analysis = analyze(data, str(header["filename"]), limits, header.get("sha256"), thumb_only=thumb_only)
+                fields = asdict(analysis)
+                preview, thumb = fields.pop("preview_jpeg"), fields.pop("thumb_jpeg")
+                # Blobs are bytes: a preview left for later crosses as an empty one, and `deferred` says so.
+                blobs = [preview or b"", thumb]
+                reply = {"ok": True, **fields, "deferred": preview is None}
         except IngestError as exc:
             reply = {"ok": False, "code": exc.code, "reason": exc.reason}
         except MemoryError:
             budget_mib = int(header["memory_bytes"]) // (1024 * 1024)
             reason = f"decoding needs more memory than a decoder may use ({budget_mib} MiB)"
             reply, retire = {"ok": False, "code": DecoderFailed.code, "reason": reason}, True
-        else:
-            fields = asdict(analysis)
-            blobs = [fields.pop("preview_jpeg"), fields.pop("thumb_jpeg")]
-            reply = {"ok": True, **fields}
         del data
         offset = 0
         for blob in blobs:
@@ -132,6 +139,8 @@ def main() -> None:
     recv = Connection(os.dup(0), writable=False)
     send = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # a stray print must not corrupt the protocol
+    if len(sys.argv) > 3 and int(sys.argv[3]) > 0:
+        os.nice(int(sys.argv[3]))  # background work: the other decoders (and the server) go first
     _serve(recv, send, int(sys.argv[1]), int(sys.argv[2]))
 
 

@@ -29,14 +29,15 @@ import tempfile
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from dashboard.decoder_pipe import MAX_HEADER_BYTES, pwrite_all
+from dashboard.decoder_pipe import MAX_HEADER_BYTES, copy_to_start, pwrite_all
 from dashboard.imaging.analysis import Analysis
 from dashboard.imaging.errors import (
     CorruptImage,
     DecoderFailed,
     EmptyFile,
+    IngestError,
     Limits,
     NotAnImage,
     TooLarge,
@@ -92,13 +93,13 @@ class _Worker:
     two processes, each waiting to be scheduled on a busy machine.
     """
 
-    def __init__(self, env: dict[str, str], ceiling_bytes: int) -> None:
+    def __init__(self, env: dict[str, str], ceiling_bytes: int, nice: int = 0) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         self.shared = _shared_file()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dashboard.decoder_worker", str(ceiling_bytes), str(self.shared)],
+                [sys.executable, "-m", "dashboard.decoder_worker", str(ceiling_bytes), str(self.shared), str(nice)],
                 stdin=to_child_r,
                 stdout=from_child_w,
                 pass_fds=(self.shared,),
@@ -115,11 +116,20 @@ class _Worker:
         self.recv = Connection(from_child_r, writable=False)
         self.pid = self.proc.pid
 
-    def request(self, header: dict[str, Any], data: bytes, timeout_s: float) -> tuple[dict[str, Any], list[bytes]]:
-        """Send one request; its reply header and blobs. `_WorkerLost` if the worker does not answer in time."""
+    def request(
+        self, header: dict[str, Any], data: bytes | BinaryIO, timeout_s: float
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        """Send one request (the bytes, or an open file's); its reply header and blobs.
+
+        `_WorkerLost` if the worker does not answer in time.
+        """
         try:
-            pwrite_all(self.shared, data)
-            self.send.send_bytes(json.dumps({**header, "size": len(data)}).encode())
+            if isinstance(data, bytes):
+                pwrite_all(self.shared, data)
+                size = len(data)
+            else:
+                size = copy_to_start(self.shared, data)
+            self.send.send_bytes(json.dumps({**header, "size": size}).encode())
             if not self.recv.poll(timeout_s):
                 raise _WorkerLost(f"the decoder took longer than {timeout_s:g} s and was stopped")
             reply = json.loads(self.recv.recv_bytes(MAX_HEADER_BYTES))
@@ -140,7 +150,7 @@ class _Worker:
                 raise _WorkerLost("the decoder answered nonsense")
             blobs.append(blob)
             offset += size
-        if offset + len(data) > _SHARED_KEEP_BYTES:
+        if offset + size > _SHARED_KEEP_BYTES:
             with contextlib.suppress(OSError):
                 os.ftruncate(self.shared, 0)  # give back a large file's pages; small ones are reused
         return reply, blobs
@@ -203,10 +213,13 @@ class DecoderPool:
     Thread-safe: callers block while all workers are busy. A worker lives across files (its start,
     about 0.3 s of imports, is paid once); one that dies or overruns `Limits.decode_timeout_s` is
     killed, its file refused with `DecoderFailed`, and a new one is started for the next file.
+    `nice`: the workers' CPU niceness (`os.nice`); a pool for background work (previews) passes a
+    positive one so that the decodes someone waits for take the cores first.
     """
 
-    def __init__(self, size: int | None = None, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, size: int | None = None, *, env: dict[str, str] | None = None, nice: int = 0) -> None:
         self.size = max(1, size or os.cpu_count() or 1)
+        self.nice = nice
         self._env = _worker_env(env)
         self._slots: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
         for _ in range(self.size):
@@ -248,18 +261,47 @@ class DecoderPool:
             return [w.pid for w in self._workers]
 
     def analyze(
-        self, data: bytes, filename: str, limits: Limits = _DEFAULT_LIMITS, sha256: str | None = None
+        self,
+        data: bytes,
+        filename: str,
+        limits: Limits = _DEFAULT_LIMITS,
+        sha256: str | None = None,
+        *,
+        thumb_only: bool = False,
     ) -> Analysis:
         """`dashboard.imaging.decode.analyze` in a worker: the same `Analysis` or `IngestError`, or `DecoderFailed`."""
-        reply, blobs = self._call({"op": "analyze", "filename": filename, "sha256": sha256}, data, filename, limits)
+        header = {"op": "analyze", "filename": filename, "sha256": sha256, "thumb_only": thumb_only}
+        reply, blobs = self._call(header, data, filename, limits)
         if reply.get("ok"):
             try:
                 fields = {k: reply[k] for k in Analysis.__dataclass_fields__ if k not in ("thumb_jpeg", "preview_jpeg")}
-                return Analysis(**fields, preview_jpeg=blobs[0], thumb_jpeg=blobs[1])
+                preview = None if reply.get("deferred") is True else blobs[0]
+                return Analysis(**fields, preview_jpeg=preview, thumb_jpeg=blobs[1])
             except (KeyError, IndexError, TypeError) as exc:
                 raise DecoderFailed(filename, "the decoder answered nonsense") from exc
+        raise self._refusal(reply, filename)
+
+    def preview(self, source: bytes | Path, filename: str, limits: Limits = _DEFAULT_LIMITS) -> bytes:
+        """`dashboard.imaging.decode.make_preview` in a worker: the preview JPEG, or `IngestError` / `DecoderFailed`.
+
+        `source`: the bytes, or the file that holds them (an original in the blobs: it goes to the worker
+        without passing through this process). `OSError` if that file cannot be opened.
+        """
+        if isinstance(source, Path):
+            with source.open("rb") as fh:
+                reply, blobs = self._call({"op": "preview", "filename": filename}, fh, filename, limits)
+        else:
+            reply, blobs = self._call({"op": "preview", "filename": filename}, source, filename, limits)
+        if reply.get("ok"):
+            if len(blobs) != 1 or not blobs[0]:
+                raise DecoderFailed(filename, "the decoder answered nonsense")
+            return blobs[0]
+        raise self._refusal(reply, filename)
+
+    @staticmethod
+    def _refusal(reply: dict[str, Any], filename: str) -> IngestError:
         code, reason = str(reply.get("code", "")), str(reply.get("reason", "refused"))[:1000]
-        raise _REFUSALS.get(code, DecoderFailed)(filename, reason)
+        return _REFUSALS.get(code, DecoderFailed)(filename, reason)
 
     def worker_limits(self, limits: Limits = _DEFAULT_LIMITS) -> dict[str, Any]:
         """The resource limits a worker decodes under for `limits` (as `getrlimit` reports them there)."""
@@ -267,7 +309,7 @@ class DecoderPool:
         return reply
 
     def _call(
-        self, header: dict[str, Any], data: bytes, filename: str, limits: Limits
+        self, header: dict[str, Any], data: bytes | BinaryIO, filename: str, limits: Limits
     ) -> tuple[dict[str, Any], list[bytes]]:
         if self._closed:
             raise DecoderFailed(filename, "the server is stopping")
@@ -306,7 +348,7 @@ class DecoderPool:
 
     def _start(self) -> _Worker:
         try:
-            worker = _Worker(self._env, memory_ceiling_bytes(self.size))
+            worker = _Worker(self._env, memory_ceiling_bytes(self.size), self.nice)
         except OSError as exc:  # out of processes or file descriptors: this file cannot be decoded now
             raise _WorkerLost(f"no decoder process could be started ({exc.strerror or exc})") from exc
         with self._lock:
@@ -342,15 +384,28 @@ def _worker_env(extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
-_shared: DecoderPool | None = None
+#: The niceness of the background pool's workers: on a busy machine they get about a tenth of a core's
+#: share beside a decode at niceness 0, so previews wait while thumbnails (what makes an image visible) run.
+BACKGROUND_NICE = 10
+
+_shared: dict[str, DecoderPool] = {}
 _shared_lock = threading.Lock()
 
 
 def shared_pool() -> DecoderPool:
     """This process's pool (one worker per core at most), made on first use and closed at exit."""
-    global _shared
+    return _shared_named("decode", 0)
+
+
+def shared_background_pool() -> DecoderPool:
+    """This process's pool for work no one waits for (previews made after publishing), at `BACKGROUND_NICE`."""
+    return _shared_named("background", BACKGROUND_NICE)
+
+
+def _shared_named(name: str, nice: int) -> DecoderPool:
     with _shared_lock:
-        if _shared is None or _shared.pid != os.getpid():  # a forked child must not share its parent's pipes
-            _shared = DecoderPool()
-            atexit.register(_shared.close)
-        return _shared
+        pool = _shared.get(name)
+        if pool is None or pool.pid != os.getpid():  # a forked child must not share its parent's pipes
+            pool = _shared[name] = DecoderPool(nice=nice)
+            atexit.register(pool.close)
+        return pool

@@ -33,6 +33,11 @@ CHANGE_KINDS = (
     RATING_CHANGED,
 )
 
+#: The data of an `image.updated` entry that announces the image's preview, made after the image was
+#: published (`dashboard.previews`): the image is the same, only its preview URL now answers at once.
+#: A new version's `image.updated` has no data.
+PREVIEW_MADE = {"made": "preview"}
+
 #: Ratings and picks, as Lightroom has them: stars, a flag and a colour label per image.
 RATINGS = range(0, 6)
 FLAGS = ("none", "pick", "reject")

@@ -5,6 +5,10 @@ Watcher, web upload, API upload, CLI and sync client all call `Ingestor.ingest`;
 a typed `IngestError` naming the file and the reason, and publishes to the bus only after the files
 and the row are committed. The decode itself (`dashboard.imaging.decode.analyze`) runs only in decoder
 worker processes (`dashboard.decoders`); blobs and store commits stay in the caller's process.
+
+Thumbnail first: a JPEG larger than a preview is decoded for its thumbnail alone (at 1/8 scale for 12 MP)
+and published with everything else known (size, EXIF, orientation); its preview is made right after by
+`Ingestor.previews` (`dashboard.previews`), which announces it with an `image.updated` entry.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
@@ -28,6 +32,7 @@ from dashboard.events import Device, ImageRecord, new_id
 from dashboard.imaging.analysis import Analysis, sha256_of
 from dashboard.imaging.errors import ChecksumMismatch, DecoderFailed, IngestError, Limits, TooLarge
 from dashboard.imaging.formats import MIME_BY_FORMAT
+from dashboard.previews import PreviewJob, Previews
 from dashboard.store import CONFLICT, UPDATED, Store, UnknownImage
 from dashboard.timeutil import epoch_to_iso, utc_now_iso
 from dashboard.untrusted import clean_filename
@@ -41,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["IngestError", "IngestResult", "IngestStats", "Ingestor", "Limits", "Turn", "Turns"]
 
 log = logging.getLogger("fotoflo.ingest")
+
+T = TypeVar("T")
 
 TURN_WAIT_S = 120.0  # in seconds: longest a commit waits for earlier arrivals before it goes ahead anyway
 
@@ -143,13 +150,17 @@ class Ingestor:
         *,
         decoders: DecoderPool | None = None,
         quarantine: Quarantine | None = None,
+        previews: Previews | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         """`decoders`: the worker processes that decode (default: this process's shared pool).
 
         `quarantine`: where files read from a path (hot folder, `fotoflo ingest`) whose decoder died are
-        remembered, so that they are refused without decoding until their bytes change. `metrics`: this
-        server's counters (images published, refusals, ingest time), if it keeps them.
+        remembered, so that they are refused without decoding until their bytes change.
+        `previews`: what makes the previews left for after publishing (default: one on `decoders` and
+        this process's background pool). Whoever ends the process first calls `previews.close()`, or
+        `previews.wait_idle()` to have them all made. `metrics`: this server's counters (images
+        published, refusals, ingest time), if it keeps them.
         """
         from dashboard.decoders import shared_pool
 
@@ -159,6 +170,7 @@ class Ingestor:
         self.limits = limits
         self.decoders = decoders or shared_pool()
         self.quarantine = quarantine
+        self.previews = previews or Previews(store, blobs, bus, limits, decoders=self.decoders)
         self.metrics = metrics
 
     def ingest(
@@ -201,7 +213,7 @@ class Ingestor:
             if existing is not None:
                 log.info("duplicate %s in %s: already stored as %s", name, project, existing.id)
                 return IngestResult(existing, created=False)
-            analysis = self._analyze(data, name, sha, quarantine=quarantine)
+            analysis = self._analyze_keeping(data, name, sha, quarantine=quarantine)
         except IngestError as exc:
             if log_refusals:
                 log.warning("refused %s: %s", exc.filename, exc.reason)
@@ -223,11 +235,35 @@ class Ingestor:
             if reason is not None:
                 raise DecoderFailed(name, f"quarantined, not decoded again until the file changes ({reason})")
         try:
-            return self.decoders.analyze(data, name, self.limits, sha)
+            return self.decoders.analyze(data, name, self.limits, sha, thumb_only=True)
         except DecoderFailed as exc:
             if listed is not None:
                 listed.add(sha, name, exc.reason)
             raise
+
+    def _analyze_keeping(self, data: bytes, name: str, sha: str, *, quarantine: bool) -> Analysis:
+        """`_analyze`, writing the original to the blobs meanwhile; kept only if the bytes are accepted.
+
+        The decode is CPU in a worker process, the write (fsynced) mostly a wait on the disk: side by side
+        they take the longer of the two before the image can be published, not their sum. The write goes
+        to a name of this call's own (`FileBlobs.put_aside`), moved into place once the decode succeeded,
+        unlinked if it failed: a refusal never deletes the original that an image with the same bytes
+        (stored before, or by a concurrent ingest, in any process) has. Blobs that cannot write aside get
+        the original with the renditions.
+        """
+        put_aside = getattr(self.blobs, "put_aside", None)
+        keep = getattr(self.blobs, "keep", None)
+        if put_aside is None or keep is None or not data or self.blobs.exists("original", sha):
+            return self._analyze(data, name, sha, quarantine=quarantine)
+        writing: Future[Path] = _in_thread(put_aside, "original", sha, data)
+        try:
+            analysis = self._analyze(data, name, sha, quarantine=quarantine)
+        except BaseException:
+            if writing.exception() is None:  # (waits for the write)
+                writing.result().unlink(missing_ok=True)
+            raise
+        keep("original", sha, writing.result())
+        return analysis
 
     def _current(self, project: str, sha: str) -> ImageRecord | None:
         """The image whose current version has these bytes (an older version's bytes make a new image)."""
@@ -259,6 +295,7 @@ class Ingestor:
         self.bus.publish(project, stored.seq)
         if turn is not None:
             turn.done()
+        self._preview_later(analysis, stored)
         return IngestResult(stored, created=True)
 
     def commit_version(
@@ -291,6 +328,7 @@ class Ingestor:
         self.bus.publish(project, result.changes[-1].seq)
         if turn is not None:
             turn.done()
+        self._preview_later(analysis, image)
         return IngestResult(
             image, created=False, updated=result.outcome in (UPDATED, CONFLICT), conflict_copy=result.conflict_copy
         )
@@ -300,7 +338,8 @@ class Ingestor:
     ) -> ImageRecord:
         """Write the original and its renditions; the record to store for them."""
         self.blobs.put("original", analysis.sha256, data)
-        self.blobs.put("preview", analysis.sha256, analysis.preview_jpeg)
+        if analysis.preview_jpeg is not None:
+            self.blobs.put("preview", analysis.sha256, analysis.preview_jpeg)
         self.blobs.put("thumb", analysis.sha256, analysis.thumb_jpeg)
         now = utc_now_iso()
         return ImageRecord(
@@ -319,6 +358,11 @@ class Ingestor:
             created_at=now,
             exif=analysis.exif,
         )
+
+    def _preview_later(self, analysis: Analysis, image: ImageRecord) -> None:
+        """Have the preview the decode left out made now that the image is published (unless it exists)."""
+        if analysis.preview_jpeg is None and not self.blobs.exists("preview", analysis.sha256):
+            self.previews.schedule(PreviewJob(image.project, image.id, analysis.sha256, image.filename))
 
     def _read(
         self, source: bytes | Path, filename: str | None, mtime_s: float | None
@@ -395,7 +439,23 @@ class Ingestor:
                 continue
             sha = sha256_of(data)
             duplicate = bool(data) and self._current(project, sha) is not None
-            future = None if duplicate else pool.submit(ingestor._analyze, data, name, sha, quarantine=True)
+            future = None if duplicate else pool.submit(ingestor._analyze_keeping, data, name, sha, quarantine=True)
             pending.append((path, data, name, sha, mtime_s, future))
             yield from drain(window)
         yield from drain(0)
+
+
+def _in_thread(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """Run `fn(*args)` in a thread of its own; its outcome as a future (a short one: no pool to stop)."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=run, name="fotoflo-keep-original", daemon=True).start()
+    return future

@@ -265,6 +265,7 @@ def seed_project(data: Path, project: str, count: int) -> None:
         store.ensure_project(project)
         template = photo_jpeg(7, (600, 400), exif=False)
         analysis = analyze(template, "template.jpg")
+        assert analysis.preview_jpeg is not None  # made at once unless asked for later
         payloads = {"original": template, "preview": analysis.preview_jpeg, "thumb": analysis.thumb_jpeg}
         now = utc_now_iso()
         sources: dict[str, Path] = {}

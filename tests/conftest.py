@@ -71,6 +71,7 @@ def embedded(tmp_path: Path) -> Iterator[Embedded]:
     """A real SQLite store, file blobs and the in-process bus in a temp data directory."""
     system = open_embedded(tmp_path / "data")
     yield system
+    system.ingestor.previews.close()
     system.store.close()
 
 

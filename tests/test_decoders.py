@@ -58,6 +58,21 @@ def pool() -> Iterator[DecoderPool]:
     p.close()
 
 
+def test_a_preview_from_a_file_is_the_preview_from_its_bytes(pool: DecoderPool, tmp_path: Path) -> None:
+    """An original on disk goes to the worker without passing through the caller; the preview is the same."""
+    data = jpeg_bytes((4000, 3000), seed=3)
+    original = tmp_path / "original"
+    original.write_bytes(data)
+
+    from_file = pool.preview(original, "IMG.JPG")
+    assert from_file == pool.preview(data, "IMG.JPG")
+    with Image.open(io.BytesIO(from_file)) as preview:
+        assert preview.size == (2000, 1500)
+    with pytest.raises(FileNotFoundError):
+        pool.preview(tmp_path / "gone", "gone.jpg")
+    assert pool.failed == 0
+
+
 def test_an_aborting_decoder_costs_that_file_only(pool: DecoderPool) -> None:
     assert pool.analyze(good(1), "before.jpg").width == 64
     with pytest.raises(DecoderFailed) as failed:

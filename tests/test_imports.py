@@ -33,9 +33,11 @@ LIGHT = (
     "dashboard.imaging.errors",
     "dashboard.imaging.formats",
     "dashboard.imaging.analysis",
+    "dashboard.imaging.sizes",
     # The server's process too: it hands every decode to a worker process (`dashboard.decoders`).
     "dashboard.ingest",
     "dashboard.decoders",
+    "dashboard.previews",
 )
 
 

@@ -26,6 +26,7 @@ from dashboard.events import IMAGE_CREATED
 from dashboard.imaging.analysis import sha256_of
 from dashboard.imaging.errors import (
     CorruptImage,
+    DecoderFailed,
     EmptyFile,
     IngestError,
     Limits,
@@ -285,6 +286,74 @@ def test_heic_ingests_with_a_jpeg_thumbnail(embedded: Embedded) -> None:
     assert close(rgb(thumb, (260, 100)), BLUE)
 
 
+@cache
+def phone_heic(orientation: int, thumbnail_px: int | None) -> bytes | None:
+    """A HEIC whose upright view is the 1200×900 `QUADRANTS` picture, stored turned for `orientation`.
+
+    As phones write it: the HEVC image stored as the sensor saw it and turned by the file's `irot`/`imir`
+    (pillow-heif writes those from the EXIF orientation), EXIF make, model and capture time, and a
+    `thumbnail_px` thumbnail item (iPhones: 320 px; one of 512 px is large enough for a 480-px thumbnail).
+    """
+    tiny = Image.new("RGB", (2, 2))
+    for (x, y), name in zip([(0, 0), (1, 0), (0, 1), (1, 1)], QUADRANTS, strict=True):
+        tiny.putpixel((x, y), QUADRANTS[name])
+    stored = stored_raster(tiny, orientation).resize((1200, 900) if orientation <= 4 else (900, 1200))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F], exif[0x0110] = "Apple", "iPhone 15"
+    exif.get_ifd(0x8769)[0x9003] = "2024:05:17 14:03:00"
+    try:
+        # x265's fastest preset: the same file format in a second instead of several.
+        return encode(
+            stored,
+            "HEIF",
+            quality=90,
+            exif=exif.tobytes(),
+            thumbnails=[thumbnail_px] if thumbnail_px else [],
+            enc_params={"preset": "ultrafast"},
+        )
+    except Exception:  # no HEVC encoder in this libheif build
+        return None
+
+
+@pytest.mark.parametrize(("orientation", "thumbnail_px"), [(1, 512), (6, 512), (1, 320), (8, 320), (1, None)])
+def test_a_phone_heic_ingests_upright_with_its_exif(embedded: Embedded, orientation: int, thumbnail_px: int) -> None:
+    data = phone_heic(orientation, thumbnail_px)
+    if data is None:
+        pytest.skip("this pillow_heif/libheif build cannot encode HEIF, so no HEIC can be made")
+    image = embedded.ingestor.ingest(data, PROJECT, filename="IMG_0001.HEIC").image
+    assert embedded.ingestor.previews.wait_idle(timeout_s=60)
+
+    assert (image.format, image.width, image.height) == ("HEIF", 1200, 900)
+    taken = image.captured_at[:19]
+    assert (image.camera_make, image.camera_model, taken) == ("Apple", "iPhone 15", "2024-05-17T14:03:00")
+    for kind, size in (("thumb", (480, 360)), ("preview", (1200, 900))):
+        shown = open_blob(embedded.blobs, kind, image.sha256)
+        assert shown.size == size, kind
+        colours = quadrant_colours(shown)
+        assert all(close(colours[q], QUADRANTS[q]) for q in QUADRANTS), (kind, colours)
+
+
+@pytest.mark.parametrize(("thumbnail_px", "deferred"), [(512, True), (320, False), (None, False)])
+def test_a_heic_is_published_by_its_thumbnail_item_when_that_is_large_enough(thumbnail_px: int, deferred: bool) -> None:
+    from dashboard.imaging.decode import analyze  # (the ingestor decodes in its workers, where this runs)
+
+    data = phone_heic(6, thumbnail_px)
+    if data is None:
+        pytest.skip("this pillow_heif/libheif build cannot encode HEIF, so no HEIC can be made")
+
+    analysis = analyze(data, "IMG_0001.HEIC", thumb_only=True)
+
+    # With a 512-px item the HEVC image is left for the preview; a smaller item cannot make the tile, so one
+    # decode makes both at once (a second decode for the preview would double the cost).
+    assert (analysis.preview_jpeg is None) is deferred
+    assert (analysis.width, analysis.height) == (1200, 900)
+    with Image.open(io.BytesIO(analysis.thumb_jpeg)) as thumb:
+        assert thumb.size == (480, 360)
+        colours = quadrant_colours(thumb)
+    assert all(close(colours[q], QUADRANTS[q]) for q in QUADRANTS), colours
+
+
 # -- orientation and sizes --------------------------------------------------------------------
 
 
@@ -308,6 +377,7 @@ def test_thumb_and_preview_of_a_large_image(embedded: Embedded, orientation: int
     data = oriented_jpeg(orientation, upright_size=(3000, 2000))
 
     image = embedded.ingestor.ingest(data, PROJECT, filename="large.jpg").image
+    embedded.ingestor.previews.wait_idle()  # a large JPEG's preview is made after it is published
 
     assert (image.width, image.height) == (3000, 2000)
     # Halving 3000 px once gives 1500, under 1600: the preview is scaled to 2048 instead.
@@ -333,6 +403,7 @@ def test_the_preview_is_the_image_halved_until_it_fits(
     embedded: Embedded, size: tuple[int, int], preview_size: tuple[int, int]
 ) -> None:
     image = embedded.ingestor.ingest(jpeg_bytes(size), PROJECT, filename="shot.jpg").image
+    embedded.ingestor.previews.wait_idle()
 
     assert open_blob(embedded.blobs, "preview", image.sha256).size == preview_size
     assert max(open_blob(embedded.blobs, "thumb", image.sha256).size) == min(480, max(size))
@@ -397,6 +468,7 @@ def test_a_camera_preview_that_cannot_stand_in_is_ignored(embedded: Embedded, pr
     data = with_camera_preview(primary, preview=Image.new("RGB", preview_size, RED))
 
     image = embedded.ingestor.ingest(data, PROJECT, filename="DSC01236.JPG").image
+    embedded.ingestor.previews.wait_idle()
 
     preview = open_blob(embedded.blobs, "preview", image.sha256)
     assert preview.size == (2000, 1500)
@@ -866,3 +938,60 @@ def test_ingests_in_turns_commit_in_ticket_order_whichever_finishes_first(embedd
     names = [i.filename for i in reversed(embedded.store.list_images("default", limit=10))]
     assert names == ["0.jpg", "1.jpg", "2.jpg", "3.jpg"]
     assert published == sorted(published) and len(published) == 4
+
+
+# -- the original written while its decode runs -------------------------------------------------
+
+
+class FailingWhenTold:
+    """A decoder pool (the real one) that, for a file named `fails.jpg`, waits until told and then fails."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.size = 1
+        self.waiting = threading.Event()
+        self.go = threading.Event()
+
+    def analyze(self, data: bytes, filename: str, *args: object, **kwargs: object) -> object:
+        if filename == "fails.jpg":
+            self.waiting.set()
+            assert self.go.wait(30)
+            raise DecoderFailed(filename, "the decoder took longer than 1 s and was stopped")
+        return self.real.analyze(data, filename, *args, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_a_failed_decode_never_deletes_an_original_an_image_has(embedded: Embedded) -> None:
+    """The same bytes arrive twice at once; the one whose decode fails (under load) leaves the other its original."""
+    data = jpeg_bytes((640, 480), seed=7)
+    pool = FailingWhenTold(embedded.ingestor.decoders)
+    embedded.ingestor.decoders = pool  # type: ignore[assignment]
+    failed: list[BaseException] = []
+
+    def ingest_failing() -> None:
+        try:
+            embedded.ingestor.ingest(data, PROJECT, filename="fails.jpg")
+        except DecoderFailed as exc:
+            failed.append(exc)
+
+    failing = threading.Thread(target=ingest_failing)
+    failing.start()
+    assert pool.waiting.wait(30)  # its original is being written while it "decodes"
+    image = embedded.ingestor.ingest(data, PROJECT, filename="first.jpg").image
+    pool.go.set()
+    failing.join(timeout=30)
+
+    assert len(failed) == 1
+    assert embedded.store.get_image(image.id) == image
+    assert embedded.blobs.path("original", image.sha256).read_bytes() == data
+    assert not [p for p in blob_files(embedded.blobs.root) if ".tmp-" in p.name]
+
+
+def test_a_refused_file_leaves_no_original_behind(embedded: Embedded) -> None:
+    pool = FailingWhenTold(embedded.ingestor.decoders)
+    pool.go.set()
+    embedded.ingestor.decoders = pool  # type: ignore[assignment]
+
+    with pytest.raises(DecoderFailed):
+        embedded.ingestor.ingest(jpeg_bytes((640, 480), seed=8), PROJECT, filename="fails.jpg")
+
+    assert_nothing_stored(embedded)

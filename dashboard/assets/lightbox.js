@@ -22,9 +22,7 @@ export class Lightbox {
     const lb = this.dom;
     lb.root.hidden = false;
     lb.root.dataset.imageId = id;
-    lb.img.classList.remove("ff-loaded");
-    lb.img.onload = () => lb.img.classList.add("ff-loaded");
-    lb.img.src = g.api.url(image.preview_url);
+    this.showPicture(image);
     lb.img.alt = image.filename;
     lb.title.textContent = image.filename;
     lb.download.href = g.api.url(image.url);
@@ -48,6 +46,37 @@ export class Lightbox {
     lb.next.disabled = index >= ids.length - 1 && (order || !g.listing.next);
     if (g.model.selected !== id) g.model.selected = id;
     lb.root.focus();
+  }
+
+  // The picture: the thumbnail (at hand from the grid) at once, in the place the preview will take, then
+  // the preview once it is loaded and decoded, so it replaces the thumbnail without a flash or a jump. A
+  // large JPEG's preview is made after the image is published; asked for before, the server makes it then.
+  // The same image again (its `image.updated`: the preview made, marks, a new version) keeps what is shown
+  // unless its preview URL changed.
+  showPicture(image) {
+    const { img } = this.dom;
+    const api = this.gallery.api;
+    const preview = api.url(image.preview_url);
+    if (img.dataset.preview === preview) return;
+    img.dataset.preview = preview;
+    img.dataset.imageId = image.id;
+    // Both pictures fill the box of the image's own size, scaled down to the stage (`object-fit: contain`).
+    img.width = image.width;
+    img.height = image.height;
+    img.classList.remove("ff-loaded");
+    img.onload = () => img.classList.add("ff-loaded");
+    img.dataset.showing = "thumb";
+    img.src = api.url(image.thumbnail_url);
+    const next = new Image();
+    next.src = preview;
+    next.decode().then(() => {
+      if (img.dataset.preview !== preview) return; // another image was opened meanwhile
+      img.src = preview;
+      img.dataset.showing = "preview";
+      img.classList.add("ff-loaded");
+    }, () => {
+      if (img.dataset.preview === preview) delete img.dataset.preview; // opened again, it tries again
+    });
   }
 
   // The marks of the image shown (a rating changed here or in another window).

@@ -55,17 +55,31 @@ export class Wall {
     this.main.dataset.imageId = image.id;
     this.gallery.empty.hidden = true;
     if (!loadPreview) return; // passed through the stage in a burst: straight to the strip
-    const next = new Image();
-    next.onload = () => {
-      // In a burst, previews finish loading out of order: a late one must not take the stage back
-      // from a newer arrival (nor become `previous` and push the newer one out of the strip).
-      if (this.main.dataset.imageId !== image.id) return;
-      this.main.src = next.src;
-      this.main.classList.remove("ff-fade");
-      void this.main.offsetWidth;
-      this.main.classList.add("ff-fade");
+    // The thumbnail first, in the place the preview takes (the image's own size, contained), then the
+    // preview in its stead without a fade: a large JPEG's preview is made after it is published.
+    const api = this.gallery.api;
+    let shown = null;
+    const put = (picture, showing) => {
+      // In a burst, pictures finish loading out of order: a late one must not take the stage back
+      // from a newer arrival (nor become `previous` and push the newer one out of the strip), nor
+      // the thumbnail replace the preview.
+      if (this.main.dataset.imageId !== image.id || shown === "preview") return;
+      this.main.width = image.width;
+      this.main.height = image.height;
+      this.main.src = picture.src;
+      this.main.dataset.showing = showing;
+      if (shown === null) {
+        this.main.classList.remove("ff-fade");
+        void this.main.offsetWidth;
+        this.main.classList.add("ff-fade");
+      }
+      shown = showing;
     };
-    next.src = this.gallery.api.url(image.preview_url);
+    for (const [url, showing] of [[image.thumbnail_url, "thumb"], [image.preview_url, "preview"]]) {
+      const picture = new Image();
+      picture.src = api.url(url);
+      picture.decode().then(() => put(picture, showing), () => {});
+    }
     this.caption.textContent = `${image.filename} · ${formatTime(image.captured_at)}`;
   }
 

@@ -1,13 +1,21 @@
-"""`/files/{image_id}/{kind}`: an image's bytes by signed URL, for `<img>` and downloads (no token)."""
+"""`/files/{image_id}/{kind}`: an image's bytes by signed URL, for `<img>` and downloads (no token).
+
+A preview asked for before it is made (a large JPEG is published with its thumbnail, its preview follows:
+`dashboard.previews`) is made on demand, once however many ask, and then served.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from dashboard.http.base import ApiError, ApiHandler
 from dashboard.http.rules import SIGNED_URL
+from dashboard.imaging.errors import IngestError
+from dashboard.previews import PreviewJob
 
 
 class FileHandler(ApiHandler):
@@ -45,12 +53,23 @@ class FileHandler(ApiHandler):
             self.finish()
             return
         try:
-            fh = await asyncio.to_thread(open, path, "rb")
+            fh: BinaryIO = await asyncio.to_thread(open, path, "rb")
         except FileNotFoundError:
-            raise ApiError(404, "missing_file", f"the {kind} of {image_id!r} is missing") from None
+            if kind != "preview":
+                raise ApiError(404, "missing_file", f"the {kind} of {image_id!r} is missing") from None
+            fh = await self._made_preview(PreviewJob(image.project, image.id, sha256, filename), path)
         with fh:
             self.set_header("Content-Length", str(path.stat().st_size))
             while chunk := await asyncio.to_thread(fh.read, self.CHUNK_BYTES):
                 self.write(chunk)
                 await self.flush()
         self.finish()
+
+    async def _made_preview(self, job: PreviewJob, path: Path) -> BinaryIO:
+        """The preview made now (or by whoever is making it already), opened; 404 if it cannot be made."""
+        try:
+            await asyncio.to_thread(self.app.ingestor.previews.ensure, job)
+            return await asyncio.to_thread(open, path, "rb")
+        except (IngestError, OSError) as exc:
+            why = exc.reason if isinstance(exc, IngestError) else exc.strerror or str(exc)
+            raise ApiError(404, "missing_file", f"the preview of {job.image_id!r} cannot be made ({why})") from None

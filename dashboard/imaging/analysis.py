@@ -12,7 +12,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Analysis:
-    """What decoding one image yields; computed in a worker, stored by the parent."""
+    """What decoding one image yields; computed in a worker, stored by the parent.
+
+    `preview_jpeg` is None when the preview is made after the image is published (`analyze(thumb_only=True)`).
+    """
 
     sha256: str
     format: str
@@ -23,7 +26,7 @@ class Analysis:
     camera_model: str | None
     exif: dict[str, Any]
     thumb_jpeg: bytes
-    preview_jpeg: bytes
+    preview_jpeg: bytes | None
 
 
 def sha256_of(data: bytes) -> str:

@@ -1,4 +1,9 @@
-"""The upright preview and thumbnail JPEGs of a decoded image, from one decode at the smallest scale."""
+"""The upright preview and thumbnail JPEGs of a decoded image, from one decode at the smallest scale.
+
+`renditions(..., thumb_only=True)` makes the thumbnail alone where a JPEG decodes much smaller for it than
+for the preview, or a HEIC carries a thumbnail item large enough for it (the image is published then, its
+preview made after: `preview_only`).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,11 @@ from PIL import Image
 from PIL.MpoImagePlugin import MpoImageFile
 
 from dashboard.imaging.errors import CorruptImage
-
-THUMB_EDGE_PX = 480  # a thumbnail's long edge
-#: Previews: the image halved until its long edge is at most PREVIEW_MAX_EDGE_PX; if that leaves it
-#: under PREVIEW_MIN_EDGE_PX, the image halved once less is scaled to PREVIEW_EDGE_PX (`preview_plan`).
-PREVIEW_MIN_EDGE_PX = 1600
-PREVIEW_MAX_EDGE_PX = 2400
-PREVIEW_EDGE_PX = 2048
+from dashboard.imaging.sizes import (
+    PREVIEW_MIN_EDGE_PX,
+    THUMB_EDGE_PX,
+    preview_plan,
+)
 
 # Modes reduced before they are flattened (the others, such as palettes, are flattened first).
 _REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"})
@@ -32,39 +35,89 @@ UPRIGHT = {
 }
 
 
-def preview_plan(width: int, height: int) -> tuple[int, int | None]:
-    """How a preview is made from a `width`×`height` image: (halvings, long edge to resize to or None).
-
-    Halving is free while decoding a JPEG (DCT scaling) and cheap otherwise (`Image.reduce`), so
-    an image is halved until its long edge is at most `PREVIEW_MAX_EDGE_PX`; if that lands at or
-    above `PREVIEW_MIN_EDGE_PX` it is the preview as it is, without resampling (4000 px → 2000).
-    Otherwise the last halving would go too small, so the image halved one time fewer is scaled
-    to `PREVIEW_EDGE_PX` (6000 px → 3000 → 2048).
-    """
-    edge = max(width, height)
-    halvings = 0
-    while edge / 2**halvings > PREVIEW_MAX_EDGE_PX:
-        halvings += 1
-    if halvings == 0 or edge / 2**halvings >= PREVIEW_MIN_EDGE_PX:
-        return halvings, None
-    return halvings - 1, PREVIEW_EDGE_PX
-
-
 def renditions(
-    im: Image.Image, data: bytes, filename: str, orientation: int, keep: bytes | None = None
-) -> tuple[bytes, bytes]:
+    im: Image.Image,
+    data: bytes,
+    filename: str,
+    orientation: int,
+    keep: bytes | None = None,
+    *,
+    thumb_only: bool = False,
+) -> tuple[bytes | None, bytes]:
     """The upright preview and thumbnail JPEGs, from one decode at the smallest scale that serves both.
 
     `keep`: JPEG bytes of `im` that may be stored as the preview as they are (a RAW's preview);
-    otherwise a camera preview embedded in `data` (MPF) may be.
+    otherwise a camera preview embedded in `data` (MPF) may be. With `thumb_only`, a JPEG whose preview
+    needs a larger decode than its thumbnail is decoded for the thumbnail alone (at 1/8 scale for 12 MP),
+    and a HEIC with a thumbnail item at least a thumbnail's size is shown by that item (its HEVC image not
+    decoded yet); the preview is then None: make it later with `preview_only`. Otherwise both are made
+    from one decode, as without it.
     """
-    frame = keep if keep is not None else _embedded_preview(im, data, filename)
-    if frame is not None and orientation == 1 and preview_plan(*im.size) == (0, None):
+    frame = _frame_as_preview(im, data, filename, orientation, keep)
+    if frame is not None:
         # The camera's own preview is already the right size and upright: keep its bytes as the
         # preview; decoding it for the thumbnail (at 1/2 to 1/8 scale) checks all of it.
         _draft(im, THUMB_EDGE_PX / max(im.size))
         thumb = _flatten(_loaded(im))
         return frame, _jpeg(_thumbnail(thumb), quality=80)
+    if thumb_only and _thumb_alone(im):
+        thumb = _thumbnail(_flatten(_loaded(im)))
+        if orientation != 1:
+            thumb = thumb.transpose(UPRIGHT[orientation])  # after the resize: fewer pixels to turn
+        return None, _jpeg(thumb, quality=80)
+    preview = _preview(im, orientation)
+    return _jpeg(preview, quality=85), _jpeg(_thumbnail(preview), quality=80)
+
+
+def preview_only(im: Image.Image, data: bytes, filename: str, orientation: int, keep: bytes | None = None) -> bytes:
+    """The upright preview JPEG alone, as `renditions` makes it (same arguments), without the thumbnail."""
+    frame = _frame_as_preview(im, data, filename, orientation, keep)
+    return frame if frame is not None else _jpeg(_preview(im, orientation), quality=85)
+
+
+def defers_preview(im: Image.Image) -> bool:
+    """Whether `renditions(..., thumb_only=True)` leaves out the preview of `im` (opened, not yet decoded).
+
+    A JPEG larger than a preview: its DCT scaling decodes the thumbnail at a quarter of the preview's
+    scale or less. A HEIC whose thumbnail item serves as the thumbnail (`_heif_thumbnail_item`; known only
+    once that item is decoded, so not told here). Other formats decode at full size either way, so one
+    decode serves both.
+    """
+    return im.format in ("JPEG", "MPO") and preview_plan(*im.size)[0] > 0
+
+
+def _thumb_alone(im: Image.Image) -> bool:
+    """Set `im` (opened, not yet decoded) to decode for its thumbnail alone where that costs far less; whether it is."""
+    if defers_preview(im):
+        _draft(im, THUMB_EDGE_PX / max(im.size))
+        return True
+    return im.format == "HEIF" and _heif_thumbnail_item(im)
+
+
+def _heif_thumbnail_item(im: Image.Image) -> bool:
+    """Set a HEIC to decode its own thumbnail item instead of the image if that is large enough; whether it is.
+
+    HEVC has no cheap smaller decode (a 12-MP image costs about a second of libde265), but a HEIF file may
+    carry smaller copies of its image as thumbnail items. pillow-heif's `draft` picks the smallest one at
+    least a thumbnail's size on both axes that is a scaled copy of the image (same aspect ratio, rotation,
+    mirroring, crop and colour profile) and decodes it here; a corrupt one is passed over. iPhones write a
+    320×240 item (smaller than a thumbnail, so ignored): such files are decoded once for both renditions.
+    """
+    return _draft(im, THUMB_EDGE_PX / max(im.size)) is not None
+
+
+def _frame_as_preview(
+    im: Image.Image, data: bytes, filename: str, orientation: int, keep: bytes | None
+) -> bytes | None:
+    """The JPEG bytes to store as the preview as they are (`keep`, else an MPF preview), if they fit as it."""
+    frame = keep if keep is not None else _embedded_preview(im, data, filename)
+    if frame is not None and orientation == 1 and preview_plan(*im.size) == (0, None):
+        return frame
+    return None
+
+
+def _preview(im: Image.Image, orientation: int) -> Image.Image:
+    """The upright preview image, decoded at the smallest scale `preview_plan` allows."""
     full_edge = max(im.size)
     halvings, resize_to = preview_plan(*im.size)
     if im.format in ("JPEG", "MPO"):
@@ -85,7 +138,7 @@ def renditions(
         preview.thumbnail((resize_to, resize_to), Image.Resampling.BILINEAR, reducing_gap=None)
     if orientation != 1:
         preview = preview.transpose(UPRIGHT[orientation])
-    return _jpeg(preview, quality=85), _jpeg(_thumbnail(preview), quality=80)
+    return preview
 
 
 def _embedded_preview(im: Image.Image, data: bytes, filename: str) -> bytes | None:
@@ -126,10 +179,13 @@ def _embedded_preview(im: Image.Image, data: bytes, filename: str) -> bytes | No
     return frame
 
 
-def _draft(im: Image.Image, scale: float) -> None:
-    """Ask a JPEG decoder for the smallest DCT scale (1, 1/2, 1/4, 1/8) covering `scale` on both axes."""
+def _draft(im: Image.Image, scale: float) -> object:
+    """Ask for the smallest decode covering `scale` on both axes; what `Image.draft` answers (None: no change).
+
+    A JPEG decoder takes the smallest DCT scale (1, 1/2, 1/4, 1/8); pillow-heif an embedded thumbnail item.
+    """
     width, height = im.size
-    im.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
+    return im.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
 
 
 def _loaded(im: Image.Image) -> Image.Image:

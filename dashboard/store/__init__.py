@@ -196,6 +196,13 @@ class Store(Protocol):
         The image keeps its id, ratings and `seq`. Raises `UnknownProject`, `UnknownImage`.
         """
 
+    def announce_preview(self, project: str, image_id: str, sha256: str) -> Change | None:
+        """Write an `image.updated` entry with data `PREVIEW_MADE`: the preview of these bytes now exists.
+
+        Returns the change, or `None` (nothing written) when the image is gone or its current version
+        is other bytes by now. The image itself does not change. Raises `UnknownProject`.
+        """
+
     def image_versions(self, project: str, image_id: str) -> list[ImageVersion]:
         """Every version of the image, oldest first (the last is current). Raises `UnknownImage`."""
 

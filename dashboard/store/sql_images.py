@@ -10,6 +10,7 @@ from typing import Any
 from dashboard.events import (
     IMAGE_CREATED,
     IMAGE_UPDATED,
+    PREVIEW_MADE,
     RATING_CHANGED,
     Change,
     Device,
@@ -186,6 +187,15 @@ class SqlImages(SqlBase):
                 self._text(device.name) if device else None,
             ),
         )
+
+    def announce_preview(self, project: str, image_id: str, sha256: str) -> Change | None:
+        with self._transaction() as conn:
+            self._lock(conn, project)
+            image = load_image(conn, project, image_id)
+            if image is None or image.sha256 != sha256:
+                return None
+            seq = self._next_seq(conn, project)
+            return self._record(conn, Change(project, seq, IMAGE_UPDATED, utc_now_iso(), image, dict(PREVIEW_MADE)))
 
     def image_versions(self, project: str, image_id: str) -> list[ImageVersion]:
         with self._snapshot() as conn:

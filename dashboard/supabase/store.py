@@ -36,7 +36,7 @@ from dashboard.supabase import sync_client
 from dashboard.timeutil import utc_now_iso
 
 #: The `fotoflo_schema_version()` these migrations create; a project at another version is refused.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 IDS_PER_REQUEST = 100  # ids in one `in.(…)` filter: keeps the URL short
 PAGE_ROWS = 1000  # Supabase's PostgREST returns at most this many rows a request (its "Max rows")
 _VERSION_FIELDS = (
@@ -140,6 +140,12 @@ class SupabaseStore:
             _image(copy) if copy else None,
             tuple(Change.from_dict(c) for c in result["changes"]),
         )
+
+    def announce_preview(self, project: str, image_id: str, sha256: str) -> Change | None:
+        result = self._rpc(
+            "fotoflo_announce_preview", p_project=project, p_image_id=image_id, p_sha256=sha256, p_now=utc_now_iso()
+        )
+        return _change(result)
 
     def image_versions(self, project: str, image_id: str) -> list[ImageVersion]:
         rows = self._rows(

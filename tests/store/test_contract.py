@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dashboard.events import IMAGE_CREATED, ImageRecord, change_from_json, to_json
+from dashboard.events import IMAGE_CREATED, IMAGE_UPDATED, PREVIEW_MADE, ImageRecord, change_from_json, to_json
 from dashboard.store import CONFLICT, UPDATED, ImageFilters, InvalidValue, Store, UnknownProject
 from dashboard.store.sqlite import SQLiteStore
 from tests.support.records import CANON_R5, image_record
@@ -96,6 +96,23 @@ def test_the_feed_entry_carries_the_stored_image(store: Store, make_record: Reco
     assert change_from_json(to_json(from_feed)) == change
     assert store.get_image(record.id) == stored
     assert store.find_by_sha("alpha", record.sha256) == stored
+
+
+def test_a_preview_made_later_is_one_image_updated_entry_with_the_image_unchanged(
+    store: Store, make_record: RecordFactory
+) -> None:
+    image = add(store, make_record())
+    change = store.announce_preview("alpha", image.id, image.sha256)
+    assert change is not None
+    assert (change.kind, change.seq, change.image, change.data) == (IMAGE_UPDATED, image.seq + 1, image, PREVIEW_MADE)
+    assert store.changes("alpha", after=image.seq) == [change]
+    assert store.get_image(image.id) == image
+    # Bytes that are no longer (or never were) the image's, an unknown image: nothing is written.
+    assert store.announce_preview("alpha", image.id, "0" * 64) is None
+    assert store.announce_preview("alpha", "no-such-image", image.sha256) is None
+    assert store.last_seq("alpha") == change.seq
+    with pytest.raises(UnknownProject):
+        store.announce_preview("nowhere", image.id, image.sha256)
 
 
 def test_concurrent_writers_get_distinct_gap_free_seqs(store: Store, make_record: RecordFactory) -> None:
