@@ -23,6 +23,7 @@ from dashboard.blobs import KINDS, Blobs, FileBlobs
 from dashboard.config import ConfigError, Settings
 from dashboard.export import StoredZip, ZipMember
 from dashboard.s3blobs import S3Blobs
+from tests.support.images import jpeg_bytes
 from tests.support.services import S3Server
 
 
@@ -444,3 +445,79 @@ def test_a_zip_export_streams_originals_from_s3(s3_bucket: str) -> None:
     assert len(body) == archive.size_bytes
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert [zf.read(f"{i}.jpg") for i in range(3)] == payloads
+
+
+# -- servers and `fotoflo ingest` on one bucket ---------------------------------------------------
+
+
+def bucket_objects(s3: S3Server, bucket: str) -> dict[str, bytes]:
+    client = s3.client()
+    try:
+        out = {}
+        for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"]
+            out[item["Key"]] = body.read()
+            body.close()
+        return out
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_two_servers_on_one_bucket_store_the_same_bytes_at_once(
+    store: str, s3_server: S3Server, s3_bucket: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two `App`s (each its own SQLite file, or one PostgreSQL database) ingest one photo at the same moment."""
+    from dashboard.app import App
+
+    db = request.getfixturevalue("pg_url") if store == "postgres" else None
+    apps = [
+        App(Settings(data=tmp_path / name, watch=None, db=db, blobs=f"s3://{s3_bucket}/shared", secret="s" * 32))
+        for name in ("a", "b")
+    ]
+    data = jpeg_bytes((900, 600), seed=11)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda app: app.ingest_bytes(data, "same.jpg"), apps))
+        assert all(isinstance(app.blobs, S3Blobs) for app in apps)
+        for app in apps:
+            assert all(app.blobs.exists(kind, sha(data)) for kind in KINDS)
+            assert read_all(app.blobs, "original", sha(data)) == data
+    finally:
+        for app in apps:
+            app.stop()
+    if store == "postgres":  # one store: one image, the other ingest found it there
+        assert sorted(r.created for r in results) == [False, True]
+        assert results[0].image.id == results[1].image.id
+    else:
+        assert [r.created for r in results] == [True, True]
+    objects = bucket_objects(s3_server, s3_bucket)
+    assert sorted(objects) == sorted(f"shared/{kind}/{sha(data)[:2]}/{sha(data)}" for kind in KINDS)
+    assert objects[f"shared/original/{sha(data)[:2]}/{sha(data)}"] == data
+    assert not any(p.is_file() for name in ("a", "b") for p in (tmp_path / name).rglob("blobs/**/*"))
+
+
+def test_fotoflo_ingest_into_a_bucket(s3_server: S3Server, s3_bucket: str, tmp_path: Path) -> None:
+    from dashboard.cli import main
+    from dashboard.store.sqlite import SQLiteStore
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    photos = [jpeg_bytes((320, 240), seed=i) for i in range(3)]
+    for i, data in enumerate(photos):
+        (folder / f"IMG_{i}.jpg").write_bytes(data)
+    data_dir = tmp_path / "data"
+    argv = ["ingest", str(folder), "--data", str(data_dir), "--blobs", f"s3://{s3_bucket}", "--workers", "1"]
+
+    assert main(argv) == 0
+    assert main(argv) == 0  # again: already there, nothing uploaded twice
+
+    objects = bucket_objects(s3_server, s3_bucket)
+    assert sorted(objects) == sorted(f"{kind}/{sha(d)[:2]}/{sha(d)}" for d in photos for kind in KINDS)
+    assert all(objects[f"original/{sha(d)[:2]}/{sha(d)}"] == d for d in photos)
+    assert not any(p.is_file() for p in data_dir.rglob("blobs/**/*"))
+    store = SQLiteStore(data_dir / "fotoflo.sqlite")
+    try:
+        assert sorted(i.sha256 for i in store.list_images("default", limit=10)) == sorted(sha(d) for d in photos)
+    finally:
+        store.close()
