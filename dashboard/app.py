@@ -68,6 +68,7 @@ class App:
             raise ConfigError(str(exc)) from None
         self.store: Store = store or backends.store_for(settings)
         self.blobs: Blobs = blobs or backends.blobs_for(settings)
+        self._own_blobs = blobs is None  # what it opened, it closes (an S3 client's connection pool)
         self.bus: Bus = bus or backends.bus_for(settings)
         self.metrics = Metrics()  # this process's counters, served at /metrics
         removed = self.blobs.clean_temp()
@@ -120,6 +121,9 @@ class App:
         self.ingestor.previews.close()  # before the store closes; queued ones are made on demand later
         self.bus.close()
         self.store.close()
+        close_blobs = getattr(self.blobs, "close", None)
+        if self._own_blobs and close_blobs is not None:
+            close_blobs()
         self.access.close()
         self.started = False
 
@@ -172,5 +176,6 @@ class App:
             "watching": self.watcher is not None or (self.leader is not None and self.leader.watching),
             "store_kind": backends.store_kind(self.store),
             "bus_kind": backends.bus_kind(self.bus),
+            "blobs_kind": backends.blobs_kind(self.blobs),
             "subscribers": self.hub.subscriber_count(),
         }

@@ -1,8 +1,8 @@
-"""Open the store, blobs and bus a server is configured with (`--db`, `--bus`, `--supabase-url`).
+"""Open the store, blobs and bus a server is configured with (`--db`, `--blobs`, `--bus`, `--supabase-url`).
 
-The embedded default is SQLite in the data directory and the in-process bus; PostgreSQL, Redis
-and Supabase are loaded only when named, so their client libraries are optional (the `postgres`,
-`redis` and `supabase` extras).
+The embedded default is SQLite and the blob files in the data directory and the in-process bus;
+PostgreSQL, S3, Redis and Supabase are loaded only when named, so their client libraries are
+optional (the `postgres`, `s3`, `redis` and `supabase` extras).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from dashboard.blobs import Blobs, FileBlobs
 from dashboard.bus import Bus, LocalBus
@@ -122,14 +122,54 @@ def store_for(settings: Settings, *, transport: httpx.BaseTransport | None = Non
     return open_store(settings.db or settings.data / "fotoflo.sqlite")
 
 
+def open_blobs(spec: str | None, data: Path) -> Blobs:
+    """`file:///PATH` (or nothing: `DATA/blobs`): `FileBlobs`; `s3://BUCKET/PREFIX`: `S3Blobs`, checked reachable.
+
+    S3's endpoint, region and credentials come from the standard AWS variables, never from the URL.
+    """
+    spec = (spec or "").strip()
+    if not spec:
+        return FileBlobs(data / "blobs")
+    parts = urlsplit(spec)
+    if "@" in parts.netloc:  # named without the netloc: it holds a secret
+        raise ConfigError(
+            f"--blobs {parts.scheme}://…: no credentials in the URL; give them as AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (see docs/several-servers.md)"
+        )
+    if parts.scheme == "file":
+        path = Path(unquote(parts.path))
+        if parts.netloc not in ("", "localhost") or not path.is_absolute() or parts.query:
+            raise ConfigError(f"--blobs {spec!r}: give a folder as file:///ABSOLUTE/PATH")
+        return FileBlobs(path)
+    if parts.scheme == "s3":
+        if not parts.netloc or parts.query or parts.fragment:
+            raise ConfigError(f"--blobs {spec!r}: give a bucket as s3://BUCKET or s3://BUCKET/PREFIX")
+        try:
+            from dashboard.s3blobs import S3Blobs
+        except ImportError:
+            raise ConfigError("--blobs s3://… needs boto3: pip install 'fotoflo[s3]'") from None
+        blobs = S3Blobs(parts.netloc, unquote(parts.path))
+        blobs.check()
+        return blobs
+    raise ConfigError(f"unknown blobs {redact_url(spec)!r}: use file:///PATH or s3://BUCKET/PREFIX")
+
+
 def blobs_for(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> Blobs:
-    """The Supabase project's Storage bucket (cached in `DATA/blob-cache`), else the files in `DATA/blobs`."""
+    """The Supabase project's Storage bucket (cached in `DATA/blob-cache`), else `open_blobs` of `--blobs`."""
     project = supabase_project(settings)
     if project is not None:
+        if settings.blobs:
+            raise ConfigError("--blobs and --supabase-url both name where files go: give one")
         from dashboard.supabase.blobs import SupabaseBlobs
 
         return SupabaseBlobs(*project, settings.data / "blob-cache", transport=transport)
-    return FileBlobs(settings.data / "blobs")
+    return open_blobs(settings.blobs, settings.data)
+
+
+def blobs_kind(blobs: Blobs) -> str:
+    """`file`, `s3`, `supabase`, or the class name of other blobs (for `/healthz`)."""
+    name = type(blobs).__name__
+    return {"FileBlobs": "file", "S3Blobs": "s3", "SupabaseBlobs": "supabase"}.get(name, name)
 
 
 def bus_for(settings: Settings, *, server: bool = True) -> Bus:

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--bus", help=f"bus between servers: local (default), redis://HOST:PORT/DB or postgres {env('bus')}"
     )
     serve.add_argument(
+        "--blobs", metavar="URL",
+        help=f"where image files go: file:///PATH (default DATA/blobs) or s3://BUCKET/PREFIX {env('blobs')}",
+    )  # fmt: skip
+    serve.add_argument(
         "--supabase-url",
         help=f"a Supabase project (https://REF.supabase.co) for store, files and bus {env('supabase_url')}",
     )
@@ -98,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--db", help=f"database (default: SQLite in DATA) {env('db')}")
     ingest.add_argument("--bus", help=f"bus to tell the servers on (default local) {env('bus')}")
+    ingest.add_argument("--blobs", metavar="URL", help=f"where image files go (default DATA/blobs) {env('blobs')}")
     ingest.add_argument("--supabase-url", help=f"a Supabase project to import into {env('supabase_url')}")
     ingest.add_argument("--supabase-key", help=f"the Supabase project's service role key {env('supabase_key')}")
 
@@ -225,6 +230,7 @@ def _ingest(args: argparse.Namespace) -> int:
     try:
         preflight.existing(args.paths)
         preflight.data_dir(settings.data)
+        blobs = blobs_for(settings)  # first: an unreachable bucket stops it before the store is opened
         store = store_for(settings)
     except sqlite3.DatabaseError as exc:
         raise preflight.database_error(exc, settings.data) from None
@@ -233,7 +239,7 @@ def _ingest(args: argparse.Namespace) -> int:
     bus = bus_for(settings, server=False)
     ingestor = Ingestor(
         store,
-        blobs_for(settings),
+        blobs,
         bus,
         Limits(settings.max_bytes, settings.max_pixels, settings.decode_timeout_s),
         quarantine=Quarantine(settings.data / QUARANTINE_FILE),
@@ -254,6 +260,9 @@ def _ingest(args: argparse.Namespace) -> int:
     ingestor.previews.wait_idle()  # the previews left for after publishing: made before this process ends
     bus.close()
     store.close()
+    close_blobs = getattr(blobs, "close", None)
+    if close_blobs is not None:
+        close_blobs()
     sys.stderr.write("\n")
     print(
         f"{stats.created} imported, {stats.duplicates} already there, {len(stats.refused)} refused "

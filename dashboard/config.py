@@ -36,6 +36,7 @@ ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "wall": ("FOTOFLO_WALL", bool),
     "db": ("FOTOFLO_DB", str),
     "bus": ("FOTOFLO_BUS", str),
+    "blobs": ("FOTOFLO_BLOBS", str),
     "auth": ("FOTOFLO_AUTH", bool),
     "max_files": ("FOTOFLO_MAX_FILES", int),
     "upload_rate": ("FOTOFLO_UPLOAD_RATE", int),
@@ -78,6 +79,7 @@ class Settings:
     wall: bool = False
     db: str | None = None  # a postgresql:// URL; None: SQLite in the data directory
     bus: str = "local"  # local, redis://HOST:PORT/DB or postgres (NOTIFY on `db`)
+    blobs: str | None = None  # file:///PATH or s3://BUCKET/PREFIX; None: the files in DATA/blobs
     supabase_url: str | None = None  # a Supabase project: store, blobs and (by default) bus there
     supabase_key: str | None = None  # its service role key
     auth: bool | None = None  # require sign-in; None: only off loopback (where it cannot be turned off)

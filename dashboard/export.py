@@ -14,11 +14,12 @@ import re
 import struct
 import unicodedata
 import zlib
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from dashboard.blobs import BlobReader
 from dashboard.events import ImageRecord
 
 CSV_COLUMNS = (
@@ -126,12 +127,19 @@ def attachment(name: str, extension: str) -> str:
 
 @dataclass(frozen=True)
 class ZipMember:
-    """One file of the archive: stored as `name`, read from `path`, exactly `size_bytes` long."""
+    """One file of the archive: stored as `name`, read from `path`, exactly `size_bytes` long.
+
+    `path` may instead be a function that opens the file (a blob in a bucket): anything with
+    `read(n)` and `close()`.
+    """
 
     name: str
-    path: Path
+    path: Path | Callable[[], BlobReader]
     size_bytes: int
     date_time: tuple[int, int, int, int, int, int] = (1980, 1, 1, 0, 0, 0)
+
+    def open(self) -> BlobReader:
+        return open(self.path, "rb") if isinstance(self.path, Path) else self.path()
 
 
 def zip_date_time(iso: str) -> tuple[int, int, int, int, int, int]:
@@ -181,13 +189,17 @@ class StoredZip:
         for member in self.members:
             yield self._local_header(member)
             crc, done = 0, 0
-            with open(member.path, "rb") as fh:
+            fh = member.open()
+            try:
                 while block := fh.read(min(chunk_bytes, member.size_bytes - done)):
                     crc = zlib.crc32(block, crc)
                     done += len(block)
                     yield block
+            finally:
+                fh.close()
             if done != member.size_bytes:
-                raise OSError(f"{member.path} has {done} bytes, not the {member.size_bytes} planned")
+                where = member.path if isinstance(member.path, Path) else member.name
+                raise OSError(f"{where} has {done} bytes, not the {member.size_bytes} planned")
             crcs.append(crc)
             yield self._descriptor(member, crc)
         yield self._central(crcs)

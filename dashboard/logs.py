@@ -21,7 +21,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/s/[^/?#\s\"')]+"), "/s/…"),
     # Signed file URLs, tokens in a query or form, passwords: every `name=value` whose value is one.
     (
-        re.compile(r"(?i)\b((?:sig|exp|token|access_token|secret|password)=)[^&\s\"'#;,)]*"),
+        re.compile(
+            r"(?i)\b((?:sig|exp|token|access_token|secret|password"
+            r"|x-amz-signature|x-amz-credential|x-amz-security-token)=)[^&\s\"'#;,)]*"
+        ),
         rf"\1{REDACTED}",
     ),
     # An `Authorization` header's value, however it was written.

@@ -25,9 +25,10 @@ import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dashboard.blobs import Blobs
+from dashboard.blobs import Blobs, FileBlobs
 from dashboard.bus import Bus
 from dashboard.events import ImageRecord
 from dashboard.imaging.errors import IngestError, Limits
@@ -235,6 +236,16 @@ class Previews:
             return 1
         return 0
 
+    def _original(self, sha256: str) -> bytes | Path:
+        """The original: its file when the blobs are files (the worker reads it), else its bytes (a bucket)."""
+        if isinstance(self.blobs, FileBlobs):
+            return self.blobs.path("original", sha256)
+        reader = self.blobs.open("original", sha256)
+        try:
+            return reader.read()
+        finally:
+            reader.close()
+
     def _make(self, job: PreviewJob, decoders: DecoderPool) -> None:
         with self._lock:
             making = self._making.get(job.sha256)
@@ -246,8 +257,7 @@ class Previews:
             return
         try:
             if not self.blobs.exists("preview", job.sha256):  # else made already (same bytes, another process)
-                original = self.blobs.path("original", job.sha256)
-                preview = decoders.preview(original, job.filename, self.limits)
+                preview = decoders.preview(self._original(job.sha256), job.filename, self.limits)
                 self.blobs.put("preview", job.sha256, preview)
                 with self._lock:
                     self.made += 1

@@ -21,7 +21,7 @@ from tests.support.api import checked_client
 from tests.support.embedded import Embedded, open_embedded
 from tests.support.images import ImageFactory, jpeg_bytes
 from tests.support.servers import Server, ServerFactory, free_port, fresh_project, running_server, spawn_server
-from tests.support.services import PostgresServer, RedisServer, StoreBackend, postgres_bin_dir
+from tests.support.services import PostgresServer, RedisServer, S3Server, StoreBackend, postgres_bin_dir
 
 # The Supabase fakes on the session's PostgreSQL (tests/supabase/fakes/), for every test module.
 __all__ = ["fake_http", "fake_realtime", "supabase_db"]
@@ -178,6 +178,26 @@ def redis_server(redis_session: RedisServer) -> Iterator[RedisServer]:
     yield redis_session
     if not redis_session.running:
         redis_session.start()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One S3 stand-in (moto's server, tests/support/services.py) for the session, started on first use."""
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the S3 stand-in, with the AWS variables set to reach it; returns its name."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    return s3_server.create_bucket()
 
 
 @pytest.fixture(params=["sqlite", "postgres", "supabase"])

@@ -153,6 +153,7 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         "FOTOFLO_WALL": "yes",
         "FOTOFLO_DB": "postgresql://fotoflo@db.studio:5432/fotoflo",
         "FOTOFLO_BUS": "redis://cache.studio:6379/0",
+        "FOTOFLO_BLOBS": "s3://photos/studio",
         "SUPABASE_URL": "https://ref.supabase.co",
         "SUPABASE_KEY": "service-role-key",
         "FOTOFLO_AUTH": "on",
@@ -183,6 +184,7 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         wall=True,
         db="postgresql://fotoflo@db.studio:5432/fotoflo",
         bus="redis://cache.studio:6379/0",
+        blobs="s3://photos/studio",
         supabase_url="https://ref.supabase.co",
         supabase_key="service-role-key",
         auth=True,
@@ -278,11 +280,21 @@ def test_serve_db_and_bus_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     ]
 
 
+def test_serve_blobs_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: list[Settings]) -> None:
+    main(["serve", "--data", str(tmp_path)])
+    monkeypatch.setenv("FOTOFLO_BLOBS", "s3://env-bucket/p")
+    main(["serve", "--data", str(tmp_path)])
+    main(["serve", "--data", str(tmp_path), "--blobs", "file:///srv/blobs"])
+    assert [s.blobs for s in served] == [None, "s3://env-bucket/p", "file:///srv/blobs"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--bus", "postgres"), "--bus postgres needs --db postgresql://"),
         (("--bus", "kafka://x"), "unknown bus 'kafka://x'"),
+        (("--blobs", "gs://photos"), "unknown blobs 'gs://photos'"),
+        (("--blobs", "file://photos"), "give a folder as file:///ABSOLUTE/PATH"),
         (("--supabase-url", "https://x.supabase.co"), "--supabase-url and --supabase-key"),
         (("--trusted-proxy", "proxy.studio"), "--trusted-proxy 'proxy.studio' is not an IP address or network"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -92,12 +93,11 @@ class ExportHandler(ProjectHandler):
     def zip_members(self, images: list[ImageRecord]) -> list[export.ZipMember]:
         members = []
         for name, image in zip(export.member_names(i.filename for i in images), images, strict=True):
-            path = self.app.blobs.path("original", image.sha256)
-            try:
-                size = path.stat().st_size
-            except FileNotFoundError:
-                raise ApiError(404, "missing_file", f"the original of {image.id!r} is missing") from None
-            members.append(export.ZipMember(name, path, size, export.zip_date_time(image.captured_at)))
+            size = self.app.blobs.size("original", image.sha256)
+            if size is None:
+                raise ApiError(404, "missing_file", f"the original of {image.id!r} is missing")
+            source = functools.partial(self.app.blobs.open, "original", image.sha256)
+            members.append(export.ZipMember(name, source, size, export.zip_date_time(image.captured_at)))
         return members
 
 

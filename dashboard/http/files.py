@@ -1,16 +1,19 @@
 """`/files/{image_id}/{kind}`: an image's bytes by signed URL, for `<img>` and downloads (no token).
 
-A preview asked for before it is made (a large JPEG is published with its thumbnail, its preview follows:
+The bytes are proxied from the blobs (local files or an S3 bucket), one byte range when asked
+(`Range: bytes=…`), never by a redirect to the bucket: docs/several-servers.md says why. A preview asked
+for before it is made (a large JPEG is published with its thumbnail, its preview follows:
 `dashboard.previews`) is made on demand, once however many ask, and then served.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import quote
+
+from tornado import iostream
 
 from dashboard.http.base import ApiError, ApiHandler
 from dashboard.http.rules import SIGNED_URL
@@ -39,7 +42,6 @@ class FileHandler(ApiHandler):
             if not match:
                 raise ApiError(404, "unknown_version", f"image {image_id!r} has no version {version}")
             sha256, mime, filename = match[0].sha256, match[0].mime, match[0].filename
-        path = self.app.blobs.path(kind, sha256)
         exp = int(self.get_argument("exp"))
         self.set_header("Content-Type", mime if kind == "original" else "image/jpeg")
         self.set_header("Cache-Control", f"private, max-age={max(0, exp - int(time.time()))}, immutable")
@@ -52,24 +54,67 @@ class FileHandler(ApiHandler):
             self.set_status(304)
             self.finish()
             return
+        size = await asyncio.to_thread(self.app.blobs.size, kind, sha256)
+        if size is None and kind == "preview":
+            await self._make_preview(PreviewJob(image.project, image.id, sha256, filename))
+            size = await asyncio.to_thread(self.app.blobs.size, kind, sha256)
+        if size is None:
+            raise ApiError(404, "missing_file", f"the {kind} of {image_id!r} is missing")
+        self.set_header("Accept-Ranges", "bytes")
+        start, stop = 0, size
+        wanted = self.request.headers.get("Range")
+        if wanted is not None and self.request.headers.get("If-Range", self._headers["ETag"]) == self._headers["ETag"]:
+            window = byte_range(wanted, size)
+            if window is None:
+                why = f"the range {wanted!r} is not within the file's {size} bytes"
+                raise ApiError(416, "bad_range", why, headers={"Content-Range": f"bytes */{size}"})
+            if window != (0, size):
+                start, stop = window
+                self.set_status(206)
+                self.set_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
         try:
-            fh: BinaryIO = await asyncio.to_thread(open, path, "rb")
+            reader = await asyncio.to_thread(self.app.blobs.open, kind, sha256, start, stop)
         except FileNotFoundError:
-            if kind != "preview":
-                raise ApiError(404, "missing_file", f"the {kind} of {image_id!r} is missing") from None
-            fh = await self._made_preview(PreviewJob(image.project, image.id, sha256, filename), path)
-        with fh:
-            self.set_header("Content-Length", str(path.stat().st_size))
-            while chunk := await asyncio.to_thread(fh.read, self.CHUNK_BYTES):
+            raise ApiError(404, "missing_file", f"the {kind} of {image_id!r} is missing") from None
+        self.set_header("Content-Length", str(stop - start))
+        try:
+            left = stop - start
+            while left > 0 and (chunk := await asyncio.to_thread(reader.read, min(self.CHUNK_BYTES, left))):
+                left -= len(chunk)
                 self.write(chunk)
                 await self.flush()
+        except iostream.StreamClosedError:
+            return  # the client went away (a video player seeking, a closed tab)
+        finally:
+            await asyncio.to_thread(reader.close)
         self.finish()
 
-    async def _made_preview(self, job: PreviewJob, path: Path) -> BinaryIO:
-        """The preview made now (or by whoever is making it already), opened; 404 if it cannot be made."""
+    async def _make_preview(self, job: PreviewJob) -> None:
+        """Make the preview now (or wait for whoever is making it already); 404 if it cannot be made."""
         try:
             await asyncio.to_thread(self.app.ingestor.previews.ensure, job)
-            return await asyncio.to_thread(open, path, "rb")
         except (IngestError, OSError) as exc:
             why = exc.reason if isinstance(exc, IngestError) else exc.strerror or str(exc)
             raise ApiError(404, "missing_file", f"the preview of {job.image_id!r} cannot be made ({why})") from None
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The [start, stop) that one `Range: bytes=…` asks of `size` bytes; `(0, size)` for what is not served in
+    part (several ranges, another unit, a malformed header: RFC 9110 lets a server send the whole file then);
+    `None` when unsatisfiable (it starts past the end)."""
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return (0, size)
+    first, last = match.groups()
+    if not first and not last:
+        return (0, size)
+    if not first:  # the last N bytes
+        return (max(0, size - int(last)), size) if int(last) > 0 else None
+    start = int(first)
+    stop = size if not last else min(size, int(last) + 1)
+    if last and int(last) < start:
+        return (0, size)  # invalid: ignored, as RFC 9110 says
+    return (start, stop) if start < size else None

@@ -9,23 +9,13 @@ valid for `expires_s`, for clients that may fetch straight from Supabase.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import httpx
 from storage3.exceptions import StorageApiError
 
-from dashboard.blobs import KINDS, FileBlobs
+from dashboard.blobs import BlobReader, FileBlobs, check_key, content_type
 from dashboard.supabase import BUCKET, sync_client
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_MAGIC = (
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"GIF8", "image/gif"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-)
 
 
 class SupabaseBlobs:
@@ -51,13 +41,13 @@ class SupabaseBlobs:
     @staticmethod
     def key(kind: str, sha256: str) -> str:
         """The object name of a blob (`ValueError` for a kind or hash that is not one)."""
-        _check(kind, sha256)
+        check_key(kind, sha256)
         return f"{kind}/{sha256[:2]}/{sha256}"
 
     def put(self, kind: str, sha256: str, data: bytes) -> None:
         key = self.key(kind, sha256)
         try:
-            self._bucket.upload(key, data, {"content-type": _content_type(kind, data), "cache-control": "31536000"})
+            self._bucket.upload(key, data, {"content-type": content_type(kind, data), "cache-control": "31536000"})
         except StorageApiError as exc:
             if not _duplicate(exc):
                 raise
@@ -82,6 +72,14 @@ class SupabaseBlobs:
             self.cache.put(kind, sha256, data)
         return target
 
+    def size(self, kind: str, sha256: str) -> int | None:
+        path = self.path(kind, sha256)
+        return path.stat().st_size if path.is_file() else None
+
+    def open(self, kind: str, sha256: str, start: int = 0, stop: int | None = None) -> BlobReader:
+        self.path(kind, sha256)  # fetched into the cache first, if Storage has it
+        return self.cache.open(kind, sha256, start, stop)
+
     def signed_url(self, kind: str, sha256: str, expires_s: int = 3600) -> str:
         """A URL of Storage's that serves the blob to anyone who has it, for `expires_s` seconds."""
         signed = self._bucket.create_signed_url(self.key(kind, sha256), expires_s)
@@ -97,24 +95,5 @@ class SupabaseBlobs:
         self._http.close()
 
 
-def _check(kind: str, sha256: str) -> None:
-    if kind not in KINDS or not _SHA256.fullmatch(sha256):
-        raise ValueError(f"bad blob key {kind}/{sha256}")
-
-
 def _duplicate(exc: StorageApiError) -> bool:
     return str(exc.status) == "409" or exc.code in ("Duplicate", "409")
-
-
-def _content_type(kind: str, data: bytes) -> str:
-    """Previews and thumbnails are JPEG; an original's type is sniffed, so a signed URL shows it inline."""
-    if kind != "original":
-        return "image/jpeg"
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[4:8] == b"ftyp":
-        return "image/heic"
-    return "application/octet-stream"

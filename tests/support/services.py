@@ -1,9 +1,11 @@
-"""Real services for tests and benchmarks: throwaway PostgreSQL clusters and redis-server instances on loopback.
+"""Real services for tests and benchmarks: throwaway PostgreSQL clusters, redis-server and S3 on loopback.
 
 Each starts in well under a second (PostgreSQL with `fsync=off`), once per test session (the fixtures
 are in tests/conftest.py); a test gets a fresh database (copied from a template that already has
-Fotoflo's schema) or a flushed Redis. The binaries come from Debian's `postgresql` and `redis-server`
-packages, which `scripts/test` installs.
+Fotoflo's schema), a flushed Redis or a bucket of its own. The binaries come from Debian's `postgresql`
+and `redis-server` packages, which `scripts/test` installs. S3 is a stand-in: moto's standalone server
+(the `moto[server]` test dependency), an S3-compatible API kept in memory, since MinIO cannot be
+installed from the package registries this project uses.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dashboard.store import Store
 from tests.support.servers import free_port
@@ -198,3 +202,73 @@ class StoreBackend:
     def close_all(self) -> None:
         for store in self.opened:
             store.close()
+
+
+# -- S3 (a stand-in: moto's server) -------------------------------------------------------------
+
+
+@dataclass
+class S3Server:
+    """moto's standalone server on 127.0.0.1:`port`, standing in for S3 (AWS, R2, B2, MinIO).
+
+    It speaks the S3 API over HTTP and keeps objects in memory; `env` is what a process needs to reach
+    it through the standard AWS variables (any key pair is accepted).
+    """
+
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "fotoflo-test-key",
+            "AWS_SECRET_ACCESS_KEY": "fotoflo-test-secret-not-for-logs",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def start(self) -> S3Server:
+        cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(lambda: _port_open(self.port) or self.proc is None or self.proc.poll() is not None, 30, "moto server")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"moto server exited with {self.proc.returncode}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def client(self) -> Any:
+        """A boto3 S3 client of this server (close it)."""
+        import boto3
+
+        env = self.env
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_DEFAULT_REGION"],
+        )
+
+    def create_bucket(self) -> str:
+        """A new, empty bucket; returns its name."""
+        name = f"fotoflo-test-{os.getpid()}-{next(self._numbers)}"
+        client = self.client()
+        try:
+            client.create_bucket(Bucket=name)
+        finally:
+            client.close()
+        return name
