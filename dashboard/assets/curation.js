@@ -34,7 +34,7 @@ export class CollectionsPanel {
     this.list = h("div", { class: "ff-cards", "data-testid": "collections" });
     this.emptyList = h("p", { class: "ff-side-empty", text: "No collections yet. Select images in the pool and save them." });
     this.listView = h("div", { class: "ff-side-list" },
-      h("h3", { class: "ff-side-title", text: "Collections" }), this.emptyList, this.list);
+      h("h2", { class: "ff-side-title", text: "Collections" }), this.emptyList, this.list);
     this.detail = h("div", { class: "ff-side-detail", hidden: "" });
     this.root = h("aside", { class: "ff-side", "data-testid": "collections-panel" }, this.listView, this.detail);
     this.list.addEventListener("click", (e) => {
