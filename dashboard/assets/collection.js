@@ -45,8 +45,15 @@ export class OpenCollection {
   build(card) {
     const back = h("button", { class: "ff-link", "data-testid": "collection-back", text: "‹ Collections",
       onclick: () => this.panel.closeCollection() });
+    // Renamed by a click, or by Enter or F2 when the keyboard is on it.
     this.nameNode = h("h2", { class: "ff-side-title ff-editable", "data-testid": "collection-title", text: card.name,
-      title: "Click to rename", onclick: () => this.startRename() });
+      title: "Click to rename", tabindex: "0", "aria-keyshortcuts": "Enter F2", onclick: () => this.startRename(),
+      onkeydown: (e) => {
+        if (e.key !== "Enter" && e.key !== "F2") return;
+        e.preventDefault();
+        e.stopPropagation();
+        this.startRename();
+      } });
     this.countNode = h("span", { class: "ff-muted", "data-testid": "collection-count" });
     this.addButton = h("button", { class: "ff-button", "data-testid": "collection-add",
       onclick: () => this.addSelection() });

@@ -147,18 +147,28 @@ export class CollectionsPanel {
     });
     if (!body) return;
     for (const image of body.images) g.records.remember(image);
+    const hadFocus = this.hasFocus(); // the keyboard was on a card: it goes on to the open collection
     this.open = new OpenCollection(this, id, body);
     this.listView.hidden = true;
     this.detail.hidden = false;
+    if (hadFocus) this.detail.querySelector("[data-testid=collection-back]")?.focus();
     this.opened(id);
   }
 
   closeCollection() {
+    const id = this.open?.id;
+    const hadFocus = this.hasFocus();
     this.open = null;
     this.detail.hidden = true;
     this.detail.replaceChildren();
     this.listView.hidden = false;
+    if (hadFocus) this.cardNodes.get(id)?.focus();
     this.opened(null);
+  }
+
+  hasFocus() {
+    const active = this.gallery.root.getRootNode().activeElement;
+    return Boolean(active && this.root.contains(active));
   }
 
   opened(id) {

@@ -21,13 +21,17 @@ STACK_BELOW_PX = 1100
 
 # Bokeh sets the side's width on its element; below `STACK_BELOW_PX` these win over it (a shadow root's
 # `!important` does), so no page is wider than its window.
-_ROW_CSS = f"@media (max-width: {STACK_BELOW_PX}px) {{ :host {{ flex-direction: column; overflow-y: auto; }} }}"
+_ROW_CSS = (
+    f"@media (max-width: {STACK_BELOW_PX}px) {{ :host {{ flex-direction: column; overflow-y: auto;"
+    " min-width: 0 !important; }} }}"
+)
 _GALLERY_CSS = (
-    f"@media (max-width: {STACK_BELOW_PX}px) {{ :host {{ flex: none !important; height: 100vh !important; }} }}"
+    f"@media (max-width: {STACK_BELOW_PX}px) {{ :host {{ flex: none !important; height: 100vh !important;"
+    " width: 100% !important; min-width: 0 !important; }} }}"
 )
 _SIDE_CSS = (
     f"@media (max-width: {STACK_BELOW_PX}px) {{ :host {{ width: 100% !important; height: auto !important;"
-    " flex: none !important; overflow: visible !important; }} }}"
+    " min-width: 0 !important; flex: none !important; overflow: visible !important; }} }}"
 )
 
 
