@@ -177,7 +177,7 @@ def first_paint_html(project: str, page: dict[str, Any], page_size: int) -> str:
         for title, options in _FILTERS
     )
     header = (
-        f'<header class="ff-header"><span class="ff-title">{e(project)}</span><span class="ff-count">{e(count)}</span>'
+        f'<header class="ff-header"><h1 class="ff-title">{e(project)}</h1><span class="ff-count">{e(count)}</span>'
         '<div class="ff-modes" data-value="grid"><button data-mode="grid">Single</button>'
         '<button data-mode="collection">Collection</button></div>'
         f'<span class="ff-filters">{selects}</span><span class="ff-spacer"></span>'
@@ -189,9 +189,9 @@ def first_paint_html(project: str, page: dict[str, Any], page_size: int) -> str:
     return (
         f"<style>{_CSS}</style>"
         f'<div id="{FIRST_ID}" data-testid="first-page" aria-busy="true">'
-        f'<div class="ff-root ff-mode-grid">{header}<div class="ff-body"><div class="ff-main">'
+        f'<div class="ff-root ff-mode-grid">{header}<main class="ff-body"><div class="ff-main">'
         '<div class="ff-scroll-wrap">'
-        f'<div class="ff-scroll"><div class="ff-grid">{tiles}</div></div></div></div></div></div></div>'
+        f'<div class="ff-scroll"><div class="ff-grid">{tiles}</div></div></div></div></main></div></div>'
         f'<script type="application/json" id="{FIRST_PAGE_ID}">{_json_in_html(adopt)}</script>'
     )
 

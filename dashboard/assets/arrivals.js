@@ -5,6 +5,10 @@
 import { LOG, h } from "./dom.js";
 
 const AT_TOP_PX = 12;
+// Arrivals are told to a screen reader once a burst is over (this long without another), and at least
+// this often while one goes on: "3 new photos", never one announcement per image.
+const ANNOUNCE_QUIET_MS = 1000;
+const ANNOUNCE_MAX_WAIT_MS = 5000;
 
 export class Arrivals {
   constructor(gallery) {
@@ -16,6 +20,11 @@ export class Arrivals {
     this.scheduled = false;
     this.unseen = 0; // arrivals in Collection mode's band since the user last looked at the top
     this.pill = h("button", { class: "ff-pill", "data-testid": "new-pill", hidden: "", onclick: () => this.onPill() });
+    this.announcer = h("div", { class: "ff-sr", role: "status", "aria-live": "polite", "aria-atomic": "true",
+      "data-testid": "announcer" });
+    this.unannounced = 0; // arrivals not yet told to the announcer
+    this.burstStart = 0; // when the first of them came (performance.now())
+    this.announceTimer = null;
   }
 
   receive(image) {
@@ -28,6 +37,7 @@ export class Arrivals {
     if (!g.wall) this.arrived.add(image.id); // a wall runs for days: nothing to select there
     this.queued.add(image.id);
     this.incoming.push(image);
+    this.announceLater();
     // A burst (a card dump, a catch-up after an outage) lands in one DOM update per frame.
     if (!this.scheduled) {
       this.scheduled = true;
@@ -55,6 +65,24 @@ export class Arrivals {
     }
     g.updateCount();
     g.pool?.updateSelectNew();
+  }
+
+  // One more arrival for the announcer: told when the burst is quiet for a moment, or has gone on a while.
+  announceLater() {
+    const now = performance.now();
+    if (!this.unannounced) this.burstStart = now;
+    this.unannounced += 1;
+    clearTimeout(this.announceTimer);
+    const wait = Math.max(0, Math.min(ANNOUNCE_QUIET_MS, this.burstStart + ANNOUNCE_MAX_WAIT_MS - now));
+    this.announceTimer = setTimeout(() => this.announce(), wait);
+  }
+
+  announce() {
+    const n = this.unannounced;
+    this.unannounced = 0;
+    this.announceTimer = null;
+    if (!n || this.gallery.destroyed) return;
+    this.announcer.textContent = `${n.toLocaleString()} new photo${n === 1 ? "" : "s"}`;
   }
 
   // The images of `batch` are handed to what lists them: no longer queued here.
@@ -100,7 +128,8 @@ export class Arrivals {
     // Smoothly from nearby; from far down in one jump (gliding past thousands of rows would build each).
     const scroller = this.gallery.scroller;
     const far = scroller.scrollTop > 3 * scroller.clientHeight;
-    scroller.scrollTo({ top: 0, behavior: far ? "instant" : "smooth" });
+    const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    scroller.scrollTo({ top: 0, behavior: far || still ? "instant" : "smooth" });
   }
 
   // The grid scrolled or the lightbox closed: back at the top, what waited comes in.

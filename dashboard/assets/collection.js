@@ -8,6 +8,7 @@ import { showMarks } from "./ratings.js";
 import { collectionTile } from "./tiles.js";
 
 const UNDO_MS = 8000;
+const KEEP_FOCUS_MS = 3000; // a tile moved by the keyboard gets the focus back when its move is shown, if that soon
 
 // The order of a collection after one `collection.*` change: a port of
 // dashboard.events.apply_collection_change (the server records every op in this resolved form).
@@ -44,8 +45,15 @@ export class OpenCollection {
   build(card) {
     const back = h("button", { class: "ff-link", "data-testid": "collection-back", text: "‹ Collections",
       onclick: () => this.panel.closeCollection() });
-    this.nameNode = h("h3", { class: "ff-side-title ff-editable", "data-testid": "collection-title", text: card.name,
-      title: "Click to rename", onclick: () => this.startRename() });
+    // Renamed by a click, or by Enter or F2 when the keyboard is on it.
+    this.nameNode = h("h2", { class: "ff-side-title ff-editable", "data-testid": "collection-title", text: card.name,
+      title: "Click to rename", tabindex: "0", "aria-keyshortcuts": "Enter F2", onclick: () => this.startRename(),
+      onkeydown: (e) => {
+        if (e.key !== "Enter" && e.key !== "F2") return;
+        e.preventDefault();
+        e.stopPropagation();
+        this.startRename();
+      } });
     this.countNode = h("span", { class: "ff-muted", "data-testid": "collection-count" });
     this.addButton = h("button", { class: "ff-button", "data-testid": "collection-add",
       onclick: () => this.addSelection() });
@@ -96,6 +104,11 @@ export class OpenCollection {
       if (expected !== tile) this.grid.insertBefore(tile, expected);
       previous = tile;
     }
+    const keep = this.keepFocus;
+    if (keep && performance.now() < keep.until && this.tiles.get(keep.id)?.isConnected) {
+      const tile = this.tiles.get(keep.id);
+      if (this.gallery.root.getRootNode().activeElement !== tile) tile.focus();
+    }
     const card = this.panel.cards.get(this.id);
     const n = ids.length;
     this.countNode.textContent = `${n} image${n === 1 ? "" : "s"}`;
@@ -128,7 +141,22 @@ export class OpenCollection {
       const action = e.target.closest("[data-action]")?.dataset.action;
       if (action === "remove") this.edit({ op: "remove", image_ids: [id] });
       else if (action === "cover") this.edit({ op: "cover", image_id: id });
+      else if (action === "earlier" || action === "later") this.moveBy(id, action === "earlier" ? -1 : 1);
       else if (!this.gallery.marks.fromClick(e, id)) this.gallery.lightbox.open(id, this.ids);
+    });
+    // The keyboard's way to do what the pointer does: Alt+←/→ moves the focused tile a place, Enter opens
+    // it, Delete removes it from the collection.
+    this.grid.addEventListener("keydown", (e) => {
+      const tile = e.target.closest?.(".ff-ctile");
+      if (!tile || e.target !== tile) return;
+      const id = tile.dataset.imageId;
+      if (e.altKey && (e.key === "ArrowLeft" || e.key === "ArrowRight")) this.moveBy(id, e.key === "ArrowLeft" ? -1 : 1);
+      else if (e.key === "Enter" && !e.altKey) this.gallery.lightbox.open(id, this.ids);
+      else if (e.key === "Delete") this.edit({ op: "remove", image_ids: [id] });
+      else if (!e.altKey && (e.key === "ArrowLeft" || e.key === "ArrowRight")) this.focusTile(this.ids[this.ids.indexOf(id) + (e.key === "ArrowLeft" ? -1 : 1)]);
+      else return;
+      e.preventDefault();
+      e.stopPropagation();
     });
     this.grid.addEventListener("dragstart", (e) => {
       const tile = e.target.closest("[data-image-id]");
@@ -157,6 +185,22 @@ export class OpenCollection {
       const before = ids[index];
       this.edit(before ? { op: "move", image_ids: [dragged], before } : { op: "move", image_ids: [dragged] });
     });
+  }
+
+  // Image `id` one place earlier (`delta` -1) or later (+1): the same `move` the drag sends. The tile
+  // keeps the keyboard's focus when the new order comes back (`showOrder` moves the node).
+  moveBy(id, delta) {
+    const at = this.ids.indexOf(id);
+    const to = at + delta;
+    if (at < 0 || to < 0 || to >= this.ids.length) return;
+    const rest = this.ids.filter((other) => other !== id);
+    const before = rest[to];
+    this.keepFocus = { id, until: performance.now() + KEEP_FOCUS_MS };
+    this.edit(before ? { op: "move", image_ids: [id], before } : { op: "move", image_ids: [id] });
+  }
+
+  focusTile(id) {
+    this.tiles.get(id)?.focus();
   }
 
   // One `collection.*` change of this collection from the feed, applied once and in order.

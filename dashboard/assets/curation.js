@@ -34,7 +34,7 @@ export class CollectionsPanel {
     this.list = h("div", { class: "ff-cards", "data-testid": "collections" });
     this.emptyList = h("p", { class: "ff-side-empty", text: "No collections yet. Select images in the pool and save them." });
     this.listView = h("div", { class: "ff-side-list" },
-      h("h3", { class: "ff-side-title", text: "Collections" }), this.emptyList, this.list);
+      h("h2", { class: "ff-side-title", text: "Collections" }), this.emptyList, this.list);
     this.detail = h("div", { class: "ff-side-detail", hidden: "" });
     this.root = h("aside", { class: "ff-side", "data-testid": "collections-panel" }, this.listView, this.detail);
     this.list.addEventListener("click", (e) => {
@@ -147,18 +147,28 @@ export class CollectionsPanel {
     });
     if (!body) return;
     for (const image of body.images) g.records.remember(image);
+    const hadFocus = this.hasFocus(); // the keyboard was on a card: it goes on to the open collection
     this.open = new OpenCollection(this, id, body);
     this.listView.hidden = true;
     this.detail.hidden = false;
+    if (hadFocus) this.detail.querySelector("[data-testid=collection-back]")?.focus();
     this.opened(id);
   }
 
   closeCollection() {
+    const id = this.open?.id;
+    const hadFocus = this.hasFocus();
     this.open = null;
     this.detail.hidden = true;
     this.detail.replaceChildren();
     this.listView.hidden = false;
+    if (hadFocus) this.cardNodes.get(id)?.focus();
     this.opened(null);
+  }
+
+  hasFocus() {
+    const active = this.gallery.root.getRootNode().activeElement;
+    return Boolean(active && this.root.contains(active));
   }
 
   opened(id) {

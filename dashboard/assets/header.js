@@ -1,5 +1,6 @@
 // The header: the project's name and image count, the mode switch, the filters, the Upload button and
-// the Live badge. The wall's header keeps only the name, the count and the badge.
+// the Live badge. The wall's header keeps only the name, the count and the badge. On a narrow screen it
+// wraps (gallery.css): the name, Upload and the badge stay on the first row, the rest goes below.
 
 import { h } from "./dom.js";
 import { LABEL_NAMES } from "./ratings.js";
@@ -18,10 +19,12 @@ export class Header {
       h("button", { "data-mode": "grid", role: "tab", text: "Single", onclick: () => onMode("grid") }),
       h("button", { "data-mode": "collection", role: "tab", text: "Collection", onclick: () => onMode("collection") }));
     this.root = h("header", { class: "ff-header" },
-      h("span", { class: "ff-title", text: project }), this.count,
+      // The page's one heading: the project is what the page is about (the wall hides it from sight only).
+      h("h1", { class: "ff-title", text: project }), this.count,
       this.modes, wall ? null : this.filters(onFilter),
       h("span", { class: "ff-spacer" }), wall ? null : upload, badge);
     this.showFilter(filter);
+    if (this.modes) this.showMode(mode);
   }
 
   showCount(n, filtered) {
@@ -30,6 +33,7 @@ export class Header {
 
   showMode(mode) {
     this.modes.dataset.value = mode;
+    for (const tab of this.modes.children) tab.setAttribute("aria-selected", String(tab.dataset.mode === mode));
   }
 
   // The selects show `filter` (a filter set from Python); picking one calls `onFilter`, this does not.
@@ -39,7 +43,8 @@ export class Header {
 
   filters(onFilter) {
     const select = (name, testid, options, title) => {
-      const node = h("select", { class: "ff-select", "data-testid": testid, title,
+      // A title is no label to every screen reader (axe's label-title-only): the name is said as well.
+      const node = h("select", { class: "ff-select", "data-testid": testid, title, "aria-label": title,
         onchange: () => onFilter(name, node.value) });
       for (const [value, text] of options) node.append(h("option", { value, text }));
       this.selects[name] = node;

@@ -1,7 +1,18 @@
 // The keyboard: the Lightroom keys rate what is looked at, the arrows step the lightbox or move the
-// pool's focus; and the focus and hover they act on.
+// grid's focus (Single and Collection mode); and the focus and hover they act on. Keys pressed on a
+// control with keys of its own (a button, a field, a tile of the open collection) are left to it.
 
 import { ratingForKey, typingIn } from "./ratings.js";
+
+// What keeps its own Enter, Space and arrows (collection.js handles its tiles' keys).
+const OWN_KEYS = "button, a[href], input, select, textarea, label, [role=checkbox], [role=tab], .ff-ctile";
+
+const OWN_KEY_NAMES = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", " ", "Enter"]);
+
+function keyTarget(e) {
+  const target = e.composedPath()[0];
+  return target instanceof Element ? target : null;
+}
 
 export class Keys {
   constructor(gallery) {
@@ -37,6 +48,8 @@ export class Keys {
   targets() {
     const g = this.gallery;
     if (g.lightbox.id) return [g.lightbox.id];
+    const focused = g.root.getRootNode().activeElement?.closest?.(".ff-ctile");
+    if (focused) return [focused.dataset.imageId]; // the open collection's tile the keyboard is on
     if (this.hoverInCollection) return [this.hoverId];
     if (g.mode === "collection" && g.pool.selection.size) return g.pool.selection.ordered();
     const id = g.mode === "collection" ? this.focusId || this.hoverId : this.hoverId || this.focusId;
@@ -63,13 +76,15 @@ export class Keys {
       e.preventDefault();
       return;
     }
-    if (g.mode === "collection") this.onPoolKey(e);
+    if (OWN_KEY_NAMES.has(e.key) && keyTarget(e)?.closest(OWN_KEYS)) return;
+    this.onGridKey(e);
   }
 
-  // The pool's keys: arrows move the focus (Shift: selecting), Space toggles, Enter opens, Ctrl/Cmd-A
-  // selects all, Escape clears.
-  onPoolKey(e) {
+  // The grid's keys: arrows move the focus, Enter opens; in Collection mode Shift+arrows select, Space
+  // toggles, Ctrl/Cmd-A selects all, Escape clears.
+  onGridKey(e) {
     const { grid, lightbox, pool } = this.gallery;
+    const collection = this.gallery.mode === "collection";
     const selection = pool.selection;
     const ids = pool.sequence();
     if (!ids.length) return;
@@ -79,14 +94,14 @@ export class Keys {
     if (e.key in moves) {
       const target = ids[Math.min(ids.length - 1, Math.max(0, this.focusId ? at + moves[e.key] : 0))];
       this.focus(target, true);
-      if (e.shiftKey) selection.range(selection.anchor || ids[at], target, true);
-    } else if (e.key === " ") {
+      if (collection && e.shiftKey) selection.range(selection.anchor || ids[at], target, true);
+    } else if (e.key === " " && collection) {
       if (this.focusId) selection.toggle(this.focusId);
     } else if (e.key === "Enter") {
       if (this.focusId) lightbox.open(this.focusId);
-    } else if (e.key === "a" && (e.ctrlKey || e.metaKey)) {
+    } else if (e.key === "a" && (e.ctrlKey || e.metaKey) && collection) {
       selection.set(ids);
-    } else if (e.key === "Escape") {
+    } else if (e.key === "Escape" && collection) {
       selection.clear();
     } else {
       return;

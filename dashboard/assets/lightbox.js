@@ -3,6 +3,8 @@
 import { formatBytes, formatTime, h } from "./dom.js";
 import { LABEL_NAMES, ratingControl, showRating } from "./ratings.js";
 
+const SWIPE_PX = 50; // a shorter move is a tap or a wobble
+
 export class Lightbox {
   constructor(gallery) {
     this.gallery = gallery;
@@ -17,6 +19,8 @@ export class Lightbox {
     const image = g.records.known(id);
     if (!image) return;
     if (!this.dom) this.build();
+    // Where the keyboard was, to go back to on closing (the grid, a tile of the open collection).
+    if (!this.id) this.returnFocus = this.gallery.root.getRootNode().activeElement;
     this.id = id;
     this.order = order;
     const lb = this.dom;
@@ -84,29 +88,52 @@ export class Lightbox {
     const lb = this.dom;
     showRating(lb.rating, image);
     lb.labels.dataset.label = image.label || "none";
-    for (const swatch of lb.labels.children) swatch.classList.toggle("ff-on", swatch.dataset.setLabel === image.label);
+    for (const swatch of lb.labels.children) {
+      const on = swatch.dataset.setLabel === image.label;
+      swatch.classList.toggle("ff-on", on);
+      swatch.setAttribute("aria-pressed", String(on));
+    }
   }
 
   build() {
     const lb = {};
     lb.img = h("img", { class: "ff-lb-img" });
-    lb.title = h("h2", { class: "ff-lb-title" });
+    lb.title = h("h2", { class: "ff-lb-title", id: "ff-lb-title" });
     lb.meta = h("dl", { class: "ff-lb-meta", "data-testid": "lightbox-exif" });
     lb.download = h("a", { class: "ff-button", text: "Download original", "data-testid": "download" });
     lb.rating = ratingControl({ rating: 0, flag: "none", label: "none" });
     lb.labels = h("div", { class: "ff-labels", "data-testid": "label" }, ...LABEL_NAMES.map((label) =>
-      h("span", { class: `ff-swatch ff-label-${label}`, "data-set-label": label, title: label === "none" ? "No label" : label })));
+      h("button", { class: `ff-swatch ff-label-${label}`, "data-set-label": label,
+        title: label === "none" ? "No label" : label, "aria-label": label === "none" ? "No label" : `Label ${label}` })));
     const marks = h("div", { class: "ff-lb-marks" }, lb.rating, lb.labels);
     marks.addEventListener("click", (e) => { if (this.id) this.gallery.marks.fromClick(e, this.id); });
     lb.prev = h("button", { class: "ff-lb-nav ff-lb-prev", "aria-label": "Newer", text: "‹", onclick: () => this.step(-1) });
     lb.next = h("button", { class: "ff-lb-nav ff-lb-next", "aria-label": "Older", text: "›", onclick: () => this.step(1) });
     const close = h("button", { class: "ff-lb-close", "aria-label": "Close", text: "×", onclick: () => this.close() });
-    lb.root = h("div", { class: "ff-lightbox", "data-testid": "lightbox", tabindex: "-1", hidden: "" },
-      h("div", { class: "ff-lb-stage" }, lb.img, lb.prev, lb.next),
+    lb.stage = h("div", { class: "ff-lb-stage" }, lb.img, lb.prev, lb.next);
+    lb.root = h("div", { class: "ff-lightbox", "data-testid": "lightbox", tabindex: "-1", hidden: "",
+      role: "dialog", "aria-modal": "true", "aria-labelledby": "ff-lb-title" }, lb.stage,
       h("aside", { class: "ff-lb-side" }, lb.title, marks, lb.meta, lb.download), close);
     lb.root.addEventListener("click", (e) => { if (e.target === lb.root) this.close(); });
-    this.gallery.root.append(lb.root);
+    this.bindSwipe(lb.stage);
+    this.gallery.main.append(lb.root);
     this.dom = lb;
+  }
+
+  // On a touch screen a horizontal swipe steps, as the arrows do: left to the next (older), right back.
+  bindSwipe(stage) {
+    let start = null;
+    stage.addEventListener("pointerdown", (e) => {
+      if (e.pointerType !== "mouse" && e.isPrimary) start = { x: e.clientX, y: e.clientY };
+    });
+    stage.addEventListener("pointercancel", () => { start = null; });
+    stage.addEventListener("pointerup", (e) => {
+      if (!start) return;
+      const dx = e.clientX - start.x;
+      const dy = e.clientY - start.y;
+      start = null;
+      if (Math.abs(dx) >= SWIPE_PX && Math.abs(dx) > 2 * Math.abs(dy)) this.step(dx < 0 ? 1 : -1);
+    });
   }
 
   async step(delta) {
@@ -128,6 +155,8 @@ export class Lightbox {
     if (!this.dom) return;
     this.dom.root.hidden = true;
     this.id = null;
+    if (this.returnFocus?.isConnected) this.returnFocus.focus({ preventScroll: true });
+    this.returnFocus = null;
     this.order = null;
     if (this.gallery.model.selected !== null) this.gallery.model.selected = null;
     this.gallery.onScroll();

@@ -66,11 +66,17 @@ class LiveGallery {
       badge: this.stream.badge, filter: this.listing.filter, onMode: (mode) => this.setMode(mode),
       onFilter: (name, value) => this.pickFilter(name, value) });
     this.empty = h("div", { class: "ff-empty", text: wall ? EMPTY_WALL : EMPTY });
+    // Everything but the header is the page's main landmark, the overlays (lightbox, toasts, uploads) too:
+    // a screen reader's "go to main" lands on the images, and no content is outside a landmark.
     if (wall) {
       this.wall = new Wall(this);
-      this.root.append(this.header.root, this.wall.stage, this.empty, this.wall.strip);
+      this.main = h("main", { class: "ff-body ff-wall-body" }, this.wall.stage, this.empty, this.wall.strip,
+        this.arrivals.announcer);
+      this.root.append(this.header.root, this.main);
     } else {
-      this.scroller = h("div", { class: "ff-scroll" });
+      // The scroller takes the keyboard's focus (Tab reaches it; the arrows then move among the tiles, keys.js).
+      this.scroller = h("div", { class: "ff-scroll", tabindex: "0", role: "region", "aria-label": "Images",
+        "aria-keyshortcuts": "ArrowLeft ArrowRight ArrowUp ArrowDown Enter Space 0 1 2 3 4 5 P X U 6 7 8 9" });
       this.grid = new WindowedGrid(this, this.scroller);
       this.pool = new Pool(this);
       this.collections = new CollectionsPanel(this);
@@ -78,8 +84,10 @@ class LiveGallery {
       this.scroller.append(this.empty, this.pool.band, this.grid.el, this.listing.more);
       const main = h("div", { class: "ff-main" }, this.pool.bar,
         h("div", { class: "ff-scroll-wrap" }, this.arrivals.pill, this.scroller));
-      this.root.append(this.header.root, h("div", { class: "ff-body" }, main, this.collections.root),
-        this.uploader.list, h("div", { class: "ff-drop", text: "Drop images to upload" }), this.toasts.root);
+      this.main = h("main", { class: "ff-body" }, main, this.collections.root,
+        this.uploader.list, h("div", { class: "ff-drop", text: "Drop images to upload" }), this.toasts.root,
+        this.arrivals.announcer);
+      this.root.append(this.header.root, this.main);
       this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
       this.scroller.addEventListener("click", (e) => this.onTileClick(e));
       this.scroller.addEventListener("dblclick", (e) => {

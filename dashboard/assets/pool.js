@@ -4,6 +4,7 @@
 // reflows.
 
 import { h } from "./dom.js";
+import { showSelected } from "./tiles.js";
 
 // Which pool images are selected: click selects one, Ctrl/Cmd-click toggles, Shift-click selects
 // a range, the tile's check toggles (for touch). Keyed by id, so arrivals never disturb it.
@@ -185,7 +186,7 @@ export class Pool {
 
   markSelected(id, on) {
     const tile = this.gallery.records.byId.get(id)?.tile;
-    if (tile) tile.dataset.selected = String(on);
+    if (tile) showSelected(tile, on);
   }
 
   selectionChanged() {

@@ -14,7 +14,10 @@ export function gridTile(image, { src, selected, focused }) {
     h("span", { class: "ff-time", text: formatTime(image.captured_at) }));
   const tile = h("figure", { class: "ff-tile", "data-image-id": image.id,
     "data-selected": String(selected), title: `${image.filename}\n${formatTime(image.captured_at)}` },
-    h("div", { class: "ff-box" }, img), h("span", { class: "ff-check", title: "Select", "aria-label": "Select" }),
+    // The check is for a pointer or a finger (the keyboard selects with Space, keys.js): a checkbox a
+    // screen reader can read, out of the Tab order, like the tile.
+    h("div", { class: "ff-box" }, img), h("span", { class: "ff-check", role: "checkbox", title: "Select",
+      "aria-label": `Select ${image.filename}`, "aria-checked": String(selected) }),
     caption, ratingControl(image));
   tile.dataset.flag = image.flag || "none";
   tile.dataset.label = image.label || "none";
@@ -30,14 +33,25 @@ export function refreshTile(tile, image, src) {
   tile.querySelector(".ff-name").textContent = image.filename;
 }
 
-// A tile of the open collection: draggable to reorder, with its cover and remove buttons.
+// The check of a grid tile shows whether its image is selected.
+export function showSelected(tile, on) {
+  tile.dataset.selected = String(on);
+  tile.querySelector(".ff-check")?.setAttribute("aria-checked", String(on));
+}
+
+// A tile of the open collection: dragged to reorder, or moved a place by its buttons or Alt+Arrow keys
+// (it takes the keyboard's focus: collection.js), with its cover and remove buttons.
 export function collectionTile(image, src) {
-  const tile = h("figure", { class: "ff-ctile", "data-image-id": image.id, draggable: "true", title: image.filename },
+  const action = (name, title, text) => h("button", { "data-action": name, title, "aria-label": title, text });
+  const tile = h("figure", { class: "ff-ctile", "data-image-id": image.id, draggable: "true", title: image.filename,
+    tabindex: "0", "aria-label": image.filename, "aria-keyshortcuts": "Alt+ArrowLeft Alt+ArrowRight Enter Delete" },
     h("div", { class: "ff-box" }, h("img", { src, alt: image.filename,
       loading: "lazy", draggable: "false", class: "ff-loaded" })),
     h("div", { class: "ff-ctile-actions" },
-      h("button", { "data-action": "cover", title: "Use as cover", text: "◧" }),
-      h("button", { "data-action": "remove", title: "Remove from this collection", text: "×" })),
+      action("earlier", "Move earlier (Alt+←)", "‹"),
+      action("later", "Move later (Alt+→)", "›"),
+      action("cover", "Use as cover", "◧"),
+      action("remove", "Remove from this collection", "×")),
     ratingControl(image));
   tile.dataset.flag = image.flag || "none";
   tile.dataset.label = image.label || "none";

@@ -39,10 +39,12 @@ _PAGE = """<!doctype html>
 <style>
 body {{ font: 16px system-ui, sans-serif; background: #141414; color: #eee; display: grid;
   place-items: center; min-height: 90vh; margin: 0; }}
-form, .box {{ background: #222; padding: 2em; border-radius: 8px; min-width: 18em; }}
+form, .box {{ background: #222; padding: 2em; border-radius: 8px; box-sizing: border-box;
+  width: min(24em, calc(100vw - 2em)); }}
 input {{ display: block; width: 100%; box-sizing: border-box; margin: .5em 0 1em; padding: .5em; }}
 button {{ padding: .5em 1.5em; }} .error {{ color: #ff8a80; }}
-</style></head><body>{body}</body></html>"""
+h1 {{ margin-top: 0; }} :focus-visible {{ outline: 2px solid #fff; outline-offset: 2px; }}
+</style></head><body><main>{body}</main></body></html>"""
 
 
 def _page(title: str, body: str) -> str:

@@ -16,6 +16,23 @@ from dashboard.studio.tally import ProjectTally, tally_of
 
 #: The dashboard's width beside the gallery, in pixels.
 SIDE_WIDTH_PX = 720
+#: Narrower than this, the dashboard goes below the gallery, as wide as the window (a phone, a tablet).
+STACK_BELOW_PX = 1100
+
+# Bokeh sets the side's width on its element; below `STACK_BELOW_PX` these win over it (a shadow root's
+# `!important` does), so no page is wider than its window.
+_ROW_CSS = (
+    f"@media (max-width: {STACK_BELOW_PX}px) {{ :host {{ flex-direction: column; overflow-y: auto;"
+    " min-width: 0 !important; }} }}"
+)
+_GALLERY_CSS = (
+    f"@media (max-width: {STACK_BELOW_PX}px) {{ :host {{ flex: none !important; height: 100vh !important;"
+    " width: 100% !important; min-width: 0 !important; }} }}"
+)
+_SIDE_CSS = (
+    f"@media (max-width: {STACK_BELOW_PX}px) {{ :host {{ width: 100% !important; height: auto !important;"
+    " min-width: 0 !important; flex: none !important; overflow: visible !important; }} }}"
+)
 
 
 def image_count(live: LiveImages, **params: Any) -> pn.indicators.Number:
@@ -48,7 +65,9 @@ class StudioDashboard(Viewer):
         self.table = ImageTable(live, dark=self.dark, height=320)
 
         def heading(text: str) -> pn.pane.Markdown:
-            return pn.pane.Markdown(f"#### {text}", styles={"color": "#dddddd"} if dark else {}, margin=(0, 10))
+            # The page's headings go in order (the project's name is its h1): h2, drawn as small as before.
+            return pn.pane.Markdown(f"## {text}", styles={"color": "#dddddd"} if dark else {}, margin=(0, 10),
+                                    stylesheets=["h2 { font-size: 1em; }"])  # fmt: skip
 
         self._layout = pn.Column(
             self.count,
@@ -79,7 +98,9 @@ def dashboard_page(app: Any, project: str | None = None) -> pn.viewable.Viewable
 
     name = project or app.settings.project
     live = live_images(app, name)
-    gallery = Gallery(app=app, project=name)
+    gallery = pn.Column(
+        Gallery(app=app, project=name), sizing_mode="stretch_both", margin=0, stylesheets=[_GALLERY_CSS]
+    )
     dashboard = StudioDashboard(live, dark=True)
     side = pn.Column(
         dashboard,
@@ -87,5 +108,6 @@ def dashboard_page(app: Any, project: str | None = None) -> pn.viewable.Viewable
         scroll=True,
         sizing_mode="stretch_height",
         styles={"background": "#141414", "color": "#dddddd"},
+        stylesheets=[_SIDE_CSS],
     )
-    return pn.Row(gallery, side, sizing_mode="stretch_both", margin=0)
+    return pn.Row(gallery, side, sizing_mode="stretch_both", margin=0, stylesheets=[_ROW_CSS])
