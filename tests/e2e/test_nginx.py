@@ -1,11 +1,13 @@
 """Two servers behind a real nginx (Debian's, with the shipped docs/deploy/nginx.conf), as a studio runs them.
 
 The browser knows the site as `photos.test` over HTTPS (a self-signed certificate); nginx spreads every
-request round robin over two `fotoflo serve` processes on one PostgreSQL and Redis.
+request round robin over two `fotoflo serve` processes on one PostgreSQL and Redis, with the image files
+in a bucket of moto's S3 server (standing in for S3).
 """
 
 from __future__ import annotations
 
+import secrets
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,17 +32,26 @@ Site = tuple[Nginx, list[Server]]
 
 
 @pytest.fixture
-def start_site(tmp_path: Path, pg_url: str, redis_server: Any, server_factory: Any) -> Iterator[Callable[..., Site]]:
-    """nginx on its ports in front of two servers (started after it, on the ports its config names)."""
+def start_site(
+    tmp_path: Path, pg_url: str, redis_server: Any, s3_bucket: str, server_factory: Any
+) -> Iterator[Callable[..., Site]]:
+    """nginx on its ports in front of two servers (started after it, on the ports its config names).
+
+    The servers share only what several machines would: PostgreSQL (images, feed, sign-in), Redis (the
+    bus), a bucket on the S3 stand-in (the image files) and the URL-signing secret; each has its own
+    data directory.
+    """
     started: list[Nginx] = []
+    secret = secrets.token_urlsafe(32)
 
     def start(*extra_args: str) -> Site:
         ports = [free_port(), free_port()]
         nginx = start_nginx(tmp_path / "nginx", ports, name=NAME)
         started.append(nginx)
-        args = ("--db", pg_url, "--bus", redis_server.url, "--allowed-host", f"{NAME}:{nginx.https_port}",
-                "--trusted-proxy", "127.0.0.1", *extra_args)  # fmt: skip
-        return nginx, [server_factory(port=port, extra_args=args) for port in ports]
+        args = ("--db", pg_url, "--bus", redis_server.url, "--blobs", f"s3://{s3_bucket}/studio",
+                "--secret", secret, "--allowed-host", f"{NAME}:{nginx.https_port}", "--trusted-proxy", "127.0.0.1",
+                *extra_args)  # fmt: skip
+        return nginx, [server_factory(port=port, data=tmp_path / f"data-{port}", extra_args=args) for port in ports]
 
     yield start
     for nginx in started:
