@@ -450,19 +450,6 @@ def test_a_zip_export_streams_originals_from_s3(s3_bucket: str) -> None:
 # -- servers and `fotoflo ingest` on one bucket ---------------------------------------------------
 
 
-def bucket_objects(s3: S3Server, bucket: str) -> dict[str, bytes]:
-    client = s3.client()
-    try:
-        out = {}
-        for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
-            body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"]
-            out[item["Key"]] = body.read()
-            body.close()
-        return out
-    finally:
-        client.close()
-
-
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_two_servers_on_one_bucket_store_the_same_bytes_at_once(
     store: str, s3_server: S3Server, s3_bucket: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -491,7 +478,7 @@ def test_two_servers_on_one_bucket_store_the_same_bytes_at_once(
         assert results[0].image.id == results[1].image.id
     else:
         assert [r.created for r in results] == [True, True]
-    objects = bucket_objects(s3_server, s3_bucket)
+    objects = s3_server.objects(s3_bucket)
     assert sorted(objects) == sorted(f"shared/{kind}/{sha(data)[:2]}/{sha(data)}" for kind in KINDS)
     assert objects[f"shared/original/{sha(data)[:2]}/{sha(data)}"] == data
     assert not any(p.is_file() for name in ("a", "b") for p in (tmp_path / name).rglob("blobs/**/*"))
@@ -512,7 +499,7 @@ def test_fotoflo_ingest_into_a_bucket(s3_server: S3Server, s3_bucket: str, tmp_p
     assert main(argv) == 0
     assert main(argv) == 0  # again: already there, nothing uploaded twice
 
-    objects = bucket_objects(s3_server, s3_bucket)
+    objects = s3_server.objects(s3_bucket)
     assert sorted(objects) == sorted(f"{kind}/{sha(d)[:2]}/{sha(d)}" for d in photos for kind in KINDS)
     assert all(objects[f"original/{sha(d)[:2]}/{sha(d)}"] == d for d in photos)
     assert not any(p.is_file() for p in data_dir.rglob("blobs/**/*"))

@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from dashboard.auth.store import SqlAuthStore
 from dashboard.store.pg_migrations import migrate
-from dashboard.store.postgres import CONNECT_TIMEOUT_S, POOL_TIMEOUT_S
+from dashboard.store.postgres import CONNECT_TIMEOUT_S, open_pool
 
 
 class PostgresAuthStore(SqlAuthStore):
@@ -33,17 +33,7 @@ class PostgresAuthStore(SqlAuthStore):
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
         with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             migrate(conn)
-        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "fotoflo-auth"},
-            check=ConnectionPool.check_connection,
-            name="fotoflo-auth",
-            timeout=POOL_TIMEOUT_S,
-            open=False,
-        )
-        self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = open_pool(url, "fotoflo-auth", pool_size)
         self._closed = False
 
     @contextmanager

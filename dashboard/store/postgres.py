@@ -31,6 +31,26 @@ CONNECT_TIMEOUT_S = 5
 POOL_TIMEOUT_S = 5.0  # a request waits this long for a connection (the database down) before it fails
 
 
+def open_pool(url: str, name: str, size: int, **kwargs: Any) -> ConnectionPool[Any]:
+    """A started pool of connections to `url` (checked before use), named `name` (and so in `pg_stat_activity`).
+
+    `kwargs` go to each connection (e.g. `row_factory`, `application_name`). A database that does not answer fails here,
+    within twice the connect timeout.
+    """
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": name, **kwargs},
+        check=ConnectionPool.check_connection,
+        name=name,
+        timeout=POOL_TIMEOUT_S,
+        open=False,
+    )
+    pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
+    return pool
+
+
 class PostgresStore(SqlStore):
     """`Store` on PostgreSQL at `url` (`postgresql://USER@HOST:PORT/DB`); see `dashboard.store.Store`.
 
@@ -47,17 +67,9 @@ class PostgresStore(SqlStore):
             applied = migrate(conn)
         if applied:
             log.info("migrated the PostgreSQL schema to version %d", applied[-1])
-        self._pool: ConnectionPool[Conn] = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "fotoflo"},
-            check=ConnectionPool.check_connection,
-            name="fotoflo-store",
-            timeout=POOL_TIMEOUT_S,
-            open=False,
+        self._pool: ConnectionPool[Conn] = open_pool(
+            url, "fotoflo-store", pool_size, row_factory=dict_row, application_name="fotoflo"
         )
-        self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
         self._closed = False
 
     @contextmanager

@@ -33,19 +33,6 @@ def blobs_server(request: pytest.FixtureRequest, server_factory: ServerFactory) 
     return server_factory(extra_args=("--blobs", f"s3://{bucket}/studio"), env=s3.env), bucket
 
 
-def stored_objects(s3: S3Server, bucket: str) -> dict[str, bytes]:
-    client = s3.client()
-    try:
-        out = {}
-        for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
-            body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"]
-            out[item["Key"]] = body.read()
-            body.close()
-        return out
-    finally:
-        client.close()
-
-
 def test_every_kind_whole_and_in_ranges(
     blobs_server: tuple[Server, str | None], request: pytest.FixtureRequest
 ) -> None:
@@ -114,7 +101,7 @@ def test_every_kind_whole_and_in_ranges(
     if bucket is not None:
         # Every file is in the bucket, none on the server's disk.
         sha = hashlib.sha256(data).hexdigest()
-        objects = stored_objects(request.getfixturevalue("s3_server"), bucket)
+        objects = request.getfixturevalue("s3_server").objects(bucket)
         assert {k: v for k, v in objects.items() if sha in k} == {
             f"studio/{kind}/{sha[:2]}/{sha}": body for kind, body in bodies.items()
         }

@@ -263,6 +263,19 @@ class S3Server:
             region_name=env["AWS_DEFAULT_REGION"],
         )
 
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        """Every object of `bucket`, by key."""
+        client = self.client()
+        try:
+            out = {}
+            for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+                body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"]
+                out[item["Key"]] = body.read()
+                body.close()
+            return out
+        finally:
+            client.close()
+
     def create_bucket(self) -> str:
         """A new, empty bucket; returns its name."""
         name = f"fotoflo-test-{os.getpid()}-{next(self._numbers)}"
