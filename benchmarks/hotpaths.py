@@ -119,7 +119,7 @@ def call(case):
 def top_frames(root, n):
     # The functions with the most own time, each as a share of the calls' whole time.
     own = Counter()
-    todo = [root]
+    todo = [root] if root is not None else []  # None: the calls were too quick to be sampled
     while todo:
         frame = todo.pop()
         todo += frame.children
