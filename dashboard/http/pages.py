@@ -22,7 +22,7 @@ from tornado import web
 from dashboard.auth.access import CSRF_COOKIE, SESSION_COOKIE, Access, AuthRefused, SignIn
 from dashboard.auth.ratelimit import retry_after
 from dashboard.auth.roles import ANY_PROJECT, Action, Principal, Role
-from dashboard.auth.store import ShareRecord
+from dashboard.auth.store import Guest, ShareRecord
 from dashboard.guard import foreign_page
 
 if TYPE_CHECKING:
@@ -240,6 +240,9 @@ class ShareLinkHandler(PageHandler):
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(self.switch_form(current, share))
             return
+        if current is not None and current.guest is not None:
+            self.redirect(gallery_path(share), status=303)  # a named guest is asked once: they stay who they are
+            return
         if share.password_hash is not None and self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(self.password_form())
@@ -247,10 +250,18 @@ class ShareLinkHandler(PageHandler):
         await self.open(secret, None)
 
     async def post(self, secret: str) -> None:
-        await self.open(secret, self.form("password"))
+        """Open the link with its `password`; with a `name` (and maybe an `email`) the session acts as that guest."""
+        name, email = self.form("name"), self.form("email")
+        guest = None
+        if name is not None and name.strip():
+            try:
+                guest = Guest.named(name, email)
+            except ValueError as exc:
+                raise AuthRefused(400, "bad_guest", str(exc)) from None
+        await self.open(secret, self.form("password"), guest)
 
-    async def open(self, secret: str, password: str | None) -> None:
-        share, signed_in = await asyncio.to_thread(self.access.open_share, secret, password, self.client)
+    async def open(self, secret: str, password: str | None, guest: Guest | None = None) -> None:
+        share, signed_in = await asyncio.to_thread(self.access.open_share, secret, password, self.client, guest)
         self.sign_in(signed_in)
         self.redirect(gallery_path(share), status=303)
 
