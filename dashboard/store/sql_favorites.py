@@ -73,7 +73,7 @@ class SqlFavorites(SqlCollections):
         with self._transaction() as conn:
             self._lock(conn, project)
             self._require_images(conn, project, ids)
-            collection, saved = self._create(conn, project, name, ids, None, {"op": "submit", "by": by})
+            collection, saved = self._create(conn, project, name, ids, None, {"op": "save", "by": by})
             data = {"by": by, "collection_id": collection.id, "count": len(ids)}
             submitted = Change(project, self._next_seq(conn, project), FAVORITES_SUBMITTED, utc_now_iso(), data=data)
             return collection, [saved, self._record(conn, submitted)]

@@ -89,7 +89,7 @@ def test_a_submitted_selection_is_a_collection_and_an_entry(store: SQLiteStore) 
     collection, changes = store.submit_favorites("alpha", "Picks by Anna", [b, a, b], by="Anna")
     assert (collection.name, collection.image_ids) == ("Picks by Anna", (b, a))
     assert [ch.kind for ch in changes] == [COLLECTION_SAVED, FAVORITES_SUBMITTED]
-    assert changes[0].data["op"] == "submit" and changes[0].data["by"] == "Anna"
+    assert changes[0].data["op"] == "save" and changes[0].data["by"] == "Anna"
     assert changes[1].data == {"by": "Anna", "collection_id": collection.id, "count": 2}
     assert changes[1].seq == changes[0].seq + 1 == store.last_seq("alpha")
     again, _ = store.submit_favorites("alpha", "Picks by Anna", [c], by="Anna")
