@@ -69,7 +69,7 @@ def test_favorites_are_published_once_per_change_and_refused_without_a_store_for
     last = embedded.store.last_seq("default")
     assert published == [("default", last - 2), ("default", last - 1), ("default", last)]
 
-    # A store without favourites (the Supabase store, for now) is refused before anything is written.
+    # A store without favourites (no `Favorites`) is refused before anything is written.
     bare = Curator(cast(Store, object()), embedded.bus)
     with pytest.raises(FavoritesUnsupported):
         bare.set_favorite("default", ids[0], favorite=True, **person)

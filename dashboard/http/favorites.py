@@ -33,7 +33,7 @@ def favorite_json(favorite: Favorite) -> dict[str, Any]:
 
 
 class FavoritesBase(ProjectHandler):
-    """`501 favorites_unsupported` on a store that keeps no favourites (Supabase's, for now)."""
+    """`501 favorites_unsupported` on a store that keeps no favourites (one without `Favorites`)."""
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`run()`, with a store that keeps no favourites answered `501`."""

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from dashboard.events import FLAGS, LABELS, RATINGS, Change, CollectionRecord, Device, ImageRecord, ImageVersion
 
 MAX_NAME_CHARS = 200
+MAX_BY_KEY_CHARS = 300  # a favourite's `by_key` (a principal's key) is cut to this
 
 
 class UnknownProject(LookupError):
@@ -172,7 +173,7 @@ class Favorite:
 
 
 class FavoritesUnsupported(Exception):
-    """The store keeps no favourites (the Supabase store, for now)."""
+    """The store keeps no favourites (one that does not implement `Favorites`)."""
 
 
 @runtime_checkable

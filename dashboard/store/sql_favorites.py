@@ -8,11 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dashboard.events import FAVORITE_CHANGED, FAVORITES_SUBMITTED, Change, CollectionRecord
-from dashboard.store import Favorite, UnknownImage, clean_name
+from dashboard.store import MAX_BY_KEY_CHARS, Favorite, UnknownImage, clean_name
 from dashboard.store.sql_collections import SqlCollections, _unique
 from dashboard.timeutil import utc_now_iso
-
-MAX_BY_KEY_CHARS = 300
 
 
 class SqlFavorites(SqlCollections):

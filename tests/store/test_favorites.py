@@ -1,4 +1,4 @@
-"""Favourites per person on SQLite and PostgreSQL: idempotent marks with their `favorite.changed` entries,
+"""Favourites per person on SQLite, PostgreSQL and Supabase: idempotent marks with their `favorite.changed` entries,
 lists per person, a submitted selection as a collection, and an image's deletion taking its marks along."""
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ BEN = {"by": "Ben", "by_key": "token:t1"}
 @pytest.fixture
 def store(store_backend: StoreBackend) -> Iterator[SQLiteStore]:
     store = store_backend.open()
-    assert isinstance(store, SQLiteStore | Favorites)
+    assert isinstance(store, Favorites)
     store.ensure_project("alpha")
     yield store  # type: ignore[misc]
 
 
-#: The SQL stores; the Supabase store keeps no favourites yet (`FavoritesUnsupported`).
-SQL_STORES = pytest.mark.parametrize("store_backend", ["sqlite", "postgres"], indirect=True)
+#: Every store: SQLite, PostgreSQL, and Supabase (through the fake of its HTTP API).
+STORES = pytest.mark.parametrize("store_backend", ["sqlite", "postgres", "supabase"], indirect=True)
 _numbers = itertools.count()
 
 
@@ -37,7 +37,7 @@ def images(store: SQLiteStore, count: int) -> list[str]:
     return [store.add_image(image_record(next(_numbers), "alpha"))[0].id for _ in range(count)]
 
 
-@SQL_STORES
+@STORES
 def test_a_mark_and_an_unmark_are_idempotent_and_each_change_is_one_feed_entry(store: SQLiteStore) -> None:
     [a] = images(store, 1)
     before = store.last_seq("alpha")
@@ -55,7 +55,7 @@ def test_a_mark_and_an_unmark_are_idempotent_and_each_change_is_one_feed_entry(s
     assert [c.kind for c in store.changes("alpha", after=before)] == [FAVORITE_CHANGED, FAVORITE_CHANGED]
 
 
-@SQL_STORES
+@STORES
 def test_favorites_are_per_person(store: SQLiteStore) -> None:
     a, b = images(store, 2)
     store.set_favorite("alpha", a, favorite=True, **ANNA)
@@ -69,7 +69,7 @@ def test_favorites_are_per_person(store: SQLiteStore) -> None:
     assert store.list_favorites("alpha", by="Nobody") == []
 
 
-@SQL_STORES
+@STORES
 def test_unknown_images_projects_and_names_are_refused(store: SQLiteStore) -> None:
     [a] = images(store, 1)
     with pytest.raises(UnknownImage):
@@ -83,7 +83,7 @@ def test_unknown_images_projects_and_names_are_refused(store: SQLiteStore) -> No
     assert store.list_favorites("alpha") == []
 
 
-@SQL_STORES
+@STORES
 def test_a_submitted_selection_is_a_collection_and_an_entry(store: SQLiteStore) -> None:
     a, b, c = images(store, 3)
     collection, changes = store.submit_favorites("alpha", "Picks by Anna", [b, a, b], by="Anna")
@@ -98,7 +98,7 @@ def test_a_submitted_selection_is_a_collection_and_an_entry(store: SQLiteStore) 
         store.submit_favorites("alpha", "Picks by Anna", ["nope"], by="Anna")
 
 
-@SQL_STORES
+@STORES
 def test_deleting_an_image_forgets_its_favorites(store: SQLiteStore) -> None:
     a, b = images(store, 2)
     store.set_favorite("alpha", a, favorite=True, **ANNA)
