@@ -279,7 +279,6 @@ class ShareLinkHandler(PageHandler):
         if name is not None:
             # The guest form's errors show it again (with the password field, if the link has one).
             self._share: ShareRecord | None = await asyncio.to_thread(self.access.find_share, secret, self.client)
-        if name is not None:
             try:
                 guest = Guest.named(name, email)
             except ValueError as exc:
