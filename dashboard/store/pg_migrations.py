@@ -157,6 +157,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             by_key   TEXT NOT NULL,
             by_name  TEXT NOT NULL,
             at       TEXT NOT NULL,
+            seq      BIGINT NOT NULL,
             PRIMARY KEY (project, image_id, by_key)
         )""",
         "CREATE INDEX favorites_by_person ON favorites (project, by_key)",

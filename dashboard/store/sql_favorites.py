@@ -33,11 +33,11 @@ class SqlFavorites(SqlCollections):
             if (row is not None) == favorite:
                 kept = Favorite(image_id, row["by_name"], by_key, row["at"]) if row is not None else None
                 return kept, None
-            now = utc_now_iso()
+            now, seq = utc_now_iso(), self._next_seq(conn, project)
             if favorite:
                 conn.execute(
-                    "INSERT INTO favorites (project, image_id, by_key, by_name, at) VALUES (?, ?, ?, ?, ?)",
-                    (project, image_id, by_key, self._text(by), now),
+                    "INSERT INTO favorites (project, image_id, by_key, by_name, at, seq) VALUES (?, ?, ?, ?, ?, ?)",
+                    (project, image_id, by_key, self._text(by), now, seq),
                 )
             else:
                 conn.execute(
@@ -45,7 +45,6 @@ class SqlFavorites(SqlCollections):
                     (project, image_id, by_key),
                 )
             data = {"image_id": image_id, "by": by, "favorite": favorite}
-            seq = self._next_seq(conn, project)
             change = self._record(conn, Change(project, seq, FAVORITE_CHANGED, now, data=data))
         return (Favorite(image_id, by, by_key, now) if favorite else None), change
 
@@ -60,7 +59,7 @@ class SqlFavorites(SqlCollections):
             args.append(by)
         with self._read() as conn:
             self._require(conn, project)
-            rows = conn.execute(sql + " ORDER BY at, image_id", args).fetchall()
+            rows = conn.execute(sql + " ORDER BY seq", args).fetchall()  # as they were marked
         return [Favorite(r["image_id"], r["by_name"], r["by_key"], r["at"]) for r in rows]
 
     def submit_favorites(

@@ -127,7 +127,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX images_by_project_seq_filters ON images (project, seq DESC, rating, flag, label)",
         "DROP INDEX images_by_project_seq",
     ),
-    # v5: favourites per person (`by_key` who, stably: a guest, a token, the local user; `by_name` as shown).
+    # v5: favourites per person (`by_key` who, stably: a guest, a token, the local user; `by_name` as shown;
+    # `seq` the feed entry that marked it: the order they were marked in).
     5: (
         """CREATE TABLE favorites (
             project  TEXT NOT NULL REFERENCES projects(name),
@@ -135,6 +136,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             by_key   TEXT NOT NULL,
             by_name  TEXT NOT NULL,
             at       TEXT NOT NULL,
+            seq      INTEGER NOT NULL,
             PRIMARY KEY (project, image_id, by_key)
         ) WITHOUT ROWID""",
         "CREATE INDEX favorites_by_person ON favorites (project, by_key)",

@@ -324,8 +324,8 @@ class SupabaseStore:
         if by is not None:
             query = query.eq("by_name", by)
         rows: list[dict[str, Any]] = []
-        while True:  # pages of at most PostgREST's max rows, in a stable order
-            page = self._rows(query.order("at").order("image_id").order("by_key").offset(len(rows)).limit(PAGE_ROWS))
+        while True:  # pages of at most PostgREST's max rows
+            page = self._rows(query.order("seq").offset(len(rows)).limit(PAGE_ROWS))  # as they were marked
             rows += page
             if len(page) < PAGE_ROWS:
                 break

@@ -11,6 +11,7 @@ CREATE TABLE IF NOT EXISTS public.favorites (
     by_key   text NOT NULL,
     by_name  text NOT NULL,
     at       text NOT NULL,
+    seq      bigint NOT NULL,
     PRIMARY KEY (project, image_id, by_key)
 );
 CREATE INDEX IF NOT EXISTS favorites_by_person ON public.favorites (project, by_key);
@@ -26,6 +27,7 @@ LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 DECLARE
     v_cur favorites;
     v_found boolean;
+    v_seq bigint;
 BEGIN
     PERFORM fotoflo__lock(p_project);
     PERFORM fotoflo__require_images(p_project, ARRAY[p_image_id]);
@@ -36,14 +38,16 @@ BEGIN
             'image_id', v_cur.image_id, 'by', v_cur.by_name, 'by_key', v_cur.by_key, 'at', v_cur.at) END,
             'change', NULL);
     END IF;
+    v_seq := fotoflo__next_seq(p_project);
     IF p_favorite THEN
-        INSERT INTO favorites (project, image_id, by_key, by_name, at) VALUES (p_project, p_image_id, p_by_key, p_by, p_now);
+        INSERT INTO favorites (project, image_id, by_key, by_name, at, seq)
+        VALUES (p_project, p_image_id, p_by_key, p_by, p_now, v_seq);
     ELSE
         DELETE FROM favorites WHERE project = p_project AND image_id = p_image_id AND by_key = p_by_key;
     END IF;
     RETURN jsonb_build_object('favorite', CASE WHEN p_favorite THEN jsonb_build_object(
             'image_id', p_image_id, 'by', p_by, 'by_key', p_by_key, 'at', p_now) END,
-        'change', fotoflo__record(p_project, fotoflo__next_seq(p_project), 'favorite.changed', p_now, NULL,
+        'change', fotoflo__record(p_project, v_seq, 'favorite.changed', p_now, NULL,
                                   jsonb_build_object('image_id', p_image_id, 'by', p_by, 'favorite', p_favorite)));
 END $$;
 
