@@ -1,5 +1,5 @@
-"""The one door for ratings, collections and deleting images: the store writes each change with its
-feed entry, then the bus.
+"""The one door for ratings, favourites, collections and deleting images: the store writes each change
+with its feed entry, then the bus.
 
 Like `Ingestor` for images: the API (and any other caller) is a thin caller of these methods, and a
 change is published only after it is committed. An edit that changes nothing publishes nothing.
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from dashboard.bus import Bus
 from dashboard.events import Change, CollectionRecord, ImageRecord
-from dashboard.store import CollectionEdit, Store
+from dashboard.store import CollectionEdit, Favorite, Favorites, FavoritesUnsupported, Store
 
 
 class Curator:
@@ -55,6 +55,31 @@ class Curator:
     def edit_collection(self, project: str, collection_id: str, edit: CollectionEdit) -> CollectionRecord:
         collection, change = self.store.edit_collection(project, collection_id, edit)
         self._publish(change)
+        return collection
+
+    # -- favourites per person (the SQL stores; `FavoritesUnsupported` on the others) --------------
+
+    @property
+    def favorites(self) -> Favorites:
+        """The store's favourites; `FavoritesUnsupported` when it keeps none."""
+        if not isinstance(self.store, Favorites):
+            raise FavoritesUnsupported(f"{type(self.store).__name__} keeps no favourites")
+        return self.store
+
+    def list_favorites(self, project: str, *, by_key: str | None = None, by: str | None = None) -> list[Favorite]:
+        return self.favorites.list_favorites(project, by_key=by_key, by=by)
+
+    def set_favorite(self, project: str, image_id: str, *, by: str, by_key: str, favorite: bool) -> Favorite | None:
+        """Mark or unmark the image for one person (idempotent: a repeat publishes nothing)."""
+        stored, change = self.favorites.set_favorite(project, image_id, by=by, by_key=by_key, favorite=favorite)
+        self._publish(change)
+        return stored
+
+    def submit_favorites(self, project: str, name: str, image_ids: Sequence[str], *, by: str) -> CollectionRecord:
+        """Save a person's favourites as a collection named `name`, and say so on the feed (`favorites.submitted`)."""
+        collection, changes = self.favorites.submit_favorites(project, name, image_ids, by=by)
+        for change in changes:
+            self._publish(change)
         return collection
 
     def _publish(self, change: Change | None) -> None:

@@ -21,6 +21,10 @@ COLLECTION_SAVED = "collection.saved"
 COLLECTION_UPDATED = "collection.updated"
 COLLECTION_DELETED = "collection.deleted"
 RATING_CHANGED = "rating.changed"
+#: A person marked or unmarked an image as a favourite (`{"image_id", "by", "favorite"}`).
+FAVORITE_CHANGED = "favorite.changed"
+#: A person sent their favourites as a saved collection (`{"by", "collection_id", "count"}`).
+FAVORITES_SUBMITTED = "favorites.submitted"
 
 #: Every change type the feed can carry; the docs test checks each is documented.
 CHANGE_KINDS = (
@@ -31,6 +35,8 @@ CHANGE_KINDS = (
     COLLECTION_UPDATED,
     COLLECTION_DELETED,
     RATING_CHANGED,
+    FAVORITE_CHANGED,
+    FAVORITES_SUBMITTED,
 )
 
 #: The data of an `image.updated` entry that announces the image's preview, made after the image was

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 
 from dashboard.curation import Curator
-from dashboard.store import CollectionEdit, InvalidValue
+from dashboard.store import CollectionEdit, FavoritesUnsupported, InvalidValue, Store
 from tests.support.embedded import Embedded
 from tests.support.images import jpeg_bytes
 
@@ -51,3 +52,24 @@ def test_no_op_and_refused_changes_publish_nothing(curated: tuple[Curator, list[
         curator.set_rating("default", ids[0], rating=9)
 
     assert published == []
+
+
+def test_favorites_are_published_once_per_change_and_refused_without_a_store_for_them(
+    embedded: Embedded, curated: tuple[Curator, list[tuple[str, int]], list[str]]
+) -> None:
+    curator, published, ids = curated
+    person = {"by": "Anna", "by_key": "guest:s:g"}
+    published.clear()
+    assert curator.set_favorite("default", ids[0], favorite=True, **person) is not None
+    assert curator.set_favorite("default", ids[0], favorite=True, **person) is not None  # already: no news
+    sent = curator.submit_favorites(
+        "default", "Anna", [f.image_id for f in curator.list_favorites("default")], by="Anna"
+    )
+    assert sent.image_ids == (ids[0],)
+    last = embedded.store.last_seq("default")
+    assert published == [("default", last - 2), ("default", last - 1), ("default", last)]
+
+    # A store without favourites (no `Favorites`) is refused before anything is written.
+    bare = Curator(cast(Store, object()), embedded.bus)
+    with pytest.raises(FavoritesUnsupported):
+        bare.set_favorite("default", ids[0], favorite=True, **person)

@@ -51,7 +51,8 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
 
 @pytest.fixture
 def feed(store: SQLiteStore) -> list[Change]:
-    """A feed with every kind of change, made by a real store: images, a new version, ratings, collections."""
+    """A feed with every kind of change, made by a real store: images, a new version, ratings, collections,
+    favourites."""
     a, _ = store.add_image(image_record(1, exif=EXIF, **CANON_R5), device=Device("dev-1", "Laptop"))
     b, _ = store.add_image(image_record(2))
     c, _ = store.add_image(image_record(3))
@@ -67,6 +68,8 @@ def feed(store: SQLiteStore) -> list[Change]:
         CollectionEdit("undelete"),
     ):
         store.edit_collection("alpha", saved.id, edit)
+    store.set_favorite("alpha", a.id, by="Anna", by_key="guest:s:g", favorite=True)
+    store.submit_favorites("alpha", "Anna's picks", [a.id], by="Anna")
     store.delete_image("alpha", c.id)
     return store.changes("alpha")
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from dashboard.auth.clients import TrustedProxies
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import EDIT_ANY_COLLECTION, OPEN, Principal, Role
-from dashboard.auth.store import AuthStore, ShareRecord, TokenRecord, check_password
+from dashboard.auth.store import AuthStore, Guest, ShareRecord, TokenRecord, check_password
 from dashboard.config import ConfigError
 
 if TYPE_CHECKING:
@@ -212,19 +212,19 @@ class Access:
         if session:
             found = self.store.find_session(session)
             if found is not None:
-                principal = self.session_principal(found.kind, found.subject)
+                principal = self.session_principal(found.kind, found.subject, found.guest)
                 if principal is not None:
                     return Identity(principal, csrf=found.csrf)
         return Identity(None)
 
-    def session_principal(self, kind: str, subject: str) -> Principal | None:
-        """The principal a session signs in, while its token or link is still active."""
+    def session_principal(self, kind: str, subject: str, guest: Guest | None = None) -> Principal | None:
+        """The principal a session signs in, while its token or link is still active (as `guest`, if named)."""
         assert self.store is not None
         if kind == "token":
             token = self.store.get_token(subject)
             return token_principal(token) if token is not None and token.state() == "active" else None
         share = self.store.get_share(subject)
-        return share_principal(share) if share is not None and share.state() == "active" else None
+        return share_principal(share, guest) if share is not None and share.state() == "active" else None
 
     def page_principal(self, session: str | None) -> Principal | None:
         """Who a page request is (by its session cookie only): for the Panel page and its websocket."""
@@ -272,8 +272,10 @@ class Access:
             raise AuthRefused(410, f"share_{state}", f"this share link is {state}")
         return share
 
-    def open_share(self, secret: str, password: str | None, client: str) -> tuple[ShareRecord, SignIn]:
-        """Sign a browser in through a share link (after its password, if it has one).
+    def open_share(
+        self, secret: str, password: str | None, client: str, guest: Guest | None = None
+    ) -> tuple[ShareRecord, SignIn]:
+        """Sign a browser in through a share link (after its password, if it has one), as `guest` if named.
 
         Wrong passwords are counted against the link and the address: while the link is locked, its
         password is not checked at all (429), or guessing would go on at full speed; other links and
@@ -292,8 +294,9 @@ class Access:
         expires = time.time() + SESSION_TTL_S
         if share.expires_at is not None:
             expires = min(expires, share.expires_at)
-        session, csrf = self.store.create_session("share", share.id, expires)
-        log.info("share link %s opened (%s on %s) from %s", share.id, share.role.label, share.project, client)
+        session, csrf = self.store.create_session("share", share.id, expires, guest)
+        who = f" by guest {guest.id}" if guest is not None else ""
+        log.info("share link %s opened%s (%s on %s) from %s", share.id, who, share.role.label, share.project, client)
         return share, SignIn(session, csrf, expires)
 
     def sign_out(self, session: str | None) -> None:
@@ -380,9 +383,10 @@ def token_principal(token: TokenRecord) -> Principal:
     return Principal("token", token.id, token.name, token.role, token.project)
 
 
-def share_principal(share: ShareRecord) -> Principal:
+def share_principal(share: ShareRecord, guest: Guest | None = None) -> Principal:
+    name = guest.name if guest is not None else share.name or f"share {share.id}"
     return Principal(
-        "share", share.id, share.name or f"share {share.id}", share.role, share.project, share.collection_id
+        "share", share.id, name, share.role, share.project, share.collection_id, guest.id if guest else None
     )
 
 

@@ -66,7 +66,8 @@ class Principal:
     """Who a request acts as: an API token, a share link's holder, or everyone (no auth).
 
     `project` is the one project granted (`*`: all); `collection_id` narrows a share link to one
-    collection of it (and the collections its holder saves).
+    collection of it (and the collections its holder saves). `guest`: the id of the named guest a share
+    link's browser session acts as (then `name` is theirs); each guest is a person of their own.
     """
 
     kind: str  # "open", "token" or "share"
@@ -75,11 +76,12 @@ class Principal:
     role: Role
     project: str = ANY_PROJECT
     collection_id: str | None = None
+    guest: str | None = None
 
     @property
     def key(self) -> str:
-        """Stable identity for ownership of collections and for rate limits."""
-        return f"{self.kind}:{self.id}"
+        """Stable identity for ownership of collections and favourites, and for rate limits."""
+        return f"{self.kind}:{self.id}" if self.guest is None else f"guest:{self.id}:{self.guest}"
 
     def role_in(self, project: str) -> Role | None:
         return self.role if self.project in (ANY_PROJECT, project) else None

@@ -29,7 +29,7 @@ from dashboard.datadir import private_dir, touch_private
 T = TypeVar("T")
 
 TOKEN_PREFIX = "fft_"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 _SCHEMA = """
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS shares (
     expires_at REAL, revoked_at REAL);
 CREATE TABLE IF NOT EXISTS sessions (
     hash TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, csrf TEXT NOT NULL,
-    created_at REAL NOT NULL, expires_at REAL NOT NULL);
+    created_at REAL NOT NULL, expires_at REAL NOT NULL, guest_id TEXT, guest_name TEXT, guest_email TEXT);
 CREATE TABLE IF NOT EXISTS collection_owners (
     project TEXT NOT NULL, collection_id TEXT NOT NULL, owner TEXT NOT NULL,
     PRIMARY KEY (project, collection_id));
@@ -135,14 +135,41 @@ class ShareRecord:
         }
 
 
+MAX_GUEST_NAME_CHARS = 100
+MAX_GUEST_EMAIL_CHARS = 254
+
+
+@dataclass(frozen=True)
+class Guest:
+    """Who a share link's browser session acts as, once they gave a name: `id` is theirs alone, so two
+    guests of one name stay two people; `email` is optional."""
+
+    id: str
+    name: str
+    email: str | None = None
+
+    @classmethod
+    def named(cls, name: str, email: str | None = None) -> Guest:
+        """A new guest; `ValueError` for an empty or too long name, or an e-mail that is not one."""
+        name = " ".join(name.split())
+        if not name or len(name) > MAX_GUEST_NAME_CHARS:
+            raise ValueError(f"a guest's name must be 1 to {MAX_GUEST_NAME_CHARS} characters")
+        email = (email or "").strip() or None
+        if email is not None and (len(email) > MAX_GUEST_EMAIL_CHARS or "@" not in email[1:-1] or " " in email):
+            raise ValueError("that e-mail address does not look like one")
+        return cls(secrets.token_urlsafe(12), name, email)
+
+
 @dataclass(frozen=True)
 class SessionRecord:
-    """A browser session: who it signs in (`kind` `token` or `share`, `subject` its id) and its CSRF token."""
+    """A browser session: who it signs in (`kind` `token` or `share`, `subject` its id) and its CSRF token;
+    a share link's session may act as a named `guest`."""
 
     kind: str
     subject: str
     csrf: str
     expires_at: float
+    guest: Guest | None = None
 
 
 class _Cursor(Protocol):
@@ -195,8 +222,8 @@ class AuthStore(Protocol):
 
     def revoke_share(self, share_id: str) -> bool: ...
 
-    def create_session(self, kind: str, subject: str, expires_at: float) -> tuple[str, str]:
-        """A new browser session: (its secret for the cookie, its CSRF token)."""
+    def create_session(self, kind: str, subject: str, expires_at: float, guest: Guest | None = None) -> tuple[str, str]:
+        """A new browser session (acting as `guest`, if given): (its secret for the cookie, its CSRF token)."""
 
     def find_session(self, secret: str) -> SessionRecord | None:
         """The unexpired session with this secret."""
@@ -348,27 +375,32 @@ class SqlAuthStore:
 
     # -- browser sessions ---------------------------------------------------------------------
 
-    def create_session(self, kind: str, subject: str, expires_at: float) -> tuple[str, str]:
+    def create_session(self, kind: str, subject: str, expires_at: float, guest: Guest | None = None) -> tuple[str, str]:
         secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         now = time.time()
+        named = (guest.id, guest.name, guest.email) if guest is not None else (None, None, None)
         with self._transaction() as conn:
             conn.execute(f"DELETE FROM {self._P}sessions WHERE expires_at <= ?", (now,))
             conn.execute(
-                f"INSERT INTO {self._P}sessions (hash, kind, subject, csrf, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (digest(secret), kind, subject, csrf, now, expires_at),
+                f"INSERT INTO {self._P}sessions (hash, kind, subject, csrf, created_at, expires_at,"
+                " guest_id, guest_name, guest_email) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (digest(secret), kind, subject, csrf, now, expires_at, *named),
             )
         return secret, csrf
 
     def find_session(self, secret: str) -> SessionRecord | None:
         rows = self._all(
-            f"SELECT kind, subject, csrf, expires_at FROM {self._P}sessions WHERE hash = ? AND expires_at > ?",
+            f"SELECT kind, subject, csrf, expires_at, guest_id, guest_name, guest_email FROM {self._P}sessions"
+            " WHERE hash = ? AND expires_at > ?",
             digest(secret), time.time(),
         )  # fmt: skip
         if not rows:
             return None
-        kind, subject, csrf, expires = rows[0]
-        return SessionRecord(str(kind), str(subject), str(csrf), float(expires))  # type: ignore[arg-type]
+        kind, subject, csrf, expires, guest_id, guest_name, guest_email = rows[0]
+        guest = None
+        if guest_id is not None and guest_name is not None:
+            guest = Guest(str(guest_id), str(guest_name), None if guest_email is None else str(guest_email))
+        return SessionRecord(str(kind), str(subject), str(csrf), float(expires), guest)  # type: ignore[arg-type]
 
     def delete_session(self, secret: str) -> None:
         self._write(f"DELETE FROM {self._P}sessions WHERE hash = ?", digest(secret))
@@ -410,6 +442,13 @@ class SQLiteAuthStore(SqlAuthStore):
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} is from a newer Fotoflo (schema {version} > {SCHEMA_VERSION})")
+            if version == 1:  # its sessions learn to act as a named guest; once, if another process races us
+                self._db.execute("BEGIN IMMEDIATE")
+                if self._db.execute("PRAGMA user_version").fetchone()[0] == 1:
+                    for column in ("guest_id", "guest_name", "guest_email"):
+                        self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} TEXT")
+                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self._db.execute("COMMIT")
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

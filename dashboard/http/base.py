@@ -114,7 +114,9 @@ class ApiHandler(web.RequestHandler):
             raise crossing
         method = (self.request.method or "").lower()
         if not self.implements(method):
-            allowed = ", ".join(m.upper() for m in ("get", "post", "patch", "delete", "options") if self.implements(m))
+            allowed = ", ".join(
+                m.upper() for m in ("get", "post", "put", "patch", "delete", "options") if self.implements(m)
+            )
             raise ApiError(405, "method_not_allowed", f"{self.request.method} is not allowed here; send {allowed}",
                            headers={"Allow": allowed})  # fmt: skip
         allow = self.allow
@@ -236,7 +238,7 @@ class ApiHandler(web.RequestHandler):
         if origin is not None:
             self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
-            self.set_header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
+            self.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
             self.set_header("Access-Control-Expose-Headers", "Content-Disposition")
             self.set_header("Access-Control-Max-Age", "600")
 

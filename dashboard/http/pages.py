@@ -22,7 +22,7 @@ from tornado import web
 from dashboard.auth.access import CSRF_COOKIE, SESSION_COOKIE, Access, AuthRefused, SignIn
 from dashboard.auth.ratelimit import retry_after
 from dashboard.auth.roles import ANY_PROJECT, Action, Principal, Role
-from dashboard.auth.store import ShareRecord
+from dashboard.auth.store import MAX_GUEST_NAME_CHARS, Guest, ShareRecord
 from dashboard.guard import foreign_page
 
 if TYPE_CHECKING:
@@ -210,7 +210,26 @@ class ShareLinkHandler(PageHandler):
             'required></label><button type="submit">Open</button></form>',
         )
 
+    def guest_form(self, share: ShareRecord, message: str = "") -> str:
+        """Asked once, when a browser first opens a link that lets its holder mark and pick: who they are."""
+        error = f'<p class="error">{html.escape(message)}</p>' if message else ""
+        password = (
+            '<label>Password<input name="password" type="password" autocomplete="current-password" required></label>'
+            if share.password_hash is not None
+            else ""
+        )
+        return _page(
+            "Your name",
+            f'<form method="post"><h1>Who are you?</h1>{error}<p>The photographer sees your name beside your picks.</p>'
+            f'<label>Your name<input name="name" autocomplete="name" maxlength="{MAX_GUEST_NAME_CHARS}" autofocus '
+            'required></label><label>E-mail (optional)<input name="email" type="email" autocomplete="email"></label>'
+            f'{password}<button type="submit" data-testid="guest-open">Open the gallery</button></form>',
+        )
+
     def error_page(self, code: str, message: str) -> str:
+        share = getattr(self, "_share", None)
+        if share is not None and code in ("bad_guest", "password_required", "wrong_password"):
+            return self.guest_form(share, message if code != "password_required" else "")
         if code in ("password_required", "wrong_password"):
             return self.password_form(message if code == "wrong_password" else "")
         return super().error_page(code, message)
@@ -240,6 +259,13 @@ class ShareLinkHandler(PageHandler):
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(self.switch_form(current, share))
             return
+        if current is not None and current.guest is not None:
+            self.redirect(gallery_path(share), status=303)  # a named guest is asked once: they stay who they are
+            return
+        if current is None and share.role >= Role.CLIENT and self.wants_html():
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(self.guest_form(share))
+            return
         if share.password_hash is not None and self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(self.password_form())
@@ -247,10 +273,20 @@ class ShareLinkHandler(PageHandler):
         await self.open(secret, None)
 
     async def post(self, secret: str) -> None:
-        await self.open(secret, self.form("password"))
+        """Open the link with its `password`; with a `name` (and maybe an `email`) the session acts as that guest."""
+        name, email = self.form("name"), self.form("email")
+        guest = None
+        if name is not None:
+            # The guest form's errors show it again (with the password field, if the link has one).
+            self._share: ShareRecord | None = await asyncio.to_thread(self.access.find_share, secret, self.client)
+            try:
+                guest = Guest.named(name, email)
+            except ValueError as exc:
+                raise AuthRefused(400, "bad_guest", str(exc)) from None
+        await self.open(secret, self.form("password"), guest)
 
-    async def open(self, secret: str, password: str | None) -> None:
-        share, signed_in = await asyncio.to_thread(self.access.open_share, secret, password, self.client)
+    async def open(self, secret: str, password: str | None, guest: Guest | None = None) -> None:
+        share, signed_in = await asyncio.to_thread(self.access.open_share, secret, password, self.client, guest)
         self.sign_in(signed_in)
         self.redirect(gallery_path(share), status=303)
 

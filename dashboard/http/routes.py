@@ -14,6 +14,7 @@ from tornado import web
 from dashboard.http.base import BODY_TIMEOUT_S, IDLE_CONNECTION_TIMEOUT_S, SERVER_MAX_BODY_BYTES, NotFoundHandler
 from dashboard.http.collections import CollectionHandler, CollectionsHandler, DuplicateHandler, UndeleteHandler
 from dashboard.http.exports import DownloadHandler, ExportHandler
+from dashboard.http.favorites import FavoriteHandler, FavoritesHandler, SubmitFavoritesHandler
 from dashboard.http.files import FileHandler
 from dashboard.http.health import HealthHandler, MetricsHandler
 from dashboard.http.images import (
@@ -62,6 +63,9 @@ def routes(app: App) -> list[Route]:
         (IMAGE + r"/?", ImageHandler, kw),
         (IMAGE + r"/versions/?", ImageVersionsHandler, kw),
         (IMAGE + r"/rating/?", RatingHandler, kw),
+        (IMAGE + r"/favorite/?", FavoriteHandler, kw),
+        (PROJECT + r"/favorites/?", FavoritesHandler, kw),
+        (PROJECT + r"/favorites/submit/?", SubmitFavoritesHandler, kw),
         (PROJECT + r"/upload/?", UploadHandler, kw),
         (PROJECT + r"/changes/?", ChangesHandler, kw),
         (PROJECT + r"/events/?", EventsHandler, kw),
@@ -105,7 +109,7 @@ def describe() -> list[str]:
         path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern.removesuffix("/?"))
         path = path.replace("\\.", ".").replace(".*", "*")
         actions: dict[str, Allow] = getattr(handler, "ACTIONS", {})
-        methods = [m for m in ("get", "post", "patch", "delete") if m in vars(handler)]
+        methods = [m for m in ("get", "post", "put", "patch", "delete") if m in vars(handler)]
         if not methods:
             lines.append(f"{'*':6} {path:64} 404 not_found")
         for method in methods:

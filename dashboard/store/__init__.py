@@ -12,11 +12,12 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from dashboard.events import FLAGS, LABELS, RATINGS, Change, CollectionRecord, Device, ImageRecord, ImageVersion
 
 MAX_NAME_CHARS = 200
+MAX_BY_KEY_CHARS = 300  # a favourite's `by_key` (a principal's key) is cut to this
 
 
 class UnknownProject(LookupError):
@@ -159,6 +160,45 @@ def clean_name(name: Any) -> str:
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
         raise InvalidValue("name must not contain control characters")
     return name
+
+
+@dataclass(frozen=True)
+class Favorite:
+    """One person's favourite: the image, who marked it (`by`, their name; `by_key`, who they are) and when."""
+
+    image_id: str
+    by: str
+    by_key: str
+    at: str
+
+
+class FavoritesUnsupported(Exception):
+    """The store keeps no favourites (one that does not implement `Favorites`)."""
+
+
+@runtime_checkable
+class Favorites(Protocol):
+    """Favourites per person, beside a `Store` (the SQL stores): each write with its feed entry, in one transaction."""
+
+    def set_favorite(
+        self, project: str, image_id: str, *, by: str, by_key: str, favorite: bool
+    ) -> tuple[Favorite | None, Change | None]:
+        """Mark (`favorite`) or unmark the image for the person `by_key` (shown as `by`); `favorite.changed`.
+
+        Returns the favourite as stored (None once unmarked) and the change, or `None` when it was
+        already so (idempotent: nothing to publish). Raises `UnknownProject`, `UnknownImage`, `InvalidValue`.
+        """
+
+    def list_favorites(self, project: str, *, by_key: str | None = None, by: str | None = None) -> list[Favorite]:
+        """The project's favourites, oldest first; only one person's (`by_key`), or those shown as `by`."""
+
+    def submit_favorites(
+        self, project: str, name: str, image_ids: Sequence[str], *, by: str
+    ) -> tuple[CollectionRecord, list[Change]]:
+        """Save these images as a collection named `name` (`collection.saved`), then `favorites.submitted`.
+
+        One transaction; the changes in feed order. Raises `UnknownProject`, `UnknownImage`, `InvalidValue`.
+        """
 
 
 class Store(Protocol):

@@ -3,7 +3,9 @@
 Steps 1 to 4 mirror `SQLiteStore`'s schema versions (1: projects, images and the feed; 2: ratings
 and collections; 3: image versions; 4: the projects' image counts and the filters in the newest-first
 index), so one number names the same shape on both engines. Step 5 adds the access-control tables
-(`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Text
+(`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Step 6
+adds favourites per person (SQLite's version 5) and the guest a browser session acts as (the auth
+file's version 2). Text
 columns hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
 """
 
@@ -147,6 +149,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             owner         TEXT NOT NULL,
             PRIMARY KEY (project, collection_id)
         )""",
+    ),
+    6: (
+        """CREATE TABLE favorites (
+            project  TEXT NOT NULL REFERENCES projects(name),
+            image_id TEXT NOT NULL REFERENCES images(id),
+            by_key   TEXT NOT NULL,
+            by_name  TEXT NOT NULL,
+            at       TEXT NOT NULL,
+            seq      BIGINT NOT NULL,
+            PRIMARY KEY (project, image_id, by_key)
+        )""",
+        "CREATE INDEX favorites_by_person ON favorites (project, by_key)",
+        "ALTER TABLE auth_sessions ADD COLUMN guest_id TEXT",
+        "ALTER TABLE auth_sessions ADD COLUMN guest_name TEXT",
+        "ALTER TABLE auth_sessions ADD COLUMN guest_email TEXT",
     ),
 }
 

@@ -16,7 +16,7 @@ from dashboard.store.sql import SqlStore
 log = logging.getLogger("fotoflo.store")
 
 #: `PRAGMA user_version` of a current database; opening an older one runs the missing steps.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: SQLite's page cache per connection (KiB). Each reading thread has its own connection, and each cache
 #: fills as the project grows, so a long day's server memory grew with its images until every cache was
@@ -126,6 +126,20 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "UPDATE projects SET image_count = (SELECT count(*) FROM images i WHERE i.project = projects.name)",
         "CREATE INDEX images_by_project_seq_filters ON images (project, seq DESC, rating, flag, label)",
         "DROP INDEX images_by_project_seq",
+    ),
+    # v5: favourites per person (`by_key` who, stably: a guest, a token, the local user; `by_name` as shown;
+    # `seq` the feed entry that marked it: the order they were marked in).
+    5: (
+        """CREATE TABLE favorites (
+            project  TEXT NOT NULL REFERENCES projects(name),
+            image_id TEXT NOT NULL REFERENCES images(id),
+            by_key   TEXT NOT NULL,
+            by_name  TEXT NOT NULL,
+            at       TEXT NOT NULL,
+            seq      INTEGER NOT NULL,
+            PRIMARY KEY (project, image_id, by_key)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX favorites_by_person ON favorites (project, by_key)",
     ),
 }
 

@@ -19,8 +19,10 @@ from postgrest.exceptions import APIError
 from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion, new_id
 from dashboard.store import (
     EDIT_OPS,
+    MAX_BY_KEY_CHARS,
     CollectionDeleted,
     CollectionEdit,
+    Favorite,
     ImageFilters,
     InvalidValue,
     NotInCollection,
@@ -36,7 +38,7 @@ from dashboard.supabase import sync_client
 from dashboard.timeutil import utc_now_iso
 
 #: The `fotoflo_schema_version()` these migrations create; a project at another version is refused.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 IDS_PER_REQUEST = 100  # ids in one `in.(…)` filter: keeps the URL short
 PAGE_ROWS = 1000  # Supabase's PostgREST returns at most this many rows a request (its "Max rows")
 _VERSION_FIELDS = (
@@ -296,6 +298,52 @@ class SupabaseStore:
             self._client.table("fotoflo_collections").select("*").eq("id", collection_id).eq("project", project)
         )
         return _collection_row(rows[0]) if rows else None
+
+    # -- favourites per person (`dashboard.store.Favorites`) ------------------------------------
+
+    def set_favorite(
+        self, project: str, image_id: str, *, by: str, by_key: str, favorite: bool
+    ) -> tuple[Favorite | None, Change | None]:
+        result = self._rpc(
+            "fotoflo_set_favorite",
+            p_project=project,
+            p_image_id=image_id,
+            p_by=clean_name(by),
+            p_by_key=clean_name(by_key[:MAX_BY_KEY_CHARS]),
+            p_favorite=favorite,
+            p_now=utc_now_iso(),
+        )
+        stored = result["favorite"]
+        return (Favorite(**stored) if stored else None), _change(result["change"])
+
+    def list_favorites(self, project: str, *, by_key: str | None = None, by: str | None = None) -> list[Favorite]:
+        self._require(project)
+        query = self._client.table("favorites").select("image_id,by_name,by_key,at").eq("project", project)
+        if by_key is not None:
+            query = query.eq("by_key", by_key)
+        if by is not None:
+            query = query.eq("by_name", by)
+        rows: list[dict[str, Any]] = []
+        while True:  # pages of at most PostgREST's max rows
+            page = self._rows(query.order("seq").offset(len(rows)).limit(PAGE_ROWS))  # as they were marked
+            rows += page
+            if len(page) < PAGE_ROWS:
+                break
+        return [Favorite(r["image_id"], r["by_name"], r["by_key"], r["at"]) for r in rows]
+
+    def submit_favorites(
+        self, project: str, name: str, image_ids: Sequence[str], *, by: str
+    ) -> tuple[CollectionRecord, list[Change]]:
+        result = self._rpc(
+            "fotoflo_submit_favorites",
+            p_project=project,
+            p_name=clean_name(name),
+            p_image_ids=_unique(image_ids),
+            p_by=by,
+            p_id=new_id(),
+            p_now=utc_now_iso(),
+        )
+        return _collection(result["collection"]), [Change.from_dict(c) for c in result["changes"]]
 
     def list_collections(self, project: str) -> list[CollectionRecord]:
         rows: list[dict[str, Any]] = []

@@ -1,4 +1,4 @@
--- Fotoflo on Supabase, 7/7: a preview made after its image was published is announced on the feed.
+-- Fotoflo on Supabase, 7/8: a preview made after its image was published is announced on the feed.
 -- Idempotent (CREATE OR REPLACE).
 --
 -- A large JPEG is published as soon as its thumbnail exists; its preview is made right after, and

@@ -13,7 +13,7 @@ from dashboard.auth import Access, Action, AuthStore, ConfigError, Role, SQLiteA
 from dashboard.auth.access import SESSION_COOKIE, AuthRefused, SignIn
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import MIN_ROLE, OPEN, Principal
-from dashboard.auth.store import check_password, hash_password
+from dashboard.auth.store import Guest, check_password, hash_password
 from dashboard.backends import open_store
 from dashboard.cli import main
 from dashboard.config import Settings
@@ -168,6 +168,48 @@ def test_revoking_ends_the_sessions_it_signed_in(store: AuthStore) -> None:
     assert store.find_session(session) is None
     stale, _ = store.create_session("token", token.id, time.time() - 1)
     assert store.find_session(stale) is None
+
+
+def test_a_link_s_session_may_act_as_a_named_guest(access: Access, store: AuthStore) -> None:
+    share, link = store.create_share(project="p", role=Role.CLIENT, name="Proofs")
+    anna = Guest.named("  Anna \t Berg ", "anna@example.com")
+    assert (anna.name, anna.email) == ("Anna Berg", "anna@example.com")
+    _, as_anna = access.open_share(link, None, "c", anna)
+    _, as_ben = access.open_share(link, None, "c", Guest.named("Anna Berg"))  # the same name, another person
+    _, unnamed = access.open_share(link, None, "c")
+    found = store.find_session(as_anna.session)
+    assert found is not None and found.guest == anna
+    a, b, plain = (access.authenticate(None, s.session, "c").principal for s in (as_anna, as_ben, unnamed))
+    assert a is not None and b is not None and plain is not None
+    assert (a.name, a.guest, a.kind, a.id, a.role) == ("Anna Berg", anna.id, "share", share.id, Role.CLIENT)
+    assert a.key != b.key and a.name == b.name and a.key.startswith("guest:")
+    assert (plain.name, plain.guest, plain.key) == ("Proofs", None, f"share:{share.id}")
+    for name, email in (("", None), ("x" * 101, None), ("Anna", "not an address"), ("Anna", "@example.com")):
+        with pytest.raises(ValueError):
+            Guest.named(name, email)
+    assert Guest.named("Anna", " ").email is None
+
+
+def test_a_v1_auth_file_s_sessions_learn_guests(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "auth.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE sessions (hash TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,"
+            " csrf TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL);"
+            "INSERT INTO sessions VALUES ('h', 'token', 't1', 'c', 0, 9e18); PRAGMA user_version = 1;"
+        )
+    store = SQLiteAuthStore(path)
+    try:
+        secret, _ = store.create_session("share", "s1", time.time() + 60, Guest.named("Anna"))
+        found = store.find_session(secret)
+        assert found is not None and found.guest is not None and found.guest.name == "Anna"
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 2  # the old session kept
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

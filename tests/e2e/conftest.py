@@ -52,10 +52,13 @@ class Console:
 
 @pytest.fixture
 def open_page(browser: object) -> Iterator[Callable[..., object]]:
-    """Open a fresh page (own context) at a URL; returns the Playwright page with `.console`."""
+    """Open a fresh page (own context) at a URL; returns the Playwright page with `.console`.
+
+    `guest`: the name to give on a share link's guest form.
+    """
     contexts = []
 
-    def open_(url: str, *, width: int = 1280, height: int = 800) -> object:
+    def open_(url: str, *, width: int = 1280, height: int = 800, guest: str | None = None) -> object:
         context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
         contexts.append(context)
         page = context.new_page()
@@ -64,6 +67,9 @@ def open_page(browser: object) -> Iterator[Callable[..., object]]:
         page.on("pageerror", lambda e: console.errors.append(str(e)))
         page.console = console
         page.goto(url)
+        if guest is not None:  # a client's share link asks a new browser for its guest's name first
+            page.fill("input[name=name]", guest)
+            page.click("[data-testid=guest-open]")
         page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=20_000)
         return page
 

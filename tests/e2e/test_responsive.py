@@ -152,7 +152,7 @@ def test_sign_in_and_share_link_pages(server_factory: ServerFactory, tmp_path: P
         audit(login, "sign-in", badge=False)
     finally:
         login.close()
-    share = open_page(server.url + link["path"], width=PHONE[0], height=PHONE[1])
+    share = open_page(server.url + link["path"], width=PHONE[0], height=PHONE[1], guest="Anna")
     wait_until(lambda: share.locator(f"{POOL} [data-image-id]").count() == 2, timeout_s=15)
     audit(share, "share-link")
     assert not share.console.errors, share.console.errors

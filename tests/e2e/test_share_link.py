@@ -56,7 +56,7 @@ def test_login_and_a_client_s_share_link_in_the_browser(
             context.close()
 
         # The client's link: Collection mode on the collection's images alone, and their rating sticks.
-        client = open_page(server.url + link["path"])
+        client = open_page(server.url + link["path"], guest="Anna")
         assert "mode=collection" in client.url
         wait_until(lambda: sorted(pool_ids(client)) == sorted(ids[:2]), timeout_s=15)
         client.locator(f"{POOL} [data-image-id='{ids[0]}']").hover()

@@ -154,6 +154,12 @@ TABLE = [
     Call("GET", P + "/images/{image_id}/versions", lambda w: w.api(f"/images/{w.image['id']}/versions"), Role.VIEWER),
     Call("POST", P + "/images/{image_id}/rating", lambda w: w.api(f"/images/{w.image['id']}/rating"), Role.CLIENT,
          body=lambda w: {"rating": 3}),
+    # Favourites are the caller's own: marking needs a client; the list answers a viewer (their own, none).
+    Call("PUT", P + "/images/{image_id}/favorite", lambda w: w.api(f"/images/{w.image['id']}/favorite"), Role.CLIENT),
+    Call("DELETE", P + "/images/{image_id}/favorite", lambda w: w.api(f"/images/{w.image['id']}/favorite"),
+         Role.CLIENT),
+    Call("GET", P + "/favorites", lambda w: w.api("/favorites"), Role.VIEWER),
+    Call("POST", P + "/favorites/submit", lambda w: w.api("/favorites/submit"), Role.CLIENT, 201),
     Call("POST", P + "/upload", lambda w: w.api("/upload"), Role.EDITOR, 201, files=True),
     Call("GET", P + "/changes", lambda w: w.api("/changes"), Role.VIEWER),
     Call("GET", P + "/events", lambda w: w.api("/events?heartbeat=0.5"), Role.VIEWER),
