@@ -20,8 +20,8 @@ from collections.abc import Callable
 from tornado.concurrent import future_add_done_callback
 
 from dashboard.auth.access import Scope
-from dashboard.auth.roles import Action
-from dashboard.events import IMAGE_CREATED, IMAGE_UPDATED, Change
+from dashboard.auth.roles import EDIT_ANY_COLLECTION, Action, Principal
+from dashboard.events import FAVORITE_CHANGED, FAVORITES_SUBMITTED, IMAGE_CREATED, IMAGE_UPDATED, Change
 from dashboard.http.base import ApiError
 from dashboard.http.images import MAX_PAGE
 from dashboard.http.project import ProjectHandler
@@ -34,6 +34,15 @@ SSE_MAX_BACKLOG = 1000  # batches queued for one slow client before it is cut of
 SSE_MAX_BUFFER_BYTES = 1024 * 1024  # bytes written but not yet taken by one client's socket: then it is cut off
 SSE_FRAME_REUSE_S = 30.0  # an encoded event is sent to other streams for this long (see _Frames)
 SSE_FRAMES_KEPT = 4096  # encoded events kept at most
+
+#: Entries about one person's favourites: sent only to those who see everyone's (editors and owners),
+#: as `GET …/favorites` shows them; a guest never learns who else is on the link, or what they chose.
+PERSONAL = frozenset({FAVORITE_CHANGED, FAVORITES_SUBMITTED})
+
+
+def sees_personal(principal: Principal, project: str) -> bool:
+    role = principal.role_in(project)
+    return role is not None and role >= EDIT_ANY_COLLECTION
 
 
 class ChangesHandler(ProjectHandler):
@@ -50,6 +59,8 @@ class ChangesHandler(ProjectHandler):
         scope = await self.scope(project, fresh=True)
         if scope is not None:
             changes = [c for c in changes if scope.shows(c)]
+        if not sees_personal(self.principal, project):
+            changes = [c for c in changes if c.kind not in PERSONAL]
         self.write_json({"changes": [self.app.wire.change(c, scope) for c in changes], "last_seq": last})
 
 
@@ -118,6 +129,7 @@ class EventsHandler(ProjectHandler):
         # comes: waking a task per stream and event was most of the fan-out's cost. A link to one
         # collection filters each batch first (a store read), on this handler's task.
         self._direct = self.principal.collection_id is None
+        self._personal = sees_personal(self.principal, project)
         self._flushing = self._closed = False
         # Bytes handed to tornado, and how many of them the socket has taken (as far as the last
         # completed flush tells): the difference is this stream's buffer, bounded by SSE_MAX_BUFFER_BYTES.
@@ -179,7 +191,10 @@ class EventsHandler(ProjectHandler):
     def _send_changes(self, batch: list[Change], scope: Scope | None = None) -> None:
         # An image deleted since its `image.created` or `.updated`: its `image.deleted` comes later in the feed.
         gone = (IMAGE_CREATED, IMAGE_UPDATED)
-        shown = [c for c in batch if c.image is not None or c.kind not in gone]
+        shown = [
+            c for c in batch
+            if (c.image is not None or c.kind not in gone) and (self._personal or c.kind not in PERSONAL)
+        ]  # fmt: skip
         if scope is None:
             frames = [_FRAMES.get(c, self._frame) for c in shown]
         else:

@@ -209,6 +209,29 @@ def test_a_guest_sees_their_own_and_owners_and_editors_everyone_s(
     assert_json_error(owner.get(f"{server.url}/api/projects/no-such-project/favorites"), 404, "unknown_project")
 
 
+def test_a_guest_s_feed_tells_no_one_s_favourites(server: Server, owner: httpx.Client) -> None:
+    """Who else is on the link and what they chose stays with the photographer (as `GET /favorites` does)."""
+    [image] = new_images(owner, server, 1)
+    link = make_link(owner, server)
+    with guest(server, link, "Anna") as anna, guest(server, link, "Ben") as ben:
+        with sse(server.api("/events"), headers=owner.headers) as photographer, sse(
+            server.api("/events"), headers={"Cookie": f"{SESSION_COOKIE}={ben.client.cookies[SESSION_COOKIE]}"}
+        ) as bens_page:
+            assert anna.mark(image).status_code == 200
+            assert next_of(photographer, FAVORITE_CHANGED)["by"] == "Anna"
+            assert ben.client.post(server.api("/favorites/submit"), json={}, headers=ben.csrf).status_code == 201
+            assert next_of(photographer, FAVORITES_SUBMITTED)["by"] == "Ben"
+            new_images(owner, server, 1)  # after them in the feed: what Ben's page gets up to it
+            seen = [bens_page.next().event]
+            while seen[-1] != "image.created":
+                seen.append(bens_page.next().event)
+        assert seen == [COLLECTION_SAVED, "image.created"], seen  # his own collection, then the new image
+        changes = ben.client.get(server.api("/changes")).json()["changes"]
+        assert not [c for c in changes if c["kind"] in (FAVORITE_CHANGED, FAVORITES_SUBMITTED)]
+    listed = owner.get(server.api("/changes")).json()["changes"]
+    assert {c["kind"] for c in listed} >= {FAVORITE_CHANGED, FAVORITES_SUBMITTED}
+
+
 def test_sending_the_picks_saves_a_collection_named_after_the_guest_and_tells_the_photographer(
     auth_server: AuthServer, server: Server, owner: httpx.Client
 ) -> None:

@@ -273,7 +273,8 @@ def test_remote_catches_up_after_a_restart_counting_each_image_once(server_facto
         listed = httpx.get(again.api("/images"), timeout=10).json()
         assert ids(live.images) == [i["id"] for i in listed["images"]], "each image once, newest first"
         assert live.count == listed["total"] and live.last_seq == listed["last_seq"]
-        assert states[:2] == [True, False] and states[-1] is True
+        # Down while the server was, up again after (it may have connected before the watch was set).
+        assert False in states and states[-1] is True
 
         (server.watch / "after.jpg").write_bytes(small_jpeg(5))
         wait_until(lambda: live.count == 4, timeout_s=30)
