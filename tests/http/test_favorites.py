@@ -214,9 +214,12 @@ def test_a_guest_s_feed_tells_no_one_s_favourites(server: Server, owner: httpx.C
     [image] = new_images(owner, server, 1)
     link = make_link(owner, server)
     with guest(server, link, "Anna") as anna, guest(server, link, "Ben") as ben:
-        with sse(server.api("/events"), headers=owner.headers) as photographer, sse(
-            server.api("/events"), headers={"Cookie": f"{SESSION_COOKIE}={ben.client.cookies[SESSION_COOKIE]}"}
-        ) as bens_page:
+        with (
+            sse(server.api("/events"), headers=owner.headers) as photographer,
+            sse(
+                server.api("/events"), headers={"Cookie": f"{SESSION_COOKIE}={ben.client.cookies[SESSION_COOKIE]}"}
+            ) as bens_page,
+        ):
             assert anna.mark(image).status_code == 200
             assert next_of(photographer, FAVORITE_CHANGED)["by"] == "Anna"
             assert ben.client.post(server.api("/favorites/submit"), json={}, headers=ben.csrf).status_code == 201
