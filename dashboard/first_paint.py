@@ -194,7 +194,7 @@ def first_paint_html(project: str, page: dict[str, Any], page_size: int, lang: s
         f'<label class="ff-button">{tr("upload.button")}</label>'
         f'<span class="ff-live" data-state="connecting">{tr("live.connecting")}</span>'
         f'<select class="ff-select ff-lang" title="{tr("language.label")}" disabled>'
-        f'<option>{tr("language.name")}</option></select></header>'
+        f"<option>{tr('language.name')}</option></select></header>"
     )
     tiles = "".join(_tile(image, eager=n < EAGER_TILES) for n, image in enumerate(page["images"]))
     adopt = {"project": project, "query": f"limit={page_size}", "page": page}
