@@ -1,21 +1,22 @@
 // The page's language: the catalogue dashboard/i18n.py chose for this page (sent with it, as the
-// component's `lang` and `catalogue`), its strings by key, and numbers and dates in its locale.
+// component's `lang` and `catalogue`), its strings by key, and numbers and dates in its locale: the
+// browser's own for that language if it has one (en-GB, de-AT), else the language's.
 // A catalogue entry is a string with `{name}` placeholders, or plural forms ({"one": …, "other": …})
 // chosen by `n` with Intl.PluralRules. A key missing from the catalogue shows as itself.
 
 let LANG = "en";
+let LOCALE = "en";
 let CATALOGUE = {};
 let PLURALS = new Intl.PluralRules("en");
 let NUMBERS = new Intl.NumberFormat("en");
-let DATES = new Intl.DateTimeFormat("en", { dateStyle: "medium", timeStyle: "short" });
 
 // Use `catalogue` (the language `lang`'s) from now on.
 export function setLanguage(lang, catalogue) {
   LANG = lang || "en";
+  LOCALE = (navigator.languages || []).find((tag) => tag.split("-")[0].toLowerCase() === LANG) || LANG;
   CATALOGUE = catalogue || {};
-  PLURALS = new Intl.PluralRules(LANG);
-  NUMBERS = new Intl.NumberFormat(LANG);
-  DATES = new Intl.DateTimeFormat(LANG, { dateStyle: "medium", timeStyle: "short" });
+  PLURALS = new Intl.PluralRules(LOCALE);
+  NUMBERS = new Intl.NumberFormat(LOCALE);
 }
 
 export function language() {
@@ -34,12 +35,14 @@ export function t(key, vars = {}) {
   });
 }
 
-export function formatNumber(n) {
-  return NUMBERS.format(n);
+// `n` as the locale writes it; `options` as Intl.NumberFormat's (e.g. fraction digits).
+export function formatNumber(n, options = null) {
+  return options ? new Intl.NumberFormat(LOCALE, options).format(n) : NUMBERS.format(n);
 }
 
+// A date and time, numeric, as the locale writes them ("12/7/2026, 2:05:33 PM", "7.12.2026, 14:05:33").
 export function formatDate(date) {
-  return DATES.format(date);
+  return date.toLocaleString(LOCALE);
 }
 
 // The language switch of the header: a labelled select of `languages` ([code, name] pairs), showing
