@@ -37,12 +37,12 @@ def app_for_session(app: Any) -> pn.viewable.Viewable:
     cookies = dict(pn.state.cookies or {})
     project = str(query.get("project") or app.settings.project)
     project = page_project(app.access, cookies, project)
+    lang = page_language(cookies)
     if mode == "dashboard" and page_sees_whole_project(app.access, cookies, project):
         _log_session(project, mode)
-        return dashboard_page(app, project)
+        return dashboard_page(app, project, lang)
     mode = mode if mode in MODES else "grid"
     heartbeat_s = page_heartbeat_s(app.settings.heartbeat_s)
-    lang = page_language(cookies)
     gallery = Gallery(app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True, lang=lang)
     if mode == "grid" and pn.state.curdoc is not None:
         # Single mode's first page is in the HTML, painted long before the bundles have run (first_paint.py).
@@ -53,8 +53,7 @@ def app_for_session(app: Any) -> pn.viewable.Viewable:
 
 def page_language(cookies: dict[str, str]) -> str:
     """The language of this session's page: its `fotoflo_lang` cookie's, else its `Accept-Language`'s."""
-    headers = pn.state.headers or {} if pn.state.curdoc is not None else {}
-    accept = headers.get("Accept-Language")
+    accept = (pn.state.headers or {}).get("Accept-Language")
     return i18n.negotiate(accept if isinstance(accept, str) else None, cookies.get(i18n.COOKIE))
 
 
