@@ -29,7 +29,8 @@ export function formatTime(iso) {
 }
 
 export function formatBytes(n) {
-  if (n >= 1 << 20) return t("bytes.mb", { size: formatNumber(n / (1 << 20), { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
+  const oneDecimal = { minimumFractionDigits: 1, maximumFractionDigits: 1 };
+  if (n >= 1 << 20) return t("bytes.mb", { size: formatNumber(n / (1 << 20), oneDecimal) });
   if (n >= 1 << 10) return t("bytes.kb", { size: Math.round(n / (1 << 10)) });
   return t("bytes.b", { size: n });
 }

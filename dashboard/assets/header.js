@@ -1,5 +1,5 @@
-// The header: the project's name and image count, the mode switch, the filters, the Upload button and
-// the Live badge. The wall's header keeps only the name, the count and the badge. On a narrow screen it
+// The header: the project's name and image count, the mode switch, the filters, the Upload button, the
+// Live badge and the language switch. The wall's header keeps only the name, the count and the badge. On a narrow screen it
 // wraps (gallery.css): the name, Upload and the badge stay on the first row, the rest goes below.
 
 import { h } from "./dom.js";
@@ -13,8 +13,9 @@ const filterRatings = () => [["", t("filter.rating.any")],
   ...[1, 2, 3, 4].map((n) => [String(n), t("filter.rating.at_least", { n })]), ["5", t("filter.rating.five")]];
 
 export class Header {
-  // `upload`, `badge`, `language`: the uploader's button, the stream's badge and the language switch; `filter`: the filter the
-  // selects show first; `onMode(mode)`: a mode picked; `onFilter(name, value)`: a filter picked.
+  // `upload`, `badge`, `language`: the uploader's button, the stream's badge and the language switch (i18n.js),
+  // shown here; `filter`: the filter the selects show first; `onMode(mode)`: a mode picked; `onFilter(name,
+  // value)`: a filter picked.
   constructor({ project, mode, upload, badge, language, filter, onMode, onFilter }) {
     const wall = mode === "wall";
     this.selects = {}; // the filters' selects by name (none on the wall)

@@ -41,7 +41,8 @@ export class Lightbox {
       ["lightbox.aperture", exif.f_number ? `f/${formatNumber(exif.f_number)}` : null],
       ["lightbox.iso", exif.iso ? formatNumber(exif.iso) : null],
       ["lightbox.focal_length", exif.focal_length_mm ? `${formatNumber(exif.focal_length_mm)} mm` : null],
-      ["lightbox.size", `${formatNumber(image.width)} × ${formatNumber(image.height)} · ${formatBytes(image.size_bytes)} · ${image.format}`],
+      ["lightbox.size",
+        `${formatNumber(image.width)} × ${formatNumber(image.height)} · ${formatBytes(image.size_bytes)} · ${image.format}`],
     ];
     lb.meta.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: String(v) })]));
     this.showRating(image);
@@ -105,7 +106,8 @@ export class Lightbox {
     lb.rating = ratingControl({ rating: 0, flag: "none", label: "none" });
     lb.labels = h("div", { class: "ff-labels", "data-testid": "label" }, ...LABEL_NAMES.map((label) =>
       h("button", { class: `ff-swatch ff-label-${label}`, "data-set-label": label,
-        title: t(`label.${label}`), "aria-label": label === "none" ? t("label.none") : t("lightbox.label", { label: t(`label.${label}`) }) })));
+        title: t(`label.${label}`),
+        "aria-label": label === "none" ? t("label.none") : t("lightbox.label", { label: t(`label.${label}`) }) })));
     const marks = h("div", { class: "ff-lb-marks" }, lb.rating, lb.labels);
     marks.addEventListener("click", (e) => { if (this.id) this.gallery.marks.fromClick(e, this.id); });
     lb.prev = h("button", { class: "ff-lb-nav ff-lb-prev", "aria-label": t("lightbox.newer"), text: "‹", onclick: () => this.step(-1) });
