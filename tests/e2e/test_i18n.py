@@ -42,7 +42,7 @@ def test_the_gallery_in_german_and_the_switch_to_english(server_factory: ServerF
         page.wait_for_selector(f"{BADGE}[data-state=live]", timeout=20_000)
         assert page.evaluate("() => document.documentElement.lang") == "de"
         assert page.locator("[data-testid=image-count]").inner_text() == "3 Bilder"
-        assert page.locator(BADGE).inner_text() == "Live"
+        assert page.locator(BADGE).text_content() == "Live"
         assert page.locator(BADGE).get_attribute("title") == "Verbunden: neue Bilder erscheinen sofort"
         assert page.locator(UPLOAD_LABEL).inner_text().strip() == "Hochladen"
         assert page.locator("[data-testid=mode] [data-mode=grid]").inner_text() == "Einzeln"
