@@ -193,7 +193,7 @@ export class Pool {
   selectionChanged() {
     const g = this.gallery;
     const n = this.selection.size;
-    this.selCount.textContent = t("pool.selected", { n });
+    this.selCount.textContent = t("pool.selected", { n: String(n) }); // digits alone, as programs read it back
     this.saveButton.disabled = n === 0;
     this.updateSelectNew();
     g.collections?.updateAddButton();
