@@ -27,8 +27,10 @@ import jinja2
 from markupsafe import Markup
 from panel.io.resources import BASE_TEMPLATE
 
+from dashboard import i18n
 from dashboard.auth.access import SESSION_COOKIE
 from dashboard.auth.roles import Action
+from dashboard.events import LABELS
 from dashboard.http.images import images_page
 from dashboard.store import ImageFilters, UnknownProject
 
@@ -139,19 +141,23 @@ _CSS = (ASSETS / "gallery.css").read_text(encoding="utf-8").replace(":host {", f
     f"#{FIRST_ID} .ff-box img {{ opacity: 1; transition: none; }}\n"
 )
 
-# The header as header.js makes it (same elements, so the same height): a picture of it, inert.
+# The header as header.js makes it (same elements, so the same height): a picture of it, inert. Its
+# filters' titles and options, as catalogue keys (dashboard/i18n.py).
 _FILTERS = (
-    ("Show images with at least this rating", ["Any rating", "★ 1+", "★ 2+", "★ 3+", "★ 4+", "★ 5"]),
-    ("Show picks, rejects or unflagged images", ["Any flag", "Picks", "Rejected", "Unflagged"]),
-    ("Show images with this colour label", ["Any label", "No label", "red", "yellow", "green", "blue", "purple"]),
+    ("filter.rating.title", ["filter.rating.any", *["filter.rating.at_least"] * 4, "filter.rating.five"]),
+    ("filter.flag.title", ["filter.flag.any", "filter.flag.pick", "filter.flag.reject", "filter.flag.none"]),
+    ("filter.label.title", ["filter.label.any", *(f"label.{name}" for name in ("none", *LABELS))]),
 )
 
 
-def install_first_paint(doc: Any, app: Any, cookies: dict[str, str], project: str, page_size: int) -> bool:
+def install_first_paint(
+    doc: Any, app: Any, cookies: dict[str, str], project: str, page_size: int, lang: str = i18n.DEFAULT
+) -> bool:
     """Make `doc`'s page paint the first `page_size` tiles of `project` as this session may see them.
 
-    `cookies` are the session's (the share link or sign-in it came with). False, and the page as
-    Panel makes it, when the session may not view the project or the project does not exist.
+    `cookies` are the session's (the share link or sign-in it came with); `lang` the page's language.
+    False, and the page as Panel makes it, when the session may not view the project or the project
+    does not exist.
     """
     principal = app.access.page_principal(cookies.get(SESSION_COOKIE))
     if principal is None or not principal.may(Action.VIEW, project):
@@ -161,32 +167,40 @@ def install_first_paint(doc: Any, app: Any, cookies: dict[str, str], project: st
     except UnknownProject:
         return False
     doc.template = _TEMPLATE
-    doc.template_variables.update(ff_base=BASE_TEMPLATE, ff_first=first_paint_html(project, page, page_size))
+    doc.template_variables.update(ff_base=BASE_TEMPLATE, ff_first=first_paint_html(project, page, page_size, lang))
     return True
 
 
-def first_paint_html(project: str, page: dict[str, Any], page_size: int) -> str:
-    """The painted tiles of `page` (an images API answer), their stylesheet and the JSON to adopt."""
+def first_paint_html(project: str, page: dict[str, Any], page_size: int, lang: str = i18n.DEFAULT) -> str:
+    """The painted tiles of `page` (an images API answer), their stylesheet and the JSON to adopt, in `lang`."""
     e = _escape
+
+    def tr(key: str, **values: Any) -> str:
+        return e(i18n.t(lang, key, **values))
+
     total = int(page.get("total") or len(page["images"]))
-    count = f"{total:,} image{'' if total == 1 else 's'}"
     selects = "".join(
-        f'<select class="ff-select" title="{e(title)}" disabled>'
-        + "".join(f"<option>{e(text)}</option>" for text in options)
+        f'<select class="ff-select" title="{tr(title)}" disabled>'
+        + "".join(f"<option>{tr(key, n=n)}</option>" for n, key in enumerate(options))
         + "</select>"
         for title, options in _FILTERS
     )
     header = (
-        f'<header class="ff-header"><h1 class="ff-title">{e(project)}</h1><span class="ff-count">{e(count)}</span>'
-        '<div class="ff-modes" data-value="grid"><button data-mode="grid">Single</button>'
-        '<button data-mode="collection">Collection</button></div>'
+        f'<header class="ff-header"><h1 class="ff-title">{e(project)}</h1>'
+        f'<span class="ff-count">{tr("header.count", n=total)}</span>'
+        f'<div class="ff-modes" data-value="grid"><button data-mode="grid">{tr("mode.single")}</button>'
+        f'<button data-mode="collection">{tr("mode.collection")}</button></div>'
         f'<span class="ff-filters">{selects}</span><span class="ff-spacer"></span>'
-        '<label class="ff-button">Upload</label>'
-        '<span class="ff-live" data-state="connecting">Connecting</span></header>'
+        f'<label class="ff-button">{tr("upload.button")}</label>'
+        f'<span class="ff-live" data-state="connecting">{tr("live.connecting")}</span>'
+        f'<select class="ff-select ff-lang" title="{tr("language.label")}" disabled>'
+        f"<option>{tr('language.name')}</option></select></header>"
     )
     tiles = "".join(_tile(image, eager=n < EAGER_TILES) for n, image in enumerate(page["images"]))
     adopt = {"project": project, "query": f"limit={page_size}", "page": page}
     return (
+        # The page's language before anything is painted (Panel's template says `lang="en"`).
+        f"<script>document.documentElement.lang = {json.dumps(lang)};</script>"
         f"<style>{_CSS}</style>"
         f'<div id="{FIRST_ID}" data-testid="first-page" aria-busy="true">'
         f'<div class="ff-root ff-mode-grid">{header}<main class="ff-body"><div class="ff-main">'

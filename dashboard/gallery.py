@@ -19,6 +19,7 @@ import param
 from panel.custom import JSComponent
 from panel.viewable import Viewer
 
+from dashboard import i18n
 from dashboard.events import FLAGS, LABELS
 from dashboard.live.model import LiveImages
 
@@ -144,6 +145,20 @@ class LiveGallery(JSComponent):
     label: Any = param.Selector(
         default=None, objects=[None, *LABELS], doc="The colour label filter ('none': no label); None: any."
     )
+    lang: Any = param.Selector(
+        default=i18n.DEFAULT, objects=list(i18n.LANGUAGES), doc="The page's language; the switch in the page sets it."
+    )
+    catalogue = param.Dict(
+        default={}, doc="The strings of `lang` (its catalogue, dashboard/i18n.py), sent with the page."
+    )
+    languages = param.List(default=[], doc="[code, name] of every language the switch offers.")
+
+    def __init__(self, **params: Any) -> None:
+        params.setdefault("catalogue", i18n.catalogue(params.get("lang", i18n.DEFAULT)))
+        params.setdefault("languages", [[code, i18n.t(code, "language.name")] for code in i18n.LANGUAGES])
+        super().__init__(**params)
+        # The switch picked another language: its strings go to the page, which starts again with them.
+        self.param.watch(lambda e: setattr(self, "catalogue", i18n.catalogue(e.new)), "lang")
 
     # main.js and the modules it imports (one object per concern, see its header), joined: see esm_bundle.
     _esm = esm_bundle(ASSETS / "main.js")
@@ -209,6 +224,11 @@ class Gallery(Viewer):
         bounds=(0.5, 30),
         doc="Seconds between the heartbeats the page asks of the server (a served page: `--heartbeat-s`, at most 1.5).",
     )
+    lang: Any = param.Selector(
+        default=i18n.DEFAULT,
+        objects=list(i18n.LANGUAGES),
+        doc="The page's language ('en', 'de'); a served page's follows Accept-Language and the page's switch.",
+    )
 
     def __init__(
         self, *, live: LiveImages | None = None, sync_url: bool = False, token: str | None = None, **params: Any
@@ -235,16 +255,17 @@ class Gallery(Viewer):
             page_size=_page_size(self.mode),
             heartbeat_s=self.heartbeat_s,
             sync_url=sync_url,
+            lang=self.lang,
             **{name: getattr(self, name) for name in FILTERS},
             **self._sizing(),
         )
         self._view.param.watch(self._on_state, "state")
         # The browser reports what the user did; setting these here changes the page.
-        for name in ("selected", "selection", "collection", "mode", *FILTERS):
+        for name in ("selected", "selection", "collection", "mode", "lang", *FILTERS):
             self._view.param.watch(lambda e: setattr(self, e.name, e.new), name)
         self.param.watch(
             lambda *events: self._view.param.update({e.name: e.new for e in events}),
-            ["project", "heartbeat_s", *FILTERS],
+            ["project", "heartbeat_s", "lang", *FILTERS],
         )
         # The wall pages by what it shows: the page starts again as or from a wall (see main.js).
         self.param.watch(lambda e: self._view.param.update(mode=e.new, page_size=_page_size(e.new)), "mode")

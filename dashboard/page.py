@@ -7,6 +7,7 @@ from typing import Any
 
 import panel as pn
 
+from dashboard import i18n
 from dashboard.first_paint import install_first_paint
 from dashboard.gallery import MODE_ALIASES, MODES, PAGE_SIZE, Gallery, page_heartbeat_s
 from dashboard.http.pages import page_project, page_sees_whole_project
@@ -36,17 +37,24 @@ def app_for_session(app: Any) -> pn.viewable.Viewable:
     cookies = dict(pn.state.cookies or {})
     project = str(query.get("project") or app.settings.project)
     project = page_project(app.access, cookies, project)
+    lang = page_language(cookies)
     if mode == "dashboard" and page_sees_whole_project(app.access, cookies, project):
         _log_session(project, mode)
-        return dashboard_page(app, project)
+        return dashboard_page(app, project, lang)
     mode = mode if mode in MODES else "grid"
     heartbeat_s = page_heartbeat_s(app.settings.heartbeat_s)
-    gallery = Gallery(app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True)
+    gallery = Gallery(app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True, lang=lang)
     if mode == "grid" and pn.state.curdoc is not None:
         # Single mode's first page is in the HTML, painted long before the bundles have run (first_paint.py).
-        install_first_paint(pn.state.curdoc, app, cookies, project, PAGE_SIZE)
+        install_first_paint(pn.state.curdoc, app, cookies, project, PAGE_SIZE, lang)
     _log_session(project, mode)
     return pn.Column(gallery, sizing_mode="stretch_both", margin=0)
+
+
+def page_language(cookies: dict[str, str]) -> str:
+    """The language of this session's page: its `fotoflo_lang` cookie's, else its `Accept-Language`'s."""
+    accept = (pn.state.headers or {}).get("Accept-Language")
+    return i18n.negotiate(accept if isinstance(accept, str) else None, cookies.get(i18n.COOKIE))
 
 
 def _log_session(project: str, mode: str) -> None:

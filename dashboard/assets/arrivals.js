@@ -3,6 +3,7 @@
 // looks at never moves: while they are scrolled down or in the lightbox, arrivals wait behind the pill.
 
 import { LOG, h } from "./dom.js";
+import { t } from "./i18n.js";
 
 const AT_TOP_PX = 12;
 // Arrivals are told to a screen reader once a burst is over (this long without another), and at least
@@ -82,7 +83,7 @@ export class Arrivals {
     this.unannounced = 0;
     this.announceTimer = null;
     if (!n || this.gallery.destroyed) return;
-    this.announcer.textContent = `${n.toLocaleString()} new photo${n === 1 ? "" : "s"}`;
+    this.announcer.textContent = t("arrivals.announce", { n });
   }
 
   // The images of `batch` are handed to what lists them: no longer queued here.
@@ -96,7 +97,7 @@ export class Arrivals {
   }
 
   showPill(n) {
-    this.pill.textContent = `↑ ${n} new image${n === 1 ? "" : "s"}`;
+    this.pill.textContent = `↑ ${t("arrivals.pill", { n })}`;
     this.pill.hidden = n === 0;
   }
 

@@ -4,6 +4,7 @@
 
 import { h } from "./dom.js";
 import { CollectionExport } from "./export.js";
+import { t } from "./i18n.js";
 import { showMarks } from "./ratings.js";
 import { collectionTile } from "./tiles.js";
 
@@ -43,11 +44,11 @@ export class OpenCollection {
   }
 
   build(card) {
-    const back = h("button", { class: "ff-link", "data-testid": "collection-back", text: "‹ Collections",
+    const back = h("button", { class: "ff-link", "data-testid": "collection-back", text: `‹ ${t("collections.title")}`,
       onclick: () => this.panel.closeCollection() });
     // Renamed by a click, or by Enter or F2 when the keyboard is on it.
     this.nameNode = h("h2", { class: "ff-side-title ff-editable", "data-testid": "collection-title", text: card.name,
-      title: "Click to rename", tabindex: "0", "aria-keyshortcuts": "Enter F2", onclick: () => this.startRename(),
+      title: t("coll.rename"), tabindex: "0", "aria-keyshortcuts": "Enter F2", onclick: () => this.startRename(),
       onkeydown: (e) => {
         if (e.key !== "Enter" && e.key !== "F2") return;
         e.preventDefault();
@@ -58,11 +59,11 @@ export class OpenCollection {
     this.addButton = h("button", { class: "ff-button", "data-testid": "collection-add",
       onclick: () => this.addSelection() });
     const removeSelected = h("button", { class: "ff-button", "data-testid": "collection-remove-selected",
-      text: "Remove selected", onclick: () => this.removeSelection() });
+      text: t("coll.remove_selected"), onclick: () => this.removeSelection() });
     const editRow = h("div", { class: "ff-actions" }, this.addButton, removeSelected,
-      h("button", { class: "ff-button", "data-testid": "collection-duplicate", text: "Duplicate",
+      h("button", { class: "ff-button", "data-testid": "collection-duplicate", text: t("coll.duplicate"),
         onclick: () => this.duplicate() }),
-      h("button", { class: "ff-button ff-danger", "data-testid": "collection-delete", text: "Delete",
+      h("button", { class: "ff-button ff-danger", "data-testid": "collection-delete", text: t("coll.delete"),
         onclick: () => this.remove() }));
     this.grid = h("div", { class: "ff-cgrid", "data-testid": "collection-view", "data-collection-id": card.id });
     this.bindGrid();
@@ -73,7 +74,7 @@ export class OpenCollection {
 
   updateAddButton() {
     const n = this.gallery.pool.selection.size;
-    this.addButton.textContent = `Add selected (${n})`;
+    this.addButton.textContent = t("coll.add_selected", { n });
     this.addButton.disabled = n === 0;
   }
 
@@ -111,7 +112,7 @@ export class OpenCollection {
     }
     const card = this.panel.cards.get(this.id);
     const n = ids.length;
-    this.countNode.textContent = `${n} image${n === 1 ? "" : "s"}`;
+    this.countNode.textContent = t("images", { n });
     if (card) {
       this.nameNode.textContent = card.name;
       for (const [id, tile] of this.tiles) tile.classList.toggle("ff-cover", id === card.cover_image_id);
@@ -224,7 +225,7 @@ export class OpenCollection {
     try {
       this.panel.adopt(await this.gallery.api.request("PATCH", this.panel.path(`/${encodeURIComponent(this.id)}`), change));
     } catch (err) {
-      this.gallery.toast(`Could not ${change.op}: ${err.message}`);
+      this.gallery.toast(t("coll.edit_failed", { op: change.op, error: err.message }));
     }
   }
 
@@ -236,13 +237,13 @@ export class OpenCollection {
   removeSelection() {
     const ids = this.gallery.pool.selection.ordered().filter((id) => this.ids.includes(id));
     if (ids.length) this.edit({ op: "remove", image_ids: ids });
-    else this.gallery.toast("None of the selected images is in this collection");
+    else this.gallery.toast(t("coll.none_selected"));
   }
 
   startRename() {
     const card = this.panel.cards.get(this.id);
     const input = h("input", { class: "ff-input", "data-testid": "collection-rename", value: card.name,
-      "aria-label": "Collection name" });
+      "aria-label": t("coll.name") });
     let done = false;
     const finish = async (keep) => {
       if (done) return;
@@ -267,9 +268,9 @@ export class OpenCollection {
     try {
       const copy = await api.request("POST", this.panel.path(`/${encodeURIComponent(this.id)}/duplicate`), {});
       this.panel.adopt(copy);
-      this.gallery.toast(`Duplicated as “${copy.name}”`);
+      this.gallery.toast(t("coll.duplicated", { name: copy.name }));
     } catch (err) {
-      this.gallery.toast(`Could not duplicate: ${err.message}`);
+      this.gallery.toast(t("coll.duplicate_failed", { error: err.message }));
     }
   }
 
@@ -281,17 +282,17 @@ export class OpenCollection {
     try {
       panel.adopt(await api.request("DELETE", panel.path(`/${encodeURIComponent(id)}`)));
     } catch (err) {
-      this.gallery.toast(`Could not delete: ${err.message}`);
+      this.gallery.toast(t("coll.delete_failed", { error: err.message }));
       return;
     }
     panel.closeCollection();
-    this.gallery.toast(`Deleted “${name}”`, {
-      action: "Undo",
+    this.gallery.toast(t("coll.deleted", { name }), {
+      action: t("coll.undo"),
       onAction: async () => {
         try {
           panel.adopt(await api.request("POST", panel.path(`/${encodeURIComponent(id)}/undelete`)));
         } catch (err) {
-          this.gallery.toast(`Could not undo: ${err.message}`);
+          this.gallery.toast(t("coll.undo_failed", { error: err.message }));
         }
       },
       ms: UNDO_MS,

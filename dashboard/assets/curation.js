@@ -8,6 +8,7 @@
 
 import { OpenCollection } from "./collection.js";
 import { LOG, formatTime, h } from "./dom.js";
+import { t } from "./i18n.js";
 
 // The side panel of Collection mode: the save bar's target, the cards of the saved collections and
 // the one that is open. Its state is the feed's: cards and the open collection carry the version
@@ -32,9 +33,9 @@ export class CollectionsPanel {
 
   build() {
     this.list = h("div", { class: "ff-cards", "data-testid": "collections" });
-    this.emptyList = h("p", { class: "ff-side-empty", text: "No collections yet. Select images in the pool and save them." });
+    this.emptyList = h("p", { class: "ff-side-empty", text: t("collections.empty") });
     this.listView = h("div", { class: "ff-side-list" },
-      h("h2", { class: "ff-side-title", text: "Collections" }), this.emptyList, this.list);
+      h("h2", { class: "ff-side-title", text: t("collections.title") }), this.emptyList, this.list);
     this.detail = h("div", { class: "ff-side-detail", hidden: "" });
     this.root = h("aside", { class: "ff-side", "data-testid": "collections-panel" }, this.listView, this.detail);
     this.list.addEventListener("click", (e) => {
@@ -88,7 +89,7 @@ export class CollectionsPanel {
       h("span", { class: "ff-card-cover" }, cover),
       h("span", { class: "ff-card-name", "data-testid": "collection-card-name", text: card.name }),
       h("span", { class: "ff-card-meta", "data-testid": "collection-card-count",
-        text: `${card.count} image${card.count === 1 ? "" : "s"} · ${formatTime(card.updated_at)}` }));
+        text: `${t("images", { n: card.count })} · ${formatTime(card.updated_at)}` }));
     node.dataset.count = String(card.count);
     this.placeCard(node, card);
     this.renderEmpty();
@@ -142,7 +143,7 @@ export class CollectionsPanel {
   async openCollection(id) {
     const g = this.gallery;
     const body = await g.api.fetchJson(this.path(`/${encodeURIComponent(id)}`)).catch((err) => {
-      g.toast(`Cannot open the collection: ${err.message}`);
+      g.toast(t("collections.open_failed", { error: err.message }));
       return null;
     });
     if (!body) return;

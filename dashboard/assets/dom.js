@@ -1,5 +1,7 @@
 // Small helpers every module of the gallery uses: building DOM nodes, formatting, toasts.
 
+import { formatDate, formatNumber, t } from "./i18n.js";
+
 export const LOG = "[fotoflo]";
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -23,13 +25,14 @@ export function formatTime(iso) {
   if (Number.isNaN(date.getTime())) return iso;
   // EXIF times without an offset are camera-local: show them as written.
   if (!iso.endsWith("Z") && !/[+-]\d\d:\d\d$/.test(iso)) return iso.replace("T", " ");
-  return date.toLocaleString();
+  return formatDate(date);
 }
 
 export function formatBytes(n) {
-  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MB`;
-  if (n >= 1 << 10) return `${Math.round(n / (1 << 10))} KB`;
-  return `${n} B`;
+  const oneDecimal = { minimumFractionDigits: 1, maximumFractionDigits: 1 };
+  if (n >= 1 << 20) return t("bytes.mb", { size: formatNumber(n / (1 << 20), oneDecimal) });
+  if (n >= 1 << 10) return t("bytes.kb", { size: Math.round(n / (1 << 10)) });
+  return t("bytes.b", { size: n });
 }
 
 // Short messages in the corner, one with an action (Undo) if asked; each goes after `ms`.

@@ -2,6 +2,7 @@
 // whose progress the page follows.
 
 import { formatBytes, h, sleep } from "./dom.js";
+import { t } from "./i18n.js";
 
 const EXPORT_POLL_MS = 250;
 
@@ -15,13 +16,13 @@ export class CollectionExport {
       value: "0", hidden: "" });
     this.progressText = h("span", { class: "ff-muted", "data-testid": "export-status" });
     this.actions = h("div", { class: "ff-actions" },
-      h("button", { class: "ff-button", "data-testid": "collection-copy", text: "Copy names",
-        title: "Copy the filenames, to paste into Lightroom or Capture One search", onclick: () => this.copyNames() }),
+      h("button", { class: "ff-button", "data-testid": "collection-copy", text: t("exports.copy"),
+        title: t("exports.copy.title"), onclick: () => this.copyNames() }),
       h("a", { class: "ff-button", "data-testid": "collection-export-txt", text: ".txt", download: "",
         href: files("export.txt"), onclick: (e) => this.tokenDownload(e) }),
       h("a", { class: "ff-button", "data-testid": "collection-export-csv", text: "CSV", download: "",
         href: files("export.csv"), onclick: (e) => this.tokenDownload(e) }),
-      h("button", { class: "ff-button", "data-testid": "collection-export-zip", text: "ZIP of originals",
+      h("button", { class: "ff-button", "data-testid": "collection-export-zip", text: t("exports.zip"),
         onclick: () => this.exportZip() }));
     this.status = h("div", { class: "ff-export" }, this.progress, this.progressText);
   }
@@ -39,9 +40,9 @@ export class CollectionExport {
       const text = await resp.text();
       await copyText(text);
       const n = text.split("\n").filter(Boolean).length;
-      this.gallery.toast(`Copied ${n} filename${n === 1 ? "" : "s"}`);
+      this.gallery.toast(t("exports.copied", { n }));
     } catch (err) {
-      this.gallery.toast(`Could not copy: ${err.message}`);
+      this.gallery.toast(t("exports.copy_failed", { error: err.message }));
     }
   }
 
@@ -50,7 +51,7 @@ export class CollectionExport {
     const g = this.gallery;
     if (!g.model.api_token) return;
     event.preventDefault();
-    g.api.download(event.currentTarget.href, g.el).catch((err) => g.toast(`Could not export: ${err.message}`));
+    g.api.download(event.currentTarget.href, g.el).catch((err) => g.toast(t("exports.failed", { error: err.message })));
   }
 
   // The browser's own download streams the ZIP to disk (no copy in page memory); the page follows
@@ -60,7 +61,7 @@ export class CollectionExport {
     const token = crypto.getRandomValues(new Uint32Array(4)).reduce((s, n) => s + n.toString(36), "");
     const url = g.api.url(this.path(`/export.zip?progress=${token}`));
     if (g.model.api_token) {
-      g.api.download(url, g.el).catch((err) => g.toast(`Could not export: ${err.message}`));
+      g.api.download(url, g.el).catch((err) => g.toast(t("exports.failed", { error: err.message })));
     } else {
       const link = h("a", { href: url, download: "" });
       this.open.panel.detail.append(link);
@@ -69,7 +70,7 @@ export class CollectionExport {
     }
     this.progress.hidden = false;
     this.progress.value = 0;
-    this.progressText.textContent = "Preparing ZIP…";
+    this.progressText.textContent = t("exports.zip.preparing");
     const path = g.api.projectPath(`/exports/${token}`);
     for (let waited = 0; waited < 30000 || this.progress.dataset.state === "sending"; waited += EXPORT_POLL_MS) {
       await sleep(EXPORT_POLL_MS);
@@ -79,17 +80,17 @@ export class CollectionExport {
       const pct = state.size_bytes ? Math.floor((100 * state.bytes_sent) / state.size_bytes) : 100;
       this.progress.value = pct;
       this.progressText.textContent =
-        `ZIP ${pct} % · ${formatBytes(state.bytes_sent)} of ${formatBytes(state.size_bytes)}`;
+        t("exports.zip.progress", { pct, sent: formatBytes(state.bytes_sent), size: formatBytes(state.size_bytes) });
       if (state.state === "done") {
-        this.progressText.textContent = `ZIP downloaded · ${state.files} files, ${formatBytes(state.size_bytes)}`;
+        this.progressText.textContent = t("exports.zip.done", { n: state.files, size: formatBytes(state.size_bytes) });
         return;
       }
       if (state.state === "aborted") {
-        this.progressText.textContent = "ZIP download stopped before the end";
+        this.progressText.textContent = t("exports.zip.aborted");
         return;
       }
     }
-    this.progressText.textContent = "The ZIP download did not start";
+    this.progressText.textContent = t("exports.zip.failed");
   }
 }
 
@@ -105,5 +106,5 @@ async function copyText(text) {
   area.select();
   const ok = document.execCommand("copy");
   area.remove();
-  if (!ok) throw new Error("the browser refused to copy");
+  if (!ok) throw new Error(t("exports.copy_refused"));
 }

@@ -1,34 +1,39 @@
-// The header: the project's name and image count, the mode switch, the filters, the Upload button and
-// the Live badge. The wall's header keeps only the name, the count and the badge. On a narrow screen it
+// The header: the project's name and image count, the mode switch, the filters, the Upload button, the
+// Live badge and the language switch. The wall's header keeps only the name, the count and the badge. On a narrow screen it
 // wraps (gallery.css): the name, Upload and the badge stay on the first row, the rest goes below.
 
 import { h } from "./dom.js";
+import { t } from "./i18n.js";
 import { LABEL_NAMES } from "./ratings.js";
 
-const FILTER_FLAGS = [["", "Any flag"], ["pick", "Picks"], ["reject", "Rejected"], ["none", "Unflagged"]];
-const FILTER_RATINGS = [["", "Any rating"], ["1", "★ 1+"], ["2", "★ 2+"], ["3", "★ 3+"], ["4", "★ 4+"], ["5", "★ 5"]];
+// The filters' options: [value, text], in the page's language.
+const filterFlags = () => [["", t("filter.flag.any")], ["pick", t("filter.flag.pick")], ["reject", t("filter.flag.reject")],
+  ["none", t("filter.flag.none")]];
+const filterRatings = () => [["", t("filter.rating.any")],
+  ...[1, 2, 3, 4].map((n) => [String(n), t("filter.rating.at_least", { n })]), ["5", t("filter.rating.five")]];
 
 export class Header {
-  // `upload`, `badge`: the uploader's button and the stream's badge, shown here; `filter`: the filter the
-  // selects show first; `onMode(mode)`: a mode picked; `onFilter(name, value)`: a filter picked.
-  constructor({ project, mode, upload, badge, filter, onMode, onFilter }) {
+  // `upload`, `badge`, `language`: the uploader's button, the stream's badge and the language switch (i18n.js),
+  // shown here; `filter`: the filter the selects show first; `onMode(mode)`: a mode picked; `onFilter(name,
+  // value)`: a filter picked.
+  constructor({ project, mode, upload, badge, language, filter, onMode, onFilter }) {
     const wall = mode === "wall";
     this.selects = {}; // the filters' selects by name (none on the wall)
     this.count = h("span", { class: "ff-count", "data-testid": "image-count", text: "" });
     this.modes = wall ? null : h("div", { class: "ff-modes", "data-testid": "mode", "data-value": mode, role: "tablist" },
-      h("button", { "data-mode": "grid", role: "tab", text: "Single", onclick: () => onMode("grid") }),
-      h("button", { "data-mode": "collection", role: "tab", text: "Collection", onclick: () => onMode("collection") }));
+      h("button", { "data-mode": "grid", role: "tab", text: t("mode.single"), onclick: () => onMode("grid") }),
+      h("button", { "data-mode": "collection", role: "tab", text: t("mode.collection"), onclick: () => onMode("collection") }));
     this.root = h("header", { class: "ff-header" },
       // The page's one heading: the project is what the page is about (the wall hides it from sight only).
       h("h1", { class: "ff-title", text: project }), this.count,
       this.modes, wall ? null : this.filters(onFilter),
-      h("span", { class: "ff-spacer" }), wall ? null : upload, badge);
+      h("span", { class: "ff-spacer" }), wall ? null : upload, badge, language);
     this.showFilter(filter);
     if (this.modes) this.showMode(mode);
   }
 
   showCount(n, filtered) {
-    this.count.textContent = `${n.toLocaleString()} image${n === 1 ? "" : "s"}${filtered ? " (filtered)" : ""}`;
+    this.count.textContent = t(filtered ? "header.count.filtered" : "header.count", { n });
   }
 
   showMode(mode) {
@@ -50,10 +55,10 @@ export class Header {
       this.selects[name] = node;
       return node;
     };
-    const labels = [["", "Any label"], ...LABEL_NAMES.map((l) => [l, l === "none" ? "No label" : l])];
+    const labels = [["", t("filter.label.any")], ...LABEL_NAMES.map((l) => [l, t(`label.${l}`)])];
     return h("span", { class: "ff-filters" },
-      select("min_rating", "filter-rating", FILTER_RATINGS, "Show images with at least this rating"),
-      select("flag", "filter-flag", FILTER_FLAGS, "Show picks, rejects or unflagged images"),
-      select("label", "filter-label", labels, "Show images with this colour label"));
+      select("min_rating", "filter-rating", filterRatings(), t("filter.rating.title")),
+      select("flag", "filter-flag", filterFlags(), t("filter.flag.title")),
+      select("label", "filter-label", labels, t("filter.label.title")));
   }
 }

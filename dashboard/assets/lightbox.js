@@ -1,6 +1,7 @@
 // The lightbox: one image large, its EXIF and marks, stepping through the pool or an open collection.
 
 import { formatBytes, formatTime, h } from "./dom.js";
+import { formatNumber, t } from "./i18n.js";
 import { LABEL_NAMES, ratingControl, showRating } from "./ratings.js";
 
 const SWIPE_PX = 50; // a shorter move is a tap or a wobble
@@ -33,16 +34,17 @@ export class Lightbox {
     lb.download.setAttribute("download", image.filename);
     const exif = image.exif || {};
     const rows = [
-      ["Captured", formatTime(image.captured_at)],
-      ["Camera", [image.camera_make, image.camera_model].filter(Boolean).join(" ")],
-      ["Lens", exif.lens],
-      ["Exposure", exif.exposure_time ? `${exif.exposure_time} s` : null],
-      ["Aperture", exif.f_number ? `f/${exif.f_number}` : null],
-      ["ISO", exif.iso],
-      ["Focal length", exif.focal_length_mm ? `${exif.focal_length_mm} mm` : null],
-      ["Size", `${image.width} × ${image.height} · ${formatBytes(image.size_bytes)} · ${image.format}`],
+      ["lightbox.captured", formatTime(image.captured_at)],
+      ["lightbox.camera", [image.camera_make, image.camera_model].filter(Boolean).join(" ")],
+      ["lightbox.lens", exif.lens],
+      ["lightbox.exposure", exif.exposure_time ? `${exif.exposure_time} s` : null],
+      ["lightbox.aperture", exif.f_number ? `f/${formatNumber(exif.f_number)}` : null],
+      ["lightbox.iso", exif.iso ? formatNumber(exif.iso) : null],
+      ["lightbox.focal_length", exif.focal_length_mm ? `${formatNumber(exif.focal_length_mm)} mm` : null],
+      ["lightbox.size",
+        `${formatNumber(image.width)} × ${formatNumber(image.height)} · ${formatBytes(image.size_bytes)} · ${image.format}`],
     ];
-    lb.meta.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: String(v) })]));
+    lb.meta.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: String(v) })]));
     this.showRating(image);
     const ids = order || g.pool.sequence();
     const index = ids.indexOf(id);
@@ -100,16 +102,17 @@ export class Lightbox {
     lb.img = h("img", { class: "ff-lb-img" });
     lb.title = h("h2", { class: "ff-lb-title", id: "ff-lb-title" });
     lb.meta = h("dl", { class: "ff-lb-meta", "data-testid": "lightbox-exif" });
-    lb.download = h("a", { class: "ff-button", text: "Download original", "data-testid": "download" });
+    lb.download = h("a", { class: "ff-button", text: t("lightbox.download"), "data-testid": "download" });
     lb.rating = ratingControl({ rating: 0, flag: "none", label: "none" });
     lb.labels = h("div", { class: "ff-labels", "data-testid": "label" }, ...LABEL_NAMES.map((label) =>
       h("button", { class: `ff-swatch ff-label-${label}`, "data-set-label": label,
-        title: label === "none" ? "No label" : label, "aria-label": label === "none" ? "No label" : `Label ${label}` })));
+        title: t(`label.${label}`),
+        "aria-label": label === "none" ? t("label.none") : t("lightbox.label", { label: t(`label.${label}`) }) })));
     const marks = h("div", { class: "ff-lb-marks" }, lb.rating, lb.labels);
     marks.addEventListener("click", (e) => { if (this.id) this.gallery.marks.fromClick(e, this.id); });
-    lb.prev = h("button", { class: "ff-lb-nav ff-lb-prev", "aria-label": "Newer", text: "‹", onclick: () => this.step(-1) });
-    lb.next = h("button", { class: "ff-lb-nav ff-lb-next", "aria-label": "Older", text: "›", onclick: () => this.step(1) });
-    const close = h("button", { class: "ff-lb-close", "aria-label": "Close", text: "×", onclick: () => this.close() });
+    lb.prev = h("button", { class: "ff-lb-nav ff-lb-prev", "aria-label": t("lightbox.newer"), text: "‹", onclick: () => this.step(-1) });
+    lb.next = h("button", { class: "ff-lb-nav ff-lb-next", "aria-label": t("lightbox.older"), text: "›", onclick: () => this.step(1) });
+    const close = h("button", { class: "ff-lb-close", "aria-label": t("lightbox.close"), text: "×", onclick: () => this.close() });
     lb.stage = h("div", { class: "ff-lb-stage" }, lb.img, lb.prev, lb.next);
     lb.root = h("div", { class: "ff-lightbox", "data-testid": "lightbox", tabindex: "-1", hidden: "",
       role: "dialog", "aria-modal": "true", "aria-labelledby": "ff-lb-title" }, lb.stage,

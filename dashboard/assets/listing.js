@@ -4,6 +4,7 @@
 import { LOG, h } from "./dom.js";
 import { adoptFirstPage, dropPainted, handOver } from "./first.js";
 import { MAX_PAGE, RETRY_MS } from "./grid.js";
+import { t } from "./i18n.js";
 
 // The filter as the model's params give it (Python's `min_rating`, `flag`, `label`; null or 0: any), in
 // the header selects' terms ("" for any). The wall shows every image: it has no filter.
@@ -27,7 +28,7 @@ export class Listing {
     this.token = 0; // which listing a page belongs to: a new filter starts another
     this.loadingMore = false;
     this.loadFailedAt = -Infinity; // when loading a page last failed: the next try waits a little
-    this.more = h("div", { class: "ff-more", "data-testid": "loading-more", hidden: "", text: "Loading…" });
+    this.more = h("div", { class: "ff-more", "data-testid": "loading-more", hidden: "", text: t("listing.loading") });
   }
 
   get filtered() {
@@ -138,7 +139,7 @@ export class Listing {
       this.next = page.next;
       for (const image of page.images) this.append(image);
     } catch (err) {
-      g.toast(`Could not load images: ${err.message}`);
+      g.toast(t("listing.failed", { error: err.message }));
     }
     g.render();
     g.updateCount();

@@ -21,6 +21,7 @@ import { CollectionsPanel } from "./curation.js";
 import { LOG, Toasts, h } from "./dom.js";
 import { WindowedGrid } from "./grid.js";
 import { Header } from "./header.js";
+import { language, languageSwitch, setLanguage, t } from "./i18n.js";
 import { Keys } from "./keys.js";
 import { Lightbox } from "./lightbox.js";
 import { Listing, filterOf, paramOf } from "./listing.js";
@@ -32,14 +33,17 @@ import { gridTile, refreshTile } from "./tiles.js";
 import { Uploader } from "./upload.js";
 import { Wall } from "./wall.js";
 
-const EMPTY = "No images yet. Drop files here, upload, or save into the hot folder.";
-const EMPTY_WALL = "Waiting for the first image…";
+// What an empty gallery says (catalogue keys).
+const EMPTY = "empty.grid";
+const EMPTY_WALL = "empty.wall";
 
 class LiveGallery {
   constructor(model, el) {
     this.model = model;
     this.el = el;
     this.mode = model.mode; // "grid" (Single), "collection" (Collection) or "wall"
+    setLanguage(model.lang, model.catalogue); // every module's strings from now on (i18n.js)
+    if (model.sync_url) document.documentElement.lang = language(); // the page is the gallery's
     this.destroyed = false;
     this.api = new Api(model);
     this.records = new Records();
@@ -64,8 +68,9 @@ class LiveGallery {
     this.root = h("div", { class: `ff-root ff-mode-${this.mode}`, "data-testid": "gallery", tabindex: "-1" });
     this.header = new Header({ project: this.api.project, mode: this.mode, upload: this.uploader.button,
       badge: this.stream.badge, filter: this.listing.filter, onMode: (mode) => this.setMode(mode),
+      language: wall ? null : languageSwitch(this.model.languages, (lang) => { this.model.lang = lang; }),
       onFilter: (name, value) => this.pickFilter(name, value) });
-    this.empty = h("div", { class: "ff-empty", text: wall ? EMPTY_WALL : EMPTY });
+    this.empty = h("div", { class: "ff-empty", text: t(wall ? EMPTY_WALL : EMPTY) });
     // Everything but the header is the page's main landmark, the overlays (lightbox, toasts, uploads) too:
     // a screen reader's "go to main" lands on the images, and no content is outside a landmark.
     if (wall) {
@@ -75,7 +80,7 @@ class LiveGallery {
       this.root.append(this.header.root, this.main);
     } else {
       // The scroller takes the keyboard's focus (Tab reaches it; the arrows then move among the tiles, keys.js).
-      this.scroller = h("div", { class: "ff-scroll", tabindex: "0", role: "region", "aria-label": "Images",
+      this.scroller = h("div", { class: "ff-scroll", tabindex: "0", role: "region", "aria-label": t("grid.label"),
         "aria-keyshortcuts": "ArrowLeft ArrowRight ArrowUp ArrowDown Enter Space 0 1 2 3 4 5 P X U 6 7 8 9" });
       this.grid = new WindowedGrid(this, this.scroller);
       this.pool = new Pool(this);
@@ -85,7 +90,7 @@ class LiveGallery {
       const main = h("div", { class: "ff-main" }, this.pool.bar,
         h("div", { class: "ff-scroll-wrap" }, this.arrivals.pill, this.scroller));
       this.main = h("main", { class: "ff-body" }, main, this.collections.root,
-        this.uploader.list, h("div", { class: "ff-drop", text: "Drop images to upload" }), this.toasts.root,
+        this.uploader.list, h("div", { class: "ff-drop", text: t("upload.drop") }), this.toasts.root,
         this.arrivals.announcer);
       this.root.append(this.header.root, this.main);
       this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
@@ -122,7 +127,7 @@ class LiveGallery {
     const filtered = this.listing.filtered;
     this.header.showCount(n, filtered);
     this.empty.hidden = n > 0;
-    this.empty.textContent = filtered ? "No images match this filter." : this.mode === "wall" ? EMPTY_WALL : EMPTY;
+    this.empty.textContent = t(filtered ? "empty.filtered" : this.mode === "wall" ? EMPTY_WALL : EMPTY);
   }
 
   setMode(mode) {
@@ -241,7 +246,8 @@ export function render({ model, el }) {
       gallery = new LiveGallery(model, el);
     });
   };
-  for (const name of ["project", "api_base", "api_token", "page_size"]) model.on(name, again);
+  // A language picked in the page: Python sends its catalogue, and the gallery starts again in it.
+  for (const name of ["project", "api_base", "api_token", "page_size", "catalogue"]) model.on(name, again);
   model.on("mode", () => {
     if ((model.mode === "wall") === Boolean(gallery.wall)) {
       gallery.setMode(model.mode);

@@ -4,6 +4,7 @@
 // reflows.
 
 import { h } from "./dom.js";
+import { t } from "./i18n.js";
 import { showSelected } from "./tiles.js";
 
 // Which pool images are selected: click selects one, Ctrl/Cmd-click toggles, Shift-click selects
@@ -83,19 +84,19 @@ export class Pool {
   }
 
   buildSelectBar() {
-    this.selCount = h("span", { class: "ff-sel-count", "data-testid": "selection-count", text: "0 selected" });
+    this.selCount = h("span", { class: "ff-sel-count", "data-testid": "selection-count", text: t("pool.selected", { n: 0 }) });
     this.selectNewButton = h("button", { class: "ff-button", "data-testid": "select-new",
-      title: "Select every image that arrived since this page opened", onclick: () => this.selectNew() });
-    this.nameInput = h("input", { class: "ff-input", "data-testid": "collection-name", placeholder: "New collection name",
-      "aria-label": "New collection name" });
+      title: t("pool.select_new.title"), onclick: () => this.selectNew() });
+    this.nameInput = h("input", { class: "ff-input", "data-testid": "collection-name", placeholder: t("pool.name"),
+      "aria-label": t("pool.name") });
     this.nameInput.addEventListener("keydown", (e) => { if (e.key === "Enter") this.saveCollection(); });
     this.saveButton = h("button", { class: "ff-button ff-primary", "data-testid": "collection-save",
-      text: "Save collection", onclick: () => this.saveCollection() });
+      text: t("pool.save"), onclick: () => this.saveCollection() });
     return h("div", { class: "ff-selectbar", "data-testid": "selection-bar" },
-      h("span", { class: "ff-sel-title", text: "New Collection" }), this.selCount, this.selectNewButton,
-      h("button", { class: "ff-button", "data-testid": "select-all", text: "Select all",
+      h("span", { class: "ff-sel-title", text: t("pool.title") }), this.selCount, this.selectNewButton,
+      h("button", { class: "ff-button", "data-testid": "select-all", text: t("pool.select_all"),
         onclick: () => this.selection.set(this.sequence()) }),
-      h("button", { class: "ff-button", "data-testid": "selection-clear", text: "Clear",
+      h("button", { class: "ff-button", "data-testid": "selection-clear", text: t("pool.clear"),
         onclick: () => this.selection.clear() }),
       h("span", { class: "ff-spacer" }), this.nameInput, this.saveButton);
   }
@@ -124,7 +125,7 @@ export class Pool {
     this.bandGrid.prepend(this.makeTiles(images, !keepView && images.length <= 24));
     this.fresh.unshift(...images.map((image) => image.id));
     const n = this.fresh.length;
-    this.bandTitle.textContent = `${n} new since you opened this`;
+    this.bandTitle.textContent = t("pool.band", { n });
     if (keepView) {
       // Band tiles have their final size at once (square, laid out for real), so one correction is exact.
       const want = scroll + g.grid.offset() - before;
@@ -192,7 +193,7 @@ export class Pool {
   selectionChanged() {
     const g = this.gallery;
     const n = this.selection.size;
-    this.selCount.textContent = `${n} selected`;
+    this.selCount.textContent = t("pool.selected", { n: String(n) }); // digits alone, as programs read it back
     this.saveButton.disabled = n === 0;
     this.updateSelectNew();
     g.collections?.updateAddButton();
@@ -205,7 +206,7 @@ export class Pool {
     const g = this.gallery;
     if (g.mode !== "collection") return;
     const n = [...g.arrivals.arrived].filter((id) => g.records.byId.has(id) || g.grid.order.indexOf(id) >= 0).length;
-    this.selectNewButton.textContent = `Select new (${n})`;
+    this.selectNewButton.textContent = t("pool.select_new", { n });
     this.selectNewButton.disabled = n === 0;
   }
 
@@ -218,19 +219,19 @@ export class Pool {
     const g = this.gallery;
     const name = this.nameInput.value.trim();
     const ids = this.selection.ordered();
-    if (!ids.length) return g.toast("Select images in the pool first");
+    if (!ids.length) return g.toast(t("pool.select_first"));
     if (!name) {
       this.nameInput.focus();
-      return g.toast("Name the collection first");
+      return g.toast(t("pool.name_first"));
     }
     this.saveButton.disabled = true;
     try {
       const saved = await g.collections.save(name, ids);
       this.nameInput.value = "";
       this.selection.clear();
-      g.toast(`Saved “${saved.name}” · ${saved.count} image${saved.count === 1 ? "" : "s"}`);
+      g.toast(t("pool.saved", { name: saved.name, n: saved.count }));
     } catch (err) {
-      g.toast(`Could not save: ${err.message}`);
+      g.toast(t("pool.save_failed", { error: err.message }));
     } finally {
       this.selectionChanged();
     }

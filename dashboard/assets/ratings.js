@@ -2,6 +2,7 @@
 // `Marks`, which sends a change to the server and shows it everywhere the image is.
 
 import { h } from "./dom.js";
+import { t } from "./i18n.js";
 
 const FLAG_KEYS = { p: "pick", x: "reject", u: "none" };
 const LABEL_KEYS = { 6: "red", 7: "yellow", 8: "green", 9: "blue" }; // as in Lightroom
@@ -10,9 +11,9 @@ export const LABEL_NAMES = ["none", "red", "yellow", "green", "blue", "purple"];
 // The rating strip of a tile or the lightbox: 5 stars and the pick / reject flag.
 export function ratingControl(image) {
   const stars = [1, 2, 3, 4, 5].map((n) => h("span", { class: "ff-star", "data-star": String(n),
-    title: `${n} star${n > 1 ? "s" : ""} (key ${n})`, text: "★" }));
-  const pick = h("span", { class: "ff-flag-btn", "data-set-flag": "pick", title: "Pick (P)", text: "⚑" });
-  const reject = h("span", { class: "ff-flag-btn", "data-set-flag": "reject", title: "Reject (X)", text: "✕" });
+    title: t("marks.stars", { n, key: String(n) }), text: "★" }));
+  const pick = h("span", { class: "ff-flag-btn", "data-set-flag": "pick", title: t("marks.pick"), text: "⚑" });
+  const reject = h("span", { class: "ff-flag-btn", "data-set-flag": "reject", title: t("marks.reject"), text: "✕" });
   const control = h("div", { class: "ff-rate", "data-testid": "rating" }, ...stars, pick, reject);
   showRating(control, image);
   return control;
@@ -93,7 +94,7 @@ export class Marks {
         if (resp.ok) return;
         const body = await resp.json().catch(() => ({}));
         if (before) this.apply({ image_id: id, rating: before.rating, flag: before.flag, label: before.label });
-        g.toast(`Could not rate ${before?.filename || id}: ${body?.error?.message || `HTTP ${resp.status}`}`);
+        g.toast(t("marks.failed", { name: before?.filename || id, error: body?.error?.message || `HTTP ${resp.status}` }));
       });
     }
   }

@@ -4,6 +4,7 @@
 // stream's truth: `live` while events or heartbeats arrive, `offline` once they stop.
 
 import { LOG, h, sleep } from "./dom.js";
+import { t } from "./i18n.js";
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 // Silence that counts as a lost connection: at least 4 s (the badge's promise is `offline` within 5 s
@@ -11,10 +12,11 @@ const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 const MIN_OFFLINE_AFTER_MS = 4000;
 const HEARTBEATS_MISSED = 2.5;
 
+// The badge's text and title in each state (catalogue keys).
 const BADGE = {
-  live: ["Live", "Connected: new images appear at once"],
-  offline: ["Offline", "Connection lost: reconnecting…"],
-  connecting: ["Connecting", "Connecting…"],
+  live: ["live.live", "live.live.title"],
+  offline: ["live.offline", "live.offline.title"],
+  connecting: ["live.connecting", "live.connecting.title"],
 };
 
 export class Stream {
@@ -33,7 +35,7 @@ export class Stream {
     this.everLive = false;
     this.stopped = false;
     this.badge = h("span", { class: "ff-live", "data-testid": "live-indicator", "data-state": "connecting",
-      title: BADGE.connecting[1], text: BADGE.connecting[0] });
+      title: t(BADGE.connecting[1]), text: t(BADGE.connecting[0]) });
   }
 
   get state() {
@@ -43,7 +45,7 @@ export class Stream {
   setState(state) {
     if (this.state === state) return;
     this.badge.dataset.state = state;
-    [this.badge.textContent, this.badge.title] = BADGE[state];
+    [this.badge.textContent, this.badge.title] = BADGE[state].map((key) => t(key));
     if (this.model.state !== state) this.model.state = state;
   }
 

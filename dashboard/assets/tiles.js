@@ -2,6 +2,7 @@
 // open collection. Both carry the image's marks (ratings.js) and are changed in place, never re-made.
 
 import { formatTime, h } from "./dom.js";
+import { t } from "./i18n.js";
 import { ratingControl } from "./ratings.js";
 
 // `src`: the thumbnail's URL; `selected`, `focused`: as the pool and the keys have it now.
@@ -16,8 +17,8 @@ export function gridTile(image, { src, selected, focused }) {
     "data-selected": String(selected), title: `${image.filename}\n${formatTime(image.captured_at)}` },
     // The check is for a pointer or a finger (the keyboard selects with Space, keys.js): a checkbox a
     // screen reader can read, out of the Tab order, like the tile.
-    h("div", { class: "ff-box" }, img), h("span", { class: "ff-check", role: "checkbox", title: "Select",
-      "aria-label": `Select ${image.filename}`, "aria-checked": String(selected) }),
+    h("div", { class: "ff-box" }, img), h("span", { class: "ff-check", role: "checkbox", title: t("tile.select"),
+      "aria-label": t("tile.select.name", { name: image.filename }), "aria-checked": String(selected) }),
     caption, ratingControl(image));
   tile.dataset.flag = image.flag || "none";
   tile.dataset.label = image.label || "none";
@@ -48,10 +49,10 @@ export function collectionTile(image, src) {
     h("div", { class: "ff-box" }, h("img", { src, alt: image.filename,
       loading: "lazy", draggable: "false", class: "ff-loaded" })),
     h("div", { class: "ff-ctile-actions" },
-      action("earlier", "Move earlier (Alt+←)", "‹"),
-      action("later", "Move later (Alt+→)", "›"),
-      action("cover", "Use as cover", "◧"),
-      action("remove", "Remove from this collection", "×")),
+      action("earlier", t("ctile.earlier"), "‹"),
+      action("later", t("ctile.later"), "›"),
+      action("cover", t("ctile.cover"), "◧"),
+      action("remove", t("ctile.remove"), "×")),
     ratingControl(image));
   tile.dataset.flag = image.flag || "none";
   tile.dataset.label = image.label || "none";

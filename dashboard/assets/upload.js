@@ -2,6 +2,7 @@
 // its progress row; a refused file keeps its row with the server's reason.
 
 import { LOG, h } from "./dom.js";
+import { t } from "./i18n.js";
 
 const UPLOAD_CONCURRENCY = 3;
 const DONE_ROW_MS = 4000; // a finished upload's row stays this long
@@ -15,8 +16,8 @@ export class Uploader {
     this.running = 0;
     this.input = h("input", { type: "file", multiple: "", accept: "image/*,.heic,.heif",
       "data-testid": "upload", class: "ff-file", onchange: () => this.pickFiles() });
-    this.button = h("label", { class: "ff-button", title: "Upload images (or drop them anywhere)" },
-      "Upload", this.input);
+    this.button = h("label", { class: "ff-button", title: t("upload.title") },
+      t("upload.button"), this.input);
     this.list = h("ul", { class: "ff-uploads", "data-testid": "upload-list" });
   }
 
@@ -51,8 +52,8 @@ export class Uploader {
   upload(files) {
     for (const file of files) {
       const bar = h("progress", { max: "100", value: "0" });
-      const status = h("span", { class: "ff-up-status", text: "waiting" });
-      const dismiss = h("button", { class: "ff-up-x", "aria-label": "Dismiss", text: "×", onclick: () => row.remove() });
+      const status = h("span", { class: "ff-up-status", text: t("upload.waiting") });
+      const dismiss = h("button", { class: "ff-up-x", "aria-label": t("upload.dismiss"), text: "×", onclick: () => row.remove() });
       const row = h("li", { class: "ff-up", "data-filename": file.name, "data-state": "waiting" },
         h("span", { class: "ff-up-name", text: file.name }), bar, status, dismiss);
       this.list.append(row);
@@ -80,7 +81,7 @@ export class Uploader {
       xhr.open("POST", this.url());
       for (const [name, value] of Object.entries(this.headers())) xhr.setRequestHeader(name, value);
       row.dataset.state = "uploading";
-      status.textContent = "uploading";
+      status.textContent = t("upload.uploading");
       xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total); };
       const fail = (reason) => {
         row.dataset.state = "error";
@@ -90,14 +91,14 @@ export class Uploader {
         console.warn(`${LOG} upload refused ${file.name}: ${reason}`);
         resolve();
       };
-      xhr.onerror = () => fail("network error: the server could not be reached");
+      xhr.onerror = () => fail(t("upload.network_error"));
       xhr.onload = () => {
         let body = null;
         try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
         if (xhr.status === 200 || xhr.status === 201) {
           bar.value = 100;
           row.dataset.state = "done";
-          status.textContent = xhr.status === 201 ? "added" : "already in the gallery";
+          status.textContent = t(xhr.status === 201 ? "upload.added" : "upload.duplicate");
           setTimeout(() => row.remove(), DONE_ROW_MS);
           resolve();
         } else {

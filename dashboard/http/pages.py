@@ -24,6 +24,8 @@ from dashboard.auth.ratelimit import retry_after
 from dashboard.auth.roles import ANY_PROJECT, Action, Principal, Role
 from dashboard.auth.store import MAX_GUEST_NAME_CHARS, Guest, ShareRecord
 from dashboard.guard import foreign_page
+from dashboard.i18n import COOKIE as LANG_COOKIE
+from dashboard.i18n import negotiate, t, t_html
 
 if TYPE_CHECKING:
     from dashboard.app import App
@@ -34,7 +36,7 @@ MAX_FORM_BYTES = 64 * 1024
 LOGIN_PATH = "/login"
 
 _PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <meta name="referrer" content="same-origin"><title>{title} · Fotoflo</title>
 <style>
 body {{ font: 16px system-ui, sans-serif; background: #141414; color: #eee; display: grid;
@@ -47,8 +49,8 @@ h1 {{ margin-top: 0; }} :focus-visible {{ outline: 2px solid #fff; outline-offse
 </style></head><body><main>{body}</main></body></html>"""
 
 
-def _page(title: str, body: str) -> str:
-    return _PAGE.format(title=html.escape(title), body=body)
+def _page(lang: str, title: str, body: str) -> str:
+    return _PAGE.format(lang=lang, title=html.escape(title), body=body)
 
 
 def safe_next(target: str | None) -> str:
@@ -106,6 +108,11 @@ class PageHandler(web.RequestHandler):
     def client(self) -> str:
         return self.access.proxies.client(self.request)  # X-Forwarded-For only from a --trusted-proxy
 
+    @property
+    def lang(self) -> str:
+        """The page's language: the `fotoflo_lang` cookie's, else the best of `Accept-Language` (dashboard/i18n.py)."""
+        return negotiate(self.request.headers.get("Accept-Language"), self.get_cookie(LANG_COOKIE))
+
     def wants_html(self) -> bool:
         return "text/html" in self.request.headers.get("Accept", "")
 
@@ -125,13 +132,18 @@ class PageHandler(web.RequestHandler):
             self.set_header("Connection", "close")
         if self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.set_header("Content-Language", self.lang)
             self.finish(self.error_page(code, message))
         else:
             self.set_header("Content-Type", "application/json; charset=utf-8")
             self.finish(json.dumps({"error": {"code": code, "message": message}}))
 
     def error_page(self, code: str, message: str) -> str:
-        return _page("Refused", f'<div class="box"><p class="error">{html.escape(message)}</p></div>')
+        return _page(
+            self.lang,
+            t(self.lang, "refused.title"),
+            f'<div class="box"><p class="error">{html.escape(message)}</p></div>',
+        )
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, AuthRefused):
@@ -156,11 +168,14 @@ class LoginHandler(PageHandler):
     def login_form(self, message: str = "") -> str:
         target = html.escape(safe_next(self.get_argument("next", None)), quote=True)
         error = f'<p class="error">{html.escape(message)}</p>' if message else ""
+        lang = self.lang
         return _page(
-            "Sign in",
+            lang,
+            t(lang, "signin.title"),
             f'<form method="post" action="{LOGIN_PATH}?next={quote(target, safe="/")}"><h1>Fotoflo</h1>{error}'
-            '<label>Access token<input name="token" type="password" autocomplete="current-password" autofocus '
-            'required></label><button type="submit">Sign in</button></form>',
+            f'<label>{t_html(lang, "signin.token")}<input name="token" type="password" '
+            'autocomplete="current-password" autofocus required></label>'
+            f'<button type="submit">{t_html(lang, "signin.submit")}</button></form>',
         )
 
     def error_page(self, code: str, message: str) -> str:
@@ -168,6 +183,7 @@ class LoginHandler(PageHandler):
 
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Language", self.lang)
         self.finish(self.login_form())
 
     async def post(self) -> None:
@@ -203,11 +219,14 @@ class ShareLinkHandler(PageHandler):
 
     def password_form(self, message: str = "") -> str:
         error = f'<p class="error">{html.escape(message)}</p>' if message else ""
+        lang = self.lang
         return _page(
-            "Password",
-            f'<form method="post"><h1>This gallery has a password</h1>{error}'
-            '<label>Password<input name="password" type="password" autocomplete="current-password" autofocus '
-            'required></label><button type="submit">Open</button></form>',
+            lang,
+            t(lang, "password.title"),
+            f'<form method="post"><h1>{t_html(lang, "password.heading")}</h1>{error}'
+            f'<label>{t_html(lang, "password.label")}<input name="password" type="password" '
+            'autocomplete="current-password" autofocus required></label>'
+            f'<button type="submit">{t_html(lang, "password.submit")}</button></form>',
         )
 
     def guest_form(self, share: ShareRecord, message: str = "") -> str:
@@ -236,19 +255,27 @@ class ShareLinkHandler(PageHandler):
 
     def switch_form(self, current: Principal, share: ShareRecord) -> str:
         """Asked before a link replaces the browser's session: who it is now, who the link makes it."""
+        lang = self.lang
         now = html.escape(f"{current.name} ({current.role.label})")
-        then = html.escape(f"{share.name or 'a share link'} ({share.role.label} of project {share.project})")
+        then = html.escape(
+            t(lang, "switch.share", name=share.name or t(lang, "switch.a_link"), role=share.role.label,
+              project=share.project)
+        )  # fmt: skip
         password = (
-            '<label>Password<input name="password" type="password" autocomplete="current-password" required></label>'
+            f'<label>{t_html(lang, "password.label")}<input name="password" type="password" '
+            'autocomplete="current-password" required></label>'
             if share.password_hash is not None
             else ""
         )
+        link_name = html.escape(share.name or t(lang, "switch.the_link"))
         return _page(
-            "Switch?",
-            f'<form method="post"><h1>Open this link?</h1><p>This browser is signed in as <b>{now}</b>.</p>'
-            f"<p>The link signs it in as <b>{then}</b> instead.</p>{password}"
-            f'<button type="submit" data-testid="switch">Open as {html.escape(share.name or "the link")}</button>'
-            f' <a href="/" data-testid="stay">Stay signed in as {html.escape(current.name)}</a></form>',
+            lang,
+            t(lang, "switch.title"),
+            f'<form method="post"><h1>{t_html(lang, "switch.heading")}</h1>'
+            f"<p>{t_html(lang, 'switch.now', who=f'<b>{now}</b>')}</p>"
+            f"<p>{t_html(lang, 'switch.then', who=f'<b>{then}</b>')}</p>{password}"
+            f'<button type="submit" data-testid="switch">{t_html(lang, "switch.open_as", name=link_name)}</button>'
+            f' <a href="/" data-testid="stay">{t_html(lang, "switch.stay", name=html.escape(current.name))}</a></form>',
         )
 
     async def get(self, secret: str) -> None:
@@ -257,6 +284,7 @@ class ShareLinkHandler(PageHandler):
         current = await asyncio.to_thread(self.access.page_principal, self.get_cookie(SESSION_COOKIE))
         if current is not None and not (current.kind == "share" and current.id == share.id):
             self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.set_header("Content-Language", self.lang)
             self.finish(self.switch_form(current, share))
             return
         if current is not None and current.guest is not None:
@@ -268,6 +296,7 @@ class ShareLinkHandler(PageHandler):
             return
         if share.password_hash is not None and self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.set_header("Content-Language", self.lang)
             self.finish(self.password_form())
             return
         await self.open(secret, None)
