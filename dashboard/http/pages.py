@@ -232,17 +232,21 @@ class ShareLinkHandler(PageHandler):
     def guest_form(self, share: ShareRecord, message: str = "") -> str:
         """Asked once, when a browser first opens a link that lets its holder mark and pick: who they are."""
         error = f'<p class="error">{html.escape(message)}</p>' if message else ""
+        lang = self.lang
         password = (
-            '<label>Password<input name="password" type="password" autocomplete="current-password" required></label>'
+            f'<label>{t_html(lang, "password.label")}<input name="password" type="password" '
+            'autocomplete="current-password" required></label>'
             if share.password_hash is not None
             else ""
         )
         return _page(
-            "Your name",
-            f'<form method="post"><h1>Who are you?</h1>{error}<p>The photographer sees your name beside your picks.</p>'
-            f'<label>Your name<input name="name" autocomplete="name" maxlength="{MAX_GUEST_NAME_CHARS}" autofocus '
-            'required></label><label>E-mail (optional)<input name="email" type="email" autocomplete="email"></label>'
-            f'{password}<button type="submit" data-testid="guest-open">Open the gallery</button></form>',
+            lang,
+            t(lang, "guest.title"),
+            f'<form method="post"><h1>{t_html(lang, "guest.heading")}</h1>{error}<p>{t_html(lang, "guest.explain")}</p>'
+            f'<label>{t_html(lang, "guest.name")}<input name="name" autocomplete="name" '
+            f'maxlength="{MAX_GUEST_NAME_CHARS}" autofocus required></label>'
+            f'<label>{t_html(lang, "guest.email")}<input name="email" type="email" autocomplete="email"></label>'
+            f'{password}<button type="submit" data-testid="guest-open">{t_html(lang, "guest.submit")}</button></form>',
         )
 
     def error_page(self, code: str, message: str) -> str:
