@@ -45,6 +45,7 @@ from dashboard.sync.transport import (
 log = logging.getLogger("fotoflo.sync")
 
 HASH_CHUNK_BYTES = 1024 * 1024
+STOP_GRACE_S = 2.0  # in seconds: how long `stop` lets uploads under way finish before it cuts them off
 YOUNG_S = 2.0  # in seconds: a file changed this recently may still be being written
 #: This many synced files or more all gone at once is a missing drive, not deletions.
 MASS_DELETE_MIN = 2
@@ -136,10 +137,16 @@ class Uploader:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop claiming; uploads in flight are cut off and go back to pending (sent again next time)."""
+        """Stop claiming; uploads still in flight after a short grace are cut off and go back to pending
+        (sent again next time)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        # First let the requests under way end by themselves: closing the HTTP client while one of them
+        # is still connecting leaves that connection outside its pool, open until the garbage collector.
+        deadline = time.monotonic() + STOP_GRACE_S
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.transport.close()
         for thread in self._threads:
             thread.join(timeout=30)
