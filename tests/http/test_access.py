@@ -36,53 +36,15 @@ from dashboard.http.rules import PATH, Allow
 from tests.http.test_limits import connect, multipart, read_answer, send_head
 from tests.support import ROOT
 from tests.support.api import assert_json_error, checked_client, upload
+from tests.support.auth import AuthServer
 from tests.support.images import small_jpeg
-from tests.support.servers import Server, fresh_project, running_server
+from tests.support.servers import Server, running_server
 from tests.support.sse import sse
 from tests.support.waiting import run_loop, wait_until
 from tests.test_docs import endpoints
 
 IDENTITIES = ("anonymous", "forged", "viewer", "client", "editor", "owner", "outsider")
 _seeds = itertools.count(10_000)
-
-
-@dataclass
-class AuthServer:
-    server: Server
-    tokens: dict[str, str]  # identity → bearer token
-
-    def headers(self, identity: str) -> dict[str, str]:
-        if identity == "anonymous":
-            return {}
-        if identity == "forged":
-            return {"Authorization": "Bearer fft_" + "A" * 43}
-        return {"Authorization": f"Bearer {self.tokens[identity]}"}
-
-
-@pytest.fixture(scope="module")
-def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
-    tmp = tmp_path_factory.mktemp("auth-server")
-    store = SQLiteAuthStore(tmp / "data" / "auth.sqlite")
-    tokens = {role.label: store.create_token(name=role.label, role=role)[1] for role in Role}
-    tokens["outsider"] = store.create_token(name="another project's owner", role=Role.OWNER, project="elsewhere")[1]
-    store.close()
-    # Many refusals on purpose here: the lock-out after failed sign-ins is tested on `network_server`.
-    with running_server(tmp, extra_args=("--auth", "--login-failures", "100000")) as server:
-        yield AuthServer(server, tokens)
-
-
-@pytest.fixture
-def server(auth_server: AuthServer, request: pytest.FixtureRequest) -> Iterator[Server]:
-    """A project of this test's own on the module's server, which must log no traceback meanwhile."""
-    logged = len(auth_server.server.log())
-    yield fresh_project(auth_server.server, request.node.name)
-    assert "Traceback" not in auth_server.server.log()[logged:], auth_server.server.log()[logged:]
-
-
-@pytest.fixture
-def owner(auth_server: AuthServer) -> Iterator[httpx.Client]:
-    with checked_client(headers=auth_server.headers("owner")) as client:
-        yield client
 
 
 def owner_token_printed(server: Server) -> str:

@@ -4,99 +4,17 @@ every change on the event stream. And the local user's favourites with authentic
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
-from dashboard.auth import Role, SQLiteAuthStore
-from dashboard.auth.access import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from dashboard.auth.access import SESSION_COOKIE
 from dashboard.events import COLLECTION_SAVED, FAVORITE_CHANGED, FAVORITES_SUBMITTED
 from tests.support.api import assert_json_error, checked_client, upload
+from tests.support.auth import AuthServer, guest, make_link, new_images
 from tests.support.images import small_jpeg
-from tests.support.servers import Server, fresh_project, running_server
+from tests.support.servers import Server
 from tests.support.sse import SseStream, sse
-
-_seeds = itertools.count(50_000)
-
-
-@dataclass
-class AuthServer:
-    server: Server
-    tokens: dict[str, str]  # role → bearer token
-
-
-@pytest.fixture(scope="module")
-def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
-    tmp = tmp_path_factory.mktemp("favorites-server")
-    store = SQLiteAuthStore(tmp / "data" / "auth.sqlite")
-    tokens = {role.label: store.create_token(name=f"the {role.label}", role=role)[1] for role in Role}
-    store.close()
-    with running_server(tmp, extra_args=("--auth",)) as server:
-        yield AuthServer(server, tokens)
-
-
-@pytest.fixture
-def server(auth_server: AuthServer, request: pytest.FixtureRequest) -> Iterator[Server]:
-    logged = len(auth_server.server.log())
-    yield fresh_project(auth_server.server, request.node.name)
-    assert "Traceback" not in auth_server.server.log()[logged:], auth_server.server.log()[logged:]
-
-
-def token_client(auth_server: AuthServer, role: str) -> httpx.Client:
-    return checked_client(headers={"Authorization": f"Bearer {auth_server.tokens[role]}"})
-
-
-@pytest.fixture
-def owner(auth_server: AuthServer) -> Iterator[httpx.Client]:
-    with token_client(auth_server, "owner") as client:
-        yield client
-
-
-def new_images(owner: httpx.Client, server: Server, count: int) -> list[str]:
-    ids = []
-    for _ in range(count):
-        response = upload(owner, server, (f"img-{next(_seeds)}.jpg", small_jpeg(next(_seeds))))
-        assert response.status_code == 201, response.text
-        ids.append(response.json()["images"][0]["id"])
-    return ids
-
-
-def make_link(owner: httpx.Client, server: Server, **fields: Any) -> str:
-    made = owner.post(server.api("/shares"), json={"role": "client", **fields})
-    assert made.status_code == 201, made.text
-    return str(made.json()["path"])
-
-
-@dataclass
-class Guest:
-    client: httpx.Client
-    server: Server
-
-    @property
-    def csrf(self) -> dict[str, str]:
-        return {CSRF_HEADER: self.client.cookies[CSRF_COOKIE]}
-
-    def mark(self, image_id: str) -> httpx.Response:
-        return self.client.put(self.server.api(f"/images/{image_id}/favorite"), headers=self.csrf)
-
-    def unmark(self, image_id: str) -> httpx.Response:
-        return self.client.delete(self.server.api(f"/images/{image_id}/favorite"), headers=self.csrf)
-
-
-@contextmanager
-def guest(server: Server, link: str, name: str, email: str | None = None) -> Iterator[Guest]:
-    """A browser that opened `link` and gave its name (and e-mail)."""
-    with checked_client() as client:
-        form = {"name": name, **({"email": email} if email else {})}
-        opened = client.post(server.url + link, data=form, headers={"Origin": server.url})
-        assert opened.status_code == 303, opened.text
-        assert opened.headers["location"] == f"/?project={server.project}"
-        yield Guest(client, server)
 
 
 def by_image(favorites: list[dict[str, Any]]) -> set[tuple[str, str]]:
@@ -197,7 +115,7 @@ def test_a_guest_sees_their_own_and_owners_and_editors_everyone_s(
         own = ben.client.get(server.api("/favorites?by=Anna")).json()["favorites"]  # not theirs to ask
         assert by_image(own) == {(b, "Ben"), (c, "Ben")}
     everyone = {(a, "Anna"), (b, "Anna"), (b, "Ben"), (c, "Ben")}
-    with token_client(auth_server, "editor") as editor, token_client(auth_server, "client") as client:
+    with auth_server.client("editor") as editor, auth_server.client("client") as client:
         for reader in (owner, editor):
             listed = reader.get(server.api("/favorites")).json()["favorites"]
             assert by_image(listed) == everyone
@@ -275,7 +193,7 @@ def test_a_viewer_link_s_guest_may_look_but_not_mark(server: Server, owner: http
 
 def test_the_local_user_s_favorites_with_authentication_off(shared_project: Server, client: httpx.Client) -> None:
     server = shared_project
-    response = upload(client, server, ("local.jpg", small_jpeg(next(_seeds))))
+    response = upload(client, server, ("local.jpg", small_jpeg(99_999)))
     image = response.json()["images"][0]["id"]
     assert client.put(server.api(f"/images/{image}/favorite")).json()["by"] == "local user"
     assert by_image(client.get(server.api("/favorites")).json()["favorites"]) == {(image, "local user")}
