@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from dashboard import backends, preflight
+from dashboard import backends, pairs, preflight
 from dashboard.auth import Access, auth_required
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
@@ -135,11 +135,16 @@ class App:
     def _make_watcher(self, root: Path) -> HotFolderWatcher:
         self.ingestor.decoders.warm()
         return HotFolderWatcher(
-            root, self._ingest_watched, rescan_s=self.settings.rescan_s, on_refused=self.metrics.refused
+            root,
+            lambda path: self._ingest_watched(path, root),
+            rescan_s=self.settings.rescan_s,
+            on_refused=self.metrics.refused,
         )
 
-    def _ingest_watched(self, path: Path) -> IngestResult:
-        return self.ingestor.ingest(path, self.settings.project, log_refusals=False)
+    def _ingest_watched(self, path: Path, root: Path) -> IngestResult:
+        # A RAW and a JPEG of one capture pair only within one folder of the hot folder.
+        folder = pairs.folder_of(path, root)
+        return self.ingestor.ingest(path, self.settings.project, log_refusals=False, folder=folder)
 
     def ingest_bytes(
         self,

@@ -43,6 +43,11 @@ CHANGE_KINDS = (
 #: published (`dashboard.previews`): the image is the same, only its preview URL now answers at once.
 #: A new version's `image.updated` has no data.
 PREVIEW_MADE = {"made": "preview"}
+#: The data of an `image.updated` entry that makes the image a RAW + JPEG pair (dashboard/pairs.py):
+#: the RAW joined the JPEG shown (`PAIRED_RAW`), or the JPEG joined the RAW and is shown from now on
+#: (`PAIRED_JPEG`, which is also the image's next version).
+PAIRED_RAW = {"paired": "raw"}
+PAIRED_JPEG = {"paired": "jpeg"}
 
 #: Ratings and picks, as Lightroom has them: stars, a flag and a colour label per image.
 RATINGS = range(0, 6)
@@ -74,6 +79,11 @@ class ImageRecord:
     label: str = "none"
     version: int = 1
     conflict_of: str | None = None  # a conflict copy: the id of the image whose version it was
+    # A RAW + JPEG pair (dashboard/pairs.py): the RAW file beside the JPEG shown above, `None` for a single file.
+    raw_sha256: str | None = None
+    raw_filename: str | None = None
+    raw_size_bytes: int | None = None
+    raw_format: str | None = None
 
     def with_seq(self, seq: int) -> ImageRecord:
         return replace(self, seq=seq)

@@ -26,9 +26,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dashboard import pairs
 from dashboard.blobs import Blobs
 from dashboard.bus import Bus
-from dashboard.events import Device, ImageRecord, new_id
+from dashboard.events import IMAGE_UPDATED, PAIRED_RAW, Device, ImageRecord, new_id
 from dashboard.imaging.analysis import Analysis, sha256_of
 from dashboard.imaging.errors import ChecksumMismatch, DecoderFailed, IngestError, Limits, TooLarge
 from dashboard.imaging.formats import MIME_BY_FORMAT
@@ -120,7 +121,8 @@ class Turn:
 
 @dataclass(frozen=True)
 class IngestResult:
-    """`created`: a new image; `updated`: a new version of `image`; neither: the bytes were already there.
+    """`created`: a new image; `updated`: a new version of `image`, or its other file of a RAW + JPEG pair
+    (`dashboard.pairs`); neither: the bytes were already there.
 
     `conflict_copy` is the image made to keep the other side of a conflict (see `Store.add_version`).
     """
@@ -186,6 +188,7 @@ class Ingestor:
         base_sha256: str | None = None,
         device: Device | None = None,
         quarantine: bool | None = None,
+        folder: str | None = None,
     ) -> IngestResult:
         """Ingest one file or one upload's bytes; raises `IngestError` for refused input.
 
@@ -196,6 +199,8 @@ class Ingestor:
         image made from its version `base_sha256`, by `device`: see `Store.add_version`.
         `quarantine`: whether a file whose decoder dies is quarantined (default: when `source` is a
         path; an upload, which its sender sees refused, passes False for the temp file it was kept in).
+        `folder`: the file's directory relative to what is watched or synced (`""`, the default: a web
+        upload's); a RAW and a JPEG of one capture pair only within one folder (`dashboard.pairs`).
         """
         started = time.perf_counter()
         if quarantine is None:
@@ -222,7 +227,7 @@ class Ingestor:
             raise
         if replaces is not None:
             return self.commit_version(analysis, data, name, project, mtime_s, replaces, base_sha256 or "", device)
-        result = self.commit(analysis, data, name, project, mtime_s, device=device)
+        result = self.commit(analysis, data, name, project, mtime_s, device=device, folder=folder or "")
         if result.created and self.metrics is not None:
             self.metrics.ingested(started)
         return result
@@ -266,9 +271,9 @@ class Ingestor:
         return analysis
 
     def _current(self, project: str, sha: str) -> ImageRecord | None:
-        """The image whose current version has these bytes (an older version's bytes make a new image)."""
+        """The image whose current version, or pair's RAW file, has these bytes (older versions' make new images)."""
         image = self.store.find_by_sha(project, sha)
-        return image if image is not None and image.sha256 == sha else None
+        return image if image is not None and sha in (image.sha256, image.raw_sha256) else None
 
     def commit(
         self,
@@ -279,24 +284,33 @@ class Ingestor:
         mtime_s: float | None,
         *,
         device: Device | None = None,
+        folder: str = "",
     ) -> IngestResult:
         """Write the files, then the row and its feed entry, then wake the bus.
 
         Inside a `Turn` (the hot folder), the row is added only once every earlier arrival is committed.
+        A RAW or JPEG whose partner of one capture is stored already joins that image (`dashboard.pairs`):
+        the result is then `updated`, never a second image.
         """
         record = self._store_blobs(analysis, data, filename, project, mtime_s)
         turn = _turn.get()
         if turn is not None:
             turn.wait()
-        stored, change = self.store.add_image(record, device=device)
+        key = pairs.pair_key(folder, filename, analysis.format)
+        stored, change = self.store.add_image(record, device=device, pair_key=key)
         if change is None:
             return IngestResult(stored, created=False)
-        log.info("image received %s → %s #%d (%s)", filename, project, stored.seq, stored.id)
-        self.bus.publish(project, stored.seq)
+        paired = change.kind == IMAGE_UPDATED
+        if paired:
+            log.info("pair made %s → %s (%s) #%d", filename, project, stored.id, change.seq)
+        else:
+            log.info("image received %s → %s #%d (%s)", filename, project, stored.seq, stored.id)
+        self.bus.publish(project, change.seq)
         if turn is not None:
             turn.done()
-        self._preview_later(analysis, stored)
-        return IngestResult(stored, created=True)
+        if change.data != PAIRED_RAW:  # a pair's RAW is not shown: its preview is never asked for
+            self._preview_later(analysis, stored)
+        return IngestResult(stored, created=not paired, updated=paired)
 
     def commit_version(
         self,
@@ -426,7 +440,8 @@ class Ingestor:
                         assert existing is not None
                         yield path, IngestResult(existing, created=False)
                     else:
-                        yield path, self.commit(future.result(), data, name, project, mtime_s)
+                        folder = path.parent.as_posix()
+                        yield path, self.commit(future.result(), data, name, project, mtime_s, folder=folder)
                 except IngestError as exc:
                     log.warning("refused %s: %s", exc.filename, exc.reason)
                     yield path, exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dashboard import pairs
 from dashboard.events import Change, CollectionRecord, ImageRecord, ImageVersion
 from dashboard.signing import UrlSigner
 
@@ -28,13 +29,38 @@ class Wire:
         return url if version == 1 else f"{url}&v={version}"
 
     def image(self, image: ImageRecord, **extra: Any) -> dict[str, Any]:
-        """An image with the signed URLs of its current version; `extra` keys are added last (`deleted`, …)."""
+        """An image with the signed URLs of its current version and its `files`; `extra` keys are added last.
+
+        `files` lists what can be downloaded: the file shown, then a RAW + JPEG pair's RAW
+        (dashboard/pairs.py), each with its role, name, size, format and signed URL.
+        """
         out = image.to_dict()
         out["url"] = self.file_url(image.id, "original", image.version)
         out["preview_url"] = self.file_url(image.id, "preview", image.version)
         out["thumbnail_url"] = self.file_url(image.id, "thumb", image.version)
+        out["files"] = self.files(image, out["url"])
         out.update(extra)
         return out
+
+    def files(self, image: ImageRecord, url: str | None = None) -> list[dict[str, Any]]:
+        """The image's files as the API lists them (`url`: the original's, if already signed)."""
+        shown = {
+            "role": pairs.role(image.format) or "image",
+            "filename": image.filename,
+            "size_bytes": image.size_bytes,
+            "format": image.format,
+            "url": url or self.file_url(image.id, "original", image.version),
+        }
+        if image.raw_sha256 is None:
+            return [shown]
+        raw = {
+            "role": pairs.RAW,
+            "filename": image.raw_filename,
+            "size_bytes": image.raw_size_bytes,
+            "format": image.raw_format,
+            "url": self.file_url(image.id, "raw"),  # one RAW per image, for good: one URL
+        }
+        return [shown, raw]
 
     def version(self, version: ImageVersion) -> dict[str, Any]:
         """One stored version of an image, with the signed URLs of that version's files."""

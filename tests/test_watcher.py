@@ -18,8 +18,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dashboard.events import ImageRecord
+from dashboard import pairs
+from dashboard.events import IMAGE_UPDATED, PAIRED_JPEG, PAIRED_RAW, ImageRecord
+from dashboard.imaging.analysis import sha256_of
 from dashboard.ingest import IngestResult
+from dashboard.samples import photo_jpeg, raw_dng
 from dashboard.watcher import HotFolderWatcher, is_ignored, nobody_writing
 from tests.support.embedded import Embedded
 from tests.support.images import jpeg_bytes
@@ -61,7 +64,7 @@ class HotFolder:
     def ingest(self, path: Path) -> IngestResult:
         with self._lock:
             self.calls.append(path)
-        return self.embedded.ingestor.ingest(path, PROJECT)
+        return self.embedded.ingestor.ingest(path, PROJECT, folder=pairs.folder_of(path, self.root))
 
     def calls_for(self, name: str) -> int:
         with self._lock:
@@ -491,3 +494,66 @@ def test_names_with_a_newline_or_direction_override_are_cleaned_and_logged_on_on
     assert sorted(i.filename for i in hot.images()) == ["IMG_1.jpg INFO fotoflo.auth: owner signed in", "IMG_2gpj.exe"]
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("fotoflo")]
     assert messages and not [m for m in messages if "\n" in m or "\u202e" in m], messages
+
+
+# -- RAW + JPEG pairs (dashboard/pairs.py) ------------------------------------------------------------------
+
+TAKEN = "2026:11:20 14:03:09"
+
+
+@cache
+def capture() -> tuple[bytes, bytes]:
+    """One capture as a camera writes it: its RAW (a DNG) and its JPEG, with one EXIF capture time."""
+    return raw_dng(1200, 800, seed=11, captured=TAKEN), photo_jpeg(11, (1200, 800), captured=TAKEN)
+
+
+def test_jpeg_then_raw_in_the_hot_folder_make_one_image_with_two_files(hot: HotFolder, watch: WatcherFactory) -> None:
+    raw, jpeg = capture()
+    watch(settle_s=0.3)
+    (hot.root / "shoot").mkdir()
+    (hot.root / "shoot" / "IMG_0001.JPG").write_bytes(jpeg)
+    wait_until(lambda: len(hot.images()) == 1)
+    (first,) = hot.images()
+    (hot.root / "shoot" / "IMG_0001.CR3").write_bytes(raw)  # the name says CR3; the bytes decide (a DNG)
+    hot.barrier()
+
+    (image,) = hot.images()
+    assert (image.id, image.format, image.sha256) == (first.id, "JPEG", sha256_of(jpeg))
+    assert (image.raw_filename, image.raw_sha256) == ("IMG_0001.CR3", sha256_of(raw))
+    kinds = [(c.kind, c.data) for c in hot.embedded.store.changes(PROJECT) if c.image and c.image.id == image.id]
+    assert kinds[-1] == (IMAGE_UPDATED, PAIRED_RAW)
+
+
+def test_raw_then_jpeg_in_the_hot_folder_keep_the_image_and_show_the_jpeg(
+    hot: HotFolder, watch: WatcherFactory
+) -> None:
+    raw, jpeg = capture()
+    watch(settle_s=0.3)
+    (hot.root / "IMG_0001.DNG").write_bytes(raw)
+    wait_until(lambda: len(hot.images()) == 1)
+    (first,) = hot.images()
+    assert (first.format, first.raw_sha256) == ("DNG", None)  # shown at once, from its embedded preview
+    hot.embedded.store.set_rating(PROJECT, first.id, rating=5)
+    (hot.root / "img_0001.jpg").write_bytes(jpeg)
+    hot.barrier()
+
+    (image,) = hot.images()
+    assert (image.id, image.rating, image.format, image.filename) == (first.id, 5, "JPEG", "img_0001.jpg")
+    assert (image.raw_filename, image.raw_sha256) == ("IMG_0001.DNG", sha256_of(raw))
+    assert hot.embedded.store.changes(PROJECT)[-2].data == PAIRED_JPEG  # the last is the barrier's sentinel
+
+
+def test_raw_whose_jpeg_never_comes_stays_a_raw_image(hot: HotFolder, watch: WatcherFactory) -> None:
+    raw, jpeg = capture()
+    watch(settle_s=0.3)
+    (hot.root / "a").mkdir()
+    (hot.root / "b").mkdir()
+    (hot.root / "a" / "IMG_0001.DNG").write_bytes(raw)
+    (hot.root / "b" / "IMG_0001.JPG").write_bytes(jpeg)  # same stem, another folder: not its JPEG
+    (hot.root / "a" / "IMG_0002.JPG").write_bytes(photo_jpeg(12, (400, 300), captured=TAKEN))  # another stem
+    hot.barrier()
+
+    by_name = {i.filename: i for i in hot.images()}
+    assert sorted(by_name) == ["IMG_0001.DNG", "IMG_0001.JPG", "IMG_0002.JPG"]
+    assert by_name["IMG_0001.DNG"].format == "DNG"
+    assert all(i.raw_sha256 is None for i in by_name.values())

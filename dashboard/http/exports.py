@@ -59,7 +59,7 @@ class ExportHandler(ProjectHandler):
         if token is not None and not export.Downloads.TOKEN.fullmatch(token):
             raise ApiError(400, "bad_argument", "progress must be 8 to 64 letters, digits, '-' or '_'")
         archive = export.StoredZip(await asyncio.to_thread(self.zip_members, images))
-        size, files = archive.size_bytes, len(images)
+        size, files = archive.size_bytes, len(archive.members)
         # Without a token the progress is still counted, just not findable.
         progress = (
             self.app.downloads.start(export_key(self.principal, token), size, files)
@@ -91,12 +91,18 @@ class ExportHandler(ProjectHandler):
                 progress.state = "aborted"
 
     def zip_members(self, images: list[ImageRecord]) -> list[export.ZipMember]:
+        """The originals of the images, a RAW + JPEG pair's RAW after its JPEG (dashboard/pairs.py)."""
+        files: list[tuple[ImageRecord, str, str]] = []
+        for image in images:
+            files.append((image, image.filename, image.sha256))
+            if image.raw_sha256 is not None:
+                files.append((image, image.raw_filename or image.filename, image.raw_sha256))
         members = []
-        for name, image in zip(export.member_names(i.filename for i in images), images, strict=True):
-            size = self.app.blobs.size("original", image.sha256)
+        for name, (image, _, sha256) in zip(export.member_names(f[1] for f in files), files, strict=True):
+            size = self.app.blobs.size("original", sha256)
             if size is None:
                 raise ApiError(404, "missing_file", f"the original of {image.id!r} is missing")
-            source = functools.partial(self.app.blobs.open, "original", image.sha256)
+            source = functools.partial(self.app.blobs.open, "original", sha256)
             members.append(export.ZipMember(name, source, size, export.zip_date_time(image.captured_at)))
         return members
 

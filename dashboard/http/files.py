@@ -18,11 +18,17 @@ from tornado import iostream
 from dashboard.http.base import ApiError, ApiHandler
 from dashboard.http.rules import SIGNED_URL
 from dashboard.imaging.errors import IngestError
+from dashboard.imaging.formats import MIME_BY_FORMAT
 from dashboard.previews import PreviewJob
+
+ORIGINAL, RAW = "original", "raw"
+#: The kinds that are an image's own bytes, as uploaded (whoever may download originals may download
+#: these): the file shown and a RAW + JPEG pair's RAW. Both are read from the blobs' originals.
+DOWNLOADS = (ORIGINAL, RAW)
 
 
 class FileHandler(ApiHandler):
-    """Signed image files: originals byte-for-byte, previews and thumbnails as JPEG."""
+    """Signed image files: originals (and a pair's RAW) byte-for-byte, previews and thumbnails as JPEG."""
 
     ACTIONS = {"get": SIGNED_URL}  # no token: the URL's signature (`dashboard.signing`) is the capability
     CHUNK_BYTES = 256 * 1024
@@ -35,7 +41,14 @@ class FileHandler(ApiHandler):
             raise ApiError(404, "unknown_image", f"no image {image_id!r}")
         sha256, mime, filename = image.sha256, image.mime, image.filename
         version = self.int_arg("v", 1, low=1)
-        if version != image.version:
+        blob_kind = ORIGINAL if kind in DOWNLOADS else kind
+        if kind == RAW:
+            # A RAW + JPEG pair's RAW (dashboard/pairs.py): an original like the JPEG's, downloaded as one.
+            if image.raw_sha256 is None:
+                raise ApiError(404, "missing_file", f"image {image_id!r} has no RAW file")
+            sha256, filename = image.raw_sha256, image.raw_filename or filename
+            mime = MIME_BY_FORMAT.get(image.raw_format or "", "application/octet-stream")
+        elif version != image.version:
             # Each URL names one version (no `v` is the first), so it can be cached as immutable.
             versions = await asyncio.to_thread(self.app.store.image_versions, image.project, image.id)
             match = [v for v in versions if v.version == version]
@@ -43,18 +56,18 @@ class FileHandler(ApiHandler):
                 raise ApiError(404, "unknown_version", f"image {image_id!r} has no version {version}")
             sha256, mime, filename = match[0].sha256, match[0].mime, match[0].filename
         exp = int(self.get_argument("exp"))
-        self.set_header("Content-Type", mime if kind == "original" else "image/jpeg")
+        self.set_header("Content-Type", mime if blob_kind == ORIGINAL else "image/jpeg")
         self.set_header("Cache-Control", f"private, max-age={max(0, exp - int(time.time()))}, immutable")
         self.set_header("ETag", f'"{sha256[:32]}-{kind}"')
         # Bytes as uploaded (a polyglot is a valid image too): never rendered as anything but an image.
         self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
-        if kind == "original":
+        if blob_kind == ORIGINAL:
             self.set_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(filename)}")
         if self.request.headers.get("If-None-Match") == self._headers.get("ETag"):
             self.set_status(304)
             self.finish()
             return
-        size = await asyncio.to_thread(self.app.blobs.size, kind, sha256)
+        size = await asyncio.to_thread(self.app.blobs.size, blob_kind, sha256)
         if size is None and kind == "preview":
             await self._make_preview(PreviewJob(image.project, image.id, sha256, filename))
             size = await asyncio.to_thread(self.app.blobs.size, kind, sha256)
@@ -73,7 +86,7 @@ class FileHandler(ApiHandler):
                 self.set_status(206)
                 self.set_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
         try:
-            reader = await asyncio.to_thread(self.app.blobs.open, kind, sha256, start, stop)
+            reader = await asyncio.to_thread(self.app.blobs.open, blob_kind, sha256, start, stop)
         except FileNotFoundError:
             raise ApiError(404, "missing_file", f"the {kind} of {image_id!r} is missing") from None
         self.set_header("Content-Length", str(stop - start))

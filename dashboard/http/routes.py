@@ -80,7 +80,7 @@ def routes(app: App) -> list[Route]:
         (PROJECT + rf"/exports/(?P<token>{ID})", DownloadHandler, kw),
         (PROJECT + r"/shares/?", SharesHandler, kw),
         (PROJECT + rf"/shares/(?P<share_id>{ID})/?", ShareHandler, kw),
-        (rf"/files/(?P<image_id>{ID})/(?P<kind>original|preview|thumb)", FileHandler, kw),
+        (rf"/files/(?P<image_id>{ID})/(?P<kind>original|raw|preview|thumb)", FileHandler, kw),
         (r"/healthz", HealthHandler, kw),
         (r"/metrics", MetricsHandler, kw),
         (r"/api/.*", NotFoundHandler, kw),

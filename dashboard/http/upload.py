@@ -33,6 +33,7 @@ UPLOAD_BODY_TIMEOUT_S = 3600.0  # an upload's body (up to 4 × --max-bytes over 
 BUSY_RETRY_AFTER_S = 5  # the Retry-After of a `503 busy`
 _DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_DEVICE_NAME_CHARS = 100
+MAX_FOLDER_CHARS = 1000  # a synced file's folder (the `folder` field of an upload)
 
 
 class UploadBudget:
@@ -246,7 +247,11 @@ class UploadHandler(ProjectHandler):
         self.write_json({"images": created + existing, "errors": [e.to_dict() for e in errors]}, status)
 
     def sync_options(self, file_count: int) -> dict[str, Any]:
-        """What a sync client adds (query or form fields): checksum, the version replaced, the device."""
+        """What a sync client adds (query or form fields): checksum, the version replaced, the device, the folder.
+
+        `folder` (the file's directory in the synced folder) is only compared, never opened: a RAW and a
+        JPEG of one capture pair only within one folder (dashboard/pairs.py).
+        """
         get = self.get_argument
         sha256, replaces, base = get("sha256", None), get("replaces", None), get("base_sha256", None)
         device_id, device_name = get("device_id", None), get("device_name", None)
@@ -256,6 +261,9 @@ class UploadHandler(ProjectHandler):
             raise ApiError(400, "bad_argument", "replaces must be an image id")
         if (replaces is None) != (base is None):
             raise ApiError(400, "bad_argument", "replaces and base_sha256 go together")
+        folder = get("folder", None) or ""
+        if len(folder) > MAX_FOLDER_CHARS or any(unicodedata.category(c) == "Cc" for c in folder):
+            raise ApiError(400, "bad_argument", f"folder must be at most {MAX_FOLDER_CHARS} printable characters")
         device = None
         if device_id is not None:
             if not _DEVICE_ID.fullmatch(device_id):
@@ -273,4 +281,5 @@ class UploadHandler(ProjectHandler):
             "replaces": replaces,
             "base_sha256": sha256_arg("base_sha256", base) if base is not None else None,
             "device": device,
+            "folder": unicodedata.normalize("NFC", folder.replace("\\", "/")),
         }

@@ -212,12 +212,18 @@ class Store(Protocol):
     def find_by_sha(self, project: str, sha256: str) -> ImageRecord | None:
         """The image whose current version has these bytes, else one that had them in an older version."""
 
-    def add_image(self, image: ImageRecord, *, device: Device | None = None) -> tuple[ImageRecord, Change | None]:
+    def add_image(
+        self, image: ImageRecord, *, device: Device | None = None, pair_key: str | None = None
+    ) -> tuple[ImageRecord, Change | None]:
         """Insert the image (its version 1, made by `device`) and its `image.created` feed entry in one transaction.
 
         Returns the stored record (with its `seq`) and the change, or the existing record and
-        `None` when the same bytes are already an image's current version (idempotent, nothing
-        published). Bytes that only an older version had make a new image.
+        `None` when the same bytes are already an image's current version or a pair's RAW file
+        (idempotent, nothing published). Bytes that only an older version had make a new image.
+        `pair_key` (`dashboard.pairs.pair_key`): when a stored image with this key is the other file
+        of a RAW + JPEG pair (`dashboard.pairs.pairs_with`), the file joins that image instead, in
+        the same transaction, and the change is its `image.updated` (data `PAIRED_RAW`: the RAW is
+        its RAW file now; `PAIRED_JPEG`: the JPEG is its next version, shown, the RAW beside it).
         """
 
     def add_version(

@@ -5,7 +5,8 @@ and collections; 3: image versions; 4: the projects' image counts and the filter
 index), so one number names the same shape on both engines. Step 5 adds the access-control tables
 (`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Step 6
 adds favourites per person (SQLite's version 5) and the guest a browser session acts as (the auth
-file's version 2). Text
+file's version 2). Step 8 is RAW + JPEG pairs (SQLite's version 7; step 7, comments, is another
+branch's, and the runner skips a step it does not have). Text
 columns hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
 """
 
@@ -165,6 +166,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE auth_sessions ADD COLUMN guest_name TEXT",
         "ALTER TABLE auth_sessions ADD COLUMN guest_email TEXT",
     ),
+    8: (
+        "ALTER TABLE images ADD COLUMN pair_key TEXT",
+        "ALTER TABLE images ADD COLUMN raw_sha256 TEXT",
+        "ALTER TABLE images ADD COLUMN raw_filename TEXT",
+        "ALTER TABLE images ADD COLUMN raw_size_bytes BIGINT",
+        "ALTER TABLE images ADD COLUMN raw_format TEXT",
+        "CREATE INDEX images_by_pair_key ON images (project, pair_key) WHERE pair_key IS NOT NULL",
+        "CREATE INDEX images_by_raw_sha ON images (project, raw_sha256) WHERE raw_sha256 IS NOT NULL",
+    ),
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -186,7 +196,7 @@ def migrate(conn: psycopg.Connection) -> list[int]:
         if current > SCHEMA_VERSION:
             raise RuntimeError(f"the database has schema version {current}, newer than this Fotoflo's {SCHEMA_VERSION}")
         applied = []
-        for version in range(current + 1, SCHEMA_VERSION + 1):
+        for version in sorted(v for v in MIGRATIONS if v > current):
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))

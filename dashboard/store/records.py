@@ -15,6 +15,7 @@ from dashboard.events import Change, CollectionRecord, ImageRecord, ImageVersion
 IMAGE_NAMES = (
     "id", "project", "filename", "sha256", "size_bytes", "width", "height", "format", "mime", "captured_at",
     "camera_make", "camera_model", "exif", "created_at", "seq", "rating", "flag", "label", "version", "conflict_of",
+    "raw_sha256", "raw_filename", "raw_size_bytes", "raw_format",
 )  # fmt: skip
 IMAGE_COLUMNS = ", ".join(IMAGE_NAMES)
 VERSION_COLUMNS = (
@@ -84,9 +85,10 @@ def create_project(conn: Connection, project: str, created_at: str) -> None:
 
 
 def image_by_sha(conn: Connection, project: str, sha256: str) -> ImageRecord | None:
-    """The image whose current version has these bytes."""
+    """The image whose current version has these bytes, or whose RAW file (of a pair) has them."""
     row = conn.execute(
-        f"SELECT {IMAGE_COLUMNS} FROM images WHERE project = ? AND sha256 = ?", (project, sha256)
+        f"SELECT {IMAGE_COLUMNS} FROM images WHERE project = ? AND (sha256 = ? OR raw_sha256 = ?) LIMIT 1",
+        (project, sha256, sha256),
     ).fetchone()
     return image_from_row(row) if row else None
 

@@ -7,9 +7,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from dashboard import pairs
 from dashboard.events import (
     IMAGE_CREATED,
     IMAGE_UPDATED,
+    PAIRED_JPEG,
+    PAIRED_RAW,
     PREVIEW_MADE,
     RATING_CHANGED,
     Change,
@@ -48,8 +51,16 @@ from dashboard.timeutil import utc_now_iso
 _CONTENT_NAMES = (
     "filename", "sha256", "size_bytes", "width", "height", "format", "mime", "captured_at",
     "camera_make", "camera_model", "exif", "version",
+    "raw_sha256", "raw_filename", "raw_size_bytes", "raw_format",
 )  # fmt: skip
-_TEXT_NAMES = ("filename", "captured_at", "camera_make", "camera_model")  # free text from files and devices
+_RAW_NAMES = ("raw_sha256", "raw_filename", "raw_size_bytes", "raw_format")
+_TEXT_NAMES = (
+    "filename",
+    "captured_at",
+    "camera_make",
+    "camera_model",
+    "raw_filename",
+)  # free text from files and devices
 _NEWEST = 2**62  # `list_images(before=None)`: above every seq
 
 
@@ -60,7 +71,9 @@ class SqlImages(SqlBase):
         with self._snapshot() as conn:
             return find_image_by_sha(conn, project, sha256)
 
-    def add_image(self, image: ImageRecord, *, device: Device | None = None) -> tuple[ImageRecord, Change | None]:
+    def add_image(
+        self, image: ImageRecord, *, device: Device | None = None, pair_key: str | None = None
+    ) -> tuple[ImageRecord, Change | None]:
         check_rating(image.rating, image.flag, image.label)
         with self._transaction() as conn:
             create_project(conn, image.project, image.created_at)
@@ -68,11 +81,67 @@ class SqlImages(SqlBase):
             existing = image_by_sha(conn, image.project, image.sha256)
             if existing is not None:
                 return existing, None
+            if pair_key is not None:
+                partner = self._partner(conn, image, pair_key)
+                if partner is not None:
+                    return self._pair(conn, partner, image, device)
             stored = replace(image, seq=self._next_seq(conn, image.project), version=1)
             self._insert_image(conn, stored)
+            if pair_key is not None:
+                conn.execute("UPDATE images SET pair_key = ? WHERE id = ?", (pair_key, stored.id))
             self._insert_version(conn, stored, stored.seq, stored.created_at, device)
             change = self._record(conn, Change(stored.project, stored.seq, IMAGE_CREATED, stored.created_at, stored))
         return stored, change
+
+    def _partner(self, conn: Connection, image: ImageRecord, pair_key: str) -> ImageRecord | None:
+        """The stored image `image` is the other file of (`dashboard.pairs`), newest first, if any."""
+        rows = conn.execute(
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE project = ? AND pair_key = ? ORDER BY seq DESC",
+            (image.project, pair_key),
+        ).fetchall()
+        now = image.created_at
+        return next((c for c in map(image_from_row, rows) if pairs.pairs_with(c, image, now=now)), None)
+
+    def _pair(
+        self, conn: Connection, partner: ImageRecord, new: ImageRecord, device: Device | None
+    ) -> tuple[ImageRecord, Change]:
+        """Make `new` the second file of `partner` (in the caller's transaction); one `image.updated` entry.
+
+        A RAW joins as the image's RAW file (the JPEG stays shown, the version too); a JPEG becomes
+        the image's next version, shown from now on, with the RAW it replaces as its RAW file.
+        """
+        if pairs.role(new.format) == pairs.RAW:
+            paired = replace(
+                partner,
+                raw_sha256=new.sha256,
+                raw_filename=new.filename,
+                raw_size_bytes=new.size_bytes,
+                raw_format=new.format,
+            )
+            conn.execute(
+                f"UPDATE images SET {', '.join(f'{c} = ?' for c in _RAW_NAMES)} WHERE id = ?",
+                (
+                    paired.raw_sha256,
+                    self._text(paired.raw_filename),
+                    paired.raw_size_bytes,
+                    paired.raw_format,
+                    paired.id,
+                ),
+            )
+            seq = self._next_seq(conn, partner.project)
+            change = self._record(
+                conn, Change(partner.project, seq, IMAGE_UPDATED, new.created_at, paired, dict(PAIRED_RAW))
+            )
+            return paired, change
+        content = replace(
+            new,
+            raw_sha256=partner.sha256,
+            raw_filename=partner.filename,
+            raw_size_bytes=partner.size_bytes,
+            raw_format=partner.format,
+        )
+        result = self._next_version(conn, partner, content, device, data=dict(PAIRED_JPEG))
+        return result.image, result.changes[0]
 
     def add_version(
         self, project: str, image_id: str, content: ImageRecord, *, base_sha256: str, device: Device | None = None
@@ -106,6 +175,10 @@ class SqlImages(SqlBase):
             seq = self._next_seq(conn, project)
             kept = replace(
                 image,
+                raw_sha256=None,  # a pair's RAW stays with the image; the copy keeps only the version it replaced
+                raw_filename=None,
+                raw_size_bytes=None,
+                raw_format=None,
                 id=new_id(),
                 filename=conflict_name(image.filename, loser.device_name, loser.created_at),
                 created_at=now,
@@ -123,11 +196,25 @@ class SqlImages(SqlBase):
             return VersionResult(updated.image, CONFLICT, kept, (*updated.changes, created))
 
     def _next_version(
-        self, conn: Connection, image: ImageRecord, content: ImageRecord, device: Device | None
+        self,
+        conn: Connection,
+        image: ImageRecord,
+        content: ImageRecord,
+        device: Device | None,
+        *,
+        data: dict[str, Any] | None = None,
     ) -> VersionResult:
-        """Write `content` as the image's next version with its `image.updated` entry (in the caller's transaction)."""
+        """Write `content` as the image's next version with its `image.updated` entry (in the caller's transaction).
+
+        A pair's RAW file stays the image's unless `content` brings one (the JPEG that joins a RAW).
+        """
+        raw = content if content.raw_sha256 is not None else image
         new = replace(
             content,
+            raw_sha256=raw.raw_sha256,
+            raw_filename=raw.raw_filename,
+            raw_size_bytes=raw.raw_size_bytes,
+            raw_format=raw.raw_format,
             id=image.id,
             project=image.project,
             created_at=image.created_at,
@@ -145,7 +232,7 @@ class SqlImages(SqlBase):
         )
         seq = self._next_seq(conn, image.project)
         self._insert_version(conn, new, seq, content.created_at, device)
-        change = self._record(conn, Change(image.project, seq, IMAGE_UPDATED, content.created_at, new))
+        change = self._record(conn, Change(image.project, seq, IMAGE_UPDATED, content.created_at, new, data or {}))
         return VersionResult(new, UPDATED, None, (change,))
 
     def _image_values(self, image: ImageRecord) -> dict[str, Any]:

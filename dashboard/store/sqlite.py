@@ -16,7 +16,7 @@ from dashboard.store.sql import SqlStore
 log = logging.getLogger("fotoflo.store")
 
 #: `PRAGMA user_version` of a current database; opening an older one runs the missing steps.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 
 #: SQLite's page cache per connection (KiB). Each reading thread has its own connection, and each cache
 #: fills as the project grows, so a long day's server memory grew with its images until every cache was
@@ -141,6 +141,18 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         ) WITHOUT ROWID""",
         "CREATE INDEX favorites_by_person ON favorites (project, by_key)",
     ),
+    # v6 is another branch's (comments); the runner skips a step it does not have.
+    # v7: RAW + JPEG pairs (dashboard/pairs.py). `pair_key` (folder and stem) finds a file's partner;
+    # `raw_*` is a pair's RAW file beside the JPEG the row shows. A RAW's bytes are found as an image's too.
+    7: (
+        "ALTER TABLE images ADD COLUMN pair_key TEXT",
+        "ALTER TABLE images ADD COLUMN raw_sha256 TEXT",
+        "ALTER TABLE images ADD COLUMN raw_filename TEXT",
+        "ALTER TABLE images ADD COLUMN raw_size_bytes INTEGER",
+        "ALTER TABLE images ADD COLUMN raw_format TEXT",
+        "CREATE INDEX images_by_pair_key ON images (project, pair_key) WHERE pair_key IS NOT NULL",
+        "CREATE INDEX images_by_raw_sha ON images (project, raw_sha256) WHERE raw_sha256 IS NOT NULL",
+    ),
 }
 
 
@@ -196,7 +208,7 @@ class SQLiteStore(SqlStore):
                 raise RuntimeError(
                     f"{self.path} has schema version {version}, newer than this Fotoflo's {SCHEMA_VERSION}"
                 )
-            for step in range(version + 1, SCHEMA_VERSION + 1):
+            for step in sorted(s for s in _MIGRATIONS if s > version):
                 for statement in _MIGRATIONS[step]:
                     conn.execute(statement)
             if version != SCHEMA_VERSION:

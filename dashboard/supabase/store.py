@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from postgrest.exceptions import APIError
 
+from dashboard import pairs
 from dashboard.events import Change, CollectionRecord, Device, ImageRecord, ImageVersion, new_id
 from dashboard.store import (
     EDIT_OPS,
@@ -38,7 +39,8 @@ from dashboard.supabase import sync_client
 from dashboard.timeutil import utc_now_iso
 
 #: The `fotoflo_schema_version()` these migrations create; a project at another version is refused.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8  # 7 is the comments migration's (another branch's)
+PAIR_ATTEMPTS = 5  # reads of a RAW + JPEG pair's images before `add_image` gives up (each lost race: one more)
 IDS_PER_REQUEST = 100  # ids in one `in.(…)` filter: keeps the URL short
 PAGE_ROWS = 1000  # Supabase's PostgREST returns at most this many rows a request (its "Max rows")
 _VERSION_FIELDS = (
@@ -117,10 +119,38 @@ class SupabaseStore:
         found = self._rpc("fotoflo_find_by_sha", p_project=project, p_sha256=sha256)
         return _image(found) if found else None
 
-    def add_image(self, image: ImageRecord, *, device: Device | None = None) -> tuple[ImageRecord, Change | None]:
+    def add_image(
+        self, image: ImageRecord, *, device: Device | None = None, pair_key: str | None = None
+    ) -> tuple[ImageRecord, Change | None]:
         check_rating(image.rating, image.flag, image.label)
-        result = self._rpc("fotoflo_add_image", p_image=_clean(image.to_dict()), p_device=_device(device))
-        return _image(result["image"]), _change(result["change"])
+        if pair_key is None:
+            result = self._rpc("fotoflo_add_image", p_image=_clean(image.to_dict()), p_device=_device(device))
+            return _image(result["image"]), _change(result["change"])
+        # The rule (`dashboard.pairs`) is applied here to the images of the key as read; the function
+        # commits only if none of them changed since, else this reads them again.
+        for _ in range(PAIR_ATTEMPTS):
+            rows = self._rows(
+                self._client.table("images")
+                .select("*")
+                .eq("project", image.project)
+                .eq("pair_key", pair_key)
+                .order("seq", desc=True)
+            )
+            stored = [_image(r) for r in rows]
+            partner = next((c for c in stored if pairs.pairs_with(c, image, now=image.created_at)), None)
+            result = self._rpc(
+                "fotoflo_add_image_paired",
+                p_image=_clean(image.to_dict()),
+                p_device=_device(device),
+                p_pair_key=_clean(pair_key),
+                p_role=pairs.role(image.format),
+                p_partner_id=partner.id if partner else None,
+                p_partner_sha256=partner.sha256 if partner else None,
+                p_seen_seq=max((c.seq for c in stored), default=0),
+            )
+            if not result.get("retry"):
+                return _image(result["image"]), _change(result["change"])
+        raise RuntimeError(f"{image.filename}: its pair's images kept changing; not added after {PAIR_ATTEMPTS} tries")
 
     def add_version(
         self, project: str, image_id: str, content: ImageRecord, *, base_sha256: str, device: Device | None = None

@@ -91,10 +91,13 @@ class Transport(Protocol):
         base_sha256: str | None,
         device: Device,
         progress: Callable[[int], None],
+        folder: str = "",
     ) -> Remote:
         """Send the file as a new image, or as the next version of `replaces` made from `base_sha256`.
 
-        `progress` is called with the bytes sent so far. Raises a `TransportError`.
+        `progress` is called with the bytes sent so far; `folder` is the file's directory in the synced
+        folder (`""`: its top), where the server looks for the other file of a RAW + JPEG pair.
+        Raises a `TransportError`.
         """
 
     def delete(self, image_id: str, *, if_sha256: str) -> str:
@@ -175,8 +178,11 @@ class HttpTransport:
         base_sha256: str | None,
         device: Device,
         progress: Callable[[int], None],
+        folder: str = "",
     ) -> Remote:
         fields = {"sha256": sha256, "device_id": device.id, "device_name": device.name}
+        if folder:
+            fields["folder"] = folder  # where a RAW + JPEG pair is found (dashboard/pairs.py)
         if replaces is not None and base_sha256 is not None:
             fields.update(replaces=replaces, base_sha256=base_sha256)
         try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import posixpath
 import random
 import threading
 import time
@@ -256,6 +257,7 @@ class Uploader:
                 base_sha256=job.base_sha256,
                 device=self.device,
                 progress=lambda sent: self._progress(row.id, sent),
+                folder=posixpath.dirname(row.path),
             )
         except Unreachable as exc:
             if asked:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from dashboard.samples import raw_dng
 from tests.e2e.conftest import photo_jpeg, screenshot
 from tests.e2e.helpers import badge_state, dom_report, drop_file, mark_tiles, marked_survivors, tile_ids, watch_dom
 from tests.support.waiting import wait_until
@@ -150,3 +151,24 @@ def test_a_new_version_updates_its_tile_in_place(server_factory, open_page):
         (1, v1["sha256"]),
         (2, response.json()["images"][0]["sha256"]),
     ]
+
+
+def test_a_raw_and_its_jpeg_dropped_apart_are_one_tile_that_swaps_to_the_jpeg(server, open_page):
+    page = open_page(server.url)
+    watch_dom(page)
+    taken = "2026:11:20 14:03:09"
+    drop_file(server.watch, "IMG_0800.CR3", raw_dng(1200, 800, seed=800, captured=taken))
+    wait_until(lambda: len(tile_ids(page)) == 1, timeout_s=15)  # the RAW at once, by its embedded preview
+    [image_id] = tile_ids(page)
+    tile = page.locator(f"[data-image-id='{image_id}']")
+    mark_tiles(page, "raw")
+
+    drop_file(server.watch, "IMG_0800.JPG", photo_jpeg(800, (1200, 800), captured=taken))
+
+    wait_until(lambda: "v=2" in (tile.locator("img").get_attribute("src") or ""), timeout_s=15)
+    assert tile_ids(page) == [image_id], "one tile for the pair"
+    assert marked_survivors(page, "raw") == 1, "the same tile, its thumbnail swapped"
+    assert dom_report(page)["removed"] == []
+    image = httpx.get(server.api(f"/images/{image_id}")).json()
+    assert [(f["role"], f["filename"]) for f in image["files"]] == [("jpeg", "IMG_0800.JPG"), ("raw", "IMG_0800.CR3")]
+    assert page.console.errors == []

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import time
+import zipfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +18,7 @@ from dashboard.blobs import FileBlobs
 from dashboard.bus import LocalBus
 from dashboard.events import IMAGE_CREATED
 from dashboard.ingest import Ingestor
+from dashboard.samples import photo_jpeg, raw_dng
 from dashboard.signing import DEFAULT_TTL_S, UrlSigner
 from dashboard.store.sqlite import SQLiteStore
 from tests.support.api import assert_json_error, checked_client, upload, upload_new
@@ -38,6 +40,10 @@ def server(shared_project: Server) -> Server:
 
 def signer_of(server: Server) -> UrlSigner:
     return UrlSigner((server.data / "secret.key").read_bytes().strip())
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def bmp_bytes() -> bytes:
@@ -258,6 +264,46 @@ def test_upload_without_a_file_field_is_400(server: Server, client: httpx.Client
     broken = client.post(server.api("/upload"), content=b"garbage", headers={"content-type": "multipart/form-data"})
     assert_json_error(broken, 400)
     assert client.get(server.api("/images")).json()["images"] == []
+
+
+def test_a_raw_and_its_jpeg_uploaded_apart_are_one_image_with_two_downloads(
+    server: Server, client: httpx.Client
+) -> None:
+    raw = raw_dng(1200, 800, seed=21, captured="2026:11:20 14:03:09")
+    jpeg = photo_jpeg(21, (1200, 800), captured="2026:11:20 14:03:09")
+
+    first = upload(client, server, ("IMG_0001.CR3", raw))
+    assert first.status_code == 201, first.text
+    shown = first.json()["images"][0]
+    assert [(f["role"], f["filename"], f["format"]) for f in shown["files"]] == [("raw", "IMG_0001.CR3", "DNG")]
+    second = upload(client, server, ("IMG_0001.JPG", jpeg))
+    assert second.status_code == 201, second.text
+    paired = second.json()["images"][0]
+    assert (paired["id"], paired["created"], paired["updated"]) == (shown["id"], False, True)
+
+    image = client.get(server.api(f"/images/{shown['id']}")).json()
+    assert [i["id"] for i in client.get(server.api("/images")).json()["images"]] == [shown["id"]]
+    assert (image["format"], image["filename"], image["sha256"]) == ("JPEG", "IMG_0001.JPG", sha256_hex(jpeg))
+    files = image["files"]
+    assert [(f["role"], f["filename"], f["size_bytes"], f["format"]) for f in files] == [
+        ("jpeg", "IMG_0001.JPG", len(jpeg), "JPEG"),
+        ("raw", "IMG_0001.CR3", len(raw), "DNG"),
+    ]
+    assert files[0]["url"] == image["url"]
+    for file, data, mime in ((files[0], jpeg, "image/jpeg"), (files[1], raw, "image/x-adobe-dng")):
+        download = client.get(server.url + file["url"])
+        assert download.status_code == 200 and download.content == data
+        assert download.headers["content-type"] == mime
+        assert download.headers["content-disposition"].endswith(f"''{file['filename']}")
+    # Sent again, both files together: nothing new.
+    again = upload(client, server, ("IMG_0001.CR3", raw), ("IMG_0001.JPG", jpeg))
+    assert again.status_code == 200, again.text
+    assert {i["id"] for i in again.json()["images"]} == {shown["id"]}
+    assert client.get(server.api("/images")).json()["total"] == 1
+    # The collection's ZIP has both originals.
+    saved = client.post(server.api("/collections"), json={"name": "Pair", "image_ids": [shown["id"]]}).json()
+    with zipfile.ZipFile(io.BytesIO(client.get(server.api(f"/collections/{saved['id']}/export.zip")).content)) as z:
+        assert [(m.filename, z.read(m)) for m in z.infolist()] == [("IMG_0001.JPG", jpeg), ("IMG_0001.CR3", raw)]
 
 
 # -- change feed ----------------------------------------------------------------------------

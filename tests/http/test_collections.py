@@ -33,7 +33,7 @@ from tests.support.sse import SseStream, sse
 IMAGE_FIELDS = {
     "id", "project", "filename", "sha256", "size_bytes", "width", "height", "format", "mime", "captured_at",
     "camera_make", "camera_model", "created_at", "seq", "exif", "rating", "flag", "label", "version", "conflict_of",
-    "url", "preview_url", "thumbnail_url",
+    "raw_sha256", "raw_filename", "raw_size_bytes", "raw_format", "url", "preview_url", "thumbnail_url", "files",
 }  # fmt: skip
 CARD_FIELDS = {
     "id", "project", "name", "count", "cover_image_id", "cover_thumbnail_url", "created_at", "updated_at",

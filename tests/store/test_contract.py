@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from dashboard.events import IMAGE_CREATED, IMAGE_UPDATED, PREVIEW_MADE, ImageRecord, change_from_json, to_json
+from dashboard.events import (
+    IMAGE_CREATED,
+    IMAGE_UPDATED,
+    PAIRED_JPEG,
+    PAIRED_RAW,
+    PREVIEW_MADE,
+    ImageRecord,
+    change_from_json,
+    to_json,
+)
 from dashboard.store import CONFLICT, UPDATED, ImageFilters, InvalidValue, Store, UnknownProject
 from dashboard.store.sqlite import SQLiteStore
 from tests.support.records import CANON_R5, image_record
@@ -244,6 +253,91 @@ def test_racing_adds_of_the_same_bytes_store_one_image(store: Store, make_record
     assert created.count(True) == 1
     assert store.count_images("alpha") == 1
     assert [c.seq for c in store.changes("alpha")] == [1]
+
+
+# -- RAW + JPEG pairs (dashboard/pairs.py) -----------------------------------------------------
+
+KEY = "shoot/img_0001"
+
+
+def raw_record(make_record: RecordFactory, content: str = "the raw", **more: object) -> ImageRecord:
+    return make_record(
+        content=content, filename="IMG_0001.CR3", format="CR3", mime="image/x-canon-cr3", size_bytes=30_000_000, **more
+    )
+
+
+def test_a_raw_joins_its_jpeg_as_its_second_file(store: Store, make_record: RecordFactory) -> None:
+    jpeg, change = store.add_image(make_record(content="the jpeg", filename="IMG_0001.JPG"), pair_key=KEY)
+    assert change is not None and change.kind == IMAGE_CREATED
+
+    raw = raw_record(make_record)
+    paired, change = store.add_image(raw, pair_key=KEY)
+
+    assert change is not None
+    assert (change.kind, change.data, change.seq, change.image) == (IMAGE_UPDATED, PAIRED_RAW, 2, paired)
+    assert (paired.id, paired.seq, paired.sha256, paired.version) == (jpeg.id, jpeg.seq, jpeg.sha256, 1)
+    assert (paired.raw_sha256, paired.raw_filename, paired.raw_size_bytes, paired.raw_format) == (
+        raw.sha256, "IMG_0001.CR3", 30_000_000, "CR3"
+    )  # fmt: skip
+    assert store.list_images("alpha") == [paired]
+    assert store.count_images("alpha") == 1
+    assert store.find_by_sha("alpha", raw.sha256) == paired
+    assert store.add_image(raw_record(make_record), pair_key=KEY) == (paired, None)  # sent again: nothing
+    assert store.add_image(make_record(content="the jpeg"), pair_key=KEY) == (paired, None)
+
+
+def test_a_jpeg_joins_its_raw_as_the_shown_file_of_the_same_image(store: Store, make_record: RecordFactory) -> None:
+    raw, _ = store.add_image(raw_record(make_record), pair_key=KEY)
+    store.set_rating("alpha", raw.id, rating=3, label="green")
+
+    jpeg = make_record(content="the jpeg", filename="img_0001.jpg")
+    paired, change = store.add_image(jpeg, pair_key=KEY)
+
+    assert change is not None and (change.kind, change.data, change.image) == (IMAGE_UPDATED, PAIRED_JPEG, paired)
+    assert (paired.id, paired.seq, paired.rating, paired.label) == (raw.id, raw.seq, 3, "green")
+    assert (paired.sha256, paired.filename, paired.format, paired.version) == (jpeg.sha256, "img_0001.jpg", "JPEG", 2)
+    assert (paired.raw_sha256, paired.raw_filename, paired.raw_format) == (raw.sha256, "IMG_0001.CR3", "CR3")
+    assert store.get_image(raw.id) == paired
+    assert [v.sha256 for v in store.image_versions("alpha", raw.id)] == [raw.sha256, jpeg.sha256]
+    assert store.add_image(raw_record(make_record), pair_key=KEY) == (paired, None)
+    # A new version of the JPEG (an edit synced back) keeps the RAW beside it.
+    edit = make_record(content="the jpeg, edited", filename="img_0001.jpg")
+    result = store.add_version("alpha", raw.id, edit, base_sha256=jpeg.sha256)
+    assert (result.image.version, result.image.raw_sha256) == (3, raw.sha256)
+    assert store.get_image(raw.id) == result.image
+
+
+def test_files_that_are_no_pair_stay_images_of_their_own(store: Store, make_record: RecordFactory) -> None:
+    store.add_image(raw_record(make_record), pair_key=KEY)
+    other_capture = make_record(
+        content="an old jpeg", captured_at="2019-01-01T10:00:00", created_at="2026-01-01T10:00:00.000Z"
+    )  # the camera's counter came round again, and it arrived long after
+    for record, key in [
+        (make_record(content="a jpeg"), "other/img_0001"),  # another folder
+        (raw_record(make_record, "another raw"), KEY),  # two RAWs are no pair
+        (other_capture, KEY),
+    ]:
+        _, change = store.add_image(record, pair_key=key)
+        assert change is not None and change.kind == IMAGE_CREATED
+
+    assert store.count_images("alpha") == 4
+    assert all(i.raw_sha256 is None for i in store.list_images("alpha"))
+
+
+def test_racing_files_of_a_pair_make_one_image(store: Store, make_record: RecordFactory) -> None:
+    files = [raw_record(make_record), make_record(content="the jpeg", filename="IMG_0001.JPG")]
+    start = threading.Barrier(len(files))
+
+    def racer(record: ImageRecord) -> str:
+        start.wait()
+        return store.add_image(record, pair_key=KEY)[1].kind  # type: ignore[union-attr]
+
+    with ThreadPoolExecutor(max_workers=len(files)) as pool:
+        kinds = sorted(pool.map(racer, files))
+
+    assert kinds == [IMAGE_CREATED, IMAGE_UPDATED]
+    (image,) = store.list_images("alpha")
+    assert (image.format, image.raw_format) == ("JPEG", "CR3")
 
 
 # -- unknown projects -------------------------------------------------------------------------

@@ -112,6 +112,7 @@ def test_migrations_apply_in_order_on_a_fresh_project_and_again_without_change(
         assert [m.name.split("_", 1)[1] for m in MIGRATIONS] == [
             "fotoflo_tables.sql", "fotoflo_functions.sql", "fotoflo_security.sql", "fotoflo_realtime.sql",
             "fotoflo_storage.sql", "fotoflo_share_hashes.sql", "fotoflo_previews.sql", "fotoflo_favorites.sql",
+            "fotoflo_pairs.sql",
         ]  # fmt: skip
         assert first["publication"] == [("public", "changes")]
         assert first["buckets"] == [("fotoflo", "fotoflo", False, None)]

@@ -130,6 +130,7 @@ class FakeNetwork:
         base_sha256: str | None,
         device: Device,
         progress: Callable[[int], None],
+        folder: str = "",
     ) -> Remote:
         self._hop(after_commit=False)
         try:
@@ -146,6 +147,7 @@ class FakeNetwork:
                 base_sha256=base_sha256,
                 device=device,
                 log_refusals=False,
+                folder=folder,
             )
         except ChecksumMismatch as exc:
             raise ChangedWhileSending(exc.reason) from exc
