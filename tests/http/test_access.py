@@ -47,6 +47,12 @@ IDENTITIES = ("anonymous", "forged", "viewer", "client", "editor", "owner", "out
 _seeds = itertools.count(10_000)
 
 
+@pytest.fixture
+def server(auth_project: Server) -> Server:
+    """This module's tests run on the server with authentication on."""
+    return auth_project
+
+
 def owner_token_printed(server: Server) -> str:
     """The owner token a server made at its first start and printed once."""
     found = wait_until(lambda: [w for w in server.log().split() if w.startswith("fft_")], timeout_s=10)
