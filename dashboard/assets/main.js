@@ -91,7 +91,7 @@ class LiveGallery {
         h("div", { class: "ff-scroll-wrap" }, this.arrivals.pill, this.scroller));
       this.main = h("main", { class: "ff-body" }, main, this.collections.root,
         this.uploader.list, h("div", { class: "ff-drop", text: t("upload.drop") }), this.toasts.root,
-        this.arrivals.announcer);
+        this.arrivals.announcer, this.keys.spoken);
       this.root.append(this.header.root, this.main);
       this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
       this.scroller.addEventListener("click", (e) => this.onTileClick(e));
