@@ -78,6 +78,10 @@ export class Keys {
   onKey(e) {
     const g = this.gallery;
     if (g.mode === "wall" || typingIn(e)) return;
+    if (g.favorites.fromKey(e, () => this.targets())) {
+      e.preventDefault();
+      return;
+    }
     const rating = ratingForKey(e);
     if (rating) {
       const ids = this.targets();
