@@ -56,9 +56,15 @@ def _open_postgres(opener: Callable[[str], T], url: str) -> T:
         raise ConfigError(f"--db {redact_url(url)}: cannot open the database: {reason}") from None
 
 
-def auth_store_for(settings: Settings) -> AuthStore:
-    """Where tokens, share links and sessions live: with `--db postgresql://…` its `auth_*` tables (one
-    store for every server on it), else `DATA/auth.sqlite` (this data directory's servers and CLI)."""
+def auth_store_for(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> AuthStore:
+    """Where tokens, share links and sessions live: the Supabase project's `fotoflo_auth` tables, or with
+    `--db postgresql://…` its `auth_*` tables (either: one store for every server on it), else
+    `DATA/auth.sqlite` (this data directory's servers and CLI). `transport` replaces Supabase's network."""
+    project = supabase_project(settings)
+    if project is not None:
+        from dashboard.supabase.auth import SupabaseAuthStore
+
+        return SupabaseAuthStore(*project, transport=transport)
     if is_postgres_url(settings.db):
         from dashboard.auth.postgres import PostgresAuthStore
 

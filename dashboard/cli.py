@@ -154,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("token", "share"):
             from dashboard.auth.cli import run as run_auth
 
-            return run_auth(args, Settings.from_env(data=args.data, db=args.db))
+            settings = Settings.from_env(
+                data=args.data, db=args.db, supabase_url=args.supabase_url, supabase_key=args.supabase_key
+            )
+            return run_auth(args, settings)
         return _ingest(args)
     except ConfigError as exc:  # a setting that cannot work: one line naming it, no traceback
         sys.stderr.write(f"fotoflo {args.command}: {exc}\n")
