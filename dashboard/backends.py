@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from dashboard.auth.store import AuthStore
     from dashboard.config import Settings
+    from dashboard.notify.store import NotifyStore
 
 T = TypeVar("T")
 
@@ -73,6 +74,19 @@ def auth_store_for(settings: Settings, *, transport: httpx.BaseTransport | None 
     from dashboard.auth.store import SQLiteAuthStore
 
     return SQLiteAuthStore(Path(settings.data) / "auth.sqlite")
+
+
+def notify_store_for(settings: Settings) -> NotifyStore:
+    """Where webhooks, recipients and the outbox live: with `--db postgresql://…` its `notify_*` tables,
+    else `DATA/notify.sqlite`."""
+    if is_postgres_url(settings.db):
+        from dashboard.notify.postgres import PostgresNotifyStore
+
+        assert settings.db is not None
+        return _open_postgres(PostgresNotifyStore, settings.db)
+    from dashboard.notify.store import SQLiteNotifyStore
+
+    return SQLiteNotifyStore(Path(settings.data) / "notify.sqlite")
 
 
 def redact_url(url: str) -> str:
