@@ -5,8 +5,9 @@ and collections; 3: image versions; 4: the projects' image counts and the filter
 index), so one number names the same shape on both engines. Step 5 adds the access-control tables
 (`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Step 6
 adds favourites per person (SQLite's version 5) and the guest a browser session acts as (the auth
-file's version 2). Step 8 is RAW + JPEG pairs (SQLite's version 7; step 7, comments, is another
-branch's, and the runner skips a step it does not have). Text
+file's version 2). Step 8 is RAW + JPEG pairs (SQLite's version 7). Step 10 adds the notifications'
+tables (`notify_*`, `PostgresNotifyStore`), which on SQLite are a file of their own (DATA/notify.sqlite).
+Steps 7 and 9 are other branches' (comments, share rules). Text
 columns hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
 """
 
@@ -166,6 +167,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE auth_sessions ADD COLUMN guest_name TEXT",
         "ALTER TABLE auth_sessions ADD COLUMN guest_email TEXT",
     ),
+    # 8: RAW + JPEG pairs (dashboard/pairs.py), as SQLite's version 7.
     8: (
         "ALTER TABLE images ADD COLUMN pair_key TEXT",
         "ALTER TABLE images ADD COLUMN raw_sha256 TEXT",
@@ -174,6 +176,27 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE images ADD COLUMN raw_format TEXT",
         "CREATE INDEX images_by_pair_key ON images (project, pair_key) WHERE pair_key IS NOT NULL",
         "CREATE INDEX images_by_raw_sha ON images (project, raw_sha256) WHERE raw_sha256 IS NOT NULL",
+    ),
+    # 10: notifications (`dashboard.notify`): webhooks, e-mail recipients, the digests' feed cursor, the outbox.
+    # On SQLite they are a file of their own (DATA/notify.sqlite). Steps 7 and 9 are other branches' (comments,
+    # share rules); `migrate` applies the steps there are, in order.
+    10: (
+        """CREATE TABLE notify_webhooks (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
+            events TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE notify_emails (
+            project TEXT NOT NULL, address TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (project, address)
+        )""",
+        "CREATE TABLE notify_cursors (project TEXT PRIMARY KEY, last_seq BIGINT NOT NULL)",
+        """CREATE TABLE notify_outbox (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, channel TEXT NOT NULL, target TEXT NOT NULL,
+            body TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            next_at DOUBLE PRECISION NOT NULL, state TEXT NOT NULL DEFAULT 'pending', last_error TEXT,
+            done_at DOUBLE PRECISION
+        )""",
+        "CREATE INDEX notify_outbox_due ON notify_outbox (state, next_at)",
     ),
 }
 
@@ -195,8 +218,11 @@ def migrate(conn: psycopg.Connection) -> list[int]:
         current = int(row[0]) if row else 0
         if current > SCHEMA_VERSION:
             raise RuntimeError(f"the database has schema version {current}, newer than this Fotoflo's {SCHEMA_VERSION}")
+        # Each step not recorded yet, not only those above the highest: steps are numbered per branch, so a
+        # database that ran step 10 before step 8 was merged still gets step 8 (the steps are independent).
+        recorded = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
         applied = []
-        for version in sorted(v for v in MIGRATIONS if v > current):
+        for version in sorted(v for v in MIGRATIONS if v not in recorded):
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
