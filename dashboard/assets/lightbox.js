@@ -32,6 +32,14 @@ export class Lightbox {
     lb.title.textContent = image.filename;
     lb.download.href = g.api.url(image.url);
     lb.download.setAttribute("download", image.filename);
+    // A RAW + JPEG pair's RAW (its second file, see `files` in docs/http-api.md): a download of its own.
+    const raw = (image.files || []).find((file, i) => i > 0 && file.role === "raw");
+    lb.downloadRaw.hidden = !raw;
+    if (raw) {
+      lb.downloadRaw.href = g.api.url(raw.url);
+      lb.downloadRaw.setAttribute("download", raw.filename);
+      lb.downloadRaw.textContent = t("lightbox.download_raw", { format: raw.format });
+    }
     const exif = image.exif || {};
     const rows = [
       ["lightbox.captured", formatTime(image.captured_at)],
@@ -104,6 +112,7 @@ export class Lightbox {
     lb.title = h("h2", { class: "ff-lb-title", id: "ff-lb-title" });
     lb.meta = h("dl", { class: "ff-lb-meta", "data-testid": "lightbox-exif" });
     lb.download = h("a", { class: "ff-button", text: t("lightbox.download"), "data-testid": "download" });
+    lb.downloadRaw = h("a", { class: "ff-button ff-download-raw", "data-testid": "download-raw", hidden: "" });
     lb.rating = ratingControl({ rating: 0, flag: "none", label: "none" });
     lb.labels = h("div", { class: "ff-labels", "data-testid": "label" }, ...LABEL_NAMES.map((label) =>
       h("button", { class: `ff-swatch ff-label-${label}`, "data-set-label": label,
@@ -117,7 +126,7 @@ export class Lightbox {
     lb.stage = h("div", { class: "ff-lb-stage" }, lb.img, lb.prev, lb.next);
     lb.root = h("div", { class: "ff-lightbox", "data-testid": "lightbox", tabindex: "-1", hidden: "",
       role: "dialog", "aria-modal": "true", "aria-labelledby": "ff-lb-title" }, lb.stage,
-      h("aside", { class: "ff-lb-side" }, lb.title, marks, lb.meta, lb.download), close);
+      h("aside", { class: "ff-lb-side" }, lb.title, marks, lb.meta, lb.download, lb.downloadRaw), close);
     lb.root.addEventListener("click", (e) => { if (e.target === lb.root) this.close(); });
     this.bindSwipe(lb.stage);
     this.gallery.main.append(lb.root);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from axe_playwright_python.sync_playwright import Axe
 
 from dashboard.samples import raw_dng
 from tests.e2e.conftest import photo_jpeg, screenshot
@@ -157,7 +158,8 @@ def test_a_raw_and_its_jpeg_dropped_apart_are_one_tile_that_swaps_to_the_jpeg(se
     page = open_page(server.url)
     watch_dom(page)
     taken = "2026:11:20 14:03:09"
-    drop_file(server.watch, "IMG_0800.CR3", raw_dng(1200, 800, seed=800, captured=taken))
+    raw = raw_dng(1200, 800, seed=800, captured=taken)
+    drop_file(server.watch, "IMG_0800.CR3", raw)
     wait_until(lambda: len(tile_ids(page)) == 1, timeout_s=15)  # the RAW at once, by its embedded preview
     [image_id] = tile_ids(page)
     tile = page.locator(f"[data-image-id='{image_id}']")
@@ -171,4 +173,17 @@ def test_a_raw_and_its_jpeg_dropped_apart_are_one_tile_that_swaps_to_the_jpeg(se
     assert dom_report(page)["removed"] == []
     image = httpx.get(server.api(f"/images/{image_id}")).json()
     assert [(f["role"], f["filename"]) for f in image["files"]] == [("jpeg", "IMG_0800.JPG"), ("raw", "IMG_0800.CR3")]
+
+    # The lightbox offers both files, on a phone too, and the RAW's link downloads the RAW.
+    page.set_viewport_size({"width": 390, "height": 844})
+    tile.click()
+    page.locator("[data-testid=lightbox]").wait_for(state="visible")
+    raw_link = page.locator("[data-testid=download-raw]")
+    raw_link.scroll_into_view_if_needed()
+    assert raw_link.is_visible() and raw_link.inner_text() == "Download RAW (DNG)"
+    assert raw_link.get_attribute("download") == "IMG_0800.CR3"
+    assert httpx.get(server.url + raw_link.get_attribute("href")).content == raw
+    assert page.locator("[data-testid=download]").is_visible()
+    found = Axe().run(page).response["violations"]
+    assert not [v["id"] for v in found if v["impact"] in ("serious", "critical")], found
     assert page.console.errors == []

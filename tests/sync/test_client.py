@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dashboard.samples import photo_jpeg, raw_dng
 from dashboard.sync import SyncClient, read_status
 from dashboard.sync.queue import DELETE, DONE, FAILED, SKIPPED, UPLOADING, QueueLocked, SyncQueue, Upload
 from dashboard.sync.uploader import Backoff, RetryPolicy
@@ -287,6 +288,23 @@ def test_a_renamed_file_is_not_sent_again(server: Server, sync_client: ClientFac
     # The server shows version 2 a moment before the client has recorded the answer to its upload.
     assert wait_until(outcomes, timeout_s=30) == ["created", "renamed", "updated"]
     assert [i["id"] for i in images(server)] == [image["id"]]
+
+
+def test_a_raw_and_its_jpeg_synced_from_one_folder_are_one_image(server: Server, sync_client: ClientFactory) -> None:
+    """The uploads name the file's folder: a pair in one folder is one image, same names elsewhere are not."""
+    taken = "2026:11:20 14:03:09"
+    raw, jpeg = raw_dng(1200, 800, seed=31, captured=taken), photo_jpeg(31, (1200, 800), captured=taken)
+    client = sync_client(server.url, server.project)
+    write(client.folder / "shoot" / "IMG_0001.DNG", raw)
+    write(client.folder / "shoot" / "IMG_0001.JPG", jpeg)
+    write(client.folder / "other" / "IMG_0001.JPG", photos(1, first_seed=6700)[0])  # another folder: its own
+
+    wait_until(lambda: len(client.queue.uploads(states=(DONE,))) == 3, timeout_s=30)
+    listed = images(server)
+    assert sorted(i["filename"] for i in listed) == ["IMG_0001.JPG", "IMG_0001.JPG"]
+    [pair] = [i for i in listed if i["raw_sha256"] is not None]
+    assert (pair["sha256"], pair["raw_sha256"], pair["raw_filename"]) == (sha(jpeg), sha(raw), "IMG_0001.DNG")
+    assert [f["role"] for f in pair["files"]] == ["jpeg", "raw"]
 
 
 def test_two_devices_changing_one_photo_keep_both(server: Server, sync_client: ClientFactory) -> None:
