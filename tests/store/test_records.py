@@ -129,7 +129,13 @@ def test_filtered_counts_read_only_the_index_and_lists_walk_it_newest_first(tmp_
             (" AND rating >= ? AND flag = ? AND label = ?", (1, "pick", "red")),
         ):
             count = _plan(store, f"SELECT count(*) AS n FROM images WHERE project = ?{where}", ("p", *params))
-            assert "COVERING INDEX images_by_project_seq_filters" in count, count
+            if where:
+                assert "COVERING INDEX images_by_project_seq_filters" in count, count
+            else:
+                # Unfiltered, any covering index will do, and SQLite picks by its width guesses: with the pair
+                # columns of v7 (any added TEXT column) the (project, sha256) one. `count_images` never runs this:
+                # it reads `projects.image_count`.
+                assert "COVERING INDEX" in count, count
             listed = _plan(
                 store,
                 f"SELECT {IMAGE_COLUMNS} FROM images WHERE project = ? AND seq < ?{where} ORDER BY seq DESC LIMIT ?",
@@ -162,7 +168,7 @@ def test_a_v3_database_gets_the_filter_index_and_its_counts(tmp_path: Path) -> N
     try:
         with store._read() as read:
             indexes = {r[0] for r in read.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-            assert read.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+            assert read.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         assert "images_by_project_seq_filters" in indexes and "images_by_project_seq" not in indexes
         assert store.count_images("p", min_rating=3, flag="pick") == store.count_images("p") == 1  # counted
         [image] = store.list_images("p", min_rating=3)
