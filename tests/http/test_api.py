@@ -306,6 +306,28 @@ def test_a_raw_and_its_jpeg_uploaded_apart_are_one_image_with_two_downloads(
         assert [(m.filename, z.read(m)) for m in z.infolist()] == [("IMG_0001.JPG", jpeg), ("IMG_0001.CR3", raw)]
 
 
+def test_a_sync_upload_pairs_only_within_the_folder_it_names(server: Server, client: httpx.Client) -> None:
+    taken = "2026:11:20 14:03:09"
+    raw, jpeg = raw_dng(1200, 800, seed=22, captured=taken), photo_jpeg(22, (1200, 800), captured=taken)
+
+    def send(name: str, data: bytes, folder: str) -> httpx.Response:
+        files = {"file": (name, data, "application/octet-stream")}
+        return client.post(server.api("/upload"), data={"sha256": sha256_hex(data), "folder": folder}, files=files)
+
+    assert send("IMG_0001.CR3", raw, "card-a/DCIM").status_code == 201
+    other = send("IMG_0001.JPG", jpeg, "card-b/DCIM")
+    assert other.status_code == 201 and other.json()["images"][0]["created"] is True  # another folder
+    assert client.get(server.api("/images")).json()["total"] == 2
+    # The RAW's own folder, as Windows writes it: its JPEG joins it.
+    same = send("IMG_0001.JPG", photo_jpeg(24, (1200, 800), captured=taken), "card-a\\DCIM")
+    assert same.status_code == 201, same.text
+    paired = same.json()["images"][0]
+    assert (paired["created"], paired["updated"], paired["raw_filename"]) == (False, True, "IMG_0001.CR3")
+    assert client.get(server.api("/images")).json()["total"] == 2
+    bad = send("IMG_0002.JPG", photo_jpeg(23, (64, 48)), "card-a\nDCIM")
+    assert_json_error(bad, 400, "bad_argument")
+
+
 # -- change feed ----------------------------------------------------------------------------
 
 
