@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from dashboard.http.files import byte_range
+from dashboard.samples import photo_jpeg, raw_dng
+from dashboard.signing import UrlSigner
 from tests.support.api import assert_json_error, checked_client, upload
 from tests.support.images import jpeg_bytes
 from tests.support.servers import Server, ServerFactory, free_port, serve_command
@@ -106,6 +108,36 @@ def test_every_kind_whole_and_in_ranges(
             f"studio/{kind}/{sha[:2]}/{sha}": body for kind, body in bodies.items()
         }
         assert [p for p in (server.data / "blobs").rglob("*") if p.is_file()] == []
+
+
+def test_a_pairs_raw_whole_in_a_range_and_cached(blobs_server: tuple[Server, str | None]) -> None:
+    """`/files/{id}/raw`: a RAW + JPEG pair's RAW, served as an original is, from files or S3."""
+    server, _ = blobs_server
+    taken = "2026:11:20 14:03:09"
+    raw, jpeg = raw_dng(1200, 800, seed=41, captured=taken), photo_jpeg(41, (1200, 800), captured=taken)
+    with checked_client() as client:
+        upload(client, server, ("IMG_0041.JPG", jpeg))
+        image: dict[str, Any] = upload(client, server, ("IMG_0041.NEF", raw)).json()["images"][0]
+        url = server.url + image["files"][1]["url"]
+        assert "/raw?" in url
+
+        whole = client.get(url)
+        assert (whole.status_code, whole.content) == (200, raw)
+        assert whole.headers["content-type"] == "image/x-adobe-dng"
+        assert whole.headers["content-disposition"] == "inline; filename*=UTF-8''IMG_0041.NEF"
+        assert whole.headers["content-security-policy"] == "default-src 'none'; sandbox"
+        part = client.get(url, headers={"Range": "bytes=100-199"})
+        assert (part.status_code, part.content) == (206, raw[100:200])
+        assert part.headers["content-range"] == f"bytes 100-199/{len(raw)}"
+        assert client.get(url, headers={"If-None-Match": whole.headers["etag"]}).status_code == 304
+        assert whole.headers["etag"] != client.get(server.url + image["url"]).headers["etag"]
+
+        single = upload(client, server, ("IMG_0042.JPG", jpeg_bytes(seed=42))).json()["images"][0]
+        assert [f["role"] for f in single["files"]] == ["jpeg"]
+        signer = UrlSigner((server.data / "secret.key").read_bytes().strip())
+        assert_json_error(client.get(server.url + signer.url(single["id"], "raw")), 404, "missing_file")
+        forged = image["files"][1]["url"].replace(image["id"], single["id"])
+        assert_json_error(client.get(server.url + forged), 403, "bad_signature")
 
 
 def test_a_server_with_an_unreachable_bucket_does_not_start(s3_server: S3Server, tmp_path: Path) -> None:
