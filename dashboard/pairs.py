@@ -14,6 +14,7 @@ first arrived at most `PAIR_WINDOW_S` before the second (a file whose capture ti
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from pathlib import Path
 
@@ -39,14 +40,19 @@ def role(format: str) -> str | None:
 def pair_key(folder: str, filename: str, format: str) -> str | None:
     """What two files of a pair share: their folder and their name's stem (case-folded); `None` if it never pairs.
 
-    `folder` is the file's directory relative to what is watched or synced (`""` for a web upload).
+    `folder` is the file's directory relative to what is watched or synced (`""` for a web upload;
+    `fotoflo ingest`: its absolute directory). The key holds a digest of the folder, never its name: the
+    key is stored on the image's row, which a share's guests can read on Supabase.
     """
     if role(format) is None:
         return None
     stem, dot, _ = filename.rpartition(".")
     stem = stem if dot and stem else filename
     folder = folder.strip("/")
-    return f"{'' if folder == '.' else folder}/{stem.casefold()}"
+    if folder == ".":
+        folder = ""
+    tag = hashlib.sha256(folder.encode("utf-8", "surrogateescape")).hexdigest()[:20] if folder else ""
+    return f"{tag}/{stem.casefold()}"
 
 
 def folder_of(path: Path, root: Path) -> str:

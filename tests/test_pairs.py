@@ -126,6 +126,8 @@ def test_pair_key_is_folder_and_stem_case_folded() -> None:
     assert pairs.pair_key(".", "IMG_0001.HEIC", "HEIF") == pairs.pair_key("", "IMG_0001.NEF", "NEF") == "/img_0001"
     assert pairs.pair_key("", "IMG_0001.png", "PNG") is None
     assert pairs.pair_key("a", "IMG_0001.CR3", "CR3") != pairs.pair_key("b", "IMG_0001.JPG", "JPEG")
+    key = pairs.pair_key("clients/Smith wedding", "IMG_0001.CR3", "CR3")
+    assert key is not None and key.endswith("/img_0001") and "Smith" not in key  # the folder only as a digest
 
 
 @pytest.mark.parametrize(
