@@ -3,11 +3,9 @@
 // and round. Its images come through the API and the project's event stream (api.js, stream.js), as the
 // gallery's do, so a share link's guest sees what the link grants and nothing more.
 //
-// New arrivals are shown next: each waits in a queue, oldest first, and the show takes one after each
-// slide of its own, then goes on where it was. A burst of arrivals so alternates with the show: none is
-// skipped, and the show is not starved. (In a project show an arrival also takes its place at the end
-// of the order; in a collection show an image added to the collection is one; in a favourites show, a
-// new favourite of that person.)
+// New arrivals are shown next, one after each slide of the show's own (the rule: showorder.js). In a
+// project show an arrival is a new image; in a collection show, an image added to the collection; in a
+// favourites show, a new favourite of that person.
 //
 // The next slide's picture is loaded and decoded before it is shown (no flash, no jump), over two
 // stacked layers, each the whole stage with `object-fit: contain`; they cross-fade unless the viewer
@@ -16,6 +14,7 @@
 import { Api } from "./api.js";
 import { LOG, h } from "./dom.js";
 import { setLanguage, t } from "./i18n.js";
+import { ShowOrder } from "./showorder.js";
 import { Stream } from "./stream.js";
 
 // The paces `+` (faster) and `-` (slower) step through, seconds per image.
@@ -60,11 +59,8 @@ class Slideshow {
     document.documentElement.lang = model.lang; // the page is the slideshow's
     this.api = new Api(model);
     [this.kind, this.name] = parseShow(model.source);
-    this.ids = []; // the show's own order
+    this.order = new ShowOrder(); // the slides, and which comes next
     this.records = new Map(); // id → image, as the API gave it (fetched when first needed otherwise)
-    this.arrivals = []; // ids waiting to be shown next, oldest first
-    this.pos = -1; // index in `ids` of the show's own slide shown last
-    this.current = null; // the slide shown: { id, arrival }
     this.paused = false;
     this.blanked = false;
     this.paceS = model.pace_s;
@@ -205,8 +201,7 @@ class Slideshow {
       return first.last_seq;
     }
     console.info(`${LOG} slideshow of ${this.model.source}: ${ids.length} images, ${this.paceS} s each`);
-    this.ids = ids;
-    this.pos = -1;
+    this.order.reorder(ids, false);
     if (ids.length) this.advance();
     else this.showEmpty();
     return first.last_seq;
@@ -237,13 +232,10 @@ class Slideshow {
   onEvent(kind, payload) {
     if (kind === "image.created" && this.kind === "project") {
       this.records.set(payload.id, payload);
-      if (!this.ids.includes(payload.id)) {
-        this.ids.push(payload.id);
-        this.arrive(payload.id);
-      }
+      if (this.order.add(payload.id)) this.arrived(payload.id);
     } else if (kind === "image.updated") {
       if (this.records.has(payload.id)) this.records.set(payload.id, payload);
-      if (this.current?.id !== payload.id) this.pictures.delete(payload.id);
+      if (this.order.current?.id !== payload.id) this.pictures.delete(payload.id);
     } else if (kind === "image.deleted") {
       this.drop(payload.image_id);
     } else if (kind.startsWith("collection.") && this.kind === "collection" && payload.collection_id === this.name) {
@@ -252,9 +244,8 @@ class Slideshow {
       if (!payload.favorite) {
         if (!this.name) this.followFavorites(); // another person's may still hold it
         else this.drop(payload.image_id);
-      } else if (!this.ids.includes(payload.image_id)) {
-        this.ids.push(payload.image_id);
-        this.arrive(payload.image_id);
+      } else if (this.order.add(payload.image_id)) {
+        this.arrived(payload.image_id);
       }
     }
   }
@@ -278,100 +269,65 @@ class Slideshow {
     }
   }
 
-  // The show's order is now `fresh`: the show goes on after the slide it showed last (or where it was).
+  // The show's order is now `fresh`: what left it goes, what came is an arrival (with `arrive`).
   reorder(fresh, arrive) {
-    const had = new Set(this.ids);
-    const keep = new Set(fresh);
-    for (const id of this.ids) if (!keep.has(id)) this.drop(id);
-    const at = this.ids[this.pos];
-    this.ids = fresh;
-    this.pos = at === undefined ? Math.min(this.pos, fresh.length - 1) : fresh.indexOf(at);
-    if (arrive) for (const id of fresh) if (!had.has(id)) this.arrive(id);
-    if (!this.current && fresh.length) this.advance();
+    const shown = this.order.current;
+    const arrivals = new Set(this.order.arrivals);
+    for (const id of this.order.reorder(fresh, arrive)) this.pictures.delete(id);
+    for (const id of this.order.arrivals) if (!arrivals.has(id)) this.arrived(id);
+    if (shown && !this.order.current) this.moveOn();
+    else if (!this.order.current && this.order.size) this.advance();
     this.showStatus();
   }
 
-  // A new image for the show: shown next (see the top of this file).
-  arrive(id) {
-    if (this.arrivals.includes(id)) return;
-    this.arrivals.push(id);
-    console.info(`${LOG} slideshow: ${id} arrived, ${this.arrivals.length} waiting`);
-    if (!this.current) this.advance();
+  // A new image waits to be shown next.
+  arrived(id) {
+    console.info(`${LOG} slideshow: ${id} arrived, ${this.order.arrivals.length} waiting`);
+    if (!this.order.current) this.advance();
     else this.preloadNext();
     this.showStatus();
   }
 
   // An image no longer in the show (deleted, taken out of the collection, no longer a favourite).
   drop(id) {
-    const index = this.ids.indexOf(id);
-    if (index >= 0) {
-      this.ids.splice(index, 1);
-      if (index <= this.pos) this.pos -= 1; // the next slide is still the one after it
-    }
-    this.arrivals = this.arrivals.filter((other) => other !== id);
+    if (this.order.drop(id)) this.moveOn();
     this.pictures.delete(id);
-    if (this.current?.id === id) {
-      this.current = null;
-      if (this.ids.length || this.arrivals.length) this.advance();
-      else this.showEmpty();
-    }
     this.showStatus();
+  }
+
+  // The slide shown left the show: the next, or the empty show's message.
+  moveOn() {
+    if (this.order.size) this.advance();
+    else this.showEmpty();
   }
 
   // ---- moving on
 
-  // What follows the slide shown: a waiting arrival, unless that slide was one (so a burst takes turns
-  // with the show), else the show's next, passing over the slide shown and those waiting to be shown
-  // as arrivals (a project show's arrivals are at the end of its order too). Null when there is nothing.
-  upcoming() {
-    const n = this.ids.length;
-    const regular = () => {
-      for (let step = 1; step <= n; step += 1) {
-        const pos = (this.pos + step) % n;
-        const id = this.ids[pos];
-        if (id !== this.current?.id && !this.arrivals.includes(id)) return { id, arrival: false, pos };
-      }
-      return null;
-    };
-    const arrival = this.arrivals.length ? { id: this.arrivals[0], arrival: true } : null;
-    if (arrival && !this.current?.arrival) return arrival;
-    return regular() || arrival || (n ? { id: this.ids[(this.pos + 1) % n], arrival: false, pos: (this.pos + 1) % n } : null);
-  }
-
   advance() {
-    const next = this.upcoming();
-    if (!next) return;
-    if (next.arrival) this.arrivals.shift();
-    else this.pos = next.pos;
-    this.present(next);
+    const next = this.order.next();
+    if (next) this.present(next);
   }
 
-  // The slide before: from an arrival, the show's slide it followed; else the show's previous one.
   back() {
-    const n = this.ids.length;
-    if (!n) return;
-    if (!this.current?.arrival) this.pos = (this.pos - 1 + n) % n;
-    this.pos = Math.max(this.pos, 0);
-    this.present({ id: this.ids[this.pos], arrival: false, pos: this.pos });
+    const slide = this.order.previous();
+    if (slide) this.present(slide);
   }
 
   first() {
-    if (!this.ids.length) return;
-    this.pos = 0;
-    this.present({ id: this.ids[0], arrival: false, pos: 0 });
+    const slide = this.order.first();
+    if (slide) this.present(slide);
   }
 
   async present(slide) {
     const token = ++this.presenting;
     clearTimeout(this.timer);
-    this.current = slide;
     const picture = await this.picture(slide.id);
     if (token !== this.presenting) return; // another slide was asked for meanwhile
     if (!picture) {
       // Gone, or not a picture the browser can show: on to the next, unless none can be shown.
       this.skipped += 1;
       this.pictures.delete(slide.id);
-      if (this.skipped > this.ids.length + this.arrivals.length) this.say(t("slideshow.unavailable"));
+      if (this.skipped > this.order.size) this.say(t("slideshow.unavailable"));
       else this.advance();
       return;
     }
@@ -397,7 +353,7 @@ class Slideshow {
 
   schedule() {
     clearTimeout(this.timer);
-    if (this.paused || !this.current) return;
+    if (this.paused || !this.order.current) return;
     this.timer = setTimeout(() => this.advance(), this.paceS * 1000);
   }
 
@@ -440,8 +396,8 @@ class Slideshow {
 
   // Only the slide shown and the next are kept decoded; the next starts loading now.
   preloadNext() {
-    const next = this.upcoming();
-    const keep = new Set([this.current?.id, next?.id]);
+    const next = this.order.upcoming();
+    const keep = new Set([this.order.current?.id, next?.id]);
     for (const id of this.pictures.keys()) if (!keep.has(id)) this.pictures.delete(id);
     if (next) this.picture(next.id);
   }
@@ -540,15 +496,16 @@ class Slideshow {
   showStatus() {
     const parts = [];
     if (this.paused) parts.push(t("slideshow.paused"));
-    if (this.current?.arrival) parts.push(t("slideshow.new"));
-    else if (this.current) parts.push(t("slideshow.position", { at: this.pos + 1, total: this.ids.length }));
-    if (this.arrivals.length) parts.push(t("slideshow.waiting", { n: this.arrivals.length }));
+    const { current, pos, ids, arrivals } = this.order;
+    if (current?.arrival) parts.push(t("slideshow.new"));
+    else if (current) parts.push(t("slideshow.position", { at: pos + 1, total: ids.length }));
+    if (arrivals.length) parts.push(t("slideshow.waiting", { n: arrivals.length }));
     parts.push(t("slideshow.pace", { s: this.paceS }));
     this.status.textContent = parts.join(" · ");
   }
 
   showEmpty() {
-    this.current = null;
+    this.order.current = null;
     for (const layer of this.layers) layer.classList.remove("ff-front", "ff-behind");
     delete this.root.dataset.imageId;
     const key = { collection: "slideshow.empty.collection", favorites: "slideshow.empty.favorites" }[this.kind];
