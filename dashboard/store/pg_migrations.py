@@ -5,7 +5,8 @@ and collections; 3: image versions; 4: the projects' image counts and the filter
 index), so one number names the same shape on both engines. Step 5 adds the access-control tables
 (`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Step 6
 adds favourites per person (SQLite's version 5) and the guest a browser session acts as (the auth
-file's version 2). Text
+file's version 2). Step 10 adds the notifications' tables (`notify_*`, `PostgresNotifyStore`), which on
+SQLite are a file of their own (DATA/notify.sqlite). Text
 columns hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
 """
 
@@ -165,6 +166,27 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE auth_sessions ADD COLUMN guest_name TEXT",
         "ALTER TABLE auth_sessions ADD COLUMN guest_email TEXT",
     ),
+    # 10: notifications (`dashboard.notify`): webhooks, e-mail recipients, the digests' feed cursor, the outbox.
+    # On SQLite they are a file of their own (DATA/notify.sqlite). Steps 7 to 9 are other branches' (comments,
+    # RAW+JPEG pairs, share rules); `migrate` applies the steps there are, in order.
+    10: (
+        """CREATE TABLE notify_webhooks (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
+            events TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE notify_emails (
+            project TEXT NOT NULL, address TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (project, address)
+        )""",
+        "CREATE TABLE notify_cursors (project TEXT PRIMARY KEY, last_seq BIGINT NOT NULL)",
+        """CREATE TABLE notify_outbox (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, channel TEXT NOT NULL, target TEXT NOT NULL,
+            body TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            next_at DOUBLE PRECISION NOT NULL, state TEXT NOT NULL DEFAULT 'pending', last_error TEXT,
+            done_at DOUBLE PRECISION
+        )""",
+        "CREATE INDEX notify_outbox_due ON notify_outbox (state, next_at)",
+    ),
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -186,7 +208,7 @@ def migrate(conn: psycopg.Connection) -> list[int]:
         if current > SCHEMA_VERSION:
             raise RuntimeError(f"the database has schema version {current}, newer than this Fotoflo's {SCHEMA_VERSION}")
         applied = []
-        for version in range(current + 1, SCHEMA_VERSION + 1):
+        for version in sorted(v for v in MIGRATIONS if v > current):
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
