@@ -5,7 +5,8 @@ and collections; 3: image versions; 4: the projects' image counts and the filter
 index), so one number names the same shape on both engines. Step 5 adds the access-control tables
 (`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Step 6
 adds favourites per person (SQLite's version 5) and the guest a browser session acts as (the auth
-file's version 2). Text
+file's version 2). Step 7 adds
+comments on images (SQLite's version 6). Text
 columns hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
 """
 
@@ -164,6 +165,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE auth_sessions ADD COLUMN guest_id TEXT",
         "ALTER TABLE auth_sessions ADD COLUMN guest_name TEXT",
         "ALTER TABLE auth_sessions ADD COLUMN guest_email TEXT",
+    ),
+    7: (
+        """CREATE TABLE comments (
+            id          TEXT PRIMARY KEY,
+            project     TEXT NOT NULL REFERENCES projects(name),
+            image_id    TEXT NOT NULL REFERENCES images(id),
+            text        TEXT NOT NULL,
+            author_name TEXT NOT NULL,
+            author_key  TEXT NOT NULL,
+            reply_to    TEXT,
+            created_at  TEXT NOT NULL,
+            resolved    INTEGER NOT NULL DEFAULT 0,
+            seq         BIGINT NOT NULL
+        )""",
+        "CREATE INDEX comments_by_image ON comments (project, image_id, seq)",
     ),
 }
 
