@@ -1,7 +1,8 @@
 """`fotoflo token create|list|revoke` and `fotoflo share create|list|revoke`, on a data directory.
 
 They write the auth store directly, like `fotoflo ingest` writes the image store: `DATA/auth.sqlite`,
-or with `--db postgresql://…` the database the servers share. No running server is needed, and
+or with `--db postgresql://…` the database the servers share, or with `--supabase-url` and
+`--supabase-key` their Supabase project. No running server is needed, and
 every running one sees each change (a revoked token or link) at its next request. Secrets are
 printed once, on stdout, and never again.
 """
@@ -67,6 +68,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], data_h
     for parser in (*token_sub.choices.values(), *share_sub.choices.values()):
         parser.add_argument("--data", type=Path, help=data_help)
         parser.add_argument("--db", help=db_help)
+        parser.add_argument("--supabase-url", help="the Supabase project the servers share (env SUPABASE_URL)")
+        parser.add_argument("--supabase-key", help="its service role key (env SUPABASE_KEY)")
 
 
 def _when(seconds: float | None) -> str:
@@ -76,7 +79,8 @@ def _when(seconds: float | None) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run `fotoflo token|share ACTION` on the auth store of `settings` (`--db`, else the data directory's)."""
+    """Run `fotoflo token|share ACTION` on the auth store of `settings` (Supabase's, `--db`'s, else the data
+    directory's)."""
     from dashboard.backends import auth_store_for
 
     store = auth_store_for(settings)

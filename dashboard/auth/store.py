@@ -3,7 +3,9 @@
 `AuthStore` is the small protocol. `SQLiteAuthStore` keeps it in `DATA/auth.sqlite`, beside (not
 in) the image store, so the CLI can manage it without a running server; `PostgresAuthStore`
 (`dashboard.auth.postgres`) keeps it in the `auth_*` tables of the `--db` database, shared by every
-server on it; both run `SqlAuthStore`'s SQL. `dashboard.backends.auth_store_for` picks one.
+server on it; both run `SqlAuthStore`'s SQL. `SupabaseAuthStore` (`dashboard.supabase.auth`) keeps it
+in a Supabase project, through database functions, and makes its secrets and reads its rows with
+`new_token`, `new_share`, `token_from_row`… of this module. `dashboard.backends.auth_store_for` picks one.
 Secrets are never stored: only their SHA-256 (they are 256 random bits, so a slow hash adds
 nothing), and share passwords as scrypt hashes.
 """
@@ -172,6 +174,73 @@ class SessionRecord:
     guest: Guest | None = None
 
 
+def new_token(*, name: str, role: Role, project: str, expires_at: float | None) -> tuple[TokenRecord, str, str]:
+    """A new token: its record, its secret (shown once) and the secret's digest, which is all a store keeps.
+
+    Every `AuthStore` makes its tokens here, so a token's form and id are the same whichever keeps it.
+    """
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    hashed = digest(secret)
+    return TokenRecord(hashed[:12], name or role.label, role, project, time.time(), expires_at), secret, hashed
+
+
+def new_share(
+    *,
+    project: str,
+    role: Role,
+    name: str,
+    collection_id: str | None,
+    expires_at: float | None,
+    password: str | None,
+) -> tuple[ShareRecord, str, str]:
+    """A new share link: its record (with the password's scrypt hash), its secret and the secret's digest."""
+    secret = secrets.token_urlsafe(24)
+    hashed = digest(secret)
+    record = ShareRecord(
+        hashed[:12], name, role, project, collection_id,
+        hash_password(password) if password else None, time.time(), expires_at,
+    )  # fmt: skip
+    return record, secret, hashed
+
+
+def new_session_secrets() -> tuple[str, str]:
+    """A new browser session's secret (for its cookie; a store keeps its digest) and its CSRF token."""
+    return secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+
+
+# The columns each record is read from, in its fields' order, and the records from such rows: one
+# reading for every store (a SQL row, or a JSON object's values in this order).
+TOKEN_COLUMNS = ("id", "name", "role", "project", "created_at", "expires_at", "revoked_at")
+SHARE_COLUMNS = (
+    "id", "name", "role", "project", "collection_id", "password", "created_at", "expires_at", "revoked_at"
+)  # fmt: skip
+SESSION_COLUMNS = ("kind", "subject", "csrf", "expires_at", "guest_id", "guest_name", "guest_email")
+
+
+def token_from_row(row: Sequence[object]) -> TokenRecord:
+    id_, name, role, project, created, expires, revoked = row
+    return TokenRecord(
+        str(id_), str(name), Role.parse(str(role)), str(project), float(created),  # type: ignore[arg-type]
+        expires, revoked,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def share_from_row(row: Sequence[object]) -> ShareRecord:
+    id_, name, role, project, collection, password, created, expires, revoked = row
+    return ShareRecord(
+        str(id_), str(name), Role.parse(str(role)), str(project), collection, password,  # type: ignore[arg-type]
+        float(created), expires, revoked,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def session_from_row(row: Sequence[object]) -> SessionRecord:
+    kind, subject, csrf, expires, guest_id, guest_name, guest_email = row
+    guest = None
+    if guest_id is not None and guest_name is not None:
+        guest = Guest(str(guest_id), str(guest_name), None if guest_email is None else str(guest_email))
+    return SessionRecord(str(kind), str(subject), str(csrf), float(expires), guest)  # type: ignore[arg-type]
+
+
 class _Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...
@@ -270,22 +339,13 @@ class SqlAuthStore:
 
     # -- tokens -------------------------------------------------------------------------------
 
-    _TOKEN_COLUMNS = "id, name, role, project, created_at, expires_at, revoked_at"
-
-    @staticmethod
-    def _token(row: tuple[object, ...]) -> TokenRecord:
-        id_, name, role, project, created, expires, revoked = row
-        return TokenRecord(
-            str(id_), str(name), Role.parse(str(role)), str(project), float(created),  # type: ignore[arg-type]
-            expires, revoked,  # type: ignore[arg-type]
-        )  # fmt: skip
+    _TOKEN_COLUMNS = ", ".join(TOKEN_COLUMNS)
+    _token = staticmethod(token_from_row)
 
     def create_token(
         self, *, name: str, role: Role, project: str = ANY_PROJECT, expires_at: float | None = None
     ) -> tuple[TokenRecord, str]:
-        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        hashed = digest(secret)
-        record = TokenRecord(hashed[:12], name or role.label, role, project, time.time(), expires_at)
+        record, secret, hashed = new_token(name=name, role=role, project=project, expires_at=expires_at)
         self._write(
             f"INSERT INTO {self._P}tokens (id, hash, name, role, project, created_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -315,15 +375,8 @@ class SqlAuthStore:
 
     # -- share links --------------------------------------------------------------------------
 
-    _SHARE_COLUMNS = "id, name, role, project, collection_id, password, created_at, expires_at, revoked_at"
-
-    @staticmethod
-    def _share(row: tuple[object, ...]) -> ShareRecord:
-        id_, name, role, project, collection, password, created, expires, revoked = row
-        return ShareRecord(
-            str(id_), str(name), Role.parse(str(role)), str(project), collection, password,  # type: ignore[arg-type]
-            float(created), expires, revoked,  # type: ignore[arg-type]
-        )  # fmt: skip
+    _SHARE_COLUMNS = ", ".join(SHARE_COLUMNS)
+    _share = staticmethod(share_from_row)
 
     def create_share(
         self,
@@ -335,11 +388,9 @@ class SqlAuthStore:
         expires_at: float | None = None,
         password: str | None = None,
     ) -> tuple[ShareRecord, str]:
-        secret = secrets.token_urlsafe(24)
-        hashed = digest(secret)
-        record = ShareRecord(
-            hashed[:12], name, role, project, collection_id,
-            hash_password(password) if password else None, time.time(), expires_at,
+        record, secret, hashed = new_share(
+            project=project, role=role, name=name, collection_id=collection_id, expires_at=expires_at,
+            password=password,
         )  # fmt: skip
         self._write(
             f"INSERT INTO {self._P}shares (id, hash, name, role, project, collection_id, password, created_at,"
@@ -376,7 +427,7 @@ class SqlAuthStore:
     # -- browser sessions ---------------------------------------------------------------------
 
     def create_session(self, kind: str, subject: str, expires_at: float, guest: Guest | None = None) -> tuple[str, str]:
-        secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        secret, csrf = new_session_secrets()
         now = time.time()
         named = (guest.id, guest.name, guest.email) if guest is not None else (None, None, None)
         with self._transaction() as conn:
@@ -390,17 +441,10 @@ class SqlAuthStore:
 
     def find_session(self, secret: str) -> SessionRecord | None:
         rows = self._all(
-            f"SELECT kind, subject, csrf, expires_at, guest_id, guest_name, guest_email FROM {self._P}sessions"
-            " WHERE hash = ? AND expires_at > ?",
+            f"SELECT {', '.join(SESSION_COLUMNS)} FROM {self._P}sessions WHERE hash = ? AND expires_at > ?",
             digest(secret), time.time(),
         )  # fmt: skip
-        if not rows:
-            return None
-        kind, subject, csrf, expires, guest_id, guest_name, guest_email = rows[0]
-        guest = None
-        if guest_id is not None and guest_name is not None:
-            guest = Guest(str(guest_id), str(guest_name), None if guest_email is None else str(guest_email))
-        return SessionRecord(str(kind), str(subject), str(csrf), float(expires), guest)  # type: ignore[arg-type]
+        return session_from_row(rows[0]) if rows else None
 
     def delete_session(self, secret: str) -> None:
         self._write(f"DELETE FROM {self._P}sessions WHERE hash = ?", digest(secret))
