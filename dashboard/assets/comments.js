@@ -59,7 +59,7 @@ export class Comments {
     badge.dataset.count = String(n);
     badge.title = n ? t("comments.count", { n }) : "";
     // Seen: a speech balloon and the number; heard: "2 comments".
-    badge.replaceChildren(...(n ? [h("span", { "aria-hidden": "true", text: `💬 ${n}` }),
+    badge.replaceChildren(...(n ? [balloon(), h("span", { "aria-hidden": "true", text: String(n) }),
       h("span", { class: "ff-sr", text: t("comments.count", { n }) })] : []));
   }
 
@@ -264,4 +264,18 @@ export class Comments {
       }
     }
   }
+}
+
+// A speech balloon drawn in the text's colour (an emoji's glyph is not on every system).
+function balloon() {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "ff-balloon");
+  const path = document.createElementNS(NS, "path");
+  path.setAttribute("d", "M3 2h10a2 2 0 0 1 2 2v6a2 2 0 0 1-2 2H8l-4 3v-3H3a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2z");
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
 }
