@@ -46,7 +46,8 @@ def snapshot(url: str) -> dict[str, Any]:
     """What the migrations make, as the catalogs say: enough to see that a second run changed nothing."""
     queries = {
         "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default"
-        " FROM information_schema.columns WHERE table_schema IN ('public', 'fotoflo_auth') ORDER BY 1, 2",
+        " FROM information_schema.columns WHERE table_schema IN ('public', 'fotoflo_auth')"
+        " ORDER BY table_schema, 1, 2",  # `shares` is in both schemas: without it, their order may change
         "indexes": "SELECT indexname, indexdef FROM pg_indexes"
         " WHERE schemaname IN ('public', 'storage', 'fotoflo_auth') ORDER BY 1",
         "policies": "SELECT schemaname, tablename, policyname, cmd, roles::text, qual, with_check FROM pg_policies"
