@@ -11,45 +11,19 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboard.auth import Role, SQLiteAuthStore
-from tests.e2e.conftest import photo_jpeg, screenshot
+from tests.e2e.conftest import screenshot
 from tests.e2e.helpers import tile_ids
+from tests.e2e.proofing import COMMENTS, comment_badge, sign_in, studio_server, thread
 from tests.e2e.test_responsive import PHONE, audit
 from tests.support.servers import Server, ServerFactory
 from tests.support.waiting import wait_until
-
-COMMENTS = "[data-testid=lightbox] [data-testid=comments]"
 
 
 @pytest.fixture
 def proofing(server_factory: ServerFactory, tmp_path: Path) -> Iterator[tuple[Server, str, httpx.Client]]:
     """A server with sign-in, two images, its owner token (named "Studio") and an API client with it."""
-    store = SQLiteAuthStore(tmp_path / "data" / "auth.sqlite")
-    token = store.create_token(name="Studio", role=Role.OWNER)[1]
-    store.close()
-    server = server_factory(extra_args=("--auth", "--no-watch"))
-    with httpx.Client(timeout=15, headers={"Authorization": f"Bearer {token}"}) as api:
-        for seed in range(2):
-            sent = api.post(server.api("/upload"), files={"file": (f"p{seed}.jpg", photo_jpeg(seed))})
-            assert sent.status_code == 201, sent.text
-        yield server, token, api
-
-
-def badge(page: Any, image_id: str) -> str:
-    """The comment count a tile shows ("0" when it shows none)."""
-    found = page.locator(f".ff-grid [data-image-id='{image_id}'] [data-testid=comment-count]")
-    return str(found.get_attribute("data-count")) if found.count() else ""
-
-
-def thread(page: Any) -> list[tuple[str, str, bool, bool]]:
-    """The lightbox's comments in order: (author, text, is a reply, resolved)."""
-    rows = page.eval_on_selector_all(
-        f"{COMMENTS} [data-testid=comment]",
-        """cs => cs.map(c => [c.querySelector('[data-testid=comment-author]').textContent,
-            c.querySelector('[data-testid=comment-body]').textContent, Boolean(c.closest('.ff-replies')),
-            c.dataset.resolved === 'true'])""",
-    )
-    return [tuple(row) for row in rows]
+    with studio_server(server_factory, tmp_path, images=2) as made:
+        yield made
 
 
 def test_a_guest_comments_and_the_photographer_sees_it_live_and_replies(
@@ -63,10 +37,7 @@ def test_a_guest_comments_and_the_photographer_sees_it_live_and_replies(
         studio = context.new_page()
         errors: list[str] = []
         studio.on("pageerror", lambda e: errors.append(str(e)))
-        studio.goto(server.url + "/login")
-        studio.fill("input[name=token]", token)
-        studio.click("button[type=submit]")
-        studio.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=20_000)
+        sign_in(studio, server, token)
         wait_until(lambda: len(tile_ids(studio)) == 2, timeout_s=15)
 
         # The guest, on a phone, by keyboard: Tab to the grid, an arrow to the first image, Enter opens it;
@@ -92,8 +63,8 @@ def test_a_guest_comments_and_the_photographer_sees_it_live_and_replies(
         assert mine.locator("[data-testid=comment-resolve]").count() == 0
 
         # The photographer's tile counts it, live; the lightbox shows who wrote what.
-        wait_until(lambda: badge(studio, image) == "1", timeout_s=10)
-        assert badge(studio, tile_ids(studio)[1]) == "0"
+        wait_until(lambda: comment_badge(studio, image) == "1", timeout_s=10)
+        assert comment_badge(studio, tile_ids(studio)[1]) == "0"
         studio.locator(f".ff-grid [data-image-id='{image}'] img").click()
         wait_until(lambda: thread(studio) == [("Anna", "Could we crop <b>tighter</b>?", False, False)], timeout_s=10)
 
@@ -105,7 +76,7 @@ def test_a_guest_comments_and_the_photographer_sees_it_live_and_replies(
         reply = ("Studio", "Yes, I'll send a tighter crop.", True, False)
         wait_until(lambda: thread(anna) == [("Anna", "Could we crop <b>tighter</b>?", False, False), reply],
                    timeout_s=10)  # fmt: skip
-        wait_until(lambda: badge(studio, image) == "2" and badge(anna, image) == "2", timeout_s=10)
+        wait_until(lambda: comment_badge(studio, image) == "2" and comment_badge(anna, image) == "2", timeout_s=10)
         studio.locator(f"{COMMENTS} [data-testid=comment-resolve]").click()
         wait_until(lambda: thread(anna)[0][3], timeout_s=10)
         screenshot(studio, "comments-lightbox")
