@@ -5,6 +5,7 @@ import { formatNumber, t } from "./i18n.js";
 import { LABEL_NAMES, ratingControl, showRating } from "./ratings.js";
 
 const SWIPE_PX = 50; // a shorter move is a tap or a wobble
+const FOCUSABLE = "button:not([disabled]), a[href], input:not([disabled]), textarea:not([disabled]), select, [tabindex]:not([tabindex='-1'])";
 
 export class Lightbox {
   constructor(gallery) {
@@ -55,6 +56,7 @@ export class Lightbox {
     lb.meta.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: String(v) })]));
     this.showRating(image);
     g.favorites.showLightbox();
+    g.comments.showLightbox(lb, id);
     const ids = order || g.pool.sequence();
     const index = ids.indexOf(id);
     lb.prev.disabled = index <= 0;
@@ -124,13 +126,31 @@ export class Lightbox {
     lb.next = h("button", { class: "ff-lb-nav ff-lb-next", "aria-label": t("lightbox.older"), text: "›", onclick: () => this.step(1) });
     const close = h("button", { class: "ff-lb-close", "aria-label": t("lightbox.close"), text: "×", onclick: () => this.close() });
     lb.stage = h("div", { class: "ff-lb-stage" }, lb.img, lb.prev, lb.next);
+    lb.side = h("aside", { class: "ff-lb-side" }, lb.title, marks, lb.meta, lb.download, lb.downloadRaw);
     lb.root = h("div", { class: "ff-lightbox", "data-testid": "lightbox", tabindex: "-1", hidden: "",
       role: "dialog", "aria-modal": "true", "aria-labelledby": "ff-lb-title" }, lb.stage,
-      h("aside", { class: "ff-lb-side" }, lb.title, marks, lb.meta, lb.download, lb.downloadRaw), close);
+      lb.side, close);
     lb.root.addEventListener("click", (e) => { if (e.target === lb.root) this.close(); });
+    lb.root.addEventListener("keydown", (e) => this.keepFocus(e));
     this.bindSwipe(lb.stage);
     this.gallery.main.append(lb.root);
     this.dom = lb;
+  }
+
+  // A modal dialog keeps the keyboard: Tab from its last control goes to its first, Shift+Tab from its
+  // first (or from the dialog itself) to its last, never to the page behind it.
+  keepFocus(e) {
+    if (e.key !== "Tab") return;
+    const root = this.dom.root;
+    const controls = [...root.querySelectorAll(FOCUSABLE)].filter((el) => el.getClientRects().length);
+    if (!controls.length) return;
+    const active = root.getRootNode().activeElement;
+    const first = controls[0];
+    const last = controls[controls.length - 1];
+    if (e.shiftKey && (active === first || active === root)) last.focus();
+    else if (!e.shiftKey && active === last) first.focus();
+    else return;
+    e.preventDefault();
   }
 
   // On a touch screen a horizontal swipe steps, as the arrows do: left to the next (older), right back.
@@ -168,6 +188,7 @@ export class Lightbox {
     if (!this.dom) return;
     this.dom.root.hidden = true;
     this.id = null;
+    this.gallery.comments.closed();
     if (this.returnFocus?.isConnected) this.returnFocus.focus({ preventScroll: true });
     this.returnFocus = null;
     this.order = null;

@@ -5,9 +5,9 @@ and collections; 3: image versions; 4: the projects' image counts and the filter
 index), so one number names the same shape on both engines. Step 5 adds the access-control tables
 (`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Step 6
 adds favourites per person (SQLite's version 5) and the guest a browser session acts as (the auth
-file's version 2). Step 8 is RAW + JPEG pairs (SQLite's version 7). Step 10 adds the notifications'
-tables (`notify_*`, `PostgresNotifyStore`), which on SQLite are a file of their own (DATA/notify.sqlite).
-Steps 7 and 9 are other branches' (comments, share rules). Text
+file's version 2). Step 7 adds comments on images (SQLite's version 6), step 8 RAW + JPEG pairs
+(SQLite's version 7). Step 10 adds the notifications' tables (`notify_*`, `PostgresNotifyStore`), which
+on SQLite are a file of their own (DATA/notify.sqlite). Step 9 is another branch's (share rules). Text
 columns hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
 """
 
@@ -167,6 +167,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE auth_sessions ADD COLUMN guest_name TEXT",
         "ALTER TABLE auth_sessions ADD COLUMN guest_email TEXT",
     ),
+    7: (
+        """CREATE TABLE comments (
+            id          TEXT PRIMARY KEY,
+            project     TEXT NOT NULL REFERENCES projects(name),
+            image_id    TEXT NOT NULL REFERENCES images(id),
+            text        TEXT NOT NULL,
+            author_name TEXT NOT NULL,
+            author_key  TEXT NOT NULL,
+            reply_to    TEXT,
+            created_at  TEXT NOT NULL,
+            resolved    INTEGER NOT NULL DEFAULT 0,
+            seq         BIGINT NOT NULL
+        )""",
+        "CREATE INDEX comments_by_image ON comments (project, image_id, seq)",
+    ),
     # 8: RAW + JPEG pairs (dashboard/pairs.py), as SQLite's version 7.
     8: (
         "ALTER TABLE images ADD COLUMN pair_key TEXT",
@@ -178,8 +193,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX images_by_raw_sha ON images (project, raw_sha256) WHERE raw_sha256 IS NOT NULL",
     ),
     # 10: notifications (`dashboard.notify`): webhooks, e-mail recipients, the digests' feed cursor, the outbox.
-    # On SQLite they are a file of their own (DATA/notify.sqlite). Steps 7 and 9 are other branches' (comments,
-    # share rules); `migrate` applies the steps there are, in order.
+    # On SQLite they are a file of their own (DATA/notify.sqlite). Step 9 is another branch's (share rules);
+    # `migrate` applies the steps there are, in order.
     10: (
         """CREATE TABLE notify_webhooks (
             id TEXT PRIMARY KEY, project TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
@@ -214,15 +229,14 @@ def migrate(conn: psycopg.Connection) -> list[int]:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
-        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-        current = int(row[0]) if row else 0
+        done = {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations")}
+        current = max(done, default=0)
         if current > SCHEMA_VERSION:
             raise RuntimeError(f"the database has schema version {current}, newer than this Fotoflo's {SCHEMA_VERSION}")
-        # Each step not recorded yet, not only those above the highest: steps are numbered per branch, so a
-        # database that ran step 10 before step 8 was merged still gets step 8 (the steps are independent).
-        recorded = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
         applied = []
-        for version in sorted(v for v in MIGRATIONS if v not in recorded):
+        # Every step not yet recorded, not only those above the newest: steps are numbered per branch, so a
+        # database at 10 (notifications) may still lack 7 (comments) or 8 (pairs), merged later.
+        for version in sorted(set(MIGRATIONS) - done):
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))

@@ -141,7 +141,23 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         ) WITHOUT ROWID""",
         "CREATE INDEX favorites_by_person ON favorites (project, by_key)",
     ),
-    # v6 is another branch's (comments); the runner skips a step it does not have.
+    # v6: comments on images (`reply_to` the thread's first comment; `resolved` 0 or 1; `seq` the entry that
+    # wrote it: the order they were written in).
+    6: (
+        """CREATE TABLE comments (
+            id          TEXT PRIMARY KEY,
+            project     TEXT NOT NULL REFERENCES projects(name),
+            image_id    TEXT NOT NULL REFERENCES images(id),
+            text        TEXT NOT NULL,
+            author_name TEXT NOT NULL,
+            author_key  TEXT NOT NULL,
+            reply_to    TEXT,
+            created_at  TEXT NOT NULL,
+            resolved    INTEGER NOT NULL DEFAULT 0,
+            seq         INTEGER NOT NULL
+        )""",
+        "CREATE INDEX comments_by_image ON comments (project, image_id, seq)",
+    ),
     # v7: RAW + JPEG pairs (dashboard/pairs.py). `pair_key` (folder and stem) finds a file's partner;
     # `raw_*` is a pair's RAW file beside the JPEG the row shows. A RAW's bytes are found as an image's too.
     7: (

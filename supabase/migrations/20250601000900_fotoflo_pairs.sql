@@ -1,4 +1,4 @@
--- Fotoflo on Supabase, 9/9: RAW + JPEG pairs (dashboard/pairs.py): a RAW and the JPEG of one capture
+-- Fotoflo on Supabase, 10/10: RAW + JPEG pairs (dashboard/pairs.py): a RAW and the JPEG of one capture
 -- become one image with two files. Idempotent (IF NOT EXISTS, CREATE OR REPLACE).
 -- PostgresStore's rules (dashboard/store/sql_images.py), statement for statement. The pairing rule
 -- itself (same stem, one capture) is decided in Python (`SupabaseStore.add_image`), which names the
@@ -237,7 +237,6 @@ GRANT EXECUTE ON FUNCTION public.fotoflo_add_image_paired(jsonb, jsonb, text, te
     TO service_role;
 
 -- A server refuses a project without this migration (`SCHEMA_VERSION` in dashboard/supabase/store.py).
--- 7 is the comments migration's (20250601000800), another branch's.
 CREATE OR REPLACE FUNCTION public.fotoflo_schema_version() RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$ SELECT 8 $$;
 
