@@ -5,7 +5,9 @@ in) the image store, so the CLI can manage it without a running server; `Postgre
 (`dashboard.auth.postgres`) keeps it in the `auth_*` tables of the `--db` database, shared by every
 server on it; both run `SqlAuthStore`'s SQL. `dashboard.backends.auth_store_for` picks one.
 Secrets are never stored: only their SHA-256 (they are 256 random bits, so a slow hash adds
-nothing), and share passwords as scrypt hashes.
+nothing), and share passwords as scrypt hashes. A share link also keeps its download rule
+(`DOWNLOADS`) and its watermark (a text, and a PNG its owner uploaded, kept as the decoder worker
+re-encoded it), whose `watermark_version` changes with each change of either.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ from dashboard.datadir import private_dir, touch_private
 T = TypeVar("T")
 
 TOKEN_PREFIX = "fft_"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: What a share link lets its holder download: `original` (the files as uploaded: every link made
+#: before download rules existed could, so it is the default), `preview` (the preview JPEG, watermarked
+#: if the link has a watermark) or `none` (nothing to download; previews are still shown).
+DOWNLOADS = ("none", "preview", "original")
+DEFAULT_DOWNLOAD = "original"
+MAX_WATERMARK_CHARS = 100
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 _SCHEMA = """
@@ -39,7 +47,9 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE TABLE IF NOT EXISTS shares (
     id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, role TEXT NOT NULL,
     project TEXT NOT NULL, collection_id TEXT, password TEXT, created_at REAL NOT NULL,
-    expires_at REAL, revoked_at REAL);
+    expires_at REAL, revoked_at REAL, download TEXT NOT NULL DEFAULT 'original', watermark_text TEXT,
+    watermark_version INTEGER NOT NULL DEFAULT 0, watermark_png_sha TEXT);
+CREATE TABLE IF NOT EXISTS share_watermarks (share_id TEXT PRIMARY KEY, png BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     hash TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, csrf TEXT NOT NULL,
     created_at REAL NOT NULL, expires_at REAL NOT NULL, guest_id TEXT, guest_name TEXT, guest_email TEXT);
@@ -116,10 +126,19 @@ class ShareRecord:
     created_at: float
     expires_at: float | None = None
     revoked_at: float | None = None
+    download: str = DEFAULT_DOWNLOAD
+    watermark_text: str | None = None
+    #: 0 while the link has no watermark; else changes whenever its text or PNG does (caches key on it).
+    watermark_version: int = 0
+    watermark_png_sha: str | None = None
 
     def state(self, now_s: float | None = None) -> str:
         """`active`, `expired` or `revoked`."""
         return _state(self.expires_at, self.revoked_at, now_s)
+
+    @property
+    def watermarked(self) -> bool:
+        return self.watermark_text is not None or self.watermark_png_sha is not None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -132,7 +151,23 @@ class ShareRecord:
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "state": self.state(),
+            "download": self.download,
+            "watermark": {"text": self.watermark_text, "png": self.watermark_png_sha is not None}
+            if self.watermarked
+            else None,
         }
+
+
+def check_share_rules(download: str, watermark: str | None) -> str | None:
+    """`watermark` cleaned (None for none); `ValueError` for an unknown `download` or an empty or long text."""
+    if download not in DOWNLOADS:
+        raise ValueError(f"download must be one of {', '.join(DOWNLOADS)}, not {download!r}")
+    if watermark is None:
+        return None
+    watermark = " ".join(watermark.split())
+    if not watermark or len(watermark) > MAX_WATERMARK_CHARS:
+        raise ValueError(f"a watermark's text must be 1 to {MAX_WATERMARK_CHARS} characters")
+    return watermark
 
 
 MAX_GUEST_NAME_CHARS = 100
@@ -210,8 +245,13 @@ class AuthStore(Protocol):
         collection_id: str | None = None,
         expires_at: float | None = None,
         password: str | None = None,
+        download: str = DEFAULT_DOWNLOAD,
+        watermark: str | None = None,
     ) -> tuple[ShareRecord, str]:
-        """A new share link and its secret (the last part of its URL; returned only here)."""
+        """A new share link and its secret (the last part of its URL; returned only here).
+
+        `download` one of `DOWNLOADS`, `watermark` a text (see `check_share_rules`; `ValueError` otherwise).
+        """
 
     def shares(self, project: str | None = None) -> list[ShareRecord]: ...
 
@@ -221,6 +261,13 @@ class AuthStore(Protocol):
         """The share link with this secret, whatever its state."""
 
     def revoke_share(self, share_id: str) -> bool: ...
+
+    def set_share_watermark_png(self, share_id: str, png: bytes | None) -> ShareRecord | None:
+        """Give the link this watermark PNG (already checked and re-encoded; None: take it away); the
+        link as it is now, its `watermark_version` moved on; None if there is no such link."""
+
+    def share_watermark_png(self, share_id: str) -> bytes | None:
+        """The link's watermark PNG, if it has one."""
 
     def create_session(self, kind: str, subject: str, expires_at: float, guest: Guest | None = None) -> tuple[str, str]:
         """A new browser session (acting as `guest`, if given): (its secret for the cookie, its CSRF token)."""
@@ -315,14 +362,18 @@ class SqlAuthStore:
 
     # -- share links --------------------------------------------------------------------------
 
-    _SHARE_COLUMNS = "id, name, role, project, collection_id, password, created_at, expires_at, revoked_at"
+    _SHARE_COLUMNS = (
+        "id, name, role, project, collection_id, password, created_at, expires_at, revoked_at,"
+        " download, watermark_text, watermark_version, watermark_png_sha"
+    )
 
     @staticmethod
     def _share(row: tuple[object, ...]) -> ShareRecord:
-        id_, name, role, project, collection, password, created, expires, revoked = row
+        id_, name, role, project, collection, password, created, expires, revoked, *rules = row
+        download, text, version, png_sha = rules
         return ShareRecord(
             str(id_), str(name), Role.parse(str(role)), str(project), collection, password,  # type: ignore[arg-type]
-            float(created), expires, revoked,  # type: ignore[arg-type]
+            float(created), expires, revoked, str(download), text, int(str(version)), png_sha,  # type: ignore[arg-type]
         )  # fmt: skip
 
     def create_share(
@@ -334,18 +385,22 @@ class SqlAuthStore:
         collection_id: str | None = None,
         expires_at: float | None = None,
         password: str | None = None,
+        download: str = DEFAULT_DOWNLOAD,
+        watermark: str | None = None,
     ) -> tuple[ShareRecord, str]:
+        watermark = check_share_rules(download, watermark)
         secret = secrets.token_urlsafe(24)
         hashed = digest(secret)
         record = ShareRecord(
             hashed[:12], name, role, project, collection_id,
-            hash_password(password) if password else None, time.time(), expires_at,
+            hash_password(password) if password else None, time.time(), expires_at, None,
+            download, watermark, 1 if watermark else 0,
         )  # fmt: skip
         self._write(
             f"INSERT INTO {self._P}shares (id, hash, name, role, project, collection_id, password, created_at,"
-            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " expires_at, download, watermark_text, watermark_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             record.id, hashed, name, role.label, project, collection_id, record.password_hash,
-            record.created_at, expires_at,
+            record.created_at, expires_at, download, watermark, record.watermark_version,
         )  # fmt: skip
         return record, secret
 
@@ -372,6 +427,26 @@ class SqlAuthStore:
             ).rowcount
             conn.execute(f"DELETE FROM {self._P}sessions WHERE kind = 'share' AND subject = ?", (share_id,))
         return changed > 0
+
+    def set_share_watermark_png(self, share_id: str, png: bytes | None) -> ShareRecord | None:
+        sha = hashlib.sha256(png).hexdigest() if png is not None else None
+        with self._transaction() as conn:
+            changed = conn.execute(
+                f"UPDATE {self._P}shares SET watermark_png_sha = ?, watermark_version = watermark_version + 1"
+                " WHERE id = ?",
+                (sha, share_id),
+            ).rowcount
+            if changed:
+                conn.execute(f"DELETE FROM {self._P}share_watermarks WHERE share_id = ?", (share_id,))
+                if png is not None:
+                    conn.execute(
+                        f"INSERT INTO {self._P}share_watermarks (share_id, png) VALUES (?, ?)", (share_id, png)
+                    )
+        return self.get_share(share_id) if changed else None
+
+    def share_watermark_png(self, share_id: str) -> bytes | None:
+        rows = self._all(f"SELECT png FROM {self._P}share_watermarks WHERE share_id = ?", share_id)
+        return bytes(rows[0][0]) if rows else None  # type: ignore[call-overload]  # bytes, or psycopg's memoryview
 
     # -- browser sessions ---------------------------------------------------------------------
 
@@ -428,6 +503,21 @@ class SqlAuthStore:
         return {str(r[0]) for r in rows}
 
 
+#: The columns that bring an auth file of an older version to each version, as (table, column); the
+#: tables it lacks altogether (and new ones) are made whole by `_SCHEMA` afterwards.
+_UPGRADES: dict[int, tuple[tuple[str, str], ...]] = {
+    # 2: its sessions learn to act as a named guest.
+    2: tuple(("sessions", f"{column} TEXT") for column in ("guest_id", "guest_name", "guest_email")),
+    # 3: share links' download rules and watermarks (PostgreSQL's step 9); existing links keep `original`.
+    3: (
+        ("shares", "download TEXT NOT NULL DEFAULT 'original'"),
+        ("shares", "watermark_text TEXT"),
+        ("shares", "watermark_version INTEGER NOT NULL DEFAULT 0"),
+        ("shares", "watermark_png_sha TEXT"),
+    ),
+}
+
+
 class SQLiteAuthStore(SqlAuthStore):
     """`AuthStore` in one SQLite file (WAL mode); safe across threads and beside the CLI's process."""
 
@@ -442,13 +532,17 @@ class SQLiteAuthStore(SqlAuthStore):
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} is from a newer Fotoflo (schema {version} > {SCHEMA_VERSION})")
-            if version == 1:  # its sessions learn to act as a named guest; once, if another process races us
-                self._db.execute("BEGIN IMMEDIATE")
-                if self._db.execute("PRAGMA user_version").fetchone()[0] == 1:
-                    for column in ("guest_id", "guest_name", "guest_email"):
-                        self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} TEXT")
-                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                self._db.execute("COMMIT")
+            for step, statements in _UPGRADES.items():
+                if 0 < version < step:
+                    # Once, if another process races us: the version is read again inside the transaction.
+                    self._db.execute("BEGIN IMMEDIATE")
+                    if 0 < self._db.execute("PRAGMA user_version").fetchone()[0] < step:
+                        for table, column in statements:
+                            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                            if have and column.split()[0] not in have:
+                                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                        self._db.execute(f"PRAGMA user_version = {step}")
+                    self._db.execute("COMMIT")
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

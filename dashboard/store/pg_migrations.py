@@ -5,8 +5,10 @@ and collections; 3: image versions; 4: the projects' image counts and the filter
 index), so one number names the same shape on both engines. Step 5 adds the access-control tables
 (`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Step 6
 adds favourites per person (SQLite's version 5) and the guest a browser session acts as (the auth
-file's version 2). Text
-columns hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
+file's version 2). Step 9 adds share links' download rules and watermarks (the auth file's version 3).
+Steps are numbered per feature as planned, so the numbers may have gaps a later release fills: `migrate`
+applies every missing one, in order. Text columns hold what SQLite holds (JSON as text, times as ISO
+strings), so both stores return equal records.
 """
 
 from __future__ import annotations
@@ -165,6 +167,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE auth_sessions ADD COLUMN guest_name TEXT",
         "ALTER TABLE auth_sessions ADD COLUMN guest_email TEXT",
     ),
+    # Share links' download rules and watermarks (the auth file's version 3); existing links keep `original`.
+    9: (
+        "ALTER TABLE auth_shares ADD COLUMN download TEXT NOT NULL DEFAULT 'original'",
+        "ALTER TABLE auth_shares ADD COLUMN watermark_text TEXT",
+        "ALTER TABLE auth_shares ADD COLUMN watermark_version INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE auth_shares ADD COLUMN watermark_png_sha TEXT",
+        """CREATE TABLE auth_share_watermarks (
+            share_id TEXT PRIMARY KEY REFERENCES auth_shares(id),
+            png      BYTEA NOT NULL
+        )""",
+    ),
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -181,12 +194,14 @@ def migrate(conn: psycopg.Connection) -> list[int]:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
-        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-        current = int(row[0]) if row else 0
+        done = {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+        current = max(done, default=0)
         if current > SCHEMA_VERSION:
             raise RuntimeError(f"the database has schema version {current}, newer than this Fotoflo's {SCHEMA_VERSION}")
         applied = []
-        for version in range(current + 1, SCHEMA_VERSION + 1):
+        # Each step missing, in order, not just those above the newest: steps are numbered per feature
+        # as they are planned, so one may arrive in a release after a higher one (a gap filled later).
+        for version in sorted(set(MIGRATIONS) - done):
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
