@@ -37,7 +37,7 @@ from tests.http.test_limits import connect, multipart, read_answer, send_head
 from tests.support import ROOT
 from tests.support.api import assert_json_error, checked_client, upload
 from tests.support.auth import AuthServer
-from tests.support.images import small_jpeg
+from tests.support.images import png_bytes, small_jpeg
 from tests.support.servers import Server, running_server
 from tests.support.sse import sse
 from tests.support.waiting import run_loop, wait_until
@@ -86,6 +86,12 @@ class World:
         assert response.status_code == 201, response.text
         return str(response.json()["share"]["id"])
 
+    def share_qr(self, fmt: str) -> str:
+        """A new link's QR code URL: the link passed back (only its hash is kept)."""
+        response = self.owner.post(self.api("/shares"), json={"role": "viewer"})
+        assert response.status_code == 201, response.text
+        return self.api(f"/shares/{response.json()['share']['id']}/qr.{fmt}?link={response.json()['path']}")
+
     def export_token(self) -> str:
         token = f"export-{next(_seeds)}"
         response = self.owner.get(self.api(f"/collections/{self.collection()}/export.zip?progress={token}"))
@@ -102,6 +108,7 @@ class Call:
     ok: int = 200
     body: Callable[[World], dict[str, Any]] | None = None
     files: bool = False  # a multipart upload of a new image
+    content: tuple[bytes, str] | None = None  # a raw body and its Content-Type
 
 
 P = "/api/projects/{project}"
@@ -143,6 +150,12 @@ TABLE = [
     Call("GET", P + "/shares", lambda w: w.api("/shares"), Role.OWNER),
     Call("POST", P + "/shares", lambda w: w.api("/shares"), Role.OWNER, 201, body=lambda w: {"role": "client"}),
     Call("DELETE", P + "/shares/{share_id}", lambda w: w.api(f"/shares/{w.share()}"), Role.OWNER),
+    Call("PUT", P + "/shares/{share_id}/watermark", lambda w: w.api(f"/shares/{w.share()}/watermark"), Role.OWNER,
+         content=(png_bytes((64, 32)), "image/png")),
+    Call("DELETE", P + "/shares/{share_id}/watermark", lambda w: w.api(f"/shares/{w.share()}/watermark"),
+         Role.OWNER),
+    Call("GET", P + "/shares/{share_id}/qr.svg", lambda w: w.share_qr("svg"), Role.OWNER),
+    Call("GET", P + "/shares/{share_id}/qr.png", lambda w: w.share_qr("png"), Role.OWNER),
     # Signed file URLs are capabilities: whoever holds one (an <img> tag) may fetch it, signed in or not.
     Call("GET", "/files/{image_id}/{kind}", lambda w: w.server.url + w.image["thumbnail_url"], None),
     Call("GET", "/healthz", lambda w: f"{w.server.url}/healthz", None),
@@ -165,6 +178,9 @@ def send(client: httpx.Client, call: Call, world: World, headers: dict[str, str]
     kwargs: dict[str, Any] = {"headers": headers}
     if call.body is not None:
         kwargs["json"] = call.body(world)
+    if call.content is not None:
+        kwargs["content"] = call.content[0]
+        kwargs["headers"] = {**headers, "Content-Type": call.content[1]}
     if call.files:
         kwargs["files"] = {"file": (f"new-{next(_seeds)}.jpg", small_jpeg(next(_seeds)), "image/jpeg")}
     with client.stream(call.method, url, **kwargs) as response:
