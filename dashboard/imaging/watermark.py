@@ -8,6 +8,7 @@ an owner's upload, untrusted like any image, so it is only ever decoded there, u
 from __future__ import annotations
 
 import io
+import struct
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
@@ -20,7 +21,10 @@ STORED_SIDE_PX = 1024  # kept at most this wide and high: a watermark covers a p
 #: The watermark's share of the picture's shorter side (the PNG's longer side), and its opacity.
 PNG_SHARE = 0.35
 PNG_OPACITY = 0.6
-TEXT_SHARE = 0.06
+#: The text's width as a share of the picture's (at most), and its height's of the shorter side: large
+#: enough that cropping it off costs the picture, as proofing watermarks are meant to.
+TEXT_WIDTH_SHARE = 0.8
+TEXT_MAX_SHARE = 0.18
 JPEG_QUALITY = 85
 
 
@@ -31,9 +35,16 @@ def check_png(data: bytes, name: str = "watermark.png") -> bytes:
         raise TooLarge(name, f"a watermark PNG may be at most {MAX_PNG_BYTES // 1024} KiB, not {len(data)} bytes")
     if not data.startswith(PNG_SIGNATURE):
         raise NotAnImage(name, "a watermark must be a PNG image")
+    if data[12:16] == b"IHDR":
+        # Read from the header before Pillow sees the file: it refuses a large enough bomb itself, but
+        # as a bomb, not as the size limit the owner should be told of.
+        width, height = struct.unpack(">II", data[16:24].ljust(8, b"\0"))
+        if not (0 < width <= MAX_PNG_SIDE_PX and 0 < height <= MAX_PNG_SIDE_PX):
+            most = f"{MAX_PNG_SIDE_PX}×{MAX_PNG_SIDE_PX}"
+            raise TooManyPixels(name, f"a watermark PNG may be at most {most} pixels, not {width}×{height}")
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
-            width, height = image.size  # from the header, before any pixel is decoded
+            width, height = image.size  # the header's again, before any pixel is decoded
             if not (0 < width <= MAX_PNG_SIDE_PX and 0 < height <= MAX_PNG_SIDE_PX):
                 most = f"{MAX_PNG_SIDE_PX}×{MAX_PNG_SIDE_PX}"
                 raise TooManyPixels(name, f"a watermark PNG may be at most {most} pixels, not {width}×{height}")
@@ -68,17 +79,23 @@ def burn(jpeg: bytes, text: str | None, png: bytes | None) -> bytes:
         mark.putalpha(alpha)
         layer.alpha_composite(mark, ((width - mark.width) // 2, (height - mark.height) // 2))
     if text:
-        size = max(9, int(min(width, height) * TEXT_SHARE))
+        size = _text_size(text, width, height)
         font = ImageFont.load_default(size=size)
         draw = ImageDraw.Draw(layer)
-        box = draw.textbbox((0, 0), text, font=font, stroke_width=max(1, size // 12))
-        x = max(0, (width - (box[2] - box[0])) // 2)
-        y = max(0, height - (box[3] - box[1]) - size)
-        draw.text(
-            (x, y), text, font=font, fill=(255, 255, 255, 200),
-            stroke_width=max(1, size // 12), stroke_fill=(0, 0, 0, 160),
-        )  # fmt: skip
+        stroke = max(1, size // 12)
+        box = draw.textbbox((0, 0), text, font=font, stroke_width=stroke)
+        x = max(0, (width - (box[2] - box[0])) // 2 - box[0])
+        y = max(0, height - (box[3] - box[1]) - max(4, height // 12) - box[1])  # the lower part, clear of the PNG
+        draw.text((x, y), text, font=font, fill=(255, 255, 255, 200), stroke_width=stroke, stroke_fill=(0, 0, 0, 160))
     picture = Image.alpha_composite(picture.convert("RGBA"), layer).convert("RGB")
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=JPEG_QUALITY)
     return out.getvalue()
+
+
+def _text_size(text: str, width: int, height: int) -> int:
+    """The font size at which `text` is `TEXT_WIDTH_SHARE` of `width`, at most `TEXT_MAX_SHARE` of the shorter side."""
+    probe = 100
+    box = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=ImageFont.load_default(size=probe))
+    fit = int(probe * width * TEXT_WIDTH_SHARE / max(1, box[2] - box[0]))
+    return max(9, min(fit, int(min(width, height) * TEXT_MAX_SHARE)))

@@ -65,7 +65,8 @@ def changed(a: bytes, b: bytes) -> float:
 
 
 def photo(seed: int) -> tuple[str, bytes]:
-    return f"photo-{seed}.jpg", jpeg_bytes((480, 320), seed=seed)
+    """A sky-blue photo: neither the white text nor the tests' red watermark PNG is near its colour."""
+    return f"photo-{seed}.jpg", jpeg_bytes((480, 320), (90, 140, 200), seed=seed)
 
 
 def sha(data: bytes) -> str:
