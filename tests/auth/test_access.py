@@ -13,7 +13,7 @@ from dashboard.auth import Access, Action, AuthStore, ConfigError, Role, SQLiteA
 from dashboard.auth.access import SESSION_COOKIE, AuthRefused, SignIn
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import MIN_ROLE, OPEN, Principal
-from dashboard.auth.store import Guest, check_password, hash_password
+from dashboard.auth.store import SCHEMA_VERSION, Guest, check_password, hash_password
 from dashboard.backends import open_store
 from dashboard.cli import main
 from dashboard.config import Settings
@@ -208,8 +208,38 @@ def test_a_v1_auth_file_s_sessions_learn_guests(tmp_path: Path) -> None:
     finally:
         store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # through every step
         assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 2  # the old session kept
+
+
+def test_a_v2_auth_file_s_links_learn_download_rules_and_keep_downloading_originals(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "auth.sqlite"
+    with sqlite3.connect(path) as db:  # the shares table as version 2 made it, with one link
+        db.executescript(
+            "CREATE TABLE shares (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+            " role TEXT NOT NULL, project TEXT NOT NULL, collection_id TEXT, password TEXT,"
+            " created_at REAL NOT NULL, expires_at REAL, revoked_at REAL);"
+            "INSERT INTO shares VALUES ('old', 'h', 'Proofs', 'client', 'p', NULL, NULL, 0, NULL, NULL);"
+            "PRAGMA user_version = 2;"
+        )
+    store = SQLiteAuthStore(path)
+    try:
+        old = store.get_share("old")
+        assert old is not None and (old.download, old.watermarked, old.watermark_version) == ("original", False, 0)
+        new, _ = store.create_share(project="p", role=Role.CLIENT, download="none", watermark="  © Studio ")
+        assert (new.download, new.watermark_text, new.watermark_version) == ("none", "© Studio", 1)
+        marked = store.set_share_watermark_png(new.id, b"png")
+        assert marked is not None and marked.watermark_version == 2 and store.share_watermark_png(new.id) == b"png"
+        cleared = store.set_share_watermark_png(new.id, None)
+        assert cleared is not None and cleared.watermark_version == 3 and store.share_watermark_png(new.id) is None
+        assert cleared.watermarked  # its text stays
+        assert store.set_share_watermark_png("nope", b"png") is None
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
