@@ -153,6 +153,25 @@ def test_share_links_expire_and_keep_only_a_password_hash(store: AuthStore) -> N
     assert store.shares("p") == [found] and store.shares("other") == []
 
 
+def test_share_links_keep_their_download_rule_and_watermark(store: AuthStore) -> None:
+    plain, _ = store.create_share(project="p", role=Role.CLIENT)
+    assert (plain.download, plain.watermarked) == ("original", False)
+    share, secret = store.create_share(project="p", role=Role.VIEWER, download="preview", watermark="© Studio")
+    found = store.find_share(secret)
+    assert found == share and (found.download, found.watermark_text, found.watermark_version) == (
+        "preview", "© Studio", 1,
+    )  # fmt: skip
+    png = bytes(range(256)) * 4  # any bytes: the store keeps what the decoder worker made of the upload
+    marked = store.set_share_watermark_png(share.id, png)
+    assert marked is not None and marked.watermark_version == 2 and marked.watermark_png_sha is not None
+    assert store.share_watermark_png(share.id) == png and store.share_watermark_png(plain.id) is None
+    assert marked.to_dict()["watermark"] == {"text": "© Studio", "png": True}
+    assert store.set_share_watermark_png(share.id, None) is not None and store.share_watermark_png(share.id) is None
+    for download, watermark in (("all", None), ("none", ""), ("none", "x" * 101)):
+        with pytest.raises(ValueError):
+            store.create_share(project="p", role=Role.CLIENT, download=download, watermark=watermark)
+
+
 def test_password_hashes_are_salted_and_malformed_ones_never_match() -> None:
     assert hash_password("x") != hash_password("x")
     assert not check_password("x", "scrypt$not$a$hash")
