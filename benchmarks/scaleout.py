@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,24 +40,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import OtherLoad, machine_description, percentile, write_section
 
 from dashboard.backends import open_store
-from dashboard.blobs import FileBlobs
+from dashboard.blobs import Blobs, FileBlobs
 from dashboard.bus import LocalBus
 from dashboard.events import ImageRecord
 from dashboard.ingest import Ingestor
+from dashboard.s3blobs import S3Blobs
 from dashboard.samples import photo_jpeg
+from tests.support.nginx import Nginx, start_nginx
 from tests.support.servers import free_port, serve_command, start_logged, wait_healthy
-from tests.support.services import PostgresServer, RedisServer, postgres_bin_dir
+from tests.support.services import PostgresServer, RedisServer, S3Server, postgres_bin_dir
 from tests.support.sse import Subscriber, open_subscribers
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_CROSS_P99_MS = 50.0
+RUNS = ("single", "redis", "notify", "fanout_single", "fanout", "fanout_nginx")  # in the order they run
+NAME = "photos.test"  # the site's name behind nginx (a certificate of its own, made for the run)
 
 
 # -- servers ----------------------------------------------------------------------------------
 
 
-def serve(data: Path, *args: str) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
+def serve(data: Path, *args: str, port: int | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    port = port or free_port()
     log_path = data.parent / f"server-{port}.log"
     proc = start_logged(serve_command(data, port, log_level="WARNING", args=("--no-watch", *args)), log_path)
     url = f"http://127.0.0.1:{port}"
@@ -77,6 +82,43 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 # -- SSE in asyncio ---------------------------------------------------------------------------
 
 
+@dataclass
+class Site:
+    """Two servers behind nginx (the shipped docs/deploy/nginx.conf), known as `NAME` over HTTPS."""
+
+    nginx: Nginx
+    procs: list[subprocess.Popen[bytes]]
+
+    @property
+    def base(self) -> str:
+        return f"https://127.0.0.1:{self.nginx.https_port}"
+
+    @property
+    def host(self) -> str:
+        return f"{NAME}:{self.nginx.https_port}"
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=30, verify=False, headers={"Host": self.host, "Origin": f"https://{self.host}"}
+        )
+
+
+def start_site(work: Path, data: Path, server_args: list[str], subscribers: int) -> Site:
+    ports = [free_port(), free_port()]
+    # Each stream nginx passes on holds two connections; uploads and spare ones on top.
+    nginx = start_nginx(work / "nginx", ports, name=NAME, connections=2 * subscribers + 256)
+    args = [*server_args, "--allowed-host", f"{NAME}:{nginx.https_port}", "--trusted-proxy", "127.0.0.1"]
+    procs = []
+    try:
+        for port in ports:
+            procs.append(serve(data, *args, port=port)[1])
+    except BaseException:
+        stop(procs)
+        nginx.stop()
+        raise
+    return Site(nginx, procs)
+
+
 async def upload(client: httpx.AsyncClient, server: str, seed: int) -> tuple[str, float]:
     """Upload one new image to `server`; returns (its seq as the event id, the time the request started)."""
     data = photo_jpeg(seed, (320, 240), exif=False)
@@ -88,6 +130,14 @@ async def upload(client: httpx.AsyncClient, server: str, seed: int) -> tuple[str
     return str(response.json()["images"][0]["seq"]), started
 
 
+async def warm_up(servers: list[str], site: Site | None, count: int = 4) -> None:
+    """A few uploads to each server before the clock runs: a server's first ones start its decoders."""
+    async with site.client() if site else httpx.AsyncClient(timeout=30) as client:
+        for n in range(count):
+            for server in servers:
+                await upload(client, server, 900_000 + n)
+
+
 async def wait_all(subs: list[Subscriber], event_id: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while not all(event_id in s.arrived for s in subs):
@@ -97,12 +147,16 @@ async def wait_all(subs: list[Subscriber], event_id: str, timeout_s: float = 30)
         await asyncio.sleep(0.002)
 
 
-async def delivery(servers: list[str], n_images: int, first_seed: int) -> dict[str, list[float]]:
-    """Upload to servers[0]; latency (ms) to a stream on each server."""
-    subs, tasks = await open_subscribers([f"{s}/api/projects/default/events" for s in servers])
+async def delivery(
+    servers: list[str], n_images: int, first_seed: int, site: Site | None = None
+) -> dict[str, list[float]]:
+    """Upload to servers[0]; latency (ms) to a stream on each server (through `site`'s nginx, if given)."""
+    await warm_up(servers, site)
+    options = {"host": site.host} if site else {}
+    subs, tasks = await open_subscribers([f"{s}/api/projects/default/events" for s in servers], **options)
     out: dict[str, list[float]] = {"same": [], "cross": []}
     try:
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with site.client() if site else httpx.AsyncClient(timeout=30) as client:
             for n in range(n_images):
                 event_id, started = await upload(client, servers[0], first_seed + n)
                 await wait_all(subs, event_id)
@@ -116,14 +170,18 @@ async def delivery(servers: list[str], n_images: int, first_seed: int) -> dict[s
     return out
 
 
-async def fan_out(servers: list[str], n_subs: int, n_images: int, first_seed: int) -> dict[str, Any]:
+async def fan_out(
+    servers: list[str], n_subs: int, n_images: int, first_seed: int, site: Site | None = None
+) -> dict[str, Any]:
+    """`n_subs` streams spread over `servers` (or all through `site`'s nginx); each upload must reach all."""
+    await warm_up(servers, site)
     urls = [f"{servers[n % len(servers)]}/api/projects/default/events" for n in range(n_subs)]
-    subs, tasks = await open_subscribers(urls)
+    subs, tasks = await open_subscribers(urls, **({"host": site.host} if site else {}))
     all_ms: list[float] = []
     last_ms: list[float] = []
     ids: list[str] = []
     try:
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with site.client() if site else httpx.AsyncClient(timeout=30) as client:
             for n in range(n_images):
                 event_id, started = await upload(client, servers[0], first_seed + n)
                 ids.append(event_id)
@@ -142,11 +200,11 @@ async def fan_out(servers: list[str], n_subs: int, n_images: int, first_seed: in
 # -- ingest -----------------------------------------------------------------------------------
 
 
-def ingest_rate(location: str | Path, blobs: Path, files: list[Path]) -> float:
+def ingest_rate(location: str | Path, blobs: Blobs, files: list[Path]) -> float:
     store = open_store(location)
     try:
         store.ensure_project("bench")
-        ingestor = Ingestor(store, FileBlobs(blobs), LocalBus())
+        ingestor = Ingestor(store, blobs, LocalBus())
         started = time.perf_counter()
         stats = ingestor.ingest_many(files, "bench")
         assert stats.created == len(files), stats
@@ -196,6 +254,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             ("redis", 2, lambda: ["--db", pg.create_database(), "--bus", redis.url]),
             ("notify", 2, lambda: ["--db", pg.create_database(), "--bus", "postgres"]),
         ]
+        fan_outs = {"single": "fanout_single", "redis": "fanout"}
         for name, n_servers, extra in runs:
             data = work / name / "data"
             data.mkdir(parents=True)
@@ -210,12 +269,24 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 with OtherLoad() as load:
                     lat = asyncio.run(delivery(urls, args.images, 1000))
                 results[name] = {**lat, "others_cores": load.others_cores}
-                if name == "redis":
+                if name in fan_outs:
                     with OtherLoad() as load:
-                        results["fanout"] = asyncio.run(fan_out(urls, args.subscribers, args.fanout_images, 5000))
-                    results["fanout"]["others_cores"] = load.others_cores
+                        fan = asyncio.run(fan_out(urls, args.subscribers, args.fanout_images, 5000))
+                    results[fan_outs[name]] = {**fan, "others_cores": load.others_cores}
             finally:
                 stop(procs)
+
+        # Two servers behind nginx over HTTPS, as a studio runs them: every stream and upload through it.
+        data = work / "nginx-site" / "data"
+        data.mkdir(parents=True)
+        site = start_site(work, data, ["--db", pg.create_database(), "--bus", redis.url], args.subscribers)
+        try:
+            with OtherLoad() as load:
+                fan = asyncio.run(fan_out([site.base], args.subscribers, args.fanout_images, 8000, site))
+            results["fanout_nginx"] = {**fan, "others_cores": load.others_cores}
+        finally:
+            stop(site.procs)
+            site.nginx.stop()
 
         files_dir = work / "corpus"
         files_dir.mkdir()
@@ -225,10 +296,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             path.write_bytes(photo_jpeg(n, (2000, 1500)))
             files.append(path)
         pg_url = pg.create_database()
-        results["ingest"] = {
-            "sqlite": ingest_rate(work / "ingest-sqlite", work / "ingest-sqlite" / "blobs", files),
-            "postgres": ingest_rate(pg_url, work / "ingest-pg" / "blobs", files),
-        }
+        s3 = S3Server().start()
+        try:
+            s3_client = s3.client()
+            results["ingest"] = {
+                "sqlite": ingest_rate(work / "ingest-sqlite", FileBlobs(work / "ingest-sqlite" / "blobs"), files),
+                "postgres": ingest_rate(pg_url, FileBlobs(work / "ingest-pg" / "blobs"), files),
+                "s3": ingest_rate(work / "ingest-s3", S3Blobs(s3.create_bucket(), "bench", client=s3_client), files),
+            }
+            s3_client.close()
+        finally:
+            s3.stop()
         results["commits"] = {
             (kind, threads): commit_rate(location, args.commits, threads)
             for kind, location in (("sqlite", work / "commits-sqlite"), ("postgres", pg.create_database()))
@@ -248,7 +326,11 @@ def render(r: dict[str, Any], args: argparse.Namespace, machine: str) -> str:
     cross_extra = [b - a for a, b in zip(r["redis"]["same"], r["redis"]["cross"], strict=True)]
     notify_extra = [b - a for a, b in zip(r["notify"]["same"], r["notify"]["cross"], strict=True)]
     verdict = "meets" if percentile(cross_extra, 99) <= TARGET_CROSS_P99_MS else "misses"
-    fan = r["fanout"]
+
+    def fan_row(label: str, fan: dict[str, Any]) -> str:
+        once = "yes" if fan["exactly_once"] else "**NO**"
+        return f"| {label} | {once} | {ms(fan['all_ms'])} | {ms(fan['last_ms'])} |"
+
     lines = [
         "## Scale-out: several servers on PostgreSQL and Redis",
         "",
@@ -267,20 +349,30 @@ def render(r: dict[str, Any], args: argparse.Namespace, machine: str) -> str:
         "",
         f"Target: cross-server adds ≤ {TARGET_CROSS_P99_MS:.0f} ms at p99 (Redis): **{verdict}** it.",
         "",
-        f"**Fan-out** to {args.subscribers} SSE subscribers, half on A and half on B (Redis), "
-        f"{args.fanout_images} images uploaded to A one at a time: every subscriber got every event once: "
-        f"**{'yes' if fan['exactly_once'] else 'NO'}**; upload → event at a subscriber {ms(fan['all_ms'])}; "
-        f"upload → the last of them {ms(fan['last_ms'])}.",
+        f"**Fan-out** to {args.subscribers} SSE subscribers, {args.fanout_images} images uploaded one at a time "
+        "(to A, or through nginx to whichever server it picks):",
+        "",
+        "| Setup | every subscriber got every event once | upload → event at a subscriber "
+        "| upload → the last subscriber |",
+        "| --- | --- | --- | --- |",
+        fan_row("one server directly, SQLite + in-process bus", r["fanout_single"]),
+        fan_row("two servers directly (half the streams on each), PostgreSQL + Redis", r["fanout"]),
+        fan_row(
+            "two servers behind nginx (HTTPS, round robin, shipped `docs/deploy/nginx.conf`), PostgreSQL + Redis",
+            r["fanout_nginx"],
+        ),
         "",
         f"**Ingest** ({args.ingest} photo-like 3 MP JPEGs, `ingest_many`, decoding in a process pool): "
-        f"SQLite {r['ingest']['sqlite']:.1f} images/s, PostgreSQL {r['ingest']['postgres']:.1f} images/s. "
+        f"SQLite {r['ingest']['sqlite']:.1f} images/s, PostgreSQL {r['ingest']['postgres']:.1f} images/s (files in a "
+        f"directory); SQLite with the files in S3 (`S3Blobs`, moto's server on loopback standing in for S3) "
+        f"{r['ingest']['s3']:.1f} images/s. "
         f"Bare store commits (`add_image`, {args.commits} each): "
         + ", ".join(f"{k} {t} thread{'s' if t > 1 else ''} {v:.0f}/s" for (k, t), v in r["commits"].items())
         + ".",
         "",
         "Every other process (the servers, PostgreSQL and Redis among them) used "
-        + ", ".join(f"{r[k]['others_cores']:.2f}" for k in ("single", "redis", "notify", "fanout"))
-        + " cores during the three delivery runs and the fan-out. A server's own streams also hear it through"
+        + ", ".join(f"{r[k]['others_cores']:.2f}" for k in RUNS)
+        + " cores during the three delivery runs and the three fan-outs. A server's own streams also hear it through"
         " the bus (A publishes to Redis or NOTIFY and hears itself back), so A's column includes the bus hop;"
         " PostgreSQL's commits are serialized per project (the feed's counter row), hence no gain from threads.",
     ]

@@ -23,6 +23,8 @@ from dashboard.imaging.errors import Limits
 from dashboard.ingest import Ingestor, IngestResult
 from dashboard.leader import HotFolderLeader, lock_key
 from dashboard.metrics import Metrics
+from dashboard.notify.notifier import LOCK_KEY as NOTIFY_LOCK_KEY
+from dashboard.notify.notifier import Notifier
 from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 from dashboard.signing import UrlSigner, load_or_create_secret
 from dashboard.store import Store
@@ -95,6 +97,9 @@ class App:
         self.watcher: HotFolderWatcher | None = None
         self.leader: HotFolderLeader | None = None  # several servers, one store: one of them ingests the folder
         self.store.ensure_project(settings.project)
+        # Webhooks, e-mail recipients and the outbox (DATA/notify.sqlite, or `notify_*` tables on PostgreSQL).
+        self.notify_store = backends.notify_store_for(settings)
+        self.notifier: Notifier | None = None
         self.started = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -111,7 +116,23 @@ class App:
         elif watch is not None:
             self.watcher = self._make_watcher(watch)
             self.watcher.start()
+        self.notifier = self._make_notifier()
+        self.notifier.start()
         self.started = True
+
+    def _make_notifier(self) -> Notifier:
+        from dashboard.notify.deliver import SmtpConfig
+
+        smtp = SmtpConfig.parse(self.settings.smtp, self.settings.smtp_from) if self.settings.smtp else None
+        if smtp is not None:
+            log.info("e-mail digests through %s", backends.redact_url(self.settings.smtp or ""))
+        return Notifier(
+            self.store,
+            self.notify_store,
+            interval_s=self.settings.notify_interval_s,
+            smtp=smtp,
+            lock=backends.hot_folder_lock(self.store, NOTIFY_LOCK_KEY),  # several servers: one sends
+        )
 
     def stop(self) -> None:
         if self.leader is not None:
@@ -120,6 +141,9 @@ class App:
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
+        if self.notifier is not None:
+            self.notifier.stop()
+            self.notifier = None
         self.hub.stop()
         self.ingest_pool.shutdown(wait=True, cancel_futures=True)
         self.ingestor.previews.close()  # before the store closes; queued ones are made on demand later
@@ -129,6 +153,7 @@ class App:
         if self._own_blobs and close_blobs is not None:
             close_blobs()
         self.access.close()
+        self.notify_store.close()
         self.started = False
 
     # -- the one door ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from dashboard.auth.store import AuthStore
     from dashboard.config import Settings
+    from dashboard.notify.store import NotifyStore
 
 T = TypeVar("T")
 
@@ -56,9 +57,15 @@ def _open_postgres(opener: Callable[[str], T], url: str) -> T:
         raise ConfigError(f"--db {redact_url(url)}: cannot open the database: {reason}") from None
 
 
-def auth_store_for(settings: Settings) -> AuthStore:
-    """Where tokens, share links and sessions live: with `--db postgresql://…` its `auth_*` tables (one
-    store for every server on it), else `DATA/auth.sqlite` (this data directory's servers and CLI)."""
+def auth_store_for(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> AuthStore:
+    """Where tokens, share links and sessions live: the Supabase project's `fotoflo_auth` tables, or with
+    `--db postgresql://…` its `auth_*` tables (either: one store for every server on it), else
+    `DATA/auth.sqlite` (this data directory's servers and CLI). `transport` replaces Supabase's network."""
+    project = supabase_project(settings)
+    if project is not None:
+        from dashboard.supabase.auth import SupabaseAuthStore
+
+        return SupabaseAuthStore(*project, transport=transport)
     if is_postgres_url(settings.db):
         from dashboard.auth.postgres import PostgresAuthStore
 
@@ -67,6 +74,19 @@ def auth_store_for(settings: Settings) -> AuthStore:
     from dashboard.auth.store import SQLiteAuthStore
 
     return SQLiteAuthStore(Path(settings.data) / "auth.sqlite")
+
+
+def notify_store_for(settings: Settings) -> NotifyStore:
+    """Where webhooks, recipients and the outbox live: with `--db postgresql://…` its `notify_*` tables,
+    else `DATA/notify.sqlite`."""
+    if is_postgres_url(settings.db):
+        from dashboard.notify.postgres import PostgresNotifyStore
+
+        assert settings.db is not None
+        return _open_postgres(PostgresNotifyStore, settings.db)
+    from dashboard.notify.store import SQLiteNotifyStore
+
+    return SQLiteNotifyStore(Path(settings.data) / "notify.sqlite")
 
 
 def redact_url(url: str) -> str:

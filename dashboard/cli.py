@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
         f"{env('allowed_hosts')}, comma-separated",
     )  # fmt: skip
     serve.add_argument(
+        "--notify-interval", type=float, dest="notify_interval_s", metavar="SECONDS",
+        help=f"seconds between two digests of a project (default 60) {env('notify_interval_s')}",
+    )  # fmt: skip
+    serve.add_argument(
+        "--smtp", metavar="URL",
+        help=f"e-mail digests through smtp://USER:PASS@HOST:PORT or smtps://… (prefer the env) {env('smtp')}",
+    )  # fmt: skip
+    serve.add_argument("--smtp-from", metavar="ADDRESS", help=f"the digests' From address {env('smtp_from')}")
+    serve.add_argument(
         "--cors-origin", action="append", dest="cors_origins", metavar="ORIGIN",
         help=f"an origin whose pages may use the API, e.g. https://site.example (repeatable) "
         f"{env('cors_origins')}, comma-separated",
@@ -131,12 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--ui-port", type=int, help="port of the sync panel (default 5007)")
 
     from dashboard.auth.cli import add_parsers
+    from dashboard.notify.cli import add_parsers as add_notify_parsers
 
-    add_parsers(
-        sub,
-        f"data directory (default ~/.local/share/fotoflo) {env('data')}",
-        f"database the servers share: postgresql://USER@HOST:PORT/DB (default: SQLite in DATA) {env('db')}",
-    )
+    data_help = f"data directory (default ~/.local/share/fotoflo) {env('data')}"
+    db_help = f"database the servers share: postgresql://USER@HOST:PORT/DB (default: SQLite in DATA) {env('db')}"
+    add_parsers(sub, data_help, db_help)
+    add_notify_parsers(sub, data_help, db_help)
     return parser
 
 
@@ -154,7 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("token", "share"):
             from dashboard.auth.cli import run as run_auth
 
-            return run_auth(args, Settings.from_env(data=args.data, db=args.db))
+            settings = Settings.from_env(
+                data=args.data, db=args.db, supabase_url=args.supabase_url, supabase_key=args.supabase_key
+            )
+            return run_auth(args, settings)
+        if args.command in ("webhook", "notify"):
+            from dashboard.notify.cli import run as run_notify
+
+            return run_notify(args, Settings.from_env(data=args.data, db=args.db))
         return _ingest(args)
     except ConfigError as exc:  # a setting that cannot work: one line naming it, no traceback
         sys.stderr.write(f"fotoflo {args.command}: {exc}\n")

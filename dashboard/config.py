@@ -45,6 +45,9 @@ ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "cors_origins": ("FOTOFLO_CORS_ORIGINS", comma_list),
     "trusted_proxy": ("FOTOFLO_TRUSTED_PROXIES", comma_list),
     "upload_buffer_bytes": ("FOTOFLO_UPLOAD_BUFFER_BYTES", int),
+    "notify_interval_s": ("FOTOFLO_NOTIFY_INTERVAL", float),
+    "smtp": ("FOTOFLO_SMTP", str),
+    "smtp_from": ("FOTOFLO_SMTP_FROM", str),
     "supabase_url": ("SUPABASE_URL", str),
     "supabase_key": ("SUPABASE_KEY", str),
 }
@@ -93,6 +96,10 @@ class Settings:
     trusted_proxy: tuple[str, ...] = ()
     #: Upload bytes held at once by all requests in flight (temp files); 0: 8 × max_bytes.
     upload_buffer_bytes: int = 0
+    #: Seconds between two digests of one project (webhooks and e-mail; docs/notifications.md).
+    notify_interval_s: float = 60.0
+    smtp: str | None = None  # smtp://USER:PASS@HOST:PORT or smtps://…: where e-mail digests go; None: no e-mail
+    smtp_from: str | None = None  # the digests' From address; None: fotoflo@ the SMTP host
 
     @property
     def upload_budget_bytes(self) -> int:
@@ -121,6 +128,8 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if not 0 <= settings.port <= 65535:
             raise ConfigError(f"--port (FOTOFLO_PORT) {settings.port} is not a port: give one from 1 to 65535")
+        if settings.notify_interval_s <= 0:
+            raise ConfigError(f"--notify-interval {settings.notify_interval_s} must be more than 0 seconds")
         settings.data = Path(settings.data).expanduser().resolve()
         if settings.watch is not None:
             settings.watch = Path(settings.watch).expanduser().resolve()

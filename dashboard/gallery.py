@@ -157,6 +157,12 @@ class LiveGallery(JSComponent):
         default="original", objects=list(DOWNLOADS), doc="What the page offers to download (a share link's rule)."
     )
     wall_qr = param.String(default="", doc="A `data:` URL of the QR code the wall shows in a corner; '' for none.")
+    person = param.Dict(
+        default=None,
+        allow_None=True,
+        doc="Who the page acts as, `{'name', 'role'}` (favourites.js: the hearts, the counts, 'Send my picks'); "
+        "None: the local user of a server without sign-in (an owner).",
+    )
 
     def __init__(self, **params: Any) -> None:
         params.setdefault("catalogue", i18n.catalogue(params.get("lang", i18n.DEFAULT)))
@@ -184,7 +190,8 @@ class Gallery(Viewer):
     `gallery.live` is the project's `LiveImages`, shared by every session and cell of the process:
     `live=` gives it, else it is made (or found) when first read. `token=`: the API token for a
     server with sign-in (`api_url`), used from Python only (the live model, saving collections); it is
-    no param, so it reaches neither a repr nor the page.
+    no param, so it reaches neither a repr nor the page. `person=`: who a served page's session is
+    (`{"name", "role"}`, `page_person`), for its favourites; None: the local user (no sign-in).
     """
 
     project = param.String(default="default", doc="Project whose images are shown.")
@@ -247,7 +254,13 @@ class Gallery(Viewer):
     )
 
     def __init__(
-        self, *, live: LiveImages | None = None, sync_url: bool = False, token: str | None = None, **params: Any
+        self,
+        *,
+        live: LiveImages | None = None,
+        sync_url: bool = False,
+        token: str | None = None,
+        person: dict[str, str] | None = None,
+        **params: Any,
     ) -> None:
         super().__init__(**params)
         self._token = token
@@ -271,6 +284,7 @@ class Gallery(Viewer):
             page_size=_page_size(self.mode),
             heartbeat_s=self.heartbeat_s,
             sync_url=sync_url,
+            person=person,
             lang=self.lang,
             download=self.download,
             wall_qr=self.wall_qr,

@@ -1,4 +1,4 @@
-"""Log lines without secrets: share-link secrets, URL signatures, tokens, cookies are redacted.
+"""Log lines without secrets: share-link secrets, URL signatures, tokens, cookies, URL passwords are redacted.
 
 Two doors, so a secret stays out whatever handler a host application attaches: `RedactSecrets`,
 a `logging.Filter` put on the handlers where `fotoflo` configures logging, and `log_request`,
@@ -33,6 +33,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^\r\n'\"]+"), rf"\1{REDACTED}"),
     # Session and CSRF cookies.
     (re.compile(r"\b(fotoflo_[a-z_]*=)[^;\s\"']+"), rf"\1{REDACTED}"),
+    # A password in a URL's user info (`smtp://user:PASS@host`, `postgresql://user:PASS@host`).
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@"), rf"\1{REDACTED}@"),
     # An API token anywhere else (a message that quotes one).
     (re.compile(r"\bfft_[A-Za-z0-9_-]{8,}"), f"fft_{REDACTED}"),
 )

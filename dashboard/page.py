@@ -10,7 +10,7 @@ import panel as pn
 from dashboard import i18n
 from dashboard.first_paint import install_first_paint
 from dashboard.gallery import MODE_ALIASES, MODES, PAGE_SIZE, Gallery, page_heartbeat_s
-from dashboard.http.pages import page_download, page_project, page_sees_whole_project, wall_qr
+from dashboard.http.pages import page_download, page_person, page_project, page_sees_whole_project, wall_qr
 from dashboard.studio import dashboard_page
 
 log = logging.getLogger("fotoflo.gallery")
@@ -39,16 +39,19 @@ def app_for_session(app: Any) -> pn.viewable.Viewable:
     project = str(query.get("project") or app.settings.project)
     project = page_project(app.access, cookies, project)
     lang = page_language(cookies)
+    person = page_person(app.access, cookies, project)
     if mode == "dashboard" and page_sees_whole_project(app.access, cookies, project):
         _log_session(project, mode)
-        return dashboard_page(app, project, lang)
+        return dashboard_page(app, project, lang, person)
     mode = mode if mode in MODES else "grid"
     heartbeat_s = page_heartbeat_s(app.settings.heartbeat_s)
     extra: dict[str, Any] = {"download": page_download(app.access, cookies)}
     if mode == "wall" and query.get("qr"):
         # `?qr=/s/SECRET`: the wall shows that share link's QR code in a corner (an owner's wall only).
         extra["wall_qr"] = wall_qr(app.access, cookies, project, str(query["qr"]), _page_origin())
-    gallery = Gallery(app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True, lang=lang, **extra)
+    gallery = Gallery(
+        app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True, lang=lang, person=person, **extra
+    )
     if mode == "grid" and pn.state.curdoc is not None:
         # Single mode's first page is in the HTML, painted long before the bundles have run (first_paint.py).
         install_first_paint(pn.state.curdoc, app, cookies, project, PAGE_SIZE, lang)

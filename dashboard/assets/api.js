@@ -2,6 +2,7 @@
 // request carries, and the wait for a notebook server to accept this page's origin.
 
 import { h } from "./dom.js";
+import { failure } from "./i18n.js";
 
 export class Api {
   constructor(model) {
@@ -72,7 +73,7 @@ export class Api {
       body: body ? JSON.stringify(body) : undefined,
     });
     const answer = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new Error(answer?.error?.message || `HTTP ${resp.status}`);
+    if (!resp.ok) throw new Error(failure(answer, resp.status));
     return answer;
   }
 

@@ -35,16 +35,17 @@ export function formatBytes(n) {
   return t("bytes.b", { size: n });
 }
 
-// Short messages in the corner, one with an action (Undo) if asked; each goes after `ms`.
+// Short messages in the corner, one with an action (Undo) if asked (`testid`: its button's); each goes
+// after `ms`. A polite live region: a screen reader says each one.
 export class Toasts {
   constructor() {
-    this.root = h("div", { class: "ff-toasts", "data-testid": "toasts" });
+    this.root = h("div", { class: "ff-toasts", "data-testid": "toasts", role: "status" });
   }
 
-  show(text, { action = null, onAction = null, ms = 4000 } = {}) {
+  show(text, { action = null, onAction = null, ms = 4000, testid = "undo" } = {}) {
     const node = h("div", { class: "ff-toast", "data-testid": "toast" }, h("span", { text }));
     if (action) {
-      node.append(h("button", { class: "ff-link", "data-testid": "undo", text: action, onclick: () => {
+      node.append(h("button", { class: "ff-link", "data-testid": testid, text: action, onclick: () => {
         node.remove();
         onAction();
       } }));

@@ -14,9 +14,9 @@ const filterRatings = () => [["", t("filter.rating.any")],
 
 export class Header {
   // `upload`, `badge`, `language`: the uploader's button, the stream's badge and the language switch (i18n.js),
-  // shown here; `filter`: the filter the selects show first; `onMode(mode)`: a mode picked; `onFilter(name,
+  // shown here; `picks`: a guest's "Send my picks" (favorites.js), if any; `filter`: the filter the selects show first; `onMode(mode)`: a mode picked; `onFilter(name,
   // value)`: a filter picked.
-  constructor({ project, mode, upload, badge, language, filter, onMode, onFilter }) {
+  constructor({ project, mode, upload, badge, picks, language, filter, onMode, onFilter }) {
     const wall = mode === "wall";
     this.selects = {}; // the filters' selects by name (none on the wall)
     this.count = h("span", { class: "ff-count", "data-testid": "image-count", text: "" });
@@ -27,7 +27,7 @@ export class Header {
       // The page's one heading: the project is what the page is about (the wall hides it from sight only).
       h("h1", { class: "ff-title", text: project }), this.count,
       this.modes, wall ? null : this.filters(onFilter),
-      h("span", { class: "ff-spacer" }), wall ? null : upload, badge, language);
+      h("span", { class: "ff-spacer" }), wall ? null : picks, wall ? null : upload, badge, language);
     this.showFilter(filter);
     if (this.modes) this.showMode(mode);
   }

@@ -35,6 +35,17 @@ export function t(key, vars = {}) {
   });
 }
 
+// Why the server refused, for people: the catalogue's sentence for its error's code (`error.<code>`,
+// or `refusal.<code>` for a refused upload's) when there is one, since the server's own message is in
+// English; else that message, else the HTTP status. Codes whose message carries the details (such as
+// `bad_argument`) have no sentence of their own, so their message is kept.
+export function failure(answer, status) {
+  const error = answer?.errors?.[0] || answer?.error;
+  const key = answer?.errors?.[0] ? `refusal.${error.code}` : `error.${error?.code}`;
+  if (error?.code && CATALOGUE[key] !== undefined) return t(key);
+  return error?.reason || error?.message || `HTTP ${status}`;
+}
+
 // `n` as the locale writes it; `options` as Intl.NumberFormat's (e.g. fraction digits).
 export function formatNumber(n, options = null) {
   return options ? new Intl.NumberFormat(LOCALE, options).format(n) : NUMBERS.format(n);

@@ -2,6 +2,8 @@
 // grid's focus (Single and Collection mode); and the focus and hover they act on. Keys pressed on a
 // control with keys of its own (a button, a field, a tile of the open collection) are left to it.
 
+import { h } from "./dom.js";
+import { t } from "./i18n.js";
 import { ratingForKey, typingIn } from "./ratings.js";
 
 // What keeps its own Enter, Space and arrows (collection.js handles its tiles' keys).
@@ -22,6 +24,9 @@ export class Keys {
     this.hoverInCollection = false; // ... and it is in the open collection
     this.handler = (e) => this.onKey(e);
     document.addEventListener("keydown", this.handler);
+    // Where the arrows moved to, for a screen reader: the focus stays on the scroller (the grid is
+    // windowed, its tiles come and go), so the tile is spoken through this polite live region instead.
+    this.spoken = h("div", { class: "ff-sr", "aria-live": "polite", "aria-atomic": "true", "data-testid": "focus-spoken" });
     gallery.root.addEventListener("mouseover", (e) => {
       this.hoverId = e.target.closest?.("[data-image-id]")?.dataset.imageId || null;
       this.hoverInCollection = Boolean(this.hoverId && e.target.closest(".ff-cgrid"));
@@ -37,10 +42,24 @@ export class Keys {
     records.byId.get(this.focusId)?.tile?.classList.remove("ff-focus");
     this.focusId = id;
     if (scroll && !records.byId.get(id)?.tile) grid.reveal(grid.positionOf(id, records.known(id)?.seq));
+    if (scroll) this.speak(id);
     const tile = records.byId.get(id)?.tile;
     if (!tile) return;
     tile.classList.add("ff-focus");
     if (scroll) tile.scrollIntoView({ block: "nearest" });
+  }
+
+  // "IMG_0042.jpg, 3 of 120, 4 stars, picked, selected" in the live region.
+  speak(id) {
+    const g = this.gallery;
+    const image = g.records.known(id);
+    if (!image) return;
+    const ids = g.pool.sequence();
+    const parts = [t("tile.focused", { name: image.filename, at: ids.indexOf(id) + 1, n: ids.length })];
+    if (image.rating) parts.push(t("tile.focused.stars", { n: image.rating }));
+    if (image.flag === "pick" || image.flag === "reject") parts.push(t(`tile.focused.${image.flag}`));
+    if (g.mode === "collection" && g.pool.selection.has(id)) parts.push(t("tile.focused.selected"));
+    this.spoken.textContent = parts.join(", ");
   }
 
   // What a rating key applies to: the lightbox's image; a tile of the open collection under the
@@ -59,6 +78,10 @@ export class Keys {
   onKey(e) {
     const g = this.gallery;
     if (g.mode === "wall" || typingIn(e)) return;
+    if (g.favorites.fromKey(e, () => this.targets())) {
+      e.preventDefault();
+      return;
+    }
     const rating = ratingForKey(e);
     if (rating) {
       const ids = this.targets();

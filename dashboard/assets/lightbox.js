@@ -50,6 +50,7 @@ export class Lightbox {
     ];
     lb.meta.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: String(v) })]));
     this.showRating(image);
+    g.favorites.showLightbox();
     const ids = order || g.pool.sequence();
     const index = ids.indexOf(id);
     lb.prev.disabled = index <= 0;

@@ -13,12 +13,14 @@
 //   keys.js      the keyboard, focus and hover               tiles.js     the tiles
 //   ratings.js   stars, flags and labels, and `Marks`        dom.js       small helpers, toasts
 //   first.js     the first tiles painted in the page's HTML, adopted
+//   favorites.js the hearts, the photographer's counts, "Send my picks"
 // This one holds what is left to share: the mode, the page's skeleton, and the feed's dispatch.
 
 import { Api } from "./api.js";
 import { Arrivals } from "./arrivals.js";
 import { CollectionsPanel } from "./curation.js";
 import { LOG, Toasts, h } from "./dom.js";
+import { Favorites } from "./favorites.js";
 import { WindowedGrid } from "./grid.js";
 import { Header } from "./header.js";
 import { language, languageSwitch, setLanguage, t } from "./i18n.js";
@@ -50,6 +52,7 @@ class LiveGallery {
     this.listing = new Listing(this);
     this.arrivals = new Arrivals(this);
     this.marks = new Marks(this);
+    this.favorites = new Favorites(this);
     this.toasts = new Toasts();
     this.lightbox = new Lightbox(this);
     const api = this.api;
@@ -67,7 +70,7 @@ class LiveGallery {
     const wall = this.mode === "wall";
     this.root = h("div", { class: `ff-root ff-mode-${this.mode}`, "data-testid": "gallery", tabindex: "-1" });
     this.header = new Header({ project: this.api.project, mode: this.mode, upload: this.uploader.button,
-      badge: this.stream.badge, filter: this.listing.filter, onMode: (mode) => this.setMode(mode),
+      badge: this.stream.badge, picks: this.favorites.sendButton, filter: this.listing.filter, onMode: (mode) => this.setMode(mode),
       language: wall ? null : languageSwitch(this.model.languages, (lang) => { this.model.lang = lang; }),
       onFilter: (name, value) => this.pickFilter(name, value) });
     this.empty = h("div", { class: "ff-empty", text: t(wall ? EMPTY_WALL : EMPTY) });
@@ -81,7 +84,8 @@ class LiveGallery {
     } else {
       // The scroller takes the keyboard's focus (Tab reaches it; the arrows then move among the tiles, keys.js).
       this.scroller = h("div", { class: "ff-scroll", tabindex: "0", role: "region", "aria-label": t("grid.label"),
-        "aria-keyshortcuts": "ArrowLeft ArrowRight ArrowUp ArrowDown Enter Space 0 1 2 3 4 5 P X U 6 7 8 9" });
+        "aria-keyshortcuts": `ArrowLeft ArrowRight ArrowUp ArrowDown Enter Space 0 1 2 3 4 5 P X U 6 7 8 9${
+          this.favorites.mayMark ? " H" : ""}` });
       this.grid = new WindowedGrid(this, this.scroller);
       this.pool = new Pool(this);
       this.collections = new CollectionsPanel(this);
@@ -91,13 +95,13 @@ class LiveGallery {
         h("div", { class: "ff-scroll-wrap" }, this.arrivals.pill, this.scroller));
       this.main = h("main", { class: "ff-body" }, main, this.collections.root,
         this.uploader.list, h("div", { class: "ff-drop", text: t("upload.drop") }), this.toasts.root,
-        this.arrivals.announcer);
+        this.arrivals.announcer, this.keys.spoken);
       this.root.append(this.header.root, this.main);
       this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
       this.scroller.addEventListener("click", (e) => this.onTileClick(e));
       this.scroller.addEventListener("dblclick", (e) => {
         const tile = e.target.closest("[data-image-id]");
-        if (tile && this.mode === "collection" && !e.target.closest(".ff-rate, .ff-check")) {
+        if (tile && this.mode === "collection" && !e.target.closest(".ff-rate, .ff-check, .ff-heart")) {
           this.lightbox.open(tile.dataset.imageId);
         }
       });
@@ -108,8 +112,8 @@ class LiveGallery {
 
   // A grid tile (the pool, Single mode, the wall's strip), selected and focused as its image is now.
   tile(image) {
-    return gridTile(image, { src: this.api.url(image.thumbnail_url),
-      selected: Boolean(this.pool?.selection.has(image.id)), focused: image.id === this.keys?.focusId });
+    return this.favorites.decorate(gridTile(image, { src: this.api.url(image.thumbnail_url),
+      selected: Boolean(this.pool?.selection.has(image.id)), focused: image.id === this.keys?.focusId }), image);
   }
 
   toast(text, options) {
@@ -166,6 +170,7 @@ class LiveGallery {
 
   // One change from the project's feed (stream.js), in feed order.
   onEvent(kind, payload) {
+    this.favorites.onEvent(kind, payload);
     if (kind === "image.created") this.arrivals.receive(payload);
     else if (kind === "image.updated") this.replaceImage(payload);
     else if (kind === "image.deleted") this.removeImage(payload.image_id);
@@ -207,7 +212,7 @@ class LiveGallery {
     const tile = e.target.closest("[data-image-id]");
     if (!tile) return;
     const id = tile.dataset.imageId;
-    if (this.marks.fromClick(e, id)) return;
+    if (this.marks.fromClick(e, id) || this.favorites.fromClick(e, id)) return;
     this.keys.focus(id, false);
     if (this.mode !== "collection") this.lightbox.open(id);
     else if (e.target.closest(".ff-check")) this.pool.selection.toggle(id);

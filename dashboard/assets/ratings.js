@@ -2,7 +2,7 @@
 // `Marks`, which sends a change to the server and shows it everywhere the image is.
 
 import { h } from "./dom.js";
-import { t } from "./i18n.js";
+import { failure, t } from "./i18n.js";
 
 const FLAG_KEYS = { p: "pick", x: "reject", u: "none" };
 const LABEL_KEYS = { 6: "red", 7: "yellow", 8: "green", 9: "blue" }; // as in Lightroom
@@ -94,7 +94,7 @@ export class Marks {
         if (resp.ok) return;
         const body = await resp.json().catch(() => ({}));
         if (before) this.apply({ image_id: id, rating: before.rating, flag: before.flag, label: before.label });
-        g.toast(t("marks.failed", { name: before?.filename || id, error: body?.error?.message || `HTTP ${resp.status}` }));
+        g.toast(t("marks.failed", { name: before?.filename || id, error: failure(body, resp.status) }));
       });
     }
   }

@@ -2,7 +2,7 @@
 // its progress row; a refused file keeps its row with the server's reason.
 
 import { LOG, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { failure, t } from "./i18n.js";
 
 const UPLOAD_CONCURRENCY = 3;
 const DONE_ROW_MS = 4000; // a finished upload's row stays this long
@@ -83,11 +83,11 @@ export class Uploader {
       row.dataset.state = "uploading";
       status.textContent = t("upload.uploading");
       xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total); };
-      const fail = (reason) => {
+      const fail = (reason, detail = reason) => {
         row.dataset.state = "error";
         row.setAttribute("data-testid", "upload-error");
         status.textContent = reason;
-        status.title = reason;
+        status.title = detail;
         console.warn(`${LOG} upload refused ${file.name}: ${reason}`);
         resolve();
       };
@@ -102,7 +102,8 @@ export class Uploader {
           setTimeout(() => row.remove(), DONE_ROW_MS);
           resolve();
         } else {
-          fail(body?.errors?.[0]?.reason || body?.error?.message || `HTTP ${xhr.status}`);
+          // In the page's language; the server's own words (naming the file and the cause) on hover.
+          fail(failure(body, xhr.status), body?.errors?.[0]?.reason || body?.error?.message || `HTTP ${xhr.status}`);
         }
       };
       xhr.send(form);

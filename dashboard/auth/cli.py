@@ -1,7 +1,8 @@
 """`fotoflo token create|list|revoke` and `fotoflo share create|list|revoke`, on a data directory.
 
 They write the auth store directly, like `fotoflo ingest` writes the image store: `DATA/auth.sqlite`,
-or with `--db postgresql://…` the database the servers share. No running server is needed, and
+or with `--db postgresql://…` the database the servers share, or with `--supabase-url` and
+`--supabase-key` their Supabase project. No running server is needed, and
 every running one sees each change (a revoked token or link) at its next request. Secrets are
 printed once, on stdout, and never again.
 """
@@ -73,6 +74,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], data_h
     for parser in (*token_sub.choices.values(), *share_sub.choices.values()):
         parser.add_argument("--data", type=Path, help=data_help)
         parser.add_argument("--db", help=db_help)
+        parser.add_argument("--supabase-url", help="the Supabase project the servers share (env SUPABASE_URL)")
+        parser.add_argument("--supabase-key", help="its service role key (env SUPABASE_KEY)")
 
 
 def _when(seconds: float | None) -> str:
@@ -82,7 +85,8 @@ def _when(seconds: float | None) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run `fotoflo token|share ACTION` on the auth store of `settings` (`--db`, else the data directory's)."""
+    """Run `fotoflo token|share ACTION` on the auth store of `settings` (Supabase's, `--db`'s, else the data
+    directory's)."""
     from dashboard.backends import auth_store_for
 
     store = auth_store_for(settings)
@@ -148,10 +152,14 @@ def _share(args: argparse.Namespace, store: AuthStore, settings: Settings) -> in
             sys.stderr.write("fotoflo share create: the password is empty\n")
             return 2
     expires = time.time() + args.expires if args.expires else None
-    share, secret = store.create_share(
-        project=args.project, role=args.role, name=args.name, collection_id=args.collection,
-        expires_at=expires, password=password, download=args.download, watermark=args.watermark,
-    )  # fmt: skip
+    try:
+        share, secret = store.create_share(
+            project=args.project, role=args.role, name=args.name, collection_id=args.collection,
+            expires_at=expires, password=password, download=args.download, watermark=args.watermark,
+        )  # fmt: skip
+    except ValueError as exc:  # a store that does not keep download rules (Supabase, for now)
+        sys.stderr.write(f"fotoflo share create: {exc}\n")
+        return 2
     what = f"collection {share.collection_id} of" if share.collection_id else "project"
     mark = f", watermark {share.watermark_text!r}" if share.watermark_text else ""
     sys.stderr.write(f"share link {share.id}: {share.role.label} of {what} {share.project!r}, expires {_when(expires)}"

@@ -3,7 +3,9 @@
 `AuthStore` is the small protocol. `SQLiteAuthStore` keeps it in `DATA/auth.sqlite`, beside (not
 in) the image store, so the CLI can manage it without a running server; `PostgresAuthStore`
 (`dashboard.auth.postgres`) keeps it in the `auth_*` tables of the `--db` database, shared by every
-server on it; both run `SqlAuthStore`'s SQL. `dashboard.backends.auth_store_for` picks one.
+server on it; both run `SqlAuthStore`'s SQL. `SupabaseAuthStore` (`dashboard.supabase.auth`) keeps it
+in a Supabase project, through database functions, and makes its secrets and reads its rows with
+`new_token`, `new_share`, `token_from_row`… of this module. `dashboard.backends.auth_store_for` picks one.
 Secrets are never stored: only their SHA-256 (they are 256 random bits, so a slow hash adds
 nothing), and share passwords as scrypt hashes. A share link also keeps its download rule
 (`DOWNLOADS`) and its watermark (a text, and a PNG its owner uploaded, kept as the decoder worker
@@ -207,6 +209,85 @@ class SessionRecord:
     guest: Guest | None = None
 
 
+def new_token(*, name: str, role: Role, project: str, expires_at: float | None) -> tuple[TokenRecord, str, str]:
+    """A new token: its record, its secret (shown once) and the secret's digest, which is all a store keeps.
+
+    Every `AuthStore` makes its tokens here, so a token's form and id are the same whichever keeps it.
+    """
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    hashed = digest(secret)
+    return TokenRecord(hashed[:12], name or role.label, role, project, time.time(), expires_at), secret, hashed
+
+
+def new_share(
+    *,
+    project: str,
+    role: Role,
+    name: str,
+    collection_id: str | None,
+    expires_at: float | None,
+    password: str | None,
+    download: str = DEFAULT_DOWNLOAD,
+    watermark: str | None = None,
+) -> tuple[ShareRecord, str, str]:
+    """A new share link: its record (with the password's scrypt hash), its secret and the secret's digest.
+
+    `download` and `watermark` are checked (`check_share_rules`: `ValueError`), the text kept cleaned.
+    """
+    watermark = check_share_rules(download, watermark)
+    secret = secrets.token_urlsafe(24)
+    hashed = digest(secret)
+    record = ShareRecord(
+        hashed[:12], name, role, project, collection_id,
+        hash_password(password) if password else None, time.time(), expires_at, None,
+        download, watermark, 1 if watermark else 0,
+    )  # fmt: skip
+    return record, secret, hashed
+
+
+def new_session_secrets() -> tuple[str, str]:
+    """A new browser session's secret (for its cookie; a store keeps its digest) and its CSRF token."""
+    return secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+
+
+# The columns each record is read from, in its fields' order, and the records from such rows: one
+# reading for every store (a SQL row, or a JSON object's values in this order).
+TOKEN_COLUMNS = ("id", "name", "role", "project", "created_at", "expires_at", "revoked_at")
+SHARE_COLUMNS = (
+    "id", "name", "role", "project", "collection_id", "password", "created_at", "expires_at", "revoked_at"
+)  # fmt: skip
+#: A share link's rules (`ShareRecord.download`, its watermark), after `SHARE_COLUMNS` in the SQL stores'
+#: rows; a row without them (a store that does not keep them yet) is a link as before: `original`, no mark.
+SHARE_RULE_COLUMNS = ("download", "watermark_text", "watermark_version", "watermark_png_sha")
+SESSION_COLUMNS = ("kind", "subject", "csrf", "expires_at", "guest_id", "guest_name", "guest_email")
+
+
+def token_from_row(row: Sequence[object]) -> TokenRecord:
+    id_, name, role, project, created, expires, revoked = row
+    return TokenRecord(
+        str(id_), str(name), Role.parse(str(role)), str(project), float(created),  # type: ignore[arg-type]
+        expires, revoked,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def share_from_row(row: Sequence[object]) -> ShareRecord:
+    """A share link from the values of `SHARE_COLUMNS`, then maybe `SHARE_RULE_COLUMNS`."""
+    id_, name, role, project, collection, password, created, expires, revoked, *rules = row
+    download, text, version, png_sha = rules or (DEFAULT_DOWNLOAD, None, 0, None)
+    return ShareRecord(
+        str(id_), str(name), Role.parse(str(role)), str(project), collection, password,  # type: ignore[arg-type]
+        float(created), expires, revoked, str(download), text, int(str(version)), png_sha,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def session_from_row(row: Sequence[object]) -> SessionRecord:
+    kind, subject, csrf, expires, guest_id, guest_name, guest_email = row
+    guest = None
+    if guest_id is not None and guest_name is not None:
+        guest = Guest(str(guest_id), str(guest_name), None if guest_email is None else str(guest_email))
+    return SessionRecord(str(kind), str(subject), str(csrf), float(expires), guest)  # type: ignore[arg-type]
+
+
 class _Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...
@@ -317,22 +398,13 @@ class SqlAuthStore:
 
     # -- tokens -------------------------------------------------------------------------------
 
-    _TOKEN_COLUMNS = "id, name, role, project, created_at, expires_at, revoked_at"
-
-    @staticmethod
-    def _token(row: tuple[object, ...]) -> TokenRecord:
-        id_, name, role, project, created, expires, revoked = row
-        return TokenRecord(
-            str(id_), str(name), Role.parse(str(role)), str(project), float(created),  # type: ignore[arg-type]
-            expires, revoked,  # type: ignore[arg-type]
-        )  # fmt: skip
+    _TOKEN_COLUMNS = ", ".join(TOKEN_COLUMNS)
+    _token = staticmethod(token_from_row)
 
     def create_token(
         self, *, name: str, role: Role, project: str = ANY_PROJECT, expires_at: float | None = None
     ) -> tuple[TokenRecord, str]:
-        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        hashed = digest(secret)
-        record = TokenRecord(hashed[:12], name or role.label, role, project, time.time(), expires_at)
+        record, secret, hashed = new_token(name=name, role=role, project=project, expires_at=expires_at)
         self._write(
             f"INSERT INTO {self._P}tokens (id, hash, name, role, project, created_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -362,19 +434,8 @@ class SqlAuthStore:
 
     # -- share links --------------------------------------------------------------------------
 
-    _SHARE_COLUMNS = (
-        "id, name, role, project, collection_id, password, created_at, expires_at, revoked_at,"
-        " download, watermark_text, watermark_version, watermark_png_sha"
-    )
-
-    @staticmethod
-    def _share(row: tuple[object, ...]) -> ShareRecord:
-        id_, name, role, project, collection, password, created, expires, revoked, *rules = row
-        download, text, version, png_sha = rules
-        return ShareRecord(
-            str(id_), str(name), Role.parse(str(role)), str(project), collection, password,  # type: ignore[arg-type]
-            float(created), expires, revoked, str(download), text, int(str(version)), png_sha,  # type: ignore[arg-type]
-        )  # fmt: skip
+    _SHARE_COLUMNS = ", ".join(SHARE_COLUMNS + SHARE_RULE_COLUMNS)
+    _share = staticmethod(share_from_row)
 
     def create_share(
         self,
@@ -388,19 +449,15 @@ class SqlAuthStore:
         download: str = DEFAULT_DOWNLOAD,
         watermark: str | None = None,
     ) -> tuple[ShareRecord, str]:
-        watermark = check_share_rules(download, watermark)
-        secret = secrets.token_urlsafe(24)
-        hashed = digest(secret)
-        record = ShareRecord(
-            hashed[:12], name, role, project, collection_id,
-            hash_password(password) if password else None, time.time(), expires_at, None,
-            download, watermark, 1 if watermark else 0,
+        record, secret, hashed = new_share(
+            project=project, role=role, name=name, collection_id=collection_id, expires_at=expires_at,
+            password=password, download=download, watermark=watermark,
         )  # fmt: skip
         self._write(
             f"INSERT INTO {self._P}shares (id, hash, name, role, project, collection_id, password, created_at,"
             " expires_at, download, watermark_text, watermark_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             record.id, hashed, name, role.label, project, collection_id, record.password_hash,
-            record.created_at, expires_at, download, watermark, record.watermark_version,
+            record.created_at, expires_at, download, record.watermark_text, record.watermark_version,
         )  # fmt: skip
         return record, secret
 
@@ -451,7 +508,7 @@ class SqlAuthStore:
     # -- browser sessions ---------------------------------------------------------------------
 
     def create_session(self, kind: str, subject: str, expires_at: float, guest: Guest | None = None) -> tuple[str, str]:
-        secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        secret, csrf = new_session_secrets()
         now = time.time()
         named = (guest.id, guest.name, guest.email) if guest is not None else (None, None, None)
         with self._transaction() as conn:
@@ -465,17 +522,10 @@ class SqlAuthStore:
 
     def find_session(self, secret: str) -> SessionRecord | None:
         rows = self._all(
-            f"SELECT kind, subject, csrf, expires_at, guest_id, guest_name, guest_email FROM {self._P}sessions"
-            " WHERE hash = ? AND expires_at > ?",
+            f"SELECT {', '.join(SESSION_COLUMNS)} FROM {self._P}sessions WHERE hash = ? AND expires_at > ?",
             digest(secret), time.time(),
         )  # fmt: skip
-        if not rows:
-            return None
-        kind, subject, csrf, expires, guest_id, guest_name, guest_email = rows[0]
-        guest = None
-        if guest_id is not None and guest_name is not None:
-            guest = Guest(str(guest_id), str(guest_name), None if guest_email is None else str(guest_email))
-        return SessionRecord(str(kind), str(subject), str(csrf), float(expires), guest)  # type: ignore[arg-type]
+        return session_from_row(rows[0]) if rows else None
 
     def delete_session(self, secret: str) -> None:
         self._write(f"DELETE FROM {self._P}sessions WHERE hash = ?", digest(secret))

@@ -24,6 +24,7 @@ from dashboard.auth.ratelimit import retry_after
 from dashboard.auth.roles import ANY_PROJECT, Action, Principal, Role
 from dashboard.auth.store import MAX_GUEST_NAME_CHARS, Guest, ShareRecord
 from dashboard.guard import foreign_page
+from dashboard.http.favorites import person
 from dashboard.i18n import COOKIE as LANG_COOKIE
 from dashboard.i18n import negotiate, t, t_html
 
@@ -352,6 +353,16 @@ def page_project(access: Access, cookies: dict[str, str], project: str) -> str:
     if principal is None or principal.project == ANY_PROJECT:
         return project
     return principal.project
+
+
+def page_person(access: Access, cookies: dict[str, str], project: str) -> dict[str, str]:
+    """Who this page's session is in `project`: `{"name", "role"}`, the name their favourites are shown
+    under (as the favourites API has it) and their role there ('' for none): the page's hearts follow it."""
+    principal = access.page_principal(cookies.get(SESSION_COOKIE))
+    role = principal.role_in(project) if principal is not None else None
+    if principal is None or role is None:
+        return {"name": "", "role": ""}
+    return {"name": person(principal)[0], "role": role.label}
 
 
 def page_sees_whole_project(access: Access, cookies: dict[str, str], project: str) -> bool:

@@ -24,6 +24,7 @@ from dashboard.http.images import (
     ImageVersionsHandler,
     RatingHandler,
 )
+from dashboard.http.notify import EmailHandler, EmailsHandler, WebhookHandler, WebhooksHandler
 from dashboard.http.pages import LOGIN_PATH, LoginHandler, LogoutHandler, ShareLinkHandler
 from dashboard.http.project import ProjectsHandler
 from dashboard.http.rules import Allow
@@ -85,6 +86,10 @@ def routes(app: App) -> list[Route]:
             (PROJECT + rf"/shares/(?P<share_id>{ID})/qr\.{fmt}", ShareQrHandler, {**kw, "qr_format": fmt})
             for fmt in ("svg", "png")
         ],
+        (PROJECT + r"/webhooks/?", WebhooksHandler, kw),
+        (PROJECT + rf"/webhooks/(?P<webhook_id>{ID})/?", WebhookHandler, kw),
+        (PROJECT + r"/emails/?", EmailsHandler, kw),
+        (PROJECT + r"/emails/(?P<address>[^/]+)/?", EmailHandler, kw),
         (rf"/files/(?P<image_id>{ID})/(?P<kind>original|preview|thumb)", FileHandler, kw),
         (r"/healthz", HealthHandler, kw),
         (r"/metrics", MetricsHandler, kw),

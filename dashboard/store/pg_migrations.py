@@ -6,9 +6,10 @@ index), so one number names the same shape on both engines. Step 5 adds the acce
 (`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Step 6
 adds favourites per person (SQLite's version 5) and the guest a browser session acts as (the auth
 file's version 2). Step 9 adds share links' download rules and watermarks (the auth file's version 3).
-Steps are numbered per feature as planned, so the numbers may have gaps a later release fills: `migrate`
-applies every missing one, in order. Text columns hold what SQLite holds (JSON as text, times as ISO
-strings), so both stores return equal records.
+Step 10 adds the notifications' tables (`notify_*`, `PostgresNotifyStore`), which on SQLite are a file of
+their own (DATA/notify.sqlite). Steps are numbered per feature as planned, so the numbers may have gaps a
+later release fills: `migrate` applies every missing one, in order. Text columns hold what SQLite holds
+(JSON as text, times as ISO strings), so both stores return equal records.
 """
 
 from __future__ import annotations
@@ -177,6 +178,27 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             share_id TEXT PRIMARY KEY REFERENCES auth_shares(id),
             png      BYTEA NOT NULL
         )""",
+    ),
+    # 10: notifications (`dashboard.notify`): webhooks, e-mail recipients, the digests' feed cursor, the outbox.
+    # On SQLite they are a file of their own (DATA/notify.sqlite). Steps 7 and 8 are other branches' (comments,
+    # RAW+JPEG pairs); `migrate` applies every step missing, in order, also one below the newest applied.
+    10: (
+        """CREATE TABLE notify_webhooks (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
+            events TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE notify_emails (
+            project TEXT NOT NULL, address TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (project, address)
+        )""",
+        "CREATE TABLE notify_cursors (project TEXT PRIMARY KEY, last_seq BIGINT NOT NULL)",
+        """CREATE TABLE notify_outbox (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, channel TEXT NOT NULL, target TEXT NOT NULL,
+            body TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            next_at DOUBLE PRECISION NOT NULL, state TEXT NOT NULL DEFAULT 'pending', last_error TEXT,
+            done_at DOUBLE PRECISION
+        )""",
+        "CREATE INDEX notify_outbox_due ON notify_outbox (state, next_at)",
     ),
 }
 

@@ -86,13 +86,16 @@ class StudioDashboard(Viewer):
         return self._layout
 
 
-def dashboard_page(app: Any, project: str | None = None, lang: str = "en") -> pn.viewable.Viewable:
+def dashboard_page(
+    app: Any, project: str | None = None, lang: str = "en", person: dict[str, str] | None = None
+) -> pn.viewable.Viewable:
     """The studio page for one browser session of `app`'s server: the live gallery, the dashboard beside it.
 
     Call it in a session (`fotoflo serve`, a `panel serve` app with the plugin): the live model of
     `project` (default: the app's) is the process's shared one. Which project a session may see is
     the caller's to decide (a share link's session: `dashboard.auth.pages.page_project`). `lang` is
-    the gallery's language (dashboard/i18n.py); the dashboard beside it is in English.
+    the gallery's language (dashboard/i18n.py); the dashboard beside it is in English. `person`: who
+    the session is, for the gallery's favourites (`Gallery`'s).
     """
     from dashboard.gallery import Gallery
     from dashboard.live import live_images
@@ -100,7 +103,10 @@ def dashboard_page(app: Any, project: str | None = None, lang: str = "en") -> pn
     name = project or app.settings.project
     live = live_images(app, name)
     gallery = pn.Column(
-        Gallery(app=app, project=name, lang=lang), sizing_mode="stretch_both", margin=0, stylesheets=[_GALLERY_CSS]
+        Gallery(app=app, project=name, lang=lang, person=person),
+        sizing_mode="stretch_both",
+        margin=0,
+        stylesheets=[_GALLERY_CSS],
     )
     dashboard = StudioDashboard(live, dark=True)
     side = pn.Column(

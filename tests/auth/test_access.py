@@ -14,11 +14,11 @@ from dashboard.auth.access import SESSION_COOKIE, AuthRefused, SignIn
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import MIN_ROLE, OPEN, Principal
 from dashboard.auth.store import SCHEMA_VERSION, Guest, check_password, hash_password
-from dashboard.backends import open_store
+from dashboard.backends import store_for
 from dashboard.cli import main
 from dashboard.config import Settings
 from dashboard.http.pages import page_sees_whole_project
-from dashboard.store import CollectionEdit
+from dashboard.store import CollectionEdit, Store
 from dashboard.store.sqlite import SQLiteStore
 from tests.support.records import image_record
 
@@ -40,9 +40,21 @@ def _pg_tables_as_text(url: str) -> str:
         return "\n".join(str(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+def _supabase_tables_as_text(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as conn:  # as the database's owner: the service role's view, and more
+        tables = ("tokens", "shares", "sessions", "collection_owners")
+        return "\n".join(
+            str(conn.execute(f"SELECT * FROM fotoflo_auth.{t}").fetchall())  # type: ignore[arg-type]
+            for t in tables
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgres", "supabase"])
 def auth_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuthBackend]:
-    """`SQLiteAuthStore` in a data directory, and `PostgresAuthStore` on a fresh database."""
+    """`SQLiteAuthStore` in a data directory, `PostgresAuthStore` on a fresh database, and `SupabaseAuthStore`
+    on a fresh Supabase project (the FAKE HTTP API of tests/supabase/fakes/ on a real PostgreSQL)."""
     store: AuthStore
     if request.param == "sqlite":
         path = tmp_path / "auth.sqlite"
@@ -51,12 +63,19 @@ def auth_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Aut
         backend = AuthBackend(
             "sqlite", store, lambda: "".join(f.read_bytes().decode(errors="replace") for f in files if f.exists())
         )
-    else:
+    elif request.param == "postgres":
         from dashboard.auth.postgres import PostgresAuthStore
 
         url = request.getfixturevalue("pg_url")
         store = PostgresAuthStore(url)
         backend = AuthBackend("postgres", store, lambda: _pg_tables_as_text(url))
+    elif request.param == "supabase":
+        from dashboard.supabase.auth import SupabaseAuthStore
+        from tests.supabase.fakes.common import FAKE_URL, SERVICE_KEY
+
+        fake = request.getfixturevalue("fake_http")
+        store = SupabaseAuthStore(FAKE_URL, SERVICE_KEY, transport=fake)
+        backend = AuthBackend("supabase", store, lambda: _supabase_tables_as_text(fake.db_url))
     yield backend
     store.close()
 
@@ -153,9 +172,19 @@ def test_share_links_expire_and_keep_only_a_password_hash(store: AuthStore) -> N
     assert store.shares("p") == [found] and store.shares("other") == []
 
 
-def test_share_links_keep_their_download_rule_and_watermark(store: AuthStore) -> None:
+def test_share_links_keep_their_download_rule_and_watermark(auth_backend: AuthBackend) -> None:
+    store = auth_backend.store
     plain, _ = store.create_share(project="p", role=Role.CLIENT)
     assert (plain.download, plain.watermarked) == ("original", False)
+    if auth_backend.kind == "supabase":  # not kept there yet: refused, never dropped silently
+        from dashboard.supabase.auth import NO_SHARE_RULES
+
+        with pytest.raises(ValueError, match=NO_SHARE_RULES):
+            store.create_share(project="p", role=Role.VIEWER, download="preview")
+        with pytest.raises(ValueError, match=NO_SHARE_RULES):
+            store.set_share_watermark_png(plain.id, b"png")
+        assert store.share_watermark_png(plain.id) is None
+        return
     share, secret = store.create_share(project="p", role=Role.VIEWER, download="preview", watermark="© Studio")
     found = store.find_share(secret)
     assert found == share and (found.download, found.watermark_text, found.watermark_version) == (
@@ -420,14 +449,33 @@ def test_the_first_owner_token_is_made_once(access: Access) -> None:
 # -- fotoflo token / share ------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def cli_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
-    """The options that name the data directory and, for PostgreSQL, the database (`--db`)."""
+@pytest.fixture(params=["sqlite", "postgres", "supabase"])
+def cli_db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The options that name the data directory and, for PostgreSQL, the database (`--db`), for Supabase the
+    project (`--supabase-url`, `--supabase-key`; the FAKE HTTP API of tests/supabase/fakes/)."""
     if request.param == "sqlite":
         yield ["--data", str(tmp_path)]
         return
-    yield ["--data", str(tmp_path), "--db", request.getfixturevalue("pg_url")]
+    if request.param == "postgres":
+        yield ["--data", str(tmp_path), "--db", request.getfixturevalue("pg_url")]
+    else:
+        from tests.supabase.fakes.common import FAKE_URL, SERVICE_KEY
+        from tests.supabase.fakes.stores import route_clients_to
+
+        route_clients_to(monkeypatch, request.getfixturevalue("fake_http"))
+        yield ["--data", str(tmp_path), "--supabase-url", FAKE_URL, "--supabase-key", SERVICE_KEY]
     assert not (tmp_path / "auth.sqlite").exists(), "with --db, no token or link is kept in the data directory"
+
+
+def images_named_by(cli: list[str]) -> Store:
+    """The image store the options name, as `fotoflo share create` opens it to check what it shares."""
+    given = dict(zip(cli[::2], cli[1::2], strict=True))
+    return store_for(
+        Settings.from_env(
+            data=Path(given["--data"]), db=given.get("--db"),
+            supabase_url=given.get("--supabase-url"), supabase_key=given.get("--supabase-key"),
+        )
+    )  # fmt: skip
 
 
 def test_token_cli_creates_lists_and_revokes(cli_db: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -447,7 +495,7 @@ def test_token_cli_creates_lists_and_revokes(cli_db: list[str], capsys: pytest.C
 
 
 def test_share_cli_checks_what_it_shares(cli_db: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    images = open_store(cli_db[3] if "--db" in cli_db else tmp_path / "fotoflo.sqlite")
+    images = images_named_by(cli_db)
     images.ensure_project("wedding")
     collection, _ = images.save_collection("wedding", "Selects", [])
     images.close()

@@ -70,11 +70,21 @@ def test_the_gallery_in_german_and_the_switch_to_english(server_factory: ServerF
         page.locator("[data-testid=lightbox]").wait_for(state="hidden")
 
         # New arrivals are announced in German, and counted in German.
-        for seed in range(10, 12):
-            httpx.post(server.api("/upload"), files={"file": (f"n{seed}.jpg", photo_jpeg(seed, exif=False))})
+        # (In one request: two uploads one after the other may come more than the announcer's quiet second
+        # apart on a busy machine, and are then rightly told as two.)
+        both = [("file", (f"n{seed}.jpg", photo_jpeg(seed, exif=False))) for seed in range(10, 12)]
+        assert httpx.post(server.api("/upload"), files=both, timeout=30).status_code == 201
         announcer = page.locator("[data-testid=announcer]")
         wait_until(lambda: announcer.inner_text() == "2 neue Fotos", timeout_s=10)
         wait_until(lambda: page.locator("[data-testid=image-count]").inner_text() == "5 Bilder", timeout_s=10)
+        # A refused upload's reason in German; the server's own words, naming the cause, on hover.
+        page.locator("[data-testid=upload]").set_input_files(
+            files=[{"name": "notiz.jpg", "mimeType": "image/jpeg", "buffer": b"kein Foto"}]
+        )
+        refused = page.locator("[data-testid=upload-error] .ff-up-status")
+        refused.wait_for(timeout=10_000)
+        assert refused.inner_text() == "das ist kein Bild"
+        assert "content is not JPEG" in refused.get_attribute("title")
         # A number with its thousands: grouped as in German (the page's own formatter).
         assert page.evaluate("() => new Intl.NumberFormat(document.documentElement.lang).format(12345)") == "12.345"
 

@@ -196,6 +196,13 @@ def test_rate_select_save_and_reorder_by_keyboard_alone(tmp_path: Path, server_f
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Space")
     assert page.locator("[data-testid=selection-count]").inner_text() == "3 selected"
+    # A screen reader hears where the arrows went (a polite live region): name, place, marks, selection.
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    name = httpx.get(server.api(f"/images/{ids[1]}")).json()["filename"]
+    spoken = page.locator("[data-testid=focus-spoken]")
+    assert spoken.text_content() == f"{name}, 2 of 6, 4 stars, picked, selected"
+    assert spoken.get_attribute("aria-live") == "polite"
     tab_to("collection-name", "Shift+Tab")
     page.keyboard.type("By keyboard")
     page.keyboard.press("Tab")

@@ -19,8 +19,9 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
 
 
 @pytest.fixture
-def server(auth_server: AuthServer, request: pytest.FixtureRequest) -> Iterator[Server]:
-    """A project of this test's own on the module's server, which must log no traceback meanwhile."""
+def auth_project(auth_server: AuthServer, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A project of this test's own on the module's server, which must log no traceback meanwhile.
+    (Not named `server`: the other HTTP tests use the open server of `tests/conftest.py` by that name.)"""
     logged = len(auth_server.server.log())
     yield fresh_project(auth_server.server, request.node.name)
     assert "Traceback" not in auth_server.server.log()[logged:], auth_server.server.log()[logged:]

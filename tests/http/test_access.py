@@ -47,6 +47,12 @@ IDENTITIES = ("anonymous", "forged", "viewer", "client", "editor", "owner", "out
 _seeds = itertools.count(10_000)
 
 
+@pytest.fixture
+def server(auth_project: Server) -> Server:
+    """This module's tests run on the server with authentication on."""
+    return auth_project
+
+
 def owner_token_printed(server: Server) -> str:
     """The owner token a server made at its first start and printed once."""
     found = wait_until(lambda: [w for w in server.log().split() if w.startswith("fft_")], timeout_s=10)
@@ -91,6 +97,16 @@ class World:
         response = self.owner.post(self.api("/shares"), json={"role": "viewer"})
         assert response.status_code == 201, response.text
         return self.api(f"/shares/{response.json()['share']['id']}/qr.{fmt}?link={response.json()['path']}")
+
+    def webhook(self) -> str:
+        response = self.owner.post(self.api("/webhooks"), json={"url": "http://127.0.0.1:9/hook"})
+        assert response.status_code == 201, response.text
+        return str(response.json()["webhook"]["id"])
+
+    def email(self) -> str:
+        address = f"someone-{next(_seeds)}@studio.example"
+        assert self.owner.post(self.api("/emails"), json={"address": address}).status_code == 201
+        return address
 
     def export_token(self) -> str:
         token = f"export-{next(_seeds)}"
@@ -156,6 +172,14 @@ TABLE = [
          Role.OWNER),
     Call("GET", P + "/shares/{share_id}/qr.svg", lambda w: w.share_qr("svg"), Role.OWNER),
     Call("GET", P + "/shares/{share_id}/qr.png", lambda w: w.share_qr("png"), Role.OWNER),
+    Call("GET", P + "/webhooks", lambda w: w.api("/webhooks"), Role.OWNER),
+    Call("POST", P + "/webhooks", lambda w: w.api("/webhooks"), Role.OWNER, 201,
+         body=lambda w: {"url": "http://127.0.0.1:9/hook"}),
+    Call("DELETE", P + "/webhooks/{webhook_id}", lambda w: w.api(f"/webhooks/{w.webhook()}"), Role.OWNER),
+    Call("GET", P + "/emails", lambda w: w.api("/emails"), Role.OWNER),
+    Call("POST", P + "/emails", lambda w: w.api("/emails"), Role.OWNER, 201,
+         body=lambda w: {"address": f"new-{next(_seeds)}@studio.example"}),
+    Call("DELETE", P + "/emails/{address}", lambda w: w.api(f"/emails/{w.email()}"), Role.OWNER),
     # Signed file URLs are capabilities: whoever holds one (an <img> tag) may fetch it, signed in or not.
     Call("GET", "/files/{image_id}/{kind}", lambda w: w.server.url + w.image["thumbnail_url"], None),
     Call("GET", "/healthz", lambda w: f"{w.server.url}/healthz", None),

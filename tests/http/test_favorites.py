@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from dashboard.auth.access import SESSION_COOKIE
 from dashboard.events import COLLECTION_SAVED, FAVORITE_CHANGED, FAVORITES_SUBMITTED
@@ -15,6 +16,12 @@ from tests.support.auth import AuthServer, guest, make_link, new_images
 from tests.support.images import small_jpeg
 from tests.support.servers import Server
 from tests.support.sse import SseStream, sse
+
+
+@pytest.fixture
+def server(auth_project: Server) -> Server:
+    """This module's tests run on the server with authentication on."""
+    return auth_project
 
 
 def by_image(favorites: list[dict[str, Any]]) -> set[tuple[str, str]]:

@@ -32,6 +32,12 @@ from tests.support.images import jpeg_bytes, png_bytes
 from tests.support.servers import Server
 
 
+@pytest.fixture
+def server(auth_project: Server) -> Server:
+    """This module's tests run on the server with authentication on."""
+    return auth_project
+
+
 def urls(value: Any) -> Iterator[str]:
     """Every file URL in a JSON answer, however deep."""
     if isinstance(value, dict):

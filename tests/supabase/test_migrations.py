@@ -2,7 +2,8 @@
 
 Idempotent (run again, nothing changes), and what they grant: the service role writes through the
 functions; anon (and authenticated) users read only what a live share grants, and write nothing, as
-`SET ROLE` and PostgREST-style request settings show, directly and through the fake HTTP API.
+`SET ROLE` and PostgREST-style request settings show, directly and through the fake HTTP API. The auth
+store's tables (schema `fotoflo_auth`, the service role's only) are checked in tests/supabase/test_auth.py.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from postgrest.exceptions import APIError
 from storage3.exceptions import StorageApiError
 
 from dashboard.supabase import SHARE_HEADER, sync_client
+from dashboard.supabase.auth import AUTH_SCHEMA_VERSION
 from dashboard.supabase.store import SCHEMA_VERSION
 from tests.supabase.fakes.common import ANON_KEY, FAKE_URL, MIGRATIONS, SERVICE_KEY, SHIM, apply_sql
 from tests.supabase.fakes.fake_http import FakeSupabaseHTTP
@@ -44,20 +46,22 @@ def snapshot(url: str) -> dict[str, Any]:
     """What the migrations make, as the catalogs say: enough to see that a second run changed nothing."""
     queries = {
         "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default"
-        " FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2",
-        "indexes": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname IN ('public', 'storage') ORDER BY 1",
+        " FROM information_schema.columns WHERE table_schema IN ('public', 'fotoflo_auth') ORDER BY 1, 2",
+        "indexes": "SELECT indexname, indexdef FROM pg_indexes"
+        " WHERE schemaname IN ('public', 'storage', 'fotoflo_auth') ORDER BY 1",
         "policies": "SELECT schemaname, tablename, policyname, cmd, roles::text, qual, with_check FROM pg_policies"
         " ORDER BY 1, 2, 3",
         "functions": "SELECT p.oid::regprocedure::text, md5(p.prosrc), p.proacl::text FROM pg_proc p"
         " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' ORDER BY 1",
         "grants": "SELECT grantee, table_name, privilege_type FROM information_schema.role_table_grants"
-        " WHERE table_schema = 'public' ORDER BY 1, 2, 3",
+        " WHERE table_schema IN ('public', 'fotoflo_auth') ORDER BY 1, 2, 3",
         "rls": "SELECT relname, relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1",
+        " WHERE n.nspname IN ('public', 'fotoflo_auth') AND c.relkind = 'r' ORDER BY 1",
         "publication": "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = 'supabase_realtime'"
         " ORDER BY 1, 2",
         "buckets": "SELECT id, name, public, file_size_limit FROM storage.buckets ORDER BY 1",
         "views": "SELECT viewname, definition FROM pg_views WHERE schemaname = 'public' ORDER BY 1",
+        "schemas": "SELECT nspname, nspacl::text FROM pg_namespace WHERE nspname = 'fotoflo_auth'",
     }
     with psycopg.connect(url) as conn:
         return {name: conn.execute(query).fetchall() for name, query in queries.items()}  # type: ignore[arg-type]
@@ -112,12 +116,14 @@ def test_migrations_apply_in_order_on_a_fresh_project_and_again_without_change(
         assert [m.name.split("_", 1)[1] for m in MIGRATIONS] == [
             "fotoflo_tables.sql", "fotoflo_functions.sql", "fotoflo_security.sql", "fotoflo_realtime.sql",
             "fotoflo_storage.sql", "fotoflo_share_hashes.sql", "fotoflo_previews.sql", "fotoflo_favorites.sql",
+            "fotoflo_auth.sql",
         ]  # fmt: skip
         assert first["publication"] == [("public", "changes")]
         assert first["buckets"] == [("fotoflo", "fotoflo", False, None)]
         assert all(on for _, on in first["rls"]), first["rls"]
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT fotoflo_schema_version()").fetchone() == (SCHEMA_VERSION,)
+            assert conn.execute("SELECT fotoflo_auth_schema_version()").fetchone() == (AUTH_SCHEMA_VERSION,)
     finally:
         postgres_server.drop_database(url)
 

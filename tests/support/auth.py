@@ -38,14 +38,20 @@ class AuthServer:
 
 
 @contextmanager
-def running_auth_server(tmp: Path) -> Iterator[AuthServer]:
-    """A server with authentication on, a token per role, and an owner token of another project ("outsider")."""
+def running_auth_server(
+    tmp: Path, *, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Iterator[AuthServer]:
+    """A server with authentication on, a token per role, and an owner token of another project ("outsider").
+
+    `extra_args` and `env` are added to its command line and environment.
+    """
     store = SQLiteAuthStore(tmp / "data" / "auth.sqlite")
     tokens = {role.label: store.create_token(name=f"the {role.label}", role=role)[1] for role in Role}
     tokens["outsider"] = store.create_token(name="another project's owner", role=Role.OWNER, project="elsewhere")[1]
     store.close()
     # Many refusals on purpose in the tests: the lock-out after failed sign-ins is tested on its own server.
-    with running_server(tmp, extra_args=("--auth", "--login-failures", "100000")) as server:
+    args = ("--auth", "--login-failures", "100000", *extra_args)
+    with running_server(tmp, extra_args=args, env=env) as server:
         yield AuthServer(server, tokens)
 
 

@@ -72,8 +72,11 @@ class Nginx:
         stop_process(self.proc, timeout_s=10)
 
 
-def start_nginx(directory: Path, upstreams: list[int], *, name: str = "photos.test") -> Nginx:
-    """Start nginx with the shipped config in front of the servers on `upstreams` (loopback ports)."""
+def start_nginx(directory: Path, upstreams: list[int], *, name: str = "photos.test", connections: int = 1024) -> Nginx:
+    """Start nginx with the shipped config in front of the servers on `upstreams` (loopback ports).
+
+    `connections` bounds its worker's connections: each stream it passes on holds two (client, upstream).
+    """
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = self_signed(directory, name)
@@ -86,7 +89,7 @@ def start_nginx(directory: Path, upstreams: list[int], *, name: str = "photos.te
     user = "user root;\n" if os.geteuid() == 0 else ""
     (directory / "nginx.conf").write_text(
         f"{user}worker_processes 1;\npid {directory / 'nginx.pid'};\nerror_log {directory / 'error.log'} info;\n"
-        f"events {{ worker_connections 1024; }}\n"
+        f"events {{ worker_connections {connections}; }}\nworker_rlimit_nofile {connections * 2};\n"
         f"http {{\n    access_log {directory / 'access.log'};\n{temp}{site}\n}}\n"
     )
     with open(directory / "stderr.log", "wb") as stderr:  # the child keeps its own descriptor

@@ -140,7 +140,9 @@ def spawn_server(
 
 
 @contextmanager
-def running_server(tmp: Path, *, project: str = "default", extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
+def running_server(
+    tmp: Path, *, project: str = "default", extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """A real `fotoflo serve` started like conftest's `server_factory`, for a fixture wider than one test.
 
     Starting the server (Panel's import alone) costs seconds of CPU; a module shares one and
@@ -154,6 +156,7 @@ def running_server(tmp: Path, *, project: str = "default", extra_args: tuple[str
         project=project,
         log_path=tmp / f"server-{port}.log",
         extra_args=extra_args,
+        env=env,
     )
     try:
         server.wait_healthy(timeout_s=60)
