@@ -71,10 +71,9 @@ def burn(jpeg: bytes, text: str | None, png: bytes | None) -> bytes:
         with Image.open(io.BytesIO(png), formats=["PNG"]) as mark_file:
             mark = mark_file.convert("RGBA")
         side = max(8, int(min(width, height) * PNG_SHARE))
-        mark.thumbnail((side, side)) if max(mark.size) > side else None
-        if max(mark.size) < side:
+        if max(mark.size) != side:  # its longer side `side`, up or down: the same share of every picture
             scale = side / max(mark.size)
-            mark = mark.resize((max(1, int(mark.width * scale)), max(1, int(mark.height * scale))))
+            mark = mark.resize((max(1, round(mark.width * scale)), max(1, round(mark.height * scale))))
         alpha = mark.getchannel("A").point(lambda a: int(a * PNG_OPACITY))
         mark.putalpha(alpha)
         layer.alpha_composite(mark, ((width - mark.width) // 2, (height - mark.height) // 2))
