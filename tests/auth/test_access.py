@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard import qrcodes
 from dashboard.auth import Access, Action, AuthStore, ConfigError, Role, SQLiteAuthStore, auth_required, is_loopback
 from dashboard.auth.access import SESSION_COOKIE, AuthRefused, SignIn
 from dashboard.auth.ratelimit import RateLimiter
@@ -17,7 +18,7 @@ from dashboard.auth.store import SCHEMA_VERSION, Guest, check_password, hash_pas
 from dashboard.backends import store_for
 from dashboard.cli import main
 from dashboard.config import Settings
-from dashboard.http.pages import page_sees_whole_project
+from dashboard.http.pages import page_download, page_sees_whole_project, wall_qr
 from dashboard.store import CollectionEdit, Store
 from dashboard.store.sqlite import SQLiteStore
 from tests.support.records import image_record
@@ -534,3 +535,41 @@ def test_only_a_session_that_sees_the_whole_project_gets_the_studio_dashboard(ac
     assert not sees(collection_guest), "a collection's guests must not count the rest of the project"
     assert not sees(guest, "other") and not sees(None)
     assert page_sees_whole_project(Access(None), {}, "p"), "authentication off: the studio's own machine"
+
+
+@pytest.fixture
+def sqlite_access(tmp_path: Path) -> Iterator[Access]:
+    """`Access` on an auth file: for the pages' logic, which is the same whatever keeps the links."""
+    store = SQLiteAuthStore(tmp_path / "auth.sqlite")
+    yield Access(store)
+    store.close()
+
+
+def test_the_wall_shows_a_link_s_qr_code_only_to_an_owner_and_the_page_knows_a_link_s_download_rule(
+    sqlite_access: Access,
+) -> None:
+    access = sqlite_access
+    assert access.store is not None
+    _, owner_secret = access.store.create_token(name="", role=Role.OWNER, project="p")
+    _, owner = access.login(owner_secret, "c")
+    share, link = access.store.create_share(project="p", role=Role.CLIENT, download="preview")
+    _, guest = access.open_share(link, None, "c")
+    _, elsewhere = access.store.create_share(project="q", role=Role.CLIENT)
+    origin = "http://studio.local:5006"
+
+    def qr(signed_in: SignIn, given: str, project: str = "p") -> str:
+        return wall_qr(access, {SESSION_COOKIE: signed_in.session}, project, given, origin)
+
+    assert qr(owner, f"/s/{link}") == qrcodes.svg_data_url(f"{origin}/s/{link}")
+    assert qr(owner, f"https://photos.example/s/{link}") == qrcodes.svg_data_url(f"https://photos.example/s/{link}")
+    assert qr(guest, f"/s/{link}") == "", "only whoever manages the project is shown a link's code"
+    assert qr(owner, f"/s/{elsewhere}") == "" and qr(owner, "/s/guessed") == "" and qr(owner, "nonsense") == ""
+    access.store.revoke_share(share.id)
+    assert qr(owner, f"/s/{link}") == "", "a revoked link is shown no more"
+    assert wall_qr(Access(None), {}, "p", f"/s/{link}", origin) == ""
+
+    _, other = access.store.create_share(project="p", role=Role.CLIENT, download="none")
+    _, none_guest = access.open_share(other, None, "c")
+    assert page_download(access, {SESSION_COOKIE: none_guest.session}) == "none"
+    assert page_download(access, {SESSION_COOKIE: owner.session}) == "original"
+    assert page_download(Access(None), {}) == "original"
