@@ -1,4 +1,4 @@
-"""The one door for ratings, favourites, collections and deleting images: the store writes each change
+"""The one door for ratings, favourites, comments, collections and deleting images: the store writes each change
 with its feed entry, then the bus.
 
 Like `Ingestor` for images: the API (and any other caller) is a thin caller of these methods, and a
@@ -12,7 +12,16 @@ from collections.abc import Sequence
 
 from dashboard.bus import Bus
 from dashboard.events import Change, CollectionRecord, ImageRecord
-from dashboard.store import CollectionEdit, Favorite, Favorites, FavoritesUnsupported, Store
+from dashboard.store import (
+    CollectionEdit,
+    Comment,
+    Comments,
+    CommentsUnsupported,
+    Favorite,
+    Favorites,
+    FavoritesUnsupported,
+    Store,
+)
 
 
 class Curator:
@@ -81,6 +90,46 @@ class Curator:
         for change in changes:
             self._publish(change)
         return collection
+
+    # -- comments on images (the stores with `Comments`; `CommentsUnsupported` on the others) --------
+
+    @property
+    def comments(self) -> Comments:
+        """The store's comments; `CommentsUnsupported` when it keeps none."""
+        if not isinstance(self.store, Comments):
+            raise CommentsUnsupported(f"{type(self.store).__name__} keeps no comments")
+        return self.store
+
+    def list_comments(self, project: str, image_id: str) -> list[Comment]:
+        return self.comments.list_comments(project, image_id)
+
+    def get_comment(self, project: str, image_id: str, comment_id: str) -> Comment | None:
+        return self.comments.get_comment(project, image_id, comment_id)
+
+    def comment_counts(self, project: str) -> dict[str, int]:
+        return self.comments.comment_counts(project)
+
+    def add_comment(
+        self, project: str, image_id: str, text: str, *, author: str, author_key: str, reply_to: str | None = None
+    ) -> Comment:
+        """A new comment on the image (or a reply in a thread), published as `comment.created`."""
+        comment, change = self.comments.add_comment(
+            project, image_id, text, author=author, author_key=author_key, reply_to=reply_to
+        )
+        self._publish(change)
+        return comment
+
+    def resolve_comment(self, project: str, image_id: str, comment_id: str, *, resolved: bool) -> Comment:
+        """Resolve or reopen a comment (a repeat publishes nothing)."""
+        comment, change = self.comments.resolve_comment(project, image_id, comment_id, resolved=resolved)
+        self._publish(change)
+        return comment
+
+    def delete_comment(self, project: str, image_id: str, comment_id: str) -> Comment:
+        """Delete a comment with its replies, published as one `comment.deleted`."""
+        comment, change = self.comments.delete_comment(project, image_id, comment_id)
+        self._publish(change)
+        return comment
 
     def _publish(self, change: Change | None) -> None:
         if change is not None:

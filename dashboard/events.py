@@ -25,6 +25,12 @@ RATING_CHANGED = "rating.changed"
 FAVORITE_CHANGED = "favorite.changed"
 #: A person sent their favourites as a saved collection (`{"by", "collection_id", "count"}`).
 FAVORITES_SUBMITTED = "favorites.submitted"
+#: A comment on an image, new (`data`: the comment, `{"id", "image_id", "text", "author", "created_at",
+#: "resolved", "reply_to"}`), resolved or reopened (the comment after it), or deleted with its replies
+#: (`{"id", "image_id", "ids"}`, `ids` every comment that went).
+COMMENT_CREATED = "comment.created"
+COMMENT_UPDATED = "comment.updated"
+COMMENT_DELETED = "comment.deleted"
 
 #: Every change type the feed can carry; the docs test checks each is documented.
 CHANGE_KINDS = (
@@ -37,6 +43,9 @@ CHANGE_KINDS = (
     RATING_CHANGED,
     FAVORITE_CHANGED,
     FAVORITES_SUBMITTED,
+    COMMENT_CREATED,
+    COMMENT_UPDATED,
+    COMMENT_DELETED,
 )
 
 #: The data of an `image.updated` entry that announces the image's preview, made after the image was

@@ -11,6 +11,7 @@ from dashboard import i18n
 from dashboard.first_paint import install_first_paint
 from dashboard.gallery import MODE_ALIASES, MODES, PAGE_SIZE, Gallery, page_heartbeat_s
 from dashboard.http.pages import page_download, page_person, page_project, page_sees_whole_project, wall_qr
+from dashboard.slideshow import slideshow_view
 from dashboard.studio import dashboard_page
 
 log = logging.getLogger("fotoflo.gallery")
@@ -23,10 +24,11 @@ body > .bk-Column, body > div { height: 100vh; }
 
 
 def app_for_session(app: Any) -> pn.viewable.Viewable:
-    """The page at `/` for one browser session of `app`'s server: `?mode=single|collection|wall|dashboard`.
+    """The page at `/` for one browser session of `app`'s server: `?mode=single|collection|wall|slideshow|dashboard`.
 
     `--wall` makes the wall display the default; `?qr=/s/SECRET` puts that share link's QR code in a corner
-    of an owner's wall (`dashboard.http.pages.wall_qr`). A share link's session sees the project it grants;
+    of an owner's wall (`dashboard.http.pages.wall_qr`). The slideshow (`?mode=slideshow&show=…&pace=…`) reads
+    what it shows through the API, as the gallery does. A share link's session sees the project it grants;
     the studio dashboard (`?mode=dashboard`: the gallery beside the live counts, charts and tables of
     the whole project) only a session that may see the whole project, others get the gallery.
     """
@@ -43,8 +45,12 @@ def app_for_session(app: Any) -> pn.viewable.Viewable:
     if mode == "dashboard" and page_sees_whole_project(app.access, cookies, project):
         _log_session(project, mode)
         return dashboard_page(app, project, lang, person)
-    mode = mode if mode in MODES else "grid"
     heartbeat_s = page_heartbeat_s(app.settings.heartbeat_s)
+    if mode == "slideshow":
+        _log_session(project, mode)
+        return pn.Column(slideshow_view(project, query, heartbeat_s=heartbeat_s, lang=lang),
+                         sizing_mode="stretch_both", margin=0)  # fmt: skip
+    mode = mode if mode in MODES else "grid"
     extra: dict[str, Any] = {"download": page_download(app.access, cookies)}
     if mode == "wall" and query.get("qr"):
         # `?qr=/s/SECRET`: the wall shows that share link's QR code in a corner (an owner's wall only).

@@ -52,7 +52,7 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
 @pytest.fixture
 def feed(store: SQLiteStore) -> list[Change]:
     """A feed with every kind of change, made by a real store: images, a new version, ratings, collections,
-    favourites."""
+    favourites, comments."""
     a, _ = store.add_image(image_record(1, exif=EXIF, **CANON_R5), device=Device("dev-1", "Laptop"))
     b, _ = store.add_image(image_record(2))
     c, _ = store.add_image(image_record(3))
@@ -70,6 +70,9 @@ def feed(store: SQLiteStore) -> list[Change]:
         store.edit_collection("alpha", saved.id, edit)
     store.set_favorite("alpha", a.id, by="Anna", by_key="guest:s:g", favorite=True)
     store.submit_favorites("alpha", "Anna's picks", [a.id], by="Anna")
+    comment, _ = store.add_comment("alpha", a.id, "Crop it?", author="Anna", author_key="guest:s:g")
+    store.resolve_comment("alpha", a.id, comment.id, resolved=True)
+    store.delete_comment("alpha", a.id, comment.id)
     store.delete_image("alpha", c.id)
     return store.changes("alpha")
 

@@ -60,9 +60,13 @@ export class OpenCollection {
       onclick: () => this.addSelection() });
     const removeSelected = h("button", { class: "ff-button", "data-testid": "collection-remove-selected",
       text: t("coll.remove_selected"), onclick: () => this.removeSelection() });
+    // A served page starts the collection's slideshow, a page of its own (slideshow.js).
+    const show = `?mode=slideshow&project=${encodeURIComponent(this.gallery.api.project)}&show=collection:${card.id}`;
     const editRow = h("div", { class: "ff-actions" }, this.addButton, removeSelected,
       h("button", { class: "ff-button", "data-testid": "collection-duplicate", text: t("coll.duplicate"),
         onclick: () => this.duplicate() }),
+      this.gallery.model.sync_url ? h("a", { class: "ff-button", "data-testid": "collection-slideshow", href: show,
+        title: t("slideshow.start.title"), text: t("slideshow.start") }) : null,
       h("button", { class: "ff-button ff-danger", "data-testid": "collection-delete", text: t("coll.delete"),
         onclick: () => this.remove() }));
     this.grid = h("div", { class: "ff-cgrid", "data-testid": "collection-view", "data-collection-id": card.id });

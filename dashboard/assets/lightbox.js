@@ -51,6 +51,7 @@ export class Lightbox {
     lb.meta.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: String(v) })]));
     this.showRating(image);
     g.favorites.showLightbox();
+    g.comments.showLightbox(lb, id);
     const ids = order || g.pool.sequence();
     const index = ids.indexOf(id);
     lb.prev.disabled = index <= 0;
@@ -119,9 +120,10 @@ export class Lightbox {
     lb.next = h("button", { class: "ff-lb-nav ff-lb-next", "aria-label": t("lightbox.older"), text: "›", onclick: () => this.step(1) });
     const close = h("button", { class: "ff-lb-close", "aria-label": t("lightbox.close"), text: "×", onclick: () => this.close() });
     lb.stage = h("div", { class: "ff-lb-stage" }, lb.img, lb.prev, lb.next);
+    lb.side = h("aside", { class: "ff-lb-side" }, lb.title, marks, lb.meta, lb.download);
     lb.root = h("div", { class: "ff-lightbox", "data-testid": "lightbox", tabindex: "-1", hidden: "",
       role: "dialog", "aria-modal": "true", "aria-labelledby": "ff-lb-title" }, lb.stage,
-      h("aside", { class: "ff-lb-side" }, lb.title, marks, lb.meta, lb.download), close);
+      lb.side, close);
     lb.root.addEventListener("click", (e) => { if (e.target === lb.root) this.close(); });
     this.bindSwipe(lb.stage);
     this.gallery.main.append(lb.root);
@@ -163,6 +165,7 @@ export class Lightbox {
     if (!this.dom) return;
     this.dom.root.hidden = true;
     this.id = null;
+    this.gallery.comments.closed();
     if (this.returnFocus?.isConnected) this.returnFocus.focus({ preventScroll: true });
     this.returnFocus = null;
     this.order = null;

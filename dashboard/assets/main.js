@@ -14,10 +14,12 @@
 //   ratings.js   stars, flags and labels, and `Marks`        dom.js       small helpers, toasts
 //   first.js     the first tiles painted in the page's HTML, adopted
 //   favorites.js the hearts, the photographer's counts, "Send my picks"
+//   comments.js  the comment badges, the lightbox's threads
 // This one holds what is left to share: the mode, the page's skeleton, and the feed's dispatch.
 
 import { Api } from "./api.js";
 import { Arrivals } from "./arrivals.js";
+import { Comments } from "./comments.js";
 import { CollectionsPanel } from "./curation.js";
 import { LOG, Toasts, h } from "./dom.js";
 import { Favorites } from "./favorites.js";
@@ -53,6 +55,7 @@ class LiveGallery {
     this.arrivals = new Arrivals(this);
     this.marks = new Marks(this);
     this.favorites = new Favorites(this);
+    this.comments = new Comments(this);
     this.toasts = new Toasts();
     this.lightbox = new Lightbox(this);
     const api = this.api;
@@ -112,8 +115,9 @@ class LiveGallery {
 
   // A grid tile (the pool, Single mode, the wall's strip), selected and focused as its image is now.
   tile(image) {
-    return this.favorites.decorate(gridTile(image, { src: this.api.url(image.thumbnail_url),
-      selected: Boolean(this.pool?.selection.has(image.id)), focused: image.id === this.keys?.focusId }), image);
+    const tile = gridTile(image, { src: this.api.url(image.thumbnail_url),
+      selected: Boolean(this.pool?.selection.has(image.id)), focused: image.id === this.keys?.focusId });
+    return this.comments.decorate(this.favorites.decorate(tile, image), image);
   }
 
   toast(text, options) {
@@ -171,6 +175,7 @@ class LiveGallery {
   // One change from the project's feed (stream.js), in feed order.
   onEvent(kind, payload) {
     this.favorites.onEvent(kind, payload);
+    this.comments.onEvent(kind, payload);
     if (kind === "image.created") this.arrivals.receive(payload);
     else if (kind === "image.updated") this.replaceImage(payload);
     else if (kind === "image.deleted") this.removeImage(payload.image_id);

@@ -41,8 +41,10 @@ class Action(enum.Enum):
     RATE = "rate"  # stars, pick/reject, colour labels
     COLLECT = "collect"  # save a new collection (or a copy of one)
     EDIT_COLLECTION = "edit_collection"  # edit, delete, undelete: a client only their own
+    COMMENT = "comment"  # write comments on images, and delete one's own
     UPLOAD = "upload"  # new images and versions
     MANAGE = "manage"  # share links
+    MODERATE = "moderate"  # resolve and reopen comments, and delete anyone's
 
 
 #: The least role each action needs; the table the role × endpoint test reads.
@@ -51,7 +53,9 @@ MIN_ROLE = {
     Action.RATE: Role.CLIENT,
     Action.COLLECT: Role.CLIENT,
     Action.EDIT_COLLECTION: Role.CLIENT,
+    Action.COMMENT: Role.CLIENT,
     Action.UPLOAD: Role.EDITOR,
+    Action.MODERATE: Role.EDITOR,
     Action.MANAGE: Role.OWNER,
 }
 

@@ -20,6 +20,7 @@ from dashboard.store import (
     InvalidValue,
     NotInCollection,
     UnknownCollection,
+    UnknownComment,
     UnknownImage,
     UnknownProject,
 )
@@ -36,6 +37,7 @@ STORE_ERRORS: dict[type[Exception], tuple[int, str, Callable[[Exception], str]]]
     UnknownCollection: (404, "unknown_collection", lambda exc: f"no collection {exc.args[0]!r}"),
     CollectionDeleted: (410, "collection_deleted", lambda exc: f"collection {exc.args[0]!r} is deleted"),
     NotInCollection: (409, "not_in_collection", str),
+    UnknownComment: (404, "unknown_comment", lambda exc: f"no comment {exc.args[0]!r} on this image"),
     InvalidValue: (400, "bad_argument", str),
 }
 

@@ -13,6 +13,7 @@ from tornado import web
 
 from dashboard.http.base import BODY_TIMEOUT_S, IDLE_CONNECTION_TIMEOUT_S, SERVER_MAX_BODY_BYTES, NotFoundHandler
 from dashboard.http.collections import CollectionHandler, CollectionsHandler, DuplicateHandler, UndeleteHandler
+from dashboard.http.comments import CommentCountsHandler, CommentHandler, CommentsHandler
 from dashboard.http.exports import DownloadHandler, ExportHandler
 from dashboard.http.favorites import FavoriteHandler, FavoritesHandler, SubmitFavoritesHandler
 from dashboard.http.files import FileHandler
@@ -67,6 +68,9 @@ def routes(app: App) -> list[Route]:
         (IMAGE + r"/favorite/?", FavoriteHandler, kw),
         (PROJECT + r"/favorites/?", FavoritesHandler, kw),
         (PROJECT + r"/favorites/submit/?", SubmitFavoritesHandler, kw),
+        (IMAGE + r"/comments/?", CommentsHandler, kw),
+        (IMAGE + rf"/comments/(?P<comment_id>{ID})/?", CommentHandler, kw),
+        (PROJECT + r"/comment-counts/?", CommentCountsHandler, kw),
         (PROJECT + r"/upload/?", UploadHandler, kw),
         (PROJECT + r"/changes/?", ChangesHandler, kw),
         (PROJECT + r"/events/?", EventsHandler, kw),

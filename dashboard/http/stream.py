@@ -37,6 +37,8 @@ SSE_FRAMES_KEPT = 4096  # encoded events kept at most
 
 #: Entries about one person's favourites: sent only to those who see everyone's (editors and owners),
 #: as `GET …/favorites` shows them; a guest never learns who else is on the link, or what they chose.
+#: Comments are not among them: they are shared with everyone who sees their image (a link to one
+#: collection: its images', as `Scope.shows` keeps entries by their `image_id`).
 PERSONAL = frozenset({FAVORITE_CHANGED, FAVORITES_SUBMITTED})
 
 

@@ -18,6 +18,7 @@ from dashboard.events import FLAGS, LABELS, RATINGS, Change, CollectionRecord, D
 
 MAX_NAME_CHARS = 200
 MAX_BY_KEY_CHARS = 300  # a favourite's `by_key` (a principal's key) is cut to this
+MAX_COMMENT_CHARS = 2000  # a comment's text, after trimming
 
 
 class UnknownProject(LookupError):
@@ -47,6 +48,10 @@ class CollectionDeleted(LookupError):
 
 class NotInCollection(LookupError):
     """The edit needs an image that is not (or no longer) in the collection."""
+
+
+class UnknownComment(LookupError):
+    """No comment with this id on the image."""
 
 
 class InvalidValue(ValueError):
@@ -199,6 +204,91 @@ class Favorites(Protocol):
 
         One transaction; the changes in feed order. Raises `UnknownProject`, `UnknownImage`, `InvalidValue`.
         """
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment on an image: plain text (never markup), who wrote it (`author`, their name; `author_key`, who
+    they are), and the thread it answers (`reply_to`: the thread's first comment, or None for a first one)."""
+
+    id: str
+    image_id: str
+    project: str
+    text: str
+    author: str
+    author_key: str
+    reply_to: str | None
+    created_at: str
+    resolved: bool
+
+    def data(self) -> dict[str, Any]:
+        """The comment as the feed and the API carry it (who wrote it by name only, never their key)."""
+        return {
+            "id": self.id,
+            "image_id": self.image_id,
+            "text": self.text,
+            "author": self.author,
+            "created_at": self.created_at,
+            "resolved": self.resolved,
+            "reply_to": self.reply_to,
+        }
+
+
+def clean_comment(text: Any) -> str:
+    """A comment's text as stored: trimmed, 1 to 2000 characters, lines and tabs kept, no other control characters."""
+    if not isinstance(text, str):
+        raise InvalidValue(f"text must be a string, not {text!r}")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        raise InvalidValue("text must not be empty")
+    if len(text) > MAX_COMMENT_CHARS:
+        raise InvalidValue(f"text must be at most {MAX_COMMENT_CHARS} characters, not {len(text)}")
+    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in text):
+        raise InvalidValue("text must not contain control characters")
+    return text
+
+
+class CommentsUnsupported(Exception):
+    """The store keeps no comments (one that does not implement `Comments`)."""
+
+
+@runtime_checkable
+class Comments(Protocol):
+    """Comments on images, beside a `Store`: each write with its feed entry, in one transaction. Shared: everyone
+    who sees the image reads them (unlike favourites)."""
+
+    def add_comment(
+        self, project: str, image_id: str, text: str, *, author: str, author_key: str, reply_to: str | None = None
+    ) -> tuple[Comment, Change]:
+        """A new comment on the image (`comment.created`); `text` is cleaned by `clean_comment`.
+
+        `reply_to` must be a comment of the same image (else `InvalidValue`); a reply to a reply answers
+        the thread's first comment (one level of threading). Raises `UnknownProject`, `UnknownImage`,
+        `InvalidValue`.
+        """
+
+    def list_comments(self, project: str, image_id: str) -> list[Comment]:
+        """The image's comments, oldest first. Raises `UnknownProject`, `UnknownImage`."""
+
+    def get_comment(self, project: str, image_id: str, comment_id: str) -> Comment | None:
+        """The comment, if it is one of this image's."""
+
+    def resolve_comment(
+        self, project: str, image_id: str, comment_id: str, *, resolved: bool
+    ) -> tuple[Comment, Change | None]:
+        """Mark the comment resolved or open again (`comment.updated`; None when it already was so).
+
+        Raises `UnknownProject`, `UnknownComment`.
+        """
+
+    def delete_comment(self, project: str, image_id: str, comment_id: str) -> tuple[Comment, Change]:
+        """Delete the comment and the replies to it (one `comment.deleted`).
+
+        Returns the comment as it was. Raises `UnknownProject`, `UnknownComment`.
+        """
+
+    def comment_counts(self, project: str) -> dict[str, int]:
+        """How many comments each image of the project has (images without any are left out)."""
 
 
 class Store(Protocol):

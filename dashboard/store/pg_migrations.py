@@ -5,11 +5,10 @@ and collections; 3: image versions; 4: the projects' image counts and the filter
 index), so one number names the same shape on both engines. Step 5 adds the access-control tables
 (`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Step 6
 adds favourites per person (SQLite's version 5) and the guest a browser session acts as (the auth
-file's version 2). Step 9 adds share links' download rules and watermarks (the auth file's version 3).
-Step 10 adds the notifications' tables (`notify_*`, `PostgresNotifyStore`), which on SQLite are a file of
-their own (DATA/notify.sqlite). Steps are numbered per feature as planned, so the numbers may have gaps a
-later release fills: `migrate` applies every missing one, in order. Text columns hold what SQLite holds
-(JSON as text, times as ISO strings), so both stores return equal records.
+file's version 2). Step 7 adds comments on images (SQLite's version 6). Step 9 adds share links' download
+rules and watermarks (the auth file's version 3). Step 10 adds the notifications' tables (`notify_*`,
+`PostgresNotifyStore`), which on SQLite are a file of their own (DATA/notify.sqlite). Text
+columns hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
 """
 
 from __future__ import annotations
@@ -168,6 +167,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE auth_sessions ADD COLUMN guest_name TEXT",
         "ALTER TABLE auth_sessions ADD COLUMN guest_email TEXT",
     ),
+    7: (
+        """CREATE TABLE comments (
+            id          TEXT PRIMARY KEY,
+            project     TEXT NOT NULL REFERENCES projects(name),
+            image_id    TEXT NOT NULL REFERENCES images(id),
+            text        TEXT NOT NULL,
+            author_name TEXT NOT NULL,
+            author_key  TEXT NOT NULL,
+            reply_to    TEXT,
+            created_at  TEXT NOT NULL,
+            resolved    INTEGER NOT NULL DEFAULT 0,
+            seq         BIGINT NOT NULL
+        )""",
+        "CREATE INDEX comments_by_image ON comments (project, image_id, seq)",
+    ),
     # Share links' download rules and watermarks (the auth file's version 3); existing links keep `original`.
     9: (
         "ALTER TABLE auth_shares ADD COLUMN download TEXT NOT NULL DEFAULT 'original'",
@@ -180,8 +194,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
     ),
     # 10: notifications (`dashboard.notify`): webhooks, e-mail recipients, the digests' feed cursor, the outbox.
-    # On SQLite they are a file of their own (DATA/notify.sqlite). Steps 7 and 8 are other branches' (comments,
-    # RAW+JPEG pairs); `migrate` applies every step missing, in order, also one below the newest applied.
+    # On SQLite they are a file of their own (DATA/notify.sqlite). Step 8 is another branch's (RAW+JPEG
+    # pairs); `migrate` applies every step not yet recorded, in order.
     10: (
         """CREATE TABLE notify_webhooks (
             id TEXT PRIMARY KEY, project TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
@@ -216,13 +230,13 @@ def migrate(conn: psycopg.Connection) -> list[int]:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
-        done = {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+        done = {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations")}
         current = max(done, default=0)
         if current > SCHEMA_VERSION:
             raise RuntimeError(f"the database has schema version {current}, newer than this Fotoflo's {SCHEMA_VERSION}")
         applied = []
-        # Each step missing, in order, not just those above the newest: steps are numbered per feature
-        # as they are planned, so one may arrive in a release after a higher one (a gap filled later).
+        # Every step not yet recorded, not only those above the newest: steps are numbered per branch, so a
+        # database at 10 (notifications) may still lack 7 (comments), merged later.
         for version in sorted(set(MIGRATIONS) - done):
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)

@@ -3,7 +3,8 @@
 It is put together from parts, one concern each, that all stand on `SqlBase` (`sql_base`: the
 engine's hooks, projects, the feed's one writer per project, and how the SQL is written to run on
 both engines): `SqlImages` (`sql_images`: images, versions, ratings), `SqlCollections`
-(`sql_collections`) and, on top of it, `SqlFavorites` (`sql_favorites`: favourites per person).
+(`sql_collections`) and, on top of it, `SqlFavorites` (`sql_favorites`: favourites per person), and
+`SqlComments` (`sql_comments`: comments on images).
 Deleting an image is here: it edits every collection that holds it.
 
 Every write is one transaction that first locks its project (`_lock`), so each rule sees the state
@@ -16,12 +17,13 @@ from __future__ import annotations
 from dashboard.events import IMAGE_DELETED, Change, ImageRecord
 from dashboard.store import CollectionEdit, UnknownImage, VersionChanged
 from dashboard.store.records import load_image
+from dashboard.store.sql_comments import SqlComments
 from dashboard.store.sql_favorites import SqlFavorites
 from dashboard.store.sql_images import SqlImages
 from dashboard.timeutil import utc_now_iso
 
 
-class SqlStore(SqlImages, SqlFavorites):
+class SqlStore(SqlImages, SqlFavorites, SqlComments):
     """The `Store` contract (see `dashboard.store.Store`) on the tables both engines migrate to."""
 
     def delete_image(
@@ -50,6 +52,7 @@ class SqlStore(SqlImages, SqlFavorites):
             conn.execute("UPDATE images SET conflict_of = NULL WHERE conflict_of = ?", (image_id,))
             conn.execute("DELETE FROM image_versions WHERE image_id = ?", (image_id,))
             conn.execute("DELETE FROM favorites WHERE image_id = ?", (image_id,))  # gone with it, no entry of their own
+            conn.execute("DELETE FROM comments WHERE image_id = ?", (image_id,))  # as are its comments
             conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
             conn.execute("UPDATE projects SET image_count = image_count - 1 WHERE name = ?", (project,))
             data = {"image_id": image_id, "filename": image.filename}

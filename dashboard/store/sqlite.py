@@ -16,7 +16,7 @@ from dashboard.store.sql import SqlStore
 log = logging.getLogger("fotoflo.store")
 
 #: `PRAGMA user_version` of a current database; opening an older one runs the missing steps.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: SQLite's page cache per connection (KiB). Each reading thread has its own connection, and each cache
 #: fills as the project grows, so a long day's server memory grew with its images until every cache was
@@ -140,6 +140,23 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (project, image_id, by_key)
         ) WITHOUT ROWID""",
         "CREATE INDEX favorites_by_person ON favorites (project, by_key)",
+    ),
+    # v6: comments on images (`reply_to` the thread's first comment; `resolved` 0 or 1; `seq` the entry that
+    # wrote it: the order they were written in).
+    6: (
+        """CREATE TABLE comments (
+            id          TEXT PRIMARY KEY,
+            project     TEXT NOT NULL REFERENCES projects(name),
+            image_id    TEXT NOT NULL REFERENCES images(id),
+            text        TEXT NOT NULL,
+            author_name TEXT NOT NULL,
+            author_key  TEXT NOT NULL,
+            reply_to    TEXT,
+            created_at  TEXT NOT NULL,
+            resolved    INTEGER NOT NULL DEFAULT 0,
+            seq         INTEGER NOT NULL
+        )""",
+        "CREATE INDEX comments_by_image ON comments (project, image_id, seq)",
     ),
 }
 

@@ -22,23 +22,26 @@ from dashboard.store import (
     MAX_BY_KEY_CHARS,
     CollectionDeleted,
     CollectionEdit,
+    Comment,
     Favorite,
     ImageFilters,
     InvalidValue,
     NotInCollection,
     UnknownCollection,
+    UnknownComment,
     UnknownImage,
     UnknownProject,
     VersionChanged,
     VersionResult,
     check_rating,
+    clean_comment,
     clean_name,
 )
 from dashboard.supabase import sync_client
 from dashboard.timeutil import utc_now_iso
 
 #: The `fotoflo_schema_version()` these migrations create; a project at another version is refused.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 IDS_PER_REQUEST = 100  # ids in one `in.(…)` filter: keeps the URL short
 PAGE_ROWS = 1000  # Supabase's PostgREST returns at most this many rows a request (its "Max rows")
 _VERSION_FIELDS = (
@@ -345,6 +348,82 @@ class SupabaseStore:
         )
         return _collection(result["collection"]), [Change.from_dict(c) for c in result["changes"]]
 
+    # -- comments on images (`dashboard.store.Comments`) -------------------------------------------
+
+    def add_comment(
+        self, project: str, image_id: str, text: str, *, author: str, author_key: str, reply_to: str | None = None
+    ) -> tuple[Comment, Change]:
+        if reply_to is not None and not isinstance(reply_to, str):
+            raise InvalidValue(f"reply_to must be a comment id or null, not {reply_to!r}")
+        result = self._rpc(
+            "fotoflo_add_comment",
+            p_project=project,
+            p_image_id=image_id,
+            p_id=new_id(),
+            p_text=_clean(clean_comment(text)),
+            p_author=_clean(clean_name(author)),
+            p_author_key=clean_name(author_key[:MAX_BY_KEY_CHARS]),
+            p_reply_to=reply_to,
+            p_now=utc_now_iso(),
+        )
+        change = _change(result["change"])
+        assert change is not None
+        return Comment(**result["comment"]), change
+
+    def list_comments(self, project: str, image_id: str) -> list[Comment]:
+        self._require(project)
+        if not self._rows(self._client.table("images").select("id").eq("project", project).eq("id", image_id)):
+            raise UnknownImage(project, [image_id])
+        query = self._client.table("comments").select("*").eq("project", project).eq("image_id", image_id)
+        rows: list[dict[str, Any]] = []
+        while True:  # pages of at most PostgREST's max rows
+            page = self._rows(query.order("seq").offset(len(rows)).limit(PAGE_ROWS))
+            rows += page
+            if len(page) < PAGE_ROWS:
+                break
+        return [_comment(r) for r in rows]
+
+    def get_comment(self, project: str, image_id: str, comment_id: str) -> Comment | None:
+        query = self._client.table("comments").select("*").eq("project", project).eq("image_id", image_id)
+        rows = self._rows(query.eq("id", comment_id))
+        return _comment(rows[0]) if rows else None
+
+    def resolve_comment(
+        self, project: str, image_id: str, comment_id: str, *, resolved: bool
+    ) -> tuple[Comment, Change | None]:
+        if not isinstance(resolved, bool):
+            raise InvalidValue(f"resolved must be true or false, not {resolved!r}")
+        result = self._rpc(
+            "fotoflo_resolve_comment",
+            p_project=project,
+            p_image_id=image_id,
+            p_id=comment_id,
+            p_resolved=resolved,
+            p_now=utc_now_iso(),
+        )
+        return Comment(**result["comment"]), _change(result["change"])
+
+    def delete_comment(self, project: str, image_id: str, comment_id: str) -> tuple[Comment, Change]:
+        result = self._rpc(
+            "fotoflo_delete_comment", p_project=project, p_image_id=image_id, p_id=comment_id, p_now=utc_now_iso()
+        )
+        change = _change(result["change"])
+        assert change is not None
+        return Comment(**result["comment"]), change
+
+    def comment_counts(self, project: str) -> dict[str, int]:
+        self._require(project)
+        counts: dict[str, int] = {}
+        seen = 0
+        while True:  # the ids of every comment, a page at a time (PostgREST has no GROUP BY without a view)
+            query = self._client.table("comments").select("image_id").eq("project", project).order("seq")
+            page = self._rows(query.offset(seen).limit(PAGE_ROWS))
+            seen += len(page)
+            for row in page:
+                counts[row["image_id"]] = counts.get(row["image_id"], 0) + 1
+            if len(page) < PAGE_ROWS:
+                return counts
+
     def list_collections(self, project: str) -> list[CollectionRecord]:
         rows: list[dict[str, Any]] = []
         while True:  # pages by seq, newest first, each page one statement
@@ -407,6 +486,8 @@ def _translate(exc: APIError, project: str) -> Exception:
         return UnknownImage(project, list(detail or []))
     if code == "unknown_collection":
         return UnknownCollection(detail)
+    if code == "unknown_comment":
+        return UnknownComment(detail)
     if code == "collection_deleted":
         return CollectionDeleted(detail)
     if code == "not_in_collection":
@@ -427,6 +508,21 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+def _comment(row: dict[str, Any]) -> Comment:
+    """A row of the `comments` table."""
+    return Comment(
+        id=row["id"],
+        image_id=row["image_id"],
+        project=row["project"],
+        text=row["text"],
+        author=row["author_name"],
+        author_key=row["author_key"],
+        reply_to=row["reply_to"],
+        created_at=row["created_at"],
+        resolved=bool(row["resolved"]),
+    )
 
 
 def _device(device: Device | None) -> dict[str, str] | None:

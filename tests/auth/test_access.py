@@ -104,7 +104,9 @@ def test_roles_are_ordered_and_each_action_needs_the_documented_least_role() -> 
         Action.RATE: "client",
         Action.COLLECT: "client",
         Action.EDIT_COLLECTION: "client",
+        Action.COMMENT: "client",
         Action.UPLOAD: "editor",
+        Action.MODERATE: "editor",
         Action.MANAGE: "owner",
     }
 

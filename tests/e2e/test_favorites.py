@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboard.auth import Role, SQLiteAuthStore
-from tests.e2e.conftest import photo_jpeg, screenshot
+from tests.e2e.conftest import screenshot
 from tests.e2e.helpers import tile_ids
+from tests.e2e.proofing import heart_count, sign_in, studio_server, tile
 from tests.e2e.test_responsive import PHONE, audit
 from tests.support.servers import Server, ServerFactory
 from tests.support.waiting import wait_until
@@ -24,23 +24,8 @@ VIEW = "[data-testid=collection-view]"
 @pytest.fixture
 def proofing(server_factory: ServerFactory, tmp_path: Path) -> Iterator[tuple[Server, str, httpx.Client]]:
     """A server with sign-in, four images, its owner token (named "Studio") and an API client with it."""
-    store = SQLiteAuthStore(tmp_path / "data" / "auth.sqlite")
-    token = store.create_token(name="Studio", role=Role.OWNER)[1]
-    store.close()
-    server = server_factory(extra_args=("--auth", "--no-watch"))
-    with httpx.Client(timeout=15, headers={"Authorization": f"Bearer {token}"}) as api:
-        for seed in range(4):
-            sent = api.post(server.api("/upload"), files={"file": (f"p{seed}.jpg", photo_jpeg(seed))})
-            assert sent.status_code == 201, sent.text
-        yield server, token, api
-
-
-def tile(page: Any, image_id: str, inner: str = "") -> Any:
-    return page.locator(f".ff-grid [data-image-id='{image_id}'] {inner}".strip())
-
-
-def heart_count(page: Any, image_id: str) -> str:
-    return str(tile(page, image_id, "[data-testid=heart-count]").inner_text())
+    with studio_server(server_factory, tmp_path, images=4) as made:
+        yield made
 
 
 def test_a_guest_hearts_and_sends_picks_and_the_photographer_sees_it_live(
@@ -55,10 +40,7 @@ def test_a_guest_hearts_and_sends_picks_and_the_photographer_sees_it_live(
         studio = context.new_page()
         errors: list[str] = []
         studio.on("pageerror", lambda e: errors.append(str(e)))
-        studio.goto(server.url + "/login")
-        studio.fill("input[name=token]", token)
-        studio.click("button[type=submit]")
-        studio.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=20_000)
+        sign_in(studio, server, token)
         wait_until(lambda: len(tile_ids(studio)) == 4, timeout_s=15)
         assert studio.locator("[data-testid=send-picks]").count() == 0
 

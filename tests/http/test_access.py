@@ -87,6 +87,12 @@ class World:
             assert self.owner.delete(self.api(f"/collections/{collection_id}")).status_code == 200
         return collection_id
 
+    def comment(self) -> str:
+        """A new comment of the owner's on the image: only an editor or owner may resolve or delete it."""
+        response = self.owner.post(self.api(f"/images/{self.image['id']}/comments"), json={"text": "Crop?"})
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
     def share(self) -> str:
         response = self.owner.post(self.api("/shares"), json={"role": "viewer"})
         assert response.status_code == 201, response.text
@@ -129,6 +135,7 @@ class Call:
 
 P = "/api/projects/{project}"
 C = P + "/collections/{collection_id}"
+COMMENT = P + "/images/{image_id}/comments/{comment_id}"
 TABLE = [
     Call("GET", "/api/projects", lambda w: f"{w.server.url}/api/projects", Role.VIEWER),
     Call("GET", P + "/images", lambda w: w.api("/images"), Role.VIEWER),
@@ -145,6 +152,17 @@ TABLE = [
          Role.CLIENT),
     Call("GET", P + "/favorites", lambda w: w.api("/favorites"), Role.VIEWER),
     Call("POST", P + "/favorites/submit", lambda w: w.api("/favorites/submit"), Role.CLIENT, 201),
+    # Comments are shared: a viewer reads them, a client writes; the owner's comment is an editor's to
+    # resolve or delete (a client deletes only their own).
+    Call("GET", P + "/images/{image_id}/comments", lambda w: w.api(f"/images/{w.image['id']}/comments"), Role.VIEWER),
+    Call("POST", P + "/images/{image_id}/comments", lambda w: w.api(f"/images/{w.image['id']}/comments"),
+         Role.CLIENT, 201, body=lambda w: {"text": "Lovely"}),
+    Call("PATCH", P + "/images/{image_id}/comments/{comment_id}",
+         lambda w: w.api(f"/images/{w.image['id']}/comments/{w.comment()}"), Role.EDITOR,
+         body=lambda w: {"resolved": True}),
+    Call("DELETE", COMMENT,
+         lambda w: w.api(f"/images/{w.image['id']}/comments/{w.comment()}"), Role.EDITOR),
+    Call("GET", P + "/comment-counts", lambda w: w.api("/comment-counts"), Role.VIEWER),
     Call("POST", P + "/upload", lambda w: w.api("/upload"), Role.EDITOR, 201, files=True),
     Call("GET", P + "/changes", lambda w: w.api("/changes"), Role.VIEWER),
     Call("GET", P + "/events", lambda w: w.api("/events?heartbeat=0.5"), Role.VIEWER),
@@ -531,8 +549,11 @@ def expected_in_scope(call: Call) -> int:
     """What a client's link to another collection gets for `call` about an image outside it: 404, as if absent."""
     if call.least is None:
         return call.ok  # a signed file URL is a capability of its own (the link is never given one for the image)
-    if call.least > Role.CLIENT and "{collection_id}" not in call.route:
-        return 403  # refused by role first (a collection's edits need an editor only because it is the owner's)
+    # A collection's edits, and deleting a comment, need an editor only because the target is the owner's:
+    # a client passes the role check and is refused on the image instead.
+    owners_target = "{collection_id}" in call.route or (call.method, call.route) == ("DELETE", COMMENT)
+    if call.least > Role.CLIENT and not owners_target:
+        return 403  # refused by role first
     names_one = ("{image_id}", "{sha256}", "{collection_id}", "{token}")
     if any(name in call.route for name in names_one) or (call.method, call.route) == ("POST", P + "/collections"):
         return 404  # the image, a collection holding it, an export of one: as if absent

@@ -573,7 +573,7 @@ def test_a_v1_database_is_migrated_in_place(tmp_path: Path) -> None:
 
     store = SQLiteStore(path)
     try:
-        assert user_version(path) == SCHEMA_VERSION == 5
+        assert user_version(path) == SCHEMA_VERSION == 6
         old = store.get_image("old1")
         assert old is not None and (old.filename, old.rating, old.flag, old.label) == ("OLD_1.JPG", 0, "none", "none")
         assert old.exif == {"iso": 100} and old.seq == 1

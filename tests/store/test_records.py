@@ -162,7 +162,7 @@ def test_a_v3_database_gets_the_filter_index_and_its_counts(tmp_path: Path) -> N
     try:
         with store._read() as read:
             indexes = {r[0] for r in read.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-            assert read.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+            assert read.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         assert "images_by_project_seq_filters" in indexes and "images_by_project_seq" not in indexes
         assert store.count_images("p", min_rating=3, flag="pick") == store.count_images("p") == 1  # counted
         [image] = store.list_images("p", min_rating=3)

@@ -46,7 +46,8 @@ def snapshot(url: str) -> dict[str, Any]:
     """What the migrations make, as the catalogs say: enough to see that a second run changed nothing."""
     queries = {
         "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default"
-        " FROM information_schema.columns WHERE table_schema IN ('public', 'fotoflo_auth') ORDER BY 1, 2",
+        " FROM information_schema.columns WHERE table_schema IN ('public', 'fotoflo_auth')"
+        " ORDER BY table_schema, 1, 2",  # `shares` is in both schemas: without it, their order may change
         "indexes": "SELECT indexname, indexdef FROM pg_indexes"
         " WHERE schemaname IN ('public', 'storage', 'fotoflo_auth') ORDER BY 1",
         "policies": "SELECT schemaname, tablename, policyname, cmd, roles::text, qual, with_check FROM pg_policies"
@@ -116,6 +117,7 @@ def test_migrations_apply_in_order_on_a_fresh_project_and_again_without_change(
         assert [m.name.split("_", 1)[1] for m in MIGRATIONS] == [
             "fotoflo_tables.sql", "fotoflo_functions.sql", "fotoflo_security.sql", "fotoflo_realtime.sql",
             "fotoflo_storage.sql", "fotoflo_share_hashes.sql", "fotoflo_previews.sql", "fotoflo_favorites.sql",
+            "fotoflo_comments.sql",
             "fotoflo_auth.sql",
         ]  # fmt: skip
         assert first["publication"] == [("public", "changes")]
@@ -233,9 +235,11 @@ def test_a_share_grants_reading_its_project_only(seeded: str, role: str) -> None
         "DELETE FROM storage.objects RETURNING name",
         "SELECT by_name FROM favorites",
         "SELECT fotoflo_set_favorite('shared', 's1', 'Eve', 'guest:e', true, 'now')",
+        "SELECT text FROM comments",
+        "SELECT fotoflo_add_comment('shared', 's1', 'c1', 'Hi', 'Eve', 'guest:e', NULL, 'now')",
     ],
     ids=["insert", "update", "delete", "forge-feed", "read-shares", "rpc-project", "rpc-rating", "rpc-read",
-         "upload", "delete-files", "read-favorites", "rpc-favorite"],
+         "upload", "delete-files", "read-favorites", "rpc-favorite", "read-comments", "rpc-comment"],
 )  # fmt: skip
 def test_anon_and_authenticated_cannot_write_or_call_the_functions(seeded: str, role: str, sql: str) -> None:
     try:
