@@ -27,8 +27,9 @@ def app_for_session(app: Any) -> pn.viewable.Viewable:
     """The page at `/` for one browser session of `app`'s server: `?mode=single|collection|wall|slideshow|dashboard`.
 
     `--wall` makes the wall display the default; `?qr=/s/SECRET` puts that share link's QR code in a corner
-    of an owner's wall (`dashboard.http.pages.wall_qr`). The slideshow (`?mode=slideshow&show=…&pace=…`) reads
-    what it shows through the API, as the gallery does. A share link's session sees the project it grants;
+    of an owner's wall or slideshow (`dashboard.http.pages.wall_qr`). The slideshow
+    (`?mode=slideshow&show=…&pace=…`) reads what it shows through the API, as the gallery does. A share
+    link's session sees the project it grants;
     the studio dashboard (`?mode=dashboard`: the gallery beside the live counts, charts and tables of
     the whole project) only a session that may see the whole project, others get the gallery.
     """
@@ -46,15 +47,16 @@ def app_for_session(app: Any) -> pn.viewable.Viewable:
         _log_session(project, mode)
         return dashboard_page(app, project, lang, person)
     heartbeat_s = page_heartbeat_s(app.settings.heartbeat_s)
+    qr = ""
+    if mode in ("wall", "slideshow") and query.get("qr"):
+        # `?qr=/s/SECRET`: the screen shows that share link's QR code in a corner (an owner's only).
+        qr = wall_qr(app.access, cookies, project, str(query["qr"]), _page_origin())
     if mode == "slideshow":
         _log_session(project, mode)
-        return pn.Column(slideshow_view(project, query, heartbeat_s=heartbeat_s, lang=lang),
+        return pn.Column(slideshow_view(project, query, heartbeat_s=heartbeat_s, lang=lang, wall_qr=qr),
                          sizing_mode="stretch_both", margin=0)  # fmt: skip
     mode = mode if mode in MODES else "grid"
-    extra: dict[str, Any] = {"download": page_download(app.access, cookies)}
-    if mode == "wall" and query.get("qr"):
-        # `?qr=/s/SECRET`: the wall shows that share link's QR code in a corner (an owner's wall only).
-        extra["wall_qr"] = wall_qr(app.access, cookies, project, str(query["qr"]), _page_origin())
+    extra: dict[str, Any] = {"download": page_download(app.access, cookies), "wall_qr": qr}
     gallery = Gallery(
         app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True, lang=lang, person=person, **extra
     )

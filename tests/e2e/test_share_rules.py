@@ -1,5 +1,5 @@
-"""A share link's rules and QR code in a real browser: the wall shows a chosen link's QR code in a corner,
-and a `preview` link's guest is offered the preview, never the original."""
+"""A share link's rules and QR code in a real browser: the wall (and the slideshow) shows a chosen link's QR
+code in a corner, and a `preview` link's guest is offered the preview, never the original."""
 
 from __future__ import annotations
 
@@ -51,6 +51,10 @@ def test_the_wall_shows_a_link_s_qr_code_and_a_preview_link_offers_no_original(
         found = Axe().run(page).response["violations"]
         bad = [v["id"] for v in found if v["impact"] in ("serious", "critical")]
         assert not bad, bad
+        # The slideshow, for the same room, shows it too.
+        page.goto(f"{server.url}/?mode=slideshow&qr={link['path']}")
+        page.locator(QR).wait_for(state="visible", timeout=20_000)
+        assert page.locator(f"{QR} img").get_attribute("src") == qrcodes.svg_data_url(server.url + link["path"])
         # A secret that is no link's shows nothing (and the wall still runs).
         page.goto(f"{server.url}/?mode=wall&qr=/s/not-a-link")
         page.wait_for_selector("[data-testid=live-indicator]", timeout=20_000)
