@@ -77,7 +77,8 @@ export class Keys {
 
   onKey(e) {
     const g = this.gallery;
-    if (g.mode === "wall" || typingIn(e)) return;
+    // Escape closes the lightbox even from its comment box; other keys typed in a field are the field's.
+    if (g.mode === "wall" || (typingIn(e) && !(e.key === "Escape" && g.lightbox.id))) return;
     if (g.favorites.fromKey(e, () => this.targets())) {
       e.preventDefault();
       return;

@@ -5,6 +5,7 @@ import { formatNumber, t } from "./i18n.js";
 import { LABEL_NAMES, ratingControl, showRating } from "./ratings.js";
 
 const SWIPE_PX = 50; // a shorter move is a tap or a wobble
+const FOCUSABLE = "button:not([disabled]), a[href], input:not([disabled]), textarea:not([disabled]), select, [tabindex]:not([tabindex='-1'])";
 
 export class Lightbox {
   constructor(gallery) {
@@ -125,9 +126,26 @@ export class Lightbox {
       role: "dialog", "aria-modal": "true", "aria-labelledby": "ff-lb-title" }, lb.stage,
       lb.side, close);
     lb.root.addEventListener("click", (e) => { if (e.target === lb.root) this.close(); });
+    lb.root.addEventListener("keydown", (e) => this.keepFocus(e));
     this.bindSwipe(lb.stage);
     this.gallery.main.append(lb.root);
     this.dom = lb;
+  }
+
+  // A modal dialog keeps the keyboard: Tab from its last control goes to its first, Shift+Tab from its
+  // first (or from the dialog itself) to its last, never to the page behind it.
+  keepFocus(e) {
+    if (e.key !== "Tab") return;
+    const root = this.dom.root;
+    const controls = [...root.querySelectorAll(FOCUSABLE)].filter((el) => el.getClientRects().length);
+    if (!controls.length) return;
+    const active = root.getRootNode().activeElement;
+    const first = controls[0];
+    const last = controls[controls.length - 1];
+    if (e.shiftKey && (active === first || active === root)) last.focus();
+    else if (!e.shiftKey && active === last) first.focus();
+    else return;
+    e.preventDefault();
   }
 
   // On a touch screen a horizontal swipe steps, as the arrows do: left to the next (older), right back.

@@ -244,6 +244,17 @@ def test_rate_select_save_and_reorder_by_keyboard_alone(tmp_path: Path, server_f
     page.locator("[data-testid=lightbox]").wait_for()
     page.keyboard.press("2")
     wait_until(lambda: httpx.get(server.api(f"/images/{ids[1]}")).json()["rating"] == 2, timeout_s=10)
+    # Tab and Shift+Tab go round the lightbox's controls, never to the page behind the dialog.
+    inside = (
+        "() => { let a = document.activeElement; while (a && a.shadowRoot && a.shadowRoot.activeElement)"
+        " a = a.shadowRoot.activeElement; return Boolean(a && a.closest('[data-testid=lightbox]')); }"
+    )
+    reached = set()
+    for key in ["Tab"] * 30 + ["Shift+Tab"] * 30:
+        page.keyboard.press(key)
+        assert page.evaluate(inside), f"{key} left the lightbox for {focused()}"
+        reached.add(focused())
+    assert {"download", "comment-text", "lightbox-heart"} <= reached, reached  # round its controls, not stuck
     page.keyboard.press("Escape")
     page.locator("[data-testid=lightbox]").wait_for(state="hidden")
     assert focused() == ids[1]
