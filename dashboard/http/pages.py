@@ -31,6 +31,14 @@ from dashboard.i18n import negotiate, t, t_html
 if TYPE_CHECKING:
     from dashboard.app import App
 
+#: The catalogue's name of each role, as the "Open this link?" page says it ("Kunde" in German).
+ROLE_NAMES = {
+    Role.VIEWER: "role.viewer",
+    Role.CLIENT: "role.client",
+    Role.EDITOR: "role.editor",
+    Role.OWNER: "role.owner",
+}
+
 log = logging.getLogger("fotoflo.auth")
 
 MAX_FORM_BYTES = 64 * 1024
@@ -261,9 +269,9 @@ class ShareLinkHandler(PageHandler):
     def switch_form(self, current: Principal, share: ShareRecord) -> str:
         """Asked before a link replaces the browser's session: who it is now, who the link makes it."""
         lang = self.lang
-        now = html.escape(f"{current.name} ({current.role.label})")
+        now = html.escape(f"{current.name} ({t(lang, ROLE_NAMES[current.role])})")
         then = html.escape(
-            t(lang, "switch.share", name=share.name or t(lang, "switch.a_link"), role=share.role.label,
+            t(lang, "switch.share", name=share.name or t(lang, "switch.a_link"), role=t(lang, ROLE_NAMES[share.role]),
               project=share.project)
         )  # fmt: skip
         password = (

@@ -422,6 +422,9 @@ def test_a_link_asks_before_replacing_the_browser_s_session(auth_server: AuthSer
         asked = open_link(client, server, secret)
         assert asked.status_code == 200 and "text/html" in asked.headers["content-type"]
         assert "editor" in asked.text and "Guest link" in asked.text and 'method="post"' in asked.text
+        german = client.get(f"{server.url}/s/{secret}", headers={"Accept": "text/html", "Accept-Language": "de"})
+        assert "Diesen Link öffnen?" in german.text and "(Bearbeiter)" in german.text, german.text
+        assert f"Guest link (Betrachter des Projekts {server.project})" in german.text
         assert client.cookies[SESSION_COOKIE] == session, "still signed in as before"
         assert client.post(server.api("/collections"), json={"name": "mine", "image_ids": []},
                            headers={CSRF_HEADER: client.cookies[CSRF_COOKIE]}).status_code == 201  # fmt: skip
