@@ -29,6 +29,8 @@ from dashboard.quarantine import QUARANTINE_FILE, Quarantine
 from dashboard.signing import UrlSigner, load_or_create_secret
 from dashboard.store import Store
 from dashboard.watcher import HotFolderWatcher
+from dashboard.watermarks import CACHE_DIR as WATERMARK_CACHE_DIR
+from dashboard.watermarks import Watermarks
 from dashboard.wire import Wire
 
 log = logging.getLogger("fotoflo.app")
@@ -85,6 +87,8 @@ class App:
             metrics=self.metrics,
         )
         self.curator = Curator(self.store, self.bus)
+        # Share links' watermarked previews and thumbnails, made in the decoders and kept in DATA/cache.
+        self.watermarks = Watermarks(settings.data / WATERMARK_CACHE_DIR, self.blobs, self.ingestor.decoders)
         self.downloads = Downloads()
         self.hub = FeedHub(self.store, self.bus)
         self.hub.on_delivered = self.metrics.delivered

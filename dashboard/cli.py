@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"{env('allowed_hosts')}, comma-separated",
     )  # fmt: skip
     serve.add_argument(
-        "--notify-interval", type=float, dest="notify_interval_s", metavar="SECONDS",
+        "--notify-interval-s", type=float, dest="notify_interval_s", metavar="SECONDS",
         help=f"seconds between two digests of a project (default 60) {env('notify_interval_s')}",
     )  # fmt: skip
     serve.add_argument(

@@ -45,7 +45,7 @@ ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "cors_origins": ("FOTOFLO_CORS_ORIGINS", comma_list),
     "trusted_proxy": ("FOTOFLO_TRUSTED_PROXIES", comma_list),
     "upload_buffer_bytes": ("FOTOFLO_UPLOAD_BUFFER_BYTES", int),
-    "notify_interval_s": ("FOTOFLO_NOTIFY_INTERVAL", float),
+    "notify_interval_s": ("FOTOFLO_NOTIFY_INTERVAL_S", float),
     "smtp": ("FOTOFLO_SMTP", str),
     "smtp_from": ("FOTOFLO_SMTP_FROM", str),
     "supabase_url": ("SUPABASE_URL", str),
@@ -129,7 +129,7 @@ class Settings:
         if not 0 <= settings.port <= 65535:
             raise ConfigError(f"--port (FOTOFLO_PORT) {settings.port} is not a port: give one from 1 to 65535")
         if settings.notify_interval_s <= 0:
-            raise ConfigError(f"--notify-interval {settings.notify_interval_s} must be more than 0 seconds")
+            raise ConfigError(f"--notify-interval-s {settings.notify_interval_s} must be more than 0 seconds")
         settings.data = Path(settings.data).expanduser().resolve()
         if settings.watch is not None:
             settings.watch = Path(settings.watch).expanduser().resolve()

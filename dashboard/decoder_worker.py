@@ -1,7 +1,9 @@
 """The decoder worker (`python -m dashboard.decoder_worker CEILING_BYTES SHARED_FD [NICE]`), run by `DecoderPool`.
 
 It reads one request at a time: a JSON header on stdin, the file's bytes from the shared file; it
-decodes them with `dashboard.imaging.decode.analyze` (op `analyze`) or `make_preview` (op `preview`) under
+decodes them with `dashboard.imaging.decode.analyze` (op `analyze`) or `make_preview` (op `preview`), or
+checks a share link's watermark PNG or burns a watermark into a rendition (`dashboard.imaging.watermark`:
+ops `watermark_check`, `watermark_burn`), under
 `resource.setrlimit` limits set for that file, writes the renditions back to the shared file and answers a
 JSON header on stdout. It ends when stdin closes. NICE lowers its CPU priority (a pool for background work).
 """
@@ -20,6 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from dashboard.decoder_pipe import MAX_HEADER_BYTES, pread_all, pwrite_all_at
+from dashboard.imaging import watermark
 from dashboard.imaging.decode import allow_pixels, analyze, make_preview
 from dashboard.imaging.errors import DecoderFailed, IngestError, Limits
 
@@ -99,6 +102,14 @@ def _serve(recv: Connection, send: Connection, ceiling_bytes: int, shared: int) 
             if header["op"] == "preview":
                 blobs = [make_preview(data, str(header["filename"]), limits)]
                 reply: dict[str, Any] = {"ok": True}
+            elif header["op"] == "watermark_check":
+                blobs, reply = [watermark.check_png(data, str(header["filename"]))], {"ok": True}
+            elif header["op"] == "watermark_burn":
+                png_bytes = int(header["png_bytes"])  # the PNG first, then the JPEG
+                png = data[:png_bytes] if png_bytes else None
+                text = header.get("text")
+                blobs = [watermark.burn(data[png_bytes:], str(text) if text else None, png)]
+                reply = {"ok": True}
             else:
                 thumb_only = bool(header.get("thumb_only"))
                 analysis = analyze(data, str(header["filename"]), limits, header.get("sha256"), thumb_only=thumb_only)

@@ -298,6 +298,27 @@ class DecoderPool:
             return blobs[0]
         raise self._refusal(reply, filename)
 
+    def check_watermark(self, png: bytes, limits: Limits = _DEFAULT_LIMITS) -> bytes:
+        """`dashboard.imaging.watermark.check_png` in a worker: the upload re-encoded, or `IngestError`."""
+        reply, blobs = self._call({"op": "watermark_check", "filename": "watermark.png"}, png, "watermark.png", limits)
+        if reply.get("ok"):
+            if len(blobs) != 1 or not blobs[0]:
+                raise DecoderFailed("watermark.png", "the decoder answered nonsense")
+            return blobs[0]
+        raise self._refusal(reply, "watermark.png")
+
+    def burn_watermark(
+        self, jpeg: bytes, text: str | None, png: bytes | None, limits: Limits = _DEFAULT_LIMITS
+    ) -> bytes:
+        """`dashboard.imaging.watermark.burn` in a worker (the PNG is decoded only there): a JPEG, or `IngestError`."""
+        header = {"op": "watermark_burn", "filename": "watermark", "text": text, "png_bytes": len(png or b"")}
+        reply, blobs = self._call(header, (png or b"") + jpeg, "watermark", limits)
+        if reply.get("ok"):
+            if len(blobs) != 1 or not blobs[0]:
+                raise DecoderFailed("watermark", "the decoder answered nonsense")
+            return blobs[0]
+        raise self._refusal(reply, "watermark")
+
     @staticmethod
     def _refusal(reply: dict[str, Any], filename: str) -> IngestError:
         code, reason = str(reply.get("code", "")), str(reply.get("reason", "refused"))[:1000]

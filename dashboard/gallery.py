@@ -20,6 +20,7 @@ from panel.custom import JSComponent
 from panel.viewable import Viewer
 
 from dashboard import i18n
+from dashboard.auth.store import DOWNLOADS
 from dashboard.events import FLAGS, LABELS
 from dashboard.live.model import LiveImages
 
@@ -152,6 +153,10 @@ class LiveGallery(JSComponent):
         default={}, doc="The strings of `lang` (its catalogue, dashboard/i18n.py), sent with the page."
     )
     languages = param.List(default=[], doc="[code, name] of every language the switch offers.")
+    download: Any = param.Selector(
+        default="original", objects=list(DOWNLOADS), doc="What the page offers to download (a share link's rule)."
+    )
+    wall_qr = param.String(default="", doc="A `data:` URL of the QR code the wall shows in a corner; '' for none.")
     person = param.Dict(
         default=None,
         allow_None=True,
@@ -236,6 +241,17 @@ class Gallery(Viewer):
         objects=list(i18n.LANGUAGES),
         doc="The page's language ('en', 'de'); a served page's follows Accept-Language and the page's switch.",
     )
+    download: Any = param.Selector(
+        default="original",
+        objects=list(DOWNLOADS),
+        doc="What the page offers to download: 'original', 'preview' or 'none' (a share link's rule, "
+        "which the server enforces whatever the page offers).",
+    )
+    wall_qr = param.String(
+        default="",
+        doc="A `data:` URL of a share link's QR code, shown in a corner of the wall ('' for none): see "
+        "`dashboard.http.pages.wall_qr`.",
+    )
 
     def __init__(
         self,
@@ -270,6 +286,8 @@ class Gallery(Viewer):
             sync_url=sync_url,
             person=person,
             lang=self.lang,
+            download=self.download,
+            wall_qr=self.wall_qr,
             **{name: getattr(self, name) for name in FILTERS},
             **self._sizing(),
         )

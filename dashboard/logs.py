@@ -19,10 +19,11 @@ REDACTED = "[redacted]"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # A share link's secret: the path is the credential.
     (re.compile(r"/s/[^/?#\s\"')]+"), "/s/…"),
-    # Signed file URLs, tokens in a query or form, passwords: every `name=value` whose value is one.
+    # Signed file URLs, tokens in a query or form, passwords, a share link passed back (`link=`, the
+    # wall's `qr=`: maybe percent-encoded, which the path's pattern would miss): every `name=value` whose value is one.
     (
         re.compile(
-            r"(?i)\b((?:sig|exp|token|access_token|secret|password"
+            r"(?i)\b((?:sig|exp|token|access_token|secret|password|link|qr"
             r"|x-amz-signature|x-amz-credential|x-amz-security-token)=)[^&\s\"'#;,)]*"
         ),
         rf"\1{REDACTED}",

@@ -10,7 +10,7 @@ import panel as pn
 from dashboard import i18n
 from dashboard.first_paint import install_first_paint
 from dashboard.gallery import MODE_ALIASES, MODES, PAGE_SIZE, Gallery, page_heartbeat_s
-from dashboard.http.pages import page_person, page_project, page_sees_whole_project
+from dashboard.http.pages import page_download, page_person, page_project, page_sees_whole_project, wall_qr
 from dashboard.slideshow import slideshow_view
 from dashboard.studio import dashboard_page
 
@@ -26,8 +26,10 @@ body > .bk-Column, body > div { height: 100vh; }
 def app_for_session(app: Any) -> pn.viewable.Viewable:
     """The page at `/` for one browser session of `app`'s server: `?mode=single|collection|wall|slideshow|dashboard`.
 
-    `--wall` makes the wall display the default. The slideshow (`?mode=slideshow&show=…&pace=…`) reads
-    what it shows through the API, as the gallery does. A share link's session sees the project it grants;
+    `--wall` makes the wall display the default; `?qr=/s/SECRET` puts that share link's QR code in a corner
+    of an owner's wall or slideshow (`dashboard.http.pages.wall_qr`). The slideshow
+    (`?mode=slideshow&show=…&pace=…`) reads what it shows through the API, as the gallery does. A share
+    link's session sees the project it grants;
     the studio dashboard (`?mode=dashboard`: the gallery beside the live counts, charts and tables of
     the whole project) only a session that may see the whole project, others get the gallery.
     """
@@ -45,19 +47,33 @@ def app_for_session(app: Any) -> pn.viewable.Viewable:
         _log_session(project, mode)
         return dashboard_page(app, project, lang, person)
     heartbeat_s = page_heartbeat_s(app.settings.heartbeat_s)
+    qr = ""
+    if mode in ("wall", "slideshow") and query.get("qr"):
+        # `?qr=/s/SECRET`: the screen shows that share link's QR code in a corner (an owner's only).
+        qr = wall_qr(app.access, cookies, project, str(query["qr"]), _page_origin())
     if mode == "slideshow":
         _log_session(project, mode)
-        return pn.Column(slideshow_view(project, query, heartbeat_s=heartbeat_s, lang=lang),
+        return pn.Column(slideshow_view(project, query, heartbeat_s=heartbeat_s, lang=lang, wall_qr=qr),
                          sizing_mode="stretch_both", margin=0)  # fmt: skip
     mode = mode if mode in MODES else "grid"
+    extra: dict[str, Any] = {"download": page_download(app.access, cookies), "wall_qr": qr}
     gallery = Gallery(
-        app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True, lang=lang, person=person
+        app=app, project=project, mode=mode, heartbeat_s=heartbeat_s, sync_url=True, lang=lang, person=person, **extra
     )
     if mode == "grid" and pn.state.curdoc is not None:
         # Single mode's first page is in the HTML, painted long before the bundles have run (first_paint.py).
         install_first_paint(pn.state.curdoc, app, cookies, project, PAGE_SIZE, lang)
     _log_session(project, mode)
     return pn.Column(gallery, sizing_mode="stretch_both", margin=0)
+
+
+def _page_origin() -> str:
+    """`scheme://host[:port]` of this page, as the browser asked for it."""
+    location = pn.state.location
+    if location is None:
+        return ""
+    host = location.hostname + (f":{location.port}" if location.port else "")
+    return f"{location.protocol.rstrip(':') or 'http'}://{host}"
 
 
 def page_language(cookies: dict[str, str]) -> str:

@@ -1,7 +1,8 @@
 """HMAC-signed, expiring file URLs: `/files/{image_id}/{kind}?exp=…&sig=…`.
 
 Expiries are rounded up to a bucket, so the same file keeps the same URL for a while and
-browsers and proxies can cache it as immutable.
+browsers and proxies can cache it as immutable. A share link with a watermark gets URLs of its own
+(`&l={link id}.{watermark version}`, signed too): the file handler burns that link's watermark in.
 """
 
 from __future__ import annotations
@@ -87,21 +88,35 @@ class UrlSigner:
         self.ttl_s = ttl_s
         self.prefix = prefix.rstrip("/")
 
-    def _sig(self, image_id: str, kind: str, exp: int) -> str:
-        mac = hmac.digest(self._secret, f"{image_id}/{kind}/{exp}".encode(), "sha256")
+    def _sig(self, image_id: str, kind: str, exp: int, link: str | None = None) -> str:
+        message = f"{image_id}/{kind}/{exp}" if link is None else f"{image_id}/{kind}/{exp}/{link}"
+        mac = hmac.digest(self._secret, message.encode(), "sha256")
         return base64.urlsafe_b64encode(mac[:18]).decode()  # 24 URL-safe characters, no padding
 
-    def url(self, image_id: str, kind: str, *, now_s: float | None = None) -> str:
+    def url(self, image_id: str, kind: str, *, now_s: float | None = None, link: str | None = None) -> str:
+        """The signed URL; `link` (`{share id}.{watermark version}`, URL-safe) for a watermarked link's."""
         now_s = time.time() if now_s is None else now_s
         exp = int(math.ceil((now_s + self.ttl_s) / BUCKET_S) * BUCKET_S)
         # Three URLs per image in every list page: an f-string, since neither value needs quoting.
-        return f"{self.prefix}/files/{image_id}/{kind}?exp={exp}&sig={self._sig(image_id, kind, exp)}"
+        url = f"{self.prefix}/files/{image_id}/{kind}?exp={exp}&sig={self._sig(image_id, kind, exp, link)}"
+        return url if link is None else f"{url}&l={link}"
 
-    def verify(self, image_id: str, kind: str, exp: str | None, sig: str | None, *, now_s: float | None = None) -> bool:
+    def verify(
+        self,
+        image_id: str,
+        kind: str,
+        exp: str | None,
+        sig: str | None,
+        *,
+        now_s: float | None = None,
+        link: str | None = None,
+    ) -> bool:
         # Query values are untrusted text: str.isdigit() also admits digits int() refuses ('²'), and
         # compare_digest() raises on non-ASCII str, so check ASCII and compare bytes.
         if not exp or not sig or len(exp) > 20 or not (exp.isascii() and exp.isdigit()):
             return False
         if int(exp) < (time.time() if now_s is None else now_s):
             return False
-        return hmac.compare_digest(self._sig(image_id, kind, int(exp)).encode(), sig.encode())
+        if link is not None and (len(link) > 40 or not link.isascii()):
+            return False
+        return hmac.compare_digest(self._sig(image_id, kind, int(exp), link).encode(), sig.encode())

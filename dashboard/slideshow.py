@@ -77,6 +77,9 @@ class Slideshow(JSComponent):
         doc="Connection state of the event stream, reported by the browser.",
     )
     lang: Any = param.Selector(default=i18n.DEFAULT, objects=list(i18n.LANGUAGES), doc="The page's language.")
+    wall_qr = param.String(
+        default="", doc="A `data:` URL of a share link's QR code, shown in a corner (`?qr=`, page.py); '' for none."
+    )
     catalogue = param.Dict(default={}, doc="The strings of `lang` (dashboard/i18n.py), sent with the page.")
 
     def __init__(self, **params: Any) -> None:
@@ -88,8 +91,13 @@ class Slideshow(JSComponent):
     _stylesheets = [(ASSETS / "gallery.css").read_text(), (ASSETS / "slideshow.css").read_text()]
 
 
-def slideshow_view(project: str, query: dict[str, Any], *, heartbeat_s: float, lang: str) -> Slideshow:
-    """The slideshow a page's query asks for (`show=`, `pace=`, `kiosk=1`) of `project`, from the page's own server."""
+def slideshow_view(
+    project: str, query: dict[str, Any], *, heartbeat_s: float, lang: str, wall_qr: str = ""
+) -> Slideshow:
+    """The slideshow a page's query asks for (`show=`, `pace=`, `kiosk=1`) of `project`, from the page's own server.
+
+    `wall_qr`: the QR code to show in a corner (`dashboard.http.pages.wall_qr` made it from `?qr=`), or ''.
+    """
     pace = pace_s(str(query["pace"]) if query.get("pace") is not None else None)
     asked = str(query["show"]) if query.get("show") is not None else None
     try:
@@ -99,5 +107,5 @@ def slideshow_view(project: str, query: dict[str, Any], *, heartbeat_s: float, l
     kiosk = str(query.get("kiosk", "")).lower() in ("1", "true", "yes")
     return Slideshow(
         project=project, source=show, bad_source=bad, pace_s=pace, kiosk=kiosk, heartbeat_s=heartbeat_s, lang=lang,
-        sizing_mode="stretch_both", min_height=240,
+        wall_qr=wall_qr, sizing_mode="stretch_both", min_height=240,
     )  # fmt: skip

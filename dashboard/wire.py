@@ -3,6 +3,11 @@
 One `Wire` per server, made from its `UrlSigner`; every handler writes its records through it. The
 records read it back with `from_dict` / `from_json` (dashboard/events.py), which ignore what only the
 wire adds (the signed URLs). A share link's `scope` narrows what a collection says of its images.
+
+A share link with download rules or a watermark sees the records through `seen_by(principal)`: its
+`url` (the download) is the original's, the preview's (`preview` links, with `download_name`) or null
+(`none`), and a watermarked link's preview and thumbnail URLs are its own (see dashboard/signing.py), so
+no URL it is given leads to a file it may not have.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dashboard.signing import UrlSigner
 
 if TYPE_CHECKING:
     from dashboard.auth.access import Scope
+    from dashboard.auth.roles import Principal
 
 
 class Wire:
@@ -23,21 +29,31 @@ class Wire:
     def __init__(self, signer: UrlSigner) -> None:
         self.signer = signer
 
-    def file_url(self, image_id: str, kind: str, version: int = 1) -> str:
+    def seen_by(self, principal: Principal) -> Wire:
+        """This wire as `principal` is served: a share link with download rules or a watermark gets its own."""
+        if principal.kind != "share" or (principal.download == "original" and not principal.watermark):
+            return self
+        link = f"{principal.id}.{principal.watermark}" if principal.watermark else None
+        return LinkWire(self.signer, principal.download, link)
+
+    def file_url(self, image_id: str, kind: str, version: int = 1) -> str | None:
         """A signed file URL; each version has its own (`&v=N` after the first), so each can be cached for good."""
         url = self.signer.url(image_id, kind)
         return url if version == 1 else f"{url}&v={version}"
 
+    def _files(self, out: dict[str, Any], image_id: str, version: int) -> dict[str, Any]:
+        out["url"] = self.file_url(image_id, "original", version)
+        out["preview_url"] = self.file_url(image_id, "preview", version)
+        out["thumbnail_url"] = self.file_url(image_id, "thumb", version)
+        return out
+
     def image(self, image: ImageRecord, **extra: Any) -> dict[str, Any]:
         """An image with the signed URLs of its current version and its `files`; `extra` keys are added last.
 
-        `files` lists what can be downloaded: the file shown, then a RAW + JPEG pair's RAW
+        `files` lists the originals that can be downloaded: the file shown, then a RAW + JPEG pair's RAW
         (dashboard/pairs.py), each with its role, name, size, format and signed URL.
         """
-        out = image.to_dict()
-        out["url"] = self.file_url(image.id, "original", image.version)
-        out["preview_url"] = self.file_url(image.id, "preview", image.version)
-        out["thumbnail_url"] = self.file_url(image.id, "thumb", image.version)
+        out = self._files(image.to_dict(), image.id, image.version)
         out["files"] = self.files(image, out["url"])
         out.update(extra)
         return out
@@ -64,11 +80,7 @@ class Wire:
 
     def version(self, version: ImageVersion) -> dict[str, Any]:
         """One stored version of an image, with the signed URLs of that version's files."""
-        out = version.to_dict()
-        out["url"] = self.file_url(version.image_id, "original", version.version)
-        out["preview_url"] = self.file_url(version.image_id, "preview", version.version)
-        out["thumbnail_url"] = self.file_url(version.image_id, "thumb", version.version)
-        return out
+        return self._files(version.to_dict(), version.image_id, version.version)
 
     def collection(
         self,
@@ -129,4 +141,36 @@ class Wire:
         return {**data, "cover_thumbnail_url": self._thumb(data["cover_image_id"])}
 
     def _thumb(self, image_id: str | None) -> str | None:
-        return self.signer.url(image_id, "thumb") if image_id else None
+        return self.file_url(image_id, "thumb") if image_id else None
+
+
+class LinkWire(Wire):
+    """The wire of a share link with download rules (`download`) or a watermark (`link`: `{id}.{version}`)."""
+
+    def __init__(self, signer: UrlSigner, download: str, link: str | None) -> None:
+        super().__init__(signer)
+        self.download = download
+        self.link = link
+
+    def file_url(self, image_id: str, kind: str, version: int = 1) -> str | None:
+        if kind == "raw":  # a RAW + JPEG pair's RAW: an original, never watermarked, never a preview's stand-in
+            return super().file_url(image_id, kind, version) if self.download == "original" else None
+        if kind == "original" and self.download != "original":
+            if self.download == "none":
+                return None  # no original, and nothing else to download either
+            kind = "preview"
+        if kind == "original" or self.link is None:
+            return super().file_url(image_id, kind, version)
+        url = self.signer.url(image_id, kind, link=self.link)
+        return url if version == 1 else f"{url}&v={version}"
+
+    def files(self, image: ImageRecord, url: str | None = None) -> list[dict[str, Any]]:
+        # A link that may not download originals lists none: its download, if any, is the image's `url`.
+        return super().files(image, url) if self.download == "original" else []
+
+    def _files(self, out: dict[str, Any], image_id: str, version: int) -> dict[str, Any]:
+        out = super()._files(out, image_id, version)
+        if self.download == "preview":
+            # The download is the preview: a JPEG, whatever the original was.
+            out["download_name"] = f"{str(out.get('filename') or image_id).rsplit('.', 1)[0]}.jpg"
+        return out

@@ -164,6 +164,9 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         "FOTOFLO_CORS_ORIGINS": "https://site.example,",
         "FOTOFLO_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16,,",
         "FOTOFLO_UPLOAD_BUFFER_BYTES": "5000000",
+        "FOTOFLO_NOTIFY_INTERVAL_S": "300",
+        "FOTOFLO_SMTP": "smtps://studio:pass@mail.studio.example:465",
+        "FOTOFLO_SMTP_FROM": "gallery@studio.example",
     }
     assert set(environ) == {var for var, _ in ENV.values()}, "cover every variable of ENV"
 
@@ -195,6 +198,9 @@ def test_settings_read_every_fotoflo_env_var(tmp_path: Path) -> None:
         cors_origins=("https://site.example",),
         trusted_proxy=("10.0.0.1", "192.168.0.0/16"),
         upload_buffer_bytes=5_000_000,
+        notify_interval_s=300.0,
+        smtp="smtps://studio:pass@mail.studio.example:465",
+        smtp_from="gallery@studio.example",
     )
 
 

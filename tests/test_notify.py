@@ -139,7 +139,7 @@ def test_a_burst_gives_one_signed_webhook_digest_and_one_email(tmp_path: Path) -
     with smtp_server() as mailbox, webhook_receiver() as receiver:
         env_smtp = mailbox.url
         with running_auth_server(
-            tmp_path, extra_args=("--notify-interval", str(INTERVAL_S)), env={"FOTOFLO_SMTP": env_smtp}
+            tmp_path, extra_args=("--notify-interval-s", str(INTERVAL_S)), env={"FOTOFLO_SMTP": env_smtp}
         ) as auth:
             server = auth.server
             with auth.client("owner") as owner:
@@ -195,7 +195,7 @@ def test_a_receiver_down_at_first_gets_the_digest_and_a_restart_delivers_exactly
     server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     receiver = WebhookReceiver()  # not listening yet: connections are refused
-    args = ("--notify-interval", "0.5")
+    args = ("--notify-interval-s", "0.5")
     server = server_factory(extra_args=args)
     try:
         with checked_client() as owner:

@@ -172,3 +172,38 @@ def test_the_file_urls_it_writes_are_signed_and_verify(store: SQLiteStore, feed:
         assert not stranger.verify(image_id, kind, query["exp"], query["sig"]), url
         other_kind = "thumb" if kind == "original" else "original"  # a signature is for one file
         assert not wire.signer.verify(image_id, other_kind, query["exp"], query["sig"]), url
+
+
+@pytest.mark.parametrize(("download", "watermark"), [("none", 0), ("preview", 0), ("preview", 3), ("original", 2)])
+def test_a_share_link_s_wire_writes_no_url_its_rules_forbid(
+    store: SQLiteStore, feed: list[Change], wire: Wire, download: str, watermark: int
+) -> None:
+    from dashboard.auth.roles import Principal, Role
+
+    link = Principal("share", "L1", "Proofs", Role.CLIENT, "alpha", download=download, watermark=watermark)
+    seen = wire.seen_by(link)
+    collection = store.list_collections("alpha")[0]
+    images = store.get_images("alpha", collection.image_ids)
+    documents = [seen.change(c) for c in feed] + [seen.change_payload(c) for c in feed]
+    documents += [seen.collection(collection, images=images), seen.collection(collection, card=True)]
+    documents += [seen.version(v) for v in store.image_versions("alpha", feed[0].image.id)]  # type: ignore[union-attr]
+    found = [url for document in documents for url in urls(json.loads(sent(document)))]
+    kinds = {urlsplit(u).path.rsplit("/", 1)[1] for u in found}
+    assert kinds == ({"original", "preview", "thumb"} if download == "original" else {"preview", "thumb"})
+    for url in found:
+        parts = urlsplit(url)
+        image_id, kind = parts.path.split("/")[-2:]
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        marked = watermark and kind != "original"
+        assert query.get("l") == (f"L1.{watermark}" if marked else None), url
+        assert wire.signer.verify(image_id, kind, query["exp"], query["sig"], link=query.get("l")), url
+        if marked:  # the link is signed too: without it, or with another version, the URL is refused
+            assert not wire.signer.verify(image_id, kind, query["exp"], query["sig"])
+            assert not wire.signer.verify(image_id, kind, query["exp"], query["sig"], link=f"L1.{watermark + 1}")
+    image = feed[0].image
+    assert image is not None
+    shown = seen.image(image)
+    assert (shown["url"] is None) == (download == "none")
+    assert ("download_name" in shown) == (download == "preview")
+    # Everyone else's wire is untouched.
+    assert wire.seen_by(replace(link, kind="token")) is wire and "/original?" in wire.image(image)["url"]

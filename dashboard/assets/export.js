@@ -22,8 +22,9 @@ export class CollectionExport {
         href: files("export.txt"), onclick: (e) => this.tokenDownload(e) }),
       h("a", { class: "ff-button", "data-testid": "collection-export-csv", text: "CSV", download: "",
         href: files("export.csv"), onclick: (e) => this.tokenDownload(e) }),
+      // A ZIP holds the originals: not offered where the share link may not download them.
       h("button", { class: "ff-button", "data-testid": "collection-export-zip", text: t("exports.zip"),
-        onclick: () => this.exportZip() }));
+        hidden: this.gallery.model.download === "original" ? undefined : "", onclick: () => this.exportZip() }));
     this.status = h("div", { class: "ff-export" }, this.progress, this.progressText);
   }
 

@@ -31,8 +31,12 @@ export class Lightbox {
     this.showPicture(image);
     lb.img.alt = image.filename;
     lb.title.textContent = image.filename;
-    lb.download.href = g.api.url(image.url);
-    lb.download.setAttribute("download", image.filename);
+    // A share link may give the preview as its download (`download_name`: a JPEG's) or nothing at all.
+    lb.download.hidden = !image.url;
+    if (image.url) lb.download.href = g.api.url(image.url);
+    else lb.download.removeAttribute("href");
+    lb.download.setAttribute("download", image.download_name || image.filename);
+    lb.download.textContent = t(image.download_name ? "lightbox.download.preview" : "lightbox.download");
     // A RAW + JPEG pair's RAW (its second file, see `files` in docs/http-api.md): a download of its own.
     const raw = (image.files || []).find((file, i) => i > 0 && file.role === "raw");
     lb.downloadRaw.hidden = !raw;

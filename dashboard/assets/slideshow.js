@@ -118,10 +118,14 @@ class Slideshow {
     this.controls = h("div", { class: "ff-show-ui", role: "toolbar", "aria-label": t("slideshow.controls") },
       this.status, h("span", { class: "ff-show-buttons" }, ...buttons));
     this.badgeCorner = h("div", { class: "ff-show-badge" });
+    // A share link's QR code in a corner, when the owner's address names the link (`?qr=`, page.py).
+    const qr = this.model.wall_qr;
+    this.qr = qr ? h("figure", { class: "ff-wall-qr ff-show-qr", "data-testid": "wall-qr" },
+      h("img", { src: qr, alt: t("wall.qr.alt") }), h("figcaption", { text: t("wall.qr") })) : null;
     this.heading = h("h1", { class: "ff-sr", text: this.title() });
     document.title = this.title();
     this.root = h("main", { class: "ff-root ff-show", "data-testid": "slideshow", "data-live": "connecting",
-      tabindex: "-1" }, this.heading, this.stage, this.message, this.controls, this.badgeCorner);
+      tabindex: "-1" }, this.heading, this.stage, this.message, this.controls, this.badgeCorner, this.qr);
     if (this.model.kiosk) this.root.classList.add("ff-show-kiosk");
     this.el.append(this.root);
     this.showPaused();

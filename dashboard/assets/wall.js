@@ -3,6 +3,7 @@
 // path: the first page (`append`) and live arrivals, a frame's worth at a time (`flush`).
 
 import { formatTime, h } from "./dom.js";
+import { t } from "./i18n.js";
 
 export class Wall {
   constructor(gallery) {
@@ -13,7 +14,11 @@ export class Wall {
     this.order = []; // ids shown, newest (the stage's) first
     this.main = h("img", { class: "ff-wall-main", alt: "" });
     this.caption = h("div", { class: "ff-wall-caption" });
-    this.stage = h("div", { class: "ff-wall-stage" }, this.main, this.caption);
+    // A share link's QR code in a corner, when the owner's wall URL names the link (`?qr=`, page.py).
+    const qr = gallery.model.wall_qr;
+    this.qr = qr ? h("figure", { class: "ff-wall-qr", "data-testid": "wall-qr" },
+      h("img", { src: qr, alt: t("wall.qr.alt") }), h("figcaption", { text: t("wall.qr") })) : null;
+    this.stage = h("div", { class: "ff-wall-stage" }, this.main, this.caption, this.qr);
     this.strip = h("div", { class: "ff-grid" });
   }
 

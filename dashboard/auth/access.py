@@ -386,8 +386,9 @@ def token_principal(token: TokenRecord) -> Principal:
 def share_principal(share: ShareRecord, guest: Guest | None = None) -> Principal:
     name = guest.name if guest is not None else share.name or f"share {share.id}"
     return Principal(
-        "share", share.id, name, share.role, share.project, share.collection_id, guest.id if guest else None
-    )
+        "share", share.id, name, share.role, share.project, share.collection_id, guest.id if guest else None,
+        share.download, share.watermark_version if share.watermarked else 0,
+    )  # fmt: skip
 
 
 def check_share_role(role: Role, collection_id: str | None) -> None:

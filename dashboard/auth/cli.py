@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dashboard.auth.access import check_share_role
 from dashboard.auth.roles import ANY_PROJECT, ROLE_NAMES, Role
-from dashboard.auth.store import AuthStore
+from dashboard.auth.store import DEFAULT_DOWNLOAD, DOWNLOADS, AuthStore, check_share_rules
 from dashboard.config import Settings
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
@@ -61,6 +61,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], data_h
     create.add_argument("--password", action="store_true", help="ask for a password (read from stdin if piped)")
     create.add_argument("--name", default="", help="a label, e.g. the client's name")
     create.add_argument("--url", default="http://127.0.0.1:5006", help="the server's address, for the printed link")
+    create.add_argument(
+        "--download", choices=DOWNLOADS, default=DEFAULT_DOWNLOAD,
+        help="what its holder may download: the originals (default, as links always could), the preview, or none",
+    )  # fmt: skip
+    create.add_argument("--watermark", help="a text burned into every preview and thumbnail the link shows")
+    create.add_argument("--qr", type=Path, help="also write the link's QR code here (.svg or .png)")
     list_ = share_sub.add_parser("list", help="list the share links (never their secrets)")
     list_.add_argument("--project", help="only this project's")
     revoke = share_sub.add_parser("revoke", help="revoke a share link: its sessions end at once")
@@ -118,8 +124,10 @@ def _share(args: argparse.Namespace, store: AuthStore, settings: Settings) -> in
         for s in store.shares(args.project):
             what = f"collection {s.collection_id}" if s.collection_id else "whole project"
             lock = "password" if s.password_hash else "no password"
+            mark = "watermark" if s.watermarked else "-"
             print(f"{s.id}  {s.role.label:<7} {s.project:<16} {what:<24} {s.state():<8} "
-                  f"expires {_when(s.expires_at):<20} {lock:<11} {s.name}")  # fmt: skip
+                  f"expires {_when(s.expires_at):<20} {lock:<11} download {s.download:<8} {mark:<9} "
+                  f"{s.name}")  # fmt: skip
         return 0
     if args.action == "revoke":
         if not store.revoke_share(args.id):
@@ -129,6 +137,9 @@ def _share(args: argparse.Namespace, store: AuthStore, settings: Settings) -> in
         return 0
     try:
         check_share_role(args.role, args.collection)
+        check_share_rules(args.download, args.watermark)
+        if args.qr is not None and args.qr.suffix.lower() not in (".svg", ".png"):
+            raise ValueError(f"--qr {args.qr}: the file must end in .svg or .png")
         _check_target(settings, args.project, args.collection)
     except ValueError as exc:
         sys.stderr.write(f"fotoflo share create: {exc}\n")
@@ -141,14 +152,26 @@ def _share(args: argparse.Namespace, store: AuthStore, settings: Settings) -> in
             sys.stderr.write("fotoflo share create: the password is empty\n")
             return 2
     expires = time.time() + args.expires if args.expires else None
-    share, secret = store.create_share(
-        project=args.project, role=args.role, name=args.name, collection_id=args.collection,
-        expires_at=expires, password=password,
-    )  # fmt: skip
+    try:
+        share, secret = store.create_share(
+            project=args.project, role=args.role, name=args.name, collection_id=args.collection,
+            expires_at=expires, password=password, download=args.download, watermark=args.watermark,
+        )  # fmt: skip
+    except ValueError as exc:  # a store that does not keep download rules (Supabase, for now)
+        sys.stderr.write(f"fotoflo share create: {exc}\n")
+        return 2
     what = f"collection {share.collection_id} of" if share.collection_id else "project"
+    mark = f", watermark {share.watermark_text!r}" if share.watermark_text else ""
     sys.stderr.write(f"share link {share.id}: {share.role.label} of {what} {share.project!r}, expires {_when(expires)}"
-                     f"{', with a password' if password else ''}\n")  # fmt: skip
-    print(f"{args.url.rstrip('/')}/s/{secret}")
+                     f"{', with a password' if password else ''}, download {share.download}{mark}\n")  # fmt: skip
+    url = f"{args.url.rstrip('/')}/s/{secret}"
+    print(url)
+    if args.qr is not None:
+        from dashboard import qrcodes
+
+        # Now or never: the secret is kept only as its hash.
+        args.qr.write_bytes(qrcodes.svg(url) if args.qr.suffix.lower() == ".svg" else qrcodes.png(url))
+        sys.stderr.write(f"its QR code: {args.qr}\n")
     return 0
 
 

@@ -72,6 +72,7 @@ class Principal:
     `project` is the one project granted (`*`: all); `collection_id` narrows a share link to one
     collection of it (and the collections its holder saves). `guest`: the id of the named guest a share
     link's browser session acts as (then `name` is theirs); each guest is a person of their own.
+    `download` and `watermark`: a share link's rules (dashboard/wire.py signs its file URLs by them).
     """
 
     kind: str  # "open", "token" or "share"
@@ -81,6 +82,10 @@ class Principal:
     project: str = ANY_PROJECT
     collection_id: str | None = None
     guest: str | None = None
+    #: A share link's download rule (`none`, `preview`, `original`) and watermark version (0: none),
+    #: as its record said when the request was authenticated: what its file URLs may lead to.
+    download: str = "original"
+    watermark: int = 0
 
     @property
     def key(self) -> str:

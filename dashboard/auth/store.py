@@ -7,7 +7,9 @@ server on it; both run `SqlAuthStore`'s SQL. `SupabaseAuthStore` (`dashboard.sup
 in a Supabase project, through database functions, and makes its secrets and reads its rows with
 `new_token`, `new_share`, `token_from_row`… of this module. `dashboard.backends.auth_store_for` picks one.
 Secrets are never stored: only their SHA-256 (they are 256 random bits, so a slow hash adds
-nothing), and share passwords as scrypt hashes.
+nothing), and share passwords as scrypt hashes. A share link also keeps its download rule
+(`DOWNLOADS`) and its watermark (a text, and a PNG its owner uploaded, kept as the decoder worker
+re-encoded it), whose `watermark_version` changes with each change of either.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ from dashboard.datadir import private_dir, touch_private
 T = TypeVar("T")
 
 TOKEN_PREFIX = "fft_"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: What a share link lets its holder download: `original` (the files as uploaded: every link made
+#: before download rules existed could, so it is the default), `preview` (the preview JPEG, watermarked
+#: if the link has a watermark) or `none` (nothing to download; previews are still shown).
+DOWNLOADS = ("none", "preview", "original")
+DEFAULT_DOWNLOAD = "original"
+MAX_WATERMARK_CHARS = 100
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 _SCHEMA = """
@@ -41,7 +49,9 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE TABLE IF NOT EXISTS shares (
     id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, role TEXT NOT NULL,
     project TEXT NOT NULL, collection_id TEXT, password TEXT, created_at REAL NOT NULL,
-    expires_at REAL, revoked_at REAL);
+    expires_at REAL, revoked_at REAL, download TEXT NOT NULL DEFAULT 'original', watermark_text TEXT,
+    watermark_version INTEGER NOT NULL DEFAULT 0, watermark_png_sha TEXT);
+CREATE TABLE IF NOT EXISTS share_watermarks (share_id TEXT PRIMARY KEY, png BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     hash TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, csrf TEXT NOT NULL,
     created_at REAL NOT NULL, expires_at REAL NOT NULL, guest_id TEXT, guest_name TEXT, guest_email TEXT);
@@ -118,10 +128,19 @@ class ShareRecord:
     created_at: float
     expires_at: float | None = None
     revoked_at: float | None = None
+    download: str = DEFAULT_DOWNLOAD
+    watermark_text: str | None = None
+    #: 0 while the link has no watermark; else changes whenever its text or PNG does (caches key on it).
+    watermark_version: int = 0
+    watermark_png_sha: str | None = None
 
     def state(self, now_s: float | None = None) -> str:
         """`active`, `expired` or `revoked`."""
         return _state(self.expires_at, self.revoked_at, now_s)
+
+    @property
+    def watermarked(self) -> bool:
+        return self.watermark_text is not None or self.watermark_png_sha is not None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -134,7 +153,23 @@ class ShareRecord:
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "state": self.state(),
+            "download": self.download,
+            "watermark": {"text": self.watermark_text, "png": self.watermark_png_sha is not None}
+            if self.watermarked
+            else None,
         }
+
+
+def check_share_rules(download: str, watermark: str | None) -> str | None:
+    """`watermark` cleaned (None for none); `ValueError` for an unknown `download` or an empty or long text."""
+    if download not in DOWNLOADS:
+        raise ValueError(f"download must be one of {', '.join(DOWNLOADS)}, not {download!r}")
+    if watermark is None:
+        return None
+    watermark = " ".join(watermark.split())
+    if not watermark or len(watermark) > MAX_WATERMARK_CHARS:
+        raise ValueError(f"a watermark's text must be 1 to {MAX_WATERMARK_CHARS} characters")
+    return watermark
 
 
 MAX_GUEST_NAME_CHARS = 100
@@ -192,13 +227,20 @@ def new_share(
     collection_id: str | None,
     expires_at: float | None,
     password: str | None,
+    download: str = DEFAULT_DOWNLOAD,
+    watermark: str | None = None,
 ) -> tuple[ShareRecord, str, str]:
-    """A new share link: its record (with the password's scrypt hash), its secret and the secret's digest."""
+    """A new share link: its record (with the password's scrypt hash), its secret and the secret's digest.
+
+    `download` and `watermark` are checked (`check_share_rules`: `ValueError`), the text kept cleaned.
+    """
+    watermark = check_share_rules(download, watermark)
     secret = secrets.token_urlsafe(24)
     hashed = digest(secret)
     record = ShareRecord(
         hashed[:12], name, role, project, collection_id,
-        hash_password(password) if password else None, time.time(), expires_at,
+        hash_password(password) if password else None, time.time(), expires_at, None,
+        download, watermark, 1 if watermark else 0,
     )  # fmt: skip
     return record, secret, hashed
 
@@ -214,6 +256,9 @@ TOKEN_COLUMNS = ("id", "name", "role", "project", "created_at", "expires_at", "r
 SHARE_COLUMNS = (
     "id", "name", "role", "project", "collection_id", "password", "created_at", "expires_at", "revoked_at"
 )  # fmt: skip
+#: A share link's rules (`ShareRecord.download`, its watermark), after `SHARE_COLUMNS` in the SQL stores'
+#: rows; a row without them (a store that does not keep them yet) is a link as before: `original`, no mark.
+SHARE_RULE_COLUMNS = ("download", "watermark_text", "watermark_version", "watermark_png_sha")
 SESSION_COLUMNS = ("kind", "subject", "csrf", "expires_at", "guest_id", "guest_name", "guest_email")
 
 
@@ -226,10 +271,12 @@ def token_from_row(row: Sequence[object]) -> TokenRecord:
 
 
 def share_from_row(row: Sequence[object]) -> ShareRecord:
-    id_, name, role, project, collection, password, created, expires, revoked = row
+    """A share link from the values of `SHARE_COLUMNS`, then maybe `SHARE_RULE_COLUMNS`."""
+    id_, name, role, project, collection, password, created, expires, revoked, *rules = row
+    download, text, version, png_sha = rules or (DEFAULT_DOWNLOAD, None, 0, None)
     return ShareRecord(
         str(id_), str(name), Role.parse(str(role)), str(project), collection, password,  # type: ignore[arg-type]
-        float(created), expires, revoked,  # type: ignore[arg-type]
+        float(created), expires, revoked, str(download), text, int(str(version)), png_sha,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -279,8 +326,13 @@ class AuthStore(Protocol):
         collection_id: str | None = None,
         expires_at: float | None = None,
         password: str | None = None,
+        download: str = DEFAULT_DOWNLOAD,
+        watermark: str | None = None,
     ) -> tuple[ShareRecord, str]:
-        """A new share link and its secret (the last part of its URL; returned only here)."""
+        """A new share link and its secret (the last part of its URL; returned only here).
+
+        `download` one of `DOWNLOADS`, `watermark` a text (see `check_share_rules`; `ValueError` otherwise).
+        """
 
     def shares(self, project: str | None = None) -> list[ShareRecord]: ...
 
@@ -290,6 +342,13 @@ class AuthStore(Protocol):
         """The share link with this secret, whatever its state."""
 
     def revoke_share(self, share_id: str) -> bool: ...
+
+    def set_share_watermark_png(self, share_id: str, png: bytes | None) -> ShareRecord | None:
+        """Give the link this watermark PNG (already checked and re-encoded; None: take it away); the
+        link as it is now, its `watermark_version` moved on; None if there is no such link."""
+
+    def share_watermark_png(self, share_id: str) -> bytes | None:
+        """The link's watermark PNG, if it has one."""
 
     def create_session(self, kind: str, subject: str, expires_at: float, guest: Guest | None = None) -> tuple[str, str]:
         """A new browser session (acting as `guest`, if given): (its secret for the cookie, its CSRF token)."""
@@ -375,7 +434,7 @@ class SqlAuthStore:
 
     # -- share links --------------------------------------------------------------------------
 
-    _SHARE_COLUMNS = ", ".join(SHARE_COLUMNS)
+    _SHARE_COLUMNS = ", ".join(SHARE_COLUMNS + SHARE_RULE_COLUMNS)
     _share = staticmethod(share_from_row)
 
     def create_share(
@@ -387,16 +446,18 @@ class SqlAuthStore:
         collection_id: str | None = None,
         expires_at: float | None = None,
         password: str | None = None,
+        download: str = DEFAULT_DOWNLOAD,
+        watermark: str | None = None,
     ) -> tuple[ShareRecord, str]:
         record, secret, hashed = new_share(
             project=project, role=role, name=name, collection_id=collection_id, expires_at=expires_at,
-            password=password,
+            password=password, download=download, watermark=watermark,
         )  # fmt: skip
         self._write(
             f"INSERT INTO {self._P}shares (id, hash, name, role, project, collection_id, password, created_at,"
-            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " expires_at, download, watermark_text, watermark_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             record.id, hashed, name, role.label, project, collection_id, record.password_hash,
-            record.created_at, expires_at,
+            record.created_at, expires_at, download, record.watermark_text, record.watermark_version,
         )  # fmt: skip
         return record, secret
 
@@ -423,6 +484,26 @@ class SqlAuthStore:
             ).rowcount
             conn.execute(f"DELETE FROM {self._P}sessions WHERE kind = 'share' AND subject = ?", (share_id,))
         return changed > 0
+
+    def set_share_watermark_png(self, share_id: str, png: bytes | None) -> ShareRecord | None:
+        sha = hashlib.sha256(png).hexdigest() if png is not None else None
+        with self._transaction() as conn:
+            changed = conn.execute(
+                f"UPDATE {self._P}shares SET watermark_png_sha = ?, watermark_version = watermark_version + 1"
+                " WHERE id = ?",
+                (sha, share_id),
+            ).rowcount
+            if changed:
+                conn.execute(f"DELETE FROM {self._P}share_watermarks WHERE share_id = ?", (share_id,))
+                if png is not None:
+                    conn.execute(
+                        f"INSERT INTO {self._P}share_watermarks (share_id, png) VALUES (?, ?)", (share_id, png)
+                    )
+        return self.get_share(share_id) if changed else None
+
+    def share_watermark_png(self, share_id: str) -> bytes | None:
+        rows = self._all(f"SELECT png FROM {self._P}share_watermarks WHERE share_id = ?", share_id)
+        return bytes(rows[0][0]) if rows else None  # type: ignore[call-overload]  # bytes, or psycopg's memoryview
 
     # -- browser sessions ---------------------------------------------------------------------
 
@@ -472,6 +553,21 @@ class SqlAuthStore:
         return {str(r[0]) for r in rows}
 
 
+#: The columns that bring an auth file of an older version to each version, as (table, column); the
+#: tables it lacks altogether (and new ones) are made whole by `_SCHEMA` afterwards.
+_UPGRADES: dict[int, tuple[tuple[str, str], ...]] = {
+    # 2: its sessions learn to act as a named guest.
+    2: tuple(("sessions", f"{column} TEXT") for column in ("guest_id", "guest_name", "guest_email")),
+    # 3: share links' download rules and watermarks (PostgreSQL's step 9); existing links keep `original`.
+    3: (
+        ("shares", "download TEXT NOT NULL DEFAULT 'original'"),
+        ("shares", "watermark_text TEXT"),
+        ("shares", "watermark_version INTEGER NOT NULL DEFAULT 0"),
+        ("shares", "watermark_png_sha TEXT"),
+    ),
+}
+
+
 class SQLiteAuthStore(SqlAuthStore):
     """`AuthStore` in one SQLite file (WAL mode); safe across threads and beside the CLI's process."""
 
@@ -486,13 +582,17 @@ class SQLiteAuthStore(SqlAuthStore):
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} is from a newer Fotoflo (schema {version} > {SCHEMA_VERSION})")
-            if version == 1:  # its sessions learn to act as a named guest; once, if another process races us
-                self._db.execute("BEGIN IMMEDIATE")
-                if self._db.execute("PRAGMA user_version").fetchone()[0] == 1:
-                    for column in ("guest_id", "guest_name", "guest_email"):
-                        self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} TEXT")
-                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                self._db.execute("COMMIT")
+            for step, statements in _UPGRADES.items():
+                if 0 < version < step:
+                    # Once, if another process races us: the version is read again inside the transaction.
+                    self._db.execute("BEGIN IMMEDIATE")
+                    if 0 < self._db.execute("PRAGMA user_version").fetchone()[0] < step:
+                        for table, column in statements:
+                            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                            if have and column.split()[0] not in have:
+                                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                        self._db.execute(f"PRAGMA user_version = {step}")
+                    self._db.execute("COMMIT")
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

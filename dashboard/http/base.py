@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tornado.concurrent import Future
 
     from dashboard.app import App
+    from dashboard.wire import Wire
 
 log = logging.getLogger("fotoflo.api")
 
@@ -97,6 +98,11 @@ class ApiHandler(web.RequestHandler):
     def client(self) -> str:
         """The client's address (behind a `--trusted-proxy`, the one it forwarded for)."""
         return self.app.access.proxies.client(self.request)
+
+    @property
+    def wire(self) -> Wire:
+        """The JSON of records as this request's principal is served (a share link's rules: `Wire.seen_by`)."""
+        return self.app.wire.seen_by(self.principal)
 
     @property
     def allow(self) -> Allow | None:

@@ -35,7 +35,7 @@ class CollectionsHandler(ProjectHandler):
         scope = await self.scope(project)
         if scope is not None:
             collections = [c for c in collections if c.id in scope.collections]
-        cards = [self.app.wire.collection(c, card=True, scope=scope) for c in collections]
+        cards = [self.wire.collection(c, card=True, scope=scope) for c in collections]
         self.write_json({"collections": cards, "last_seq": last_seq})
 
     async def post(self, project: str) -> None:
@@ -45,7 +45,7 @@ class CollectionsHandler(ProjectHandler):
         await self.admit(image_ids)
         collection = await self.run(self.app.curator.save_collection, project, name, image_ids)
         await asyncio.to_thread(self.app.access.record_collection, self.principal, project, collection.id)
-        self.write_json(self.app.wire.collection(collection, scope=await self.scope(project, fresh=True)), 201)
+        self.write_json(self.wire.collection(collection, scope=await self.scope(project, fresh=True)), 201)
 
 
 class EditHandler(ProjectHandler):
@@ -58,7 +58,7 @@ class EditHandler(ProjectHandler):
         await self.admit([*edit.image_ids, *(i for i in (edit.before, edit.image_id) if i is not None)])
         scope = await self.scope(project)  # as it was before the edit
         collection = await self.run(self.app.curator.edit_collection, project, collection_id, edit)
-        self.write_json(self.app.wire.collection(collection, scope=scope))
+        self.write_json(self.wire.collection(collection, scope=scope))
 
 
 class CollectionHandler(EditHandler):
@@ -76,7 +76,7 @@ class CollectionHandler(EditHandler):
         scope = await self.scope(project)
         ids = collection.image_ids if scope is None else scope.image_ids(collection.image_ids)
         images = await self.run(self.app.store.get_images, project, ids)
-        self.write_json(self.app.wire.collection(collection, images=images, scope=scope))
+        self.write_json(self.wire.collection(collection, images=images, scope=scope))
 
     async def patch(self, project: str, collection_id: str) -> None:
         body = self.json_body()
@@ -123,4 +123,4 @@ class DuplicateHandler(ProjectHandler):
         await self.admit()
         copy = await self.run(self.app.curator.duplicate_collection, project, collection_id, body.get("name"))
         await asyncio.to_thread(self.app.access.record_collection, self.principal, project, copy.id)
-        self.write_json(self.app.wire.collection(copy, scope=await self.scope(project, fresh=True)), 201)
+        self.write_json(self.wire.collection(copy, scope=await self.scope(project, fresh=True)), 201)

@@ -1,4 +1,8 @@
-"""A collection as a file to save (names, metadata, or the originals as a streamed ZIP), and a ZIP's progress."""
+"""A collection as a file to save (names, metadata, or the originals as a streamed ZIP), and a ZIP's progress.
+
+The ZIP holds originals: a share link whose download rule is `none` or `preview` is refused it
+(`403 download_forbidden`); its names and metadata it may still save.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +43,9 @@ class ExportHandler(ProjectHandler):
 
     async def get(self, project: str, collection_id: str) -> None:
         await self.admit()
+        if self.export_format == "zip" and self.principal.download != "original":
+            # A ZIP holds the originals; this link's holder may not have them (names and metadata they may).
+            raise ApiError(403, "download_forbidden", "this share link does not let its holder download originals")
         collection = await self.live_collection(project, collection_id)
         scope = await self.scope(project)
         ids = collection.image_ids if scope is None else scope.image_ids(collection.image_ids)

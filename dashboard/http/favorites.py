@@ -101,4 +101,4 @@ class SubmitFavoritesHandler(FavoritesBase):
         ids = [f.image_id for f in await self.list_for(project, everyone=False)]
         collection = await self.call(self.app.curator.submit_favorites, project, name, ids, by=name)
         await asyncio.to_thread(self.app.access.record_collection, self.principal, project, collection.id)
-        self.write_json(self.app.wire.collection(collection, scope=await self.scope(project, fresh=True)), 201)
+        self.write_json(self.wire.collection(collection, scope=await self.scope(project, fresh=True)), 201)

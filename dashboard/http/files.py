@@ -4,6 +4,10 @@ The bytes are proxied from the blobs (local files or an S3 bucket), one byte ran
 (`Range: bytes=…`), never by a redirect to the bucket: docs/several-servers.md says why. A preview asked
 for before it is made (a large JPEG is published with its thumbnail, its preview follows:
 `dashboard.previews`) is made on demand, once however many ask, and then served.
+
+A URL signed for a watermarked share link (`&l={link id}.{version}`, dashboard/signing.py) serves that
+link's watermarked preview or thumbnail (dashboard/watermarks.py) while the link is active, never the
+file without it, and never an original unless the link may download originals.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from urllib.parse import quote
 
 from tornado import iostream
 
+from dashboard.auth.store import ShareRecord
+from dashboard.events import ImageRecord
 from dashboard.http.base import ApiError, ApiHandler
 from dashboard.http.rules import SIGNED_URL
 from dashboard.imaging.errors import IngestError
@@ -34,8 +40,12 @@ class FileHandler(ApiHandler):
     CHUNK_BYTES = 256 * 1024
 
     async def get(self, image_id: str, kind: str) -> None:
-        if not self.app.signer.verify(image_id, kind, self.get_argument("exp", None), self.get_argument("sig", None)):
+        link = self.get_argument("l", None)
+        if not self.app.signer.verify(
+            image_id, kind, self.get_argument("exp", None), self.get_argument("sig", None), link=link
+        ):
             raise ApiError(403, "bad_signature", "this file URL is unsigned, forged or expired")
+        share = await self._link(link, kind) if link is not None else None
         image = await asyncio.to_thread(self.app.store.get_image, image_id)
         if image is None:
             raise ApiError(404, "unknown_image", f"no image {image_id!r}")
@@ -55,6 +65,9 @@ class FileHandler(ApiHandler):
             if not match:
                 raise ApiError(404, "unknown_version", f"image {image_id!r} has no version {version}")
             sha256, mime, filename = match[0].sha256, match[0].mime, match[0].filename
+        if share is not None and kind not in DOWNLOADS and share.watermarked:
+            await self._watermarked(image, share, sha256, kind, filename)
+            return
         exp = int(self.get_argument("exp"))
         self.set_header("Content-Type", mime if blob_kind == ORIGINAL else "image/jpeg")
         self.set_header("Cache-Control", f"private, max-age={max(0, exp - int(time.time()))}, immutable")
@@ -101,6 +114,57 @@ class FileHandler(ApiHandler):
         finally:
             await asyncio.to_thread(reader.close)
         self.finish()
+
+    async def _link(self, link: str, kind: str) -> ShareRecord:
+        """The share link a URL was signed for, while it is active and may have `kind`; else refused."""
+        store = self.app.access.store
+        share = await asyncio.to_thread(store.get_share, link.partition(".")[0]) if store is not None else None
+        if share is None:
+            raise ApiError(404, "unknown_share", "the share link of this file URL is gone")
+        if (state := share.state()) != "active":
+            raise ApiError(410, f"share_{state}", f"the share link of this file URL is {state}")
+        if kind in DOWNLOADS and share.download != "original":
+            raise ApiError(403, "download_forbidden", "this share link does not let its holder download originals")
+        return share
+
+    async def _watermarked(self, image: ImageRecord, share: ShareRecord, sha256: str, kind: str, filename: str) -> None:
+        """The link's watermarked `kind` of the version `sha256` (made now on a cache miss), whole or one range."""
+        exp = int(self.get_argument("exp"))
+        self.set_header("Content-Type", "image/jpeg")
+        self.set_header("Cache-Control", f"private, max-age={max(0, exp - int(time.time()))}, immutable")
+        self.set_header("ETag", f'"{sha256[:32]}-{kind}-{share.id}.{share.watermark_version}"')
+        self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
+        if self.request.headers.get("If-None-Match") == self._headers.get("ETag"):
+            self.set_status(304)
+            self.finish()
+            return
+        if kind == "preview" and await asyncio.to_thread(self.app.blobs.size, kind, sha256) is None:
+            await self._make_preview(PreviewJob(image.project, image.id, sha256, filename))
+        store = self.app.access.store
+        assert store is not None  # `_link` found the link in it
+        try:
+            data, hit = await asyncio.to_thread(
+                self.app.watermarks.rendition, share, sha256, kind, lambda: store.share_watermark_png(share.id)
+            )
+        except FileNotFoundError:
+            raise ApiError(404, "missing_file", f"the {kind} of {image.id!r} is missing") from None
+        except IngestError as exc:
+            raise ApiError(500, "watermark_failed", f"the watermark could not be applied ({exc.reason})") from None
+        self.set_header("X-Fotoflo-Watermark-Cache", "hit" if hit else "miss")
+        self.set_header("Accept-Ranges", "bytes")
+        start, stop = 0, len(data)
+        wanted = self.request.headers.get("Range")
+        if wanted is not None and self.request.headers.get("If-Range", self._headers["ETag"]) == self._headers["ETag"]:
+            window = byte_range(wanted, len(data))
+            if window is None:
+                why = f"the range {wanted!r} is not within the file's {len(data)} bytes"
+                raise ApiError(416, "bad_range", why, headers={"Content-Range": f"bytes */{len(data)}"})
+            if window != (0, len(data)):
+                start, stop = window
+                self.set_status(206)
+                self.set_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
+        self.set_header("Content-Length", str(stop - start))
+        self.finish(data[start:stop])
 
     async def _make_preview(self, job: PreviewJob) -> None:
         """Make the preview now (or wait for whoever is making it already); 404 if it cannot be made."""

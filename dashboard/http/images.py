@@ -59,7 +59,8 @@ def images_page(
     last_seq, images, total = _read_page(app, principal, project, before, limit, filters)
     next_cursor = str(images[limit - 1].seq) if len(images) > limit else None
     images = images[:limit]
-    page: dict[str, Any] = {"images": [app.wire.image(i) for i in images], "next": next_cursor, "last_seq": last_seq}
+    wire = app.wire.seen_by(principal)
+    page: dict[str, Any] = {"images": [wire.image(i) for i in images], "next": next_cursor, "last_seq": last_seq}
     if total is not None:
         page["total"] = total
     return page
@@ -103,7 +104,7 @@ class ImageHandler(ProjectHandler):
         image = await asyncio.to_thread(self.app.store.get_image, image_id)
         if image is None or image.project != project:
             raise ApiError(404, "unknown_image", f"no image {image_id!r} in project {project!r}")
-        self.write_json(self.app.wire.image(image))
+        self.write_json(self.wire.image(image))
 
     async def delete(self, project: str, image_id: str) -> None:
         """Delete the image and its versions; `?if_sha256=` deletes only while that is its current version."""
@@ -115,7 +116,7 @@ class ImageHandler(ProjectHandler):
         except VersionChanged as exc:
             raise ApiError(409, "changed", f"{exc}; not deleted") from None
         log.info("image %s (%s) deleted from %s", image.id, image.filename, project)
-        self.write_json(self.app.wire.image(image, deleted=True))
+        self.write_json(self.wire.image(image, deleted=True))
 
 
 class RatingHandler(ProjectHandler):
@@ -136,7 +137,7 @@ class RatingHandler(ProjectHandler):
                 raise ApiError(400, "bad_argument", f"{name} must not be null")
         await self.admit()
         image = await self.run(self.app.curator.set_rating, project, image_id, **body)
-        self.write_json(self.app.wire.image(image))
+        self.write_json(self.wire.image(image))
 
 
 class ImageVersionsHandler(ProjectHandler):
@@ -147,7 +148,7 @@ class ImageVersionsHandler(ProjectHandler):
     async def get(self, project: str, image_id: str) -> None:
         await self.admit()
         versions = await self.run(self.app.store.image_versions, project, image_id)
-        self.write_json({"image_id": image_id, "versions": [self.app.wire.version(v) for v in versions]})
+        self.write_json({"image_id": image_id, "versions": [self.wire.version(v) for v in versions]})
 
 
 class ImageBySha256Handler(ProjectHandler):
@@ -163,4 +164,4 @@ class ImageBySha256Handler(ProjectHandler):
         visible = await self.visible_images(project)
         if image is None or (visible is not None and image.id not in visible):
             raise ApiError(404, "unknown_image", f"no image with SHA-256 {sha256} in project {project!r}")
-        self.write_json(self.app.wire.image(image, current=image.sha256 == sha256))
+        self.write_json(self.wire.image(image, current=image.sha256 == sha256))

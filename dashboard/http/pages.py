@@ -31,6 +31,14 @@ from dashboard.i18n import negotiate, t, t_html
 if TYPE_CHECKING:
     from dashboard.app import App
 
+#: The catalogue's name of each role, as the "Open this link?" page says it ("Kunde" in German).
+ROLE_NAMES = {
+    Role.VIEWER: "role.viewer",
+    Role.CLIENT: "role.client",
+    Role.EDITOR: "role.editor",
+    Role.OWNER: "role.owner",
+}
+
 log = logging.getLogger("fotoflo.auth")
 
 MAX_FORM_BYTES = 64 * 1024
@@ -261,9 +269,9 @@ class ShareLinkHandler(PageHandler):
     def switch_form(self, current: Principal, share: ShareRecord) -> str:
         """Asked before a link replaces the browser's session: who it is now, who the link makes it."""
         lang = self.lang
-        now = html.escape(f"{current.name} ({current.role.label})")
+        now = html.escape(f"{current.name} ({t(lang, ROLE_NAMES[current.role])})")
         then = html.escape(
-            t(lang, "switch.share", name=share.name or t(lang, "switch.a_link"), role=share.role.label,
+            t(lang, "switch.share", name=share.name or t(lang, "switch.a_link"), role=t(lang, ROLE_NAMES[share.role]),
               project=share.project)
         )  # fmt: skip
         password = (
@@ -374,3 +382,34 @@ def page_sees_whole_project(access: Access, cookies: dict[str, str], project: st
         return True
     principal = access.page_principal(cookies.get(SESSION_COOKIE))
     return principal is not None and principal.collection_id is None and principal.may(Action.VIEW, project)
+
+
+def page_download(access: Access, cookies: dict[str, str]) -> str:
+    """What this page's session may download: a share link's rule, else `original` (the server enforces it)."""
+    if not access.enabled:
+        return "original"
+    principal = access.page_principal(cookies.get(SESSION_COOKIE))
+    return principal.download if principal is not None else "original"
+
+
+def wall_qr(access: Access, cookies: dict[str, str], project: str, link: str, origin: str) -> str:
+    """The QR code of the share link `link` (`/s/SECRET`, or its URL) as a `data:` URL, for the wall's corner.
+
+    Only for a session that manages `project` and only for an active link to it: the wall's URL carries the
+    secret (only its hash is kept), so whoever opened it has the link already; nobody else is shown one, and
+    a guessed secret is answered like no secret (''), never counted as a sign-in. A path is made a URL on
+    `origin` (the page's own).
+    """
+    from dashboard import qrcodes
+
+    parsed = qrcodes.link_secret(link)
+    if not access.enabled or access.store is None or parsed is None:
+        return ""
+    principal = access.page_principal(cookies.get(SESSION_COOKIE))
+    if principal is None or not principal.may(Action.MANAGE, project):
+        return ""
+    secret, given_origin = parsed
+    share = access.store.find_share(secret)
+    if share is None or share.project != project or share.state() != "active":
+        return ""
+    return qrcodes.svg_data_url(f"{given_origin or origin}/s/{secret}")

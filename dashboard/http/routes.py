@@ -29,7 +29,7 @@ from dashboard.http.notify import EmailHandler, EmailsHandler, WebhookHandler, W
 from dashboard.http.pages import LOGIN_PATH, LoginHandler, LogoutHandler, ShareLinkHandler
 from dashboard.http.project import ProjectsHandler
 from dashboard.http.rules import Allow
-from dashboard.http.shares import ShareHandler, SharesHandler
+from dashboard.http.shares import ShareHandler, ShareQrHandler, SharesHandler, WatermarkHandler
 from dashboard.http.stream import ChangesHandler, EventsHandler
 from dashboard.http.upload import UploadHandler
 
@@ -85,6 +85,11 @@ def routes(app: App) -> list[Route]:
         (PROJECT + rf"/exports/(?P<token>{ID})", DownloadHandler, kw),
         (PROJECT + r"/shares/?", SharesHandler, kw),
         (PROJECT + rf"/shares/(?P<share_id>{ID})/?", ShareHandler, kw),
+        (PROJECT + rf"/shares/(?P<share_id>{ID})/watermark/?", WatermarkHandler, kw),
+        *[
+            (PROJECT + rf"/shares/(?P<share_id>{ID})/qr\.{fmt}", ShareQrHandler, {**kw, "qr_format": fmt})
+            for fmt in ("svg", "png")
+        ],
         (PROJECT + r"/webhooks/?", WebhooksHandler, kw),
         (PROJECT + rf"/webhooks/(?P<webhook_id>{ID})/?", WebhookHandler, kw),
         (PROJECT + r"/emails/?", EmailsHandler, kw),

@@ -63,7 +63,7 @@ class ChangesHandler(ProjectHandler):
             changes = [c for c in changes if scope.shows(c)]
         if not sees_personal(self.principal, project):
             changes = [c for c in changes if c.kind not in PERSONAL]
-        self.write_json({"changes": [self.app.wire.change(c, scope) for c in changes], "last_seq": last})
+        self.write_json({"changes": [self.wire.change(c, scope) for c in changes], "last_seq": last})
 
 
 class _Frames:
@@ -163,7 +163,7 @@ class EventsHandler(ProjectHandler):
             self.finish()
 
     def _frame(self, change: Change, scope: Scope | None = None) -> bytes:
-        data = json.dumps(self.app.wire.change_payload(change, scope), separators=(",", ":"))
+        data = json.dumps(self.wire.change_payload(change, scope), separators=(",", ":"))
         return f"id: {change.seq}\nevent: {change.kind}\ndata: {data}\n\n".encode()
 
     def _scoped_frame(self, change: Change, scope: Scope) -> bytes:

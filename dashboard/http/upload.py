@@ -234,10 +234,8 @@ class UploadHandler(ProjectHandler):
                 part.path.unlink(missing_ok=True)  # ingested (its blobs written) or refused: no longer needed
             extra: dict[str, Any] = {"created": result.created, "updated": result.updated}
             if result.conflict_copy is not None:
-                extra["conflict_copy"] = self.app.wire.image(result.conflict_copy)
-            (created if result.created or result.updated else existing).append(
-                self.app.wire.image(result.image, **extra)
-            )
+                extra["conflict_copy"] = self.wire.image(result.conflict_copy)
+            (created if result.created or result.updated else existing).append(self.wire.image(result.image, **extra))
         if created:
             status = 201
         elif existing:

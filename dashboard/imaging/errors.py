@@ -11,6 +11,9 @@ from typing import Any
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 200_000_000
 DEFAULT_DECODE_TIMEOUT_S = 60.0  # in seconds: one file's decode in a worker, also its CPU seconds
+#: A share link's watermark PNG (dashboard/imaging/watermark.py): its bytes, and its width and height each.
+WATERMARK_MAX_PNG_BYTES = 2 * 1024 * 1024
+WATERMARK_MAX_SIDE_PX = 4096
 
 
 class IngestError(ValueError):

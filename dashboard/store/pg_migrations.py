@@ -6,8 +6,9 @@ index), so one number names the same shape on both engines. Step 5 adds the acce
 (`auth_*`, `PostgresAuthStore`), which on SQLite are a file of their own (DATA/auth.sqlite). Step 6
 adds favourites per person (SQLite's version 5) and the guest a browser session acts as (the auth
 file's version 2). Step 7 adds comments on images (SQLite's version 6), step 8 RAW + JPEG pairs
-(SQLite's version 7). Step 10 adds the notifications' tables (`notify_*`, `PostgresNotifyStore`), which
-on SQLite are a file of their own (DATA/notify.sqlite). Step 9 is another branch's (share rules). Text
+(SQLite's version 7). Step 9 adds share links' download rules and watermarks (the auth file's version 3).
+Step 10 adds the notifications' tables (`notify_*`, `PostgresNotifyStore`), which on SQLite are a file of
+their own (DATA/notify.sqlite). Text
 columns hold what SQLite holds (JSON as text, times as ISO strings), so both stores return equal records.
 """
 
@@ -192,9 +193,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX images_by_pair_key ON images (project, pair_key) WHERE pair_key IS NOT NULL",
         "CREATE INDEX images_by_raw_sha ON images (project, raw_sha256) WHERE raw_sha256 IS NOT NULL",
     ),
+    # Share links' download rules and watermarks (the auth file's version 3); existing links keep `original`.
+    9: (
+        "ALTER TABLE auth_shares ADD COLUMN download TEXT NOT NULL DEFAULT 'original'",
+        "ALTER TABLE auth_shares ADD COLUMN watermark_text TEXT",
+        "ALTER TABLE auth_shares ADD COLUMN watermark_version INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE auth_shares ADD COLUMN watermark_png_sha TEXT",
+        """CREATE TABLE auth_share_watermarks (
+            share_id TEXT PRIMARY KEY REFERENCES auth_shares(id),
+            png      BYTEA NOT NULL
+        )""",
+    ),
     # 10: notifications (`dashboard.notify`): webhooks, e-mail recipients, the digests' feed cursor, the outbox.
-    # On SQLite they are a file of their own (DATA/notify.sqlite). Step 9 is another branch's (share rules);
-    # `migrate` applies the steps there are, in order.
+    # On SQLite they are a file of their own (DATA/notify.sqlite). `migrate` applies every step not yet
+    # recorded, in order.
     10: (
         """CREATE TABLE notify_webhooks (
             id TEXT PRIMARY KEY, project TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,

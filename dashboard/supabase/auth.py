@@ -7,6 +7,7 @@ secrets are made and hashed here, by `dashboard.auth.store`'s `new_token`, `new_
 `new_session_secrets`, as the SQL stores make them: only their digests (and share passwords' scrypt
 hashes) reach Supabase. Nothing is cached in the process: a token or link revoked by any server (or
 `fotoflo token|share revoke --supabase-url …`) is refused by every other at its next request.
+Share links here have no download rules or watermarks yet (`NO_SHARE_RULES`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from postgrest.exceptions import APIError
 
 from dashboard.auth.roles import ANY_PROJECT, Role
 from dashboard.auth.store import (
+    DEFAULT_DOWNLOAD,
     SESSION_COLUMNS,
     SHARE_COLUMNS,
     TOKEN_COLUMNS,
@@ -37,6 +39,9 @@ from dashboard.auth.store import (
 from dashboard.supabase import sync_client
 from dashboard.supabase.store import SchemaMissing
 
+#: Share links' download rules and watermarks (issue 20 item 4) are not kept in Supabase yet: its links
+#: download originals, without a watermark, as before; asking for more is refused (`ValueError`).
+NO_SHARE_RULES = "share links' download rules and watermarks are not kept on Supabase yet"
 #: The `fotoflo_auth_schema_version()` the auth migration creates; a project at another version is refused.
 AUTH_SCHEMA_VERSION = 1
 _MIGRATION = "supabase/migrations/20250601001000_fotoflo_auth.sql"
@@ -112,7 +117,11 @@ class SupabaseAuthStore:
         collection_id: str | None = None,
         expires_at: float | None = None,
         password: str | None = None,
+        download: str = DEFAULT_DOWNLOAD,
+        watermark: str | None = None,
     ) -> tuple[ShareRecord, str]:
+        if download != DEFAULT_DOWNLOAD or watermark is not None:
+            raise ValueError(NO_SHARE_RULES)
         record, secret, hashed = new_share(
             project=project, role=role, name=name, collection_id=collection_id, expires_at=expires_at,
             password=password,
@@ -141,6 +150,14 @@ class SupabaseAuthStore:
 
     def revoke_share(self, share_id: str) -> bool:
         return bool(self._rpc("fotoflo_auth_revoke_share", p_id=share_id, p_now=time.time()))
+
+    def set_share_watermark_png(self, share_id: str, png: bytes | None) -> ShareRecord | None:
+        if png is None:  # there is none to take away
+            return self.get_share(share_id)
+        raise ValueError(NO_SHARE_RULES)
+
+    def share_watermark_png(self, share_id: str) -> bytes | None:
+        return None
 
     # -- browser sessions ---------------------------------------------------------------------
 

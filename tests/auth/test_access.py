@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from dashboard import qrcodes
 from dashboard.auth import Access, Action, AuthStore, ConfigError, Role, SQLiteAuthStore, auth_required, is_loopback
 from dashboard.auth.access import SESSION_COOKIE, AuthRefused, SignIn
 from dashboard.auth.ratelimit import RateLimiter
 from dashboard.auth.roles import MIN_ROLE, OPEN, Principal
-from dashboard.auth.store import Guest, check_password, hash_password
+from dashboard.auth.store import SCHEMA_VERSION, Guest, check_password, hash_password
 from dashboard.backends import store_for
 from dashboard.cli import main
 from dashboard.config import Settings
-from dashboard.http.pages import page_sees_whole_project
+from dashboard.http.pages import page_download, page_sees_whole_project, wall_qr
 from dashboard.store import CollectionEdit, Store
 from dashboard.store.sqlite import SQLiteStore
 from tests.support.records import image_record
@@ -174,6 +175,35 @@ def test_share_links_expire_and_keep_only_a_password_hash(store: AuthStore) -> N
     assert store.shares("p") == [found] and store.shares("other") == []
 
 
+def test_share_links_keep_their_download_rule_and_watermark(auth_backend: AuthBackend) -> None:
+    store = auth_backend.store
+    plain, _ = store.create_share(project="p", role=Role.CLIENT)
+    assert (plain.download, plain.watermarked) == ("original", False)
+    if auth_backend.kind == "supabase":  # not kept there yet: refused, never dropped silently
+        from dashboard.supabase.auth import NO_SHARE_RULES
+
+        with pytest.raises(ValueError, match=NO_SHARE_RULES):
+            store.create_share(project="p", role=Role.VIEWER, download="preview")
+        with pytest.raises(ValueError, match=NO_SHARE_RULES):
+            store.set_share_watermark_png(plain.id, b"png")
+        assert store.share_watermark_png(plain.id) is None
+        return
+    share, secret = store.create_share(project="p", role=Role.VIEWER, download="preview", watermark="© Studio")
+    found = store.find_share(secret)
+    assert found == share and (found.download, found.watermark_text, found.watermark_version) == (
+        "preview", "© Studio", 1,
+    )  # fmt: skip
+    png = bytes(range(256)) * 4  # any bytes: the store keeps what the decoder worker made of the upload
+    marked = store.set_share_watermark_png(share.id, png)
+    assert marked is not None and marked.watermark_version == 2 and marked.watermark_png_sha is not None
+    assert store.share_watermark_png(share.id) == png and store.share_watermark_png(plain.id) is None
+    assert marked.to_dict()["watermark"] == {"text": "© Studio", "png": True}
+    assert store.set_share_watermark_png(share.id, None) is not None and store.share_watermark_png(share.id) is None
+    for download, watermark in (("all", None), ("none", ""), ("none", "x" * 101)):
+        with pytest.raises(ValueError):
+            store.create_share(project="p", role=Role.CLIENT, download=download, watermark=watermark)
+
+
 def test_password_hashes_are_salted_and_malformed_ones_never_match() -> None:
     assert hash_password("x") != hash_password("x")
     assert not check_password("x", "scrypt$not$a$hash")
@@ -229,8 +259,38 @@ def test_a_v1_auth_file_s_sessions_learn_guests(tmp_path: Path) -> None:
     finally:
         store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # through every step
         assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 2  # the old session kept
+
+
+def test_a_v2_auth_file_s_links_learn_download_rules_and_keep_downloading_originals(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "auth.sqlite"
+    with sqlite3.connect(path) as db:  # the shares table as version 2 made it, with one link
+        db.executescript(
+            "CREATE TABLE shares (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+            " role TEXT NOT NULL, project TEXT NOT NULL, collection_id TEXT, password TEXT,"
+            " created_at REAL NOT NULL, expires_at REAL, revoked_at REAL);"
+            "INSERT INTO shares VALUES ('old', 'h', 'Proofs', 'client', 'p', NULL, NULL, 0, NULL, NULL);"
+            "PRAGMA user_version = 2;"
+        )
+    store = SQLiteAuthStore(path)
+    try:
+        old = store.get_share("old")
+        assert old is not None and (old.download, old.watermarked, old.watermark_version) == ("original", False, 0)
+        new, _ = store.create_share(project="p", role=Role.CLIENT, download="none", watermark="  © Studio ")
+        assert (new.download, new.watermark_text, new.watermark_version) == ("none", "© Studio", 1)
+        marked = store.set_share_watermark_png(new.id, b"png")
+        assert marked is not None and marked.watermark_version == 2 and store.share_watermark_png(new.id) == b"png"
+        cleared = store.set_share_watermark_png(new.id, None)
+        assert cleared is not None and cleared.watermark_version == 3 and store.share_watermark_png(new.id) is None
+        assert cleared.watermarked  # its text stays
+        assert store.set_share_watermark_png("nope", b"png") is None
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -477,3 +537,41 @@ def test_only_a_session_that_sees_the_whole_project_gets_the_studio_dashboard(ac
     assert not sees(collection_guest), "a collection's guests must not count the rest of the project"
     assert not sees(guest, "other") and not sees(None)
     assert page_sees_whole_project(Access(None), {}, "p"), "authentication off: the studio's own machine"
+
+
+@pytest.fixture
+def sqlite_access(tmp_path: Path) -> Iterator[Access]:
+    """`Access` on an auth file: for the pages' logic, which is the same whatever keeps the links."""
+    store = SQLiteAuthStore(tmp_path / "auth.sqlite")
+    yield Access(store)
+    store.close()
+
+
+def test_the_wall_shows_a_link_s_qr_code_only_to_an_owner_and_the_page_knows_a_link_s_download_rule(
+    sqlite_access: Access,
+) -> None:
+    access = sqlite_access
+    assert access.store is not None
+    _, owner_secret = access.store.create_token(name="", role=Role.OWNER, project="p")
+    _, owner = access.login(owner_secret, "c")
+    share, link = access.store.create_share(project="p", role=Role.CLIENT, download="preview")
+    _, guest = access.open_share(link, None, "c")
+    _, elsewhere = access.store.create_share(project="q", role=Role.CLIENT)
+    origin = "http://studio.local:5006"
+
+    def qr(signed_in: SignIn, given: str, project: str = "p") -> str:
+        return wall_qr(access, {SESSION_COOKIE: signed_in.session}, project, given, origin)
+
+    assert qr(owner, f"/s/{link}") == qrcodes.svg_data_url(f"{origin}/s/{link}")
+    assert qr(owner, f"https://photos.example/s/{link}") == qrcodes.svg_data_url(f"https://photos.example/s/{link}")
+    assert qr(guest, f"/s/{link}") == "", "only whoever manages the project is shown a link's code"
+    assert qr(owner, f"/s/{elsewhere}") == "" and qr(owner, "/s/guessed") == "" and qr(owner, "nonsense") == ""
+    access.store.revoke_share(share.id)
+    assert qr(owner, f"/s/{link}") == "", "a revoked link is shown no more"
+    assert wall_qr(Access(None), {}, "p", f"/s/{link}", origin) == ""
+
+    _, other = access.store.create_share(project="p", role=Role.CLIENT, download="none")
+    _, none_guest = access.open_share(other, None, "c")
+    assert page_download(access, {SESSION_COOKIE: none_guest.session}) == "none"
+    assert page_download(access, {SESSION_COOKIE: owner.session}) == "original"
+    assert page_download(Access(None), {}) == "original"

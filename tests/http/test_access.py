@@ -37,7 +37,7 @@ from tests.http.test_limits import connect, multipart, read_answer, send_head
 from tests.support import ROOT
 from tests.support.api import assert_json_error, checked_client, upload
 from tests.support.auth import AuthServer
-from tests.support.images import small_jpeg
+from tests.support.images import png_bytes, small_jpeg
 from tests.support.servers import Server, running_server
 from tests.support.sse import sse
 from tests.support.waiting import run_loop, wait_until
@@ -98,6 +98,12 @@ class World:
         assert response.status_code == 201, response.text
         return str(response.json()["share"]["id"])
 
+    def share_qr(self, fmt: str) -> str:
+        """A new link's QR code URL: the link passed back (only its hash is kept)."""
+        response = self.owner.post(self.api("/shares"), json={"role": "viewer"})
+        assert response.status_code == 201, response.text
+        return self.api(f"/shares/{response.json()['share']['id']}/qr.{fmt}?link={response.json()['path']}")
+
     def webhook(self) -> str:
         response = self.owner.post(self.api("/webhooks"), json={"url": "http://127.0.0.1:9/hook"})
         assert response.status_code == 201, response.text
@@ -124,6 +130,7 @@ class Call:
     ok: int = 200
     body: Callable[[World], dict[str, Any]] | None = None
     files: bool = False  # a multipart upload of a new image
+    content: tuple[bytes, str] | None = None  # a raw body and its Content-Type
 
 
 P = "/api/projects/{project}"
@@ -177,6 +184,12 @@ TABLE = [
     Call("GET", P + "/shares", lambda w: w.api("/shares"), Role.OWNER),
     Call("POST", P + "/shares", lambda w: w.api("/shares"), Role.OWNER, 201, body=lambda w: {"role": "client"}),
     Call("DELETE", P + "/shares/{share_id}", lambda w: w.api(f"/shares/{w.share()}"), Role.OWNER),
+    Call("PUT", P + "/shares/{share_id}/watermark", lambda w: w.api(f"/shares/{w.share()}/watermark"), Role.OWNER,
+         content=(png_bytes((64, 32)), "image/png")),
+    Call("DELETE", P + "/shares/{share_id}/watermark", lambda w: w.api(f"/shares/{w.share()}/watermark"),
+         Role.OWNER),
+    Call("GET", P + "/shares/{share_id}/qr.svg", lambda w: w.share_qr("svg"), Role.OWNER),
+    Call("GET", P + "/shares/{share_id}/qr.png", lambda w: w.share_qr("png"), Role.OWNER),
     Call("GET", P + "/webhooks", lambda w: w.api("/webhooks"), Role.OWNER),
     Call("POST", P + "/webhooks", lambda w: w.api("/webhooks"), Role.OWNER, 201,
          body=lambda w: {"url": "http://127.0.0.1:9/hook"}),
@@ -207,6 +220,9 @@ def send(client: httpx.Client, call: Call, world: World, headers: dict[str, str]
     kwargs: dict[str, Any] = {"headers": headers}
     if call.body is not None:
         kwargs["json"] = call.body(world)
+    if call.content is not None:
+        kwargs["content"] = call.content[0]
+        kwargs["headers"] = {**headers, "Content-Type": call.content[1]}
     if call.files:
         kwargs["files"] = {"file": (f"new-{next(_seeds)}.jpg", small_jpeg(next(_seeds)), "image/jpeg")}
     with client.stream(call.method, url, **kwargs) as response:
@@ -406,6 +422,9 @@ def test_a_link_asks_before_replacing_the_browser_s_session(auth_server: AuthSer
         asked = open_link(client, server, secret)
         assert asked.status_code == 200 and "text/html" in asked.headers["content-type"]
         assert "editor" in asked.text and "Guest link" in asked.text and 'method="post"' in asked.text
+        german = client.get(f"{server.url}/s/{secret}", headers={"Accept": "text/html", "Accept-Language": "de"})
+        assert "Diesen Link öffnen?" in german.text and "(Bearbeiter)" in german.text, german.text
+        assert f"Guest link (Betrachter des Projekts {server.project})" in german.text
         assert client.cookies[SESSION_COOKIE] == session, "still signed in as before"
         assert client.post(server.api("/collections"), json={"name": "mine", "image_ids": []},
                            headers={CSRF_HEADER: client.cookies[CSRF_COOKIE]}).status_code == 201  # fmt: skip

@@ -39,7 +39,7 @@ def applied_versions(url: str) -> list[int]:
 def test_the_schema_is_migrated_on_start_once(empty_db: str) -> None:
     store = PostgresStore(empty_db)
     try:
-        # Steps are reserved per feature branch, so a merged tree may skip numbers (9 now): every step
+        # Steps are reserved per feature branch, so a merged tree may skip numbers: every step
         # there is, in order, the last the schema version.
         assert applied_versions(empty_db) == list(MIGRATIONS) == sorted(MIGRATIONS)
         assert max(MIGRATIONS) == SCHEMA_VERSION
@@ -104,6 +104,24 @@ def test_a_step_numbered_below_the_newest_applied_is_still_applied(empty_db: str
     assert applied_versions(empty_db) == list(MIGRATIONS)
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("SELECT count(*) FROM comments").fetchone() == (0,)
+
+
+def test_share_rules_arrive_in_a_database_migrated_past_them(empty_db: str) -> None:
+    """Step 9 (share links' download rules and watermarks) on a database at 10 without it: links keep `original`."""
+    PostgresStore(empty_db).close()
+    with psycopg.connect(empty_db) as conn:  # as a tree without step 9 left it
+        conn.execute("DELETE FROM schema_migrations WHERE version = 9")
+        conn.execute("DROP TABLE auth_share_watermarks")
+        for column in ("download", "watermark_text", "watermark_version", "watermark_png_sha"):
+            conn.execute(f"ALTER TABLE auth_shares DROP COLUMN {column}")
+        conn.execute("INSERT INTO auth_shares (id, hash, name, role, project, created_at) VALUES"
+                     " ('old', 'h', '', 'client', 'p', 0)")  # fmt: skip
+    PostgresStore(empty_db).close()
+    assert applied_versions(empty_db) == list(MIGRATIONS)
+    with psycopg.connect(empty_db) as conn:
+        row = conn.execute("SELECT download, watermark_version FROM auth_shares WHERE id = 'old'").fetchone()
+        assert row == ("original", 0)
+        assert conn.execute("SELECT count(*) FROM auth_share_watermarks").fetchone() == (0,)
 
 
 def test_a_database_from_a_newer_fotoflo_is_refused(pg_url: str) -> None:
