@@ -25,6 +25,8 @@ from PIL import Image, ImageChops
 from dashboard import qrcodes
 from dashboard.auth import SQLiteAuthStore
 from dashboard.cli import main
+from dashboard.samples import photo_jpeg as samples_jpeg
+from dashboard.samples import raw_dng
 from dashboard.signing import UrlSigner, load_or_create_secret
 from tests.support.api import assert_json_error, checked_client, upload
 from tests.support.auth import guest, new_images
@@ -145,6 +147,37 @@ def test_no_original_is_reachable_through_a_none_or_preview_link(
     # The owner's own URLs are untouched.
     mine = owner.get(server.api(f"/images/{image['id']}")).json()
     assert "/original?" in mine["url"] and owner.get(server.url + mine["url"]).content == second
+
+
+@pytest.mark.parametrize("download", ["original", "preview", "none"])
+def test_a_pairs_raw_is_downloadable_only_where_originals_are(
+    download: str, server: Server, owner: httpx.Client
+) -> None:
+    taken = "2026:11:20 14:03:09"
+    raw = raw_dng(1200, 800, seed=51, captured=taken)
+    upload(owner, server, ("IMG_0051.JPG", samples_jpeg(51, (1200, 800), captured=taken)))
+    image = upload(owner, server, ("IMG_0051.CR3", raw)).json()["images"][0]
+    assert [f["role"] for f in image["files"]] == ["jpeg", "raw"]
+    collection = owner.post(server.api("/collections"), json={"name": "Pair", "image_ids": [image["id"]]}).json()
+    body = make(owner, server, download=download)
+    with guest(server, body["path"], "Anna") as anna:
+        seen = anna.client.get(server.api(f"/images/{image['id']}")).json()
+        found = list(urls(anna.client.get(server.api("/changes")).json())) + list(urls(seen))
+        zipped = anna.client.get(server.api(f"/collections/{collection['id']}/export.zip"))
+        if download == "original":
+            assert [(f["role"], f["filename"]) for f in seen["files"]] == [
+                ("jpeg", "IMG_0051.JPG"),
+                ("raw", "IMG_0051.CR3"),
+            ]
+            assert anna.client.get(server.url + seen["files"][1]["url"]).content == raw
+            assert zipped.status_code == 200
+        else:
+            assert seen["files"] == [] and not [u for u in found if "/raw?" in u or "/original?" in u], found
+            assert_json_error(zipped, 403, "download_forbidden")
+            share_id = body["share"]["id"]
+            signed = UrlSigner(load_or_create_secret(server.data)).url(image["id"], "raw", link=f"{share_id}.0")
+            with checked_client() as anyone:
+                assert_json_error(anyone.get(server.url + signed), 403, "download_forbidden")
 
 
 def test_an_editor_link_without_downloads_gets_no_original_of_a_conflict_copy(
