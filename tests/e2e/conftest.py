@@ -54,11 +54,14 @@ class Console:
 def open_page(browser: object) -> Iterator[Callable[..., object]]:
     """Open a fresh page (own context) at a URL; returns the Playwright page with `.console`.
 
-    `guest`: the name to give on a share link's guest form.
+    `guest`: the name to give on a share link's guest form; `token`: the API token to sign in with on the
+    `/login` page the URL shows.
     """
     contexts = []
 
-    def open_(url: str, *, width: int = 1280, height: int = 800, guest: str | None = None) -> object:
+    def open_(
+        url: str, *, width: int = 1280, height: int = 800, guest: str | None = None, token: str | None = None
+    ) -> object:
         context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
         contexts.append(context)
         page = context.new_page()
@@ -70,6 +73,9 @@ def open_page(browser: object) -> Iterator[Callable[..., object]]:
         if guest is not None:  # a client's share link asks a new browser for its guest's name first
             page.fill("input[name=name]", guest)
             page.click("[data-testid=guest-open]")
+        if token is not None:  # the sign-in page
+            page.fill("input[name=token]", token)
+            page.click("button[type=submit]")
         page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=20_000)
         return page
 

@@ -1,5 +1,5 @@
-"""What the proofing tests share: a server with sign-in and an owner named "Studio", the photographer's
-signed-in window, and what a tile and the lightbox show of hearts and comments."""
+"""What the proofing tests share: a server with sign-in and an owner named "Studio", and what a tile and the
+lightbox show of hearts and comments. (The photographer's window: `open_page(server.url + "/login", token=…)`.)"""
 
 from __future__ import annotations
 
@@ -31,14 +31,6 @@ def studio_server(
             sent = api.post(server.api("/upload"), files={"file": (f"p{seed}.jpg", photo_jpeg(seed))})
             assert sent.status_code == 201, sent.text
         yield server, token, api
-
-
-def sign_in(page: Any, server: Server, token: str) -> None:
-    """The photographer signs in with their token at `/login` and waits for the live gallery."""
-    page.goto(server.url + "/login")
-    page.fill("input[name=token]", token)
-    page.click("button[type=submit]")
-    page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=20_000)
 
 
 def tile(page: Any, image_id: str, inner: str = "") -> Any:

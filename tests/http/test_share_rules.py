@@ -13,14 +13,13 @@ import io
 import re
 import struct
 import zlib
-from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree
 
 import httpx
 import pytest
 import segno
-from PIL import Image, ImageChops
+from PIL import Image
 
 from dashboard import qrcodes
 from dashboard.auth import SQLiteAuthStore
@@ -28,9 +27,9 @@ from dashboard.cli import main
 from dashboard.samples import photo_jpeg as samples_jpeg
 from dashboard.samples import raw_dng
 from dashboard.signing import UrlSigner, load_or_create_secret
-from tests.support.api import assert_json_error, checked_client, upload
+from tests.support.api import assert_json_error, checked_client, file_urls, upload
 from tests.support.auth import guest, new_images
-from tests.support.images import jpeg_bytes, png_bytes
+from tests.support.images import changed, jpeg_bytes, pixels, png_bytes
 from tests.support.servers import Server
 
 
@@ -40,36 +39,11 @@ def server(auth_project: Server) -> Server:
     return auth_project
 
 
-def urls(value: Any) -> Iterator[str]:
-    """Every file URL in a JSON answer, however deep."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from urls(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from urls(item)
-    elif isinstance(value, str) and "/files/" in value:
-        yield value
-
-
 def make(owner: httpx.Client, server: Server, **fields: Any) -> dict[str, Any]:
     made = owner.post(server.api("/shares"), json={"role": "client", **fields})
     assert made.status_code == 201, made.text
     body: dict[str, Any] = made.json()
     return body
-
-
-def pixels(data: bytes) -> Image.Image:
-    with Image.open(io.BytesIO(data)) as image:
-        return image.convert("RGB")
-
-
-def changed(a: bytes, b: bytes) -> float:
-    """The share of two images' pixels that differ clearly (more than JPEG's noise: 48 of 255)."""
-    first, second = pixels(a), pixels(b)
-    assert first.size == second.size
-    diff = ImageChops.difference(first, second).convert("L").point(lambda v: 255 if v > 48 else 0)
-    return diff.histogram()[255] / (first.width * first.height)
 
 
 def photo(seed: int) -> tuple[str, bytes]:
@@ -119,7 +93,7 @@ def test_no_original_is_reachable_through_a_none_or_preview_link(
             anna.client.get(server.api("/collections")).json(),
             anna.client.get(server.api("/changes")).json(),
         ]
-        found = [u for answer in answers for u in urls(answer)]
+        found = [u for answer in answers for u in file_urls(answer)]
         assert found and not [u for u in found if "/original" in u], found
         shown = answers[1]
         if download == "none":
@@ -162,7 +136,7 @@ def test_a_pairs_raw_is_downloadable_only_where_originals_are(
     body = make(owner, server, download=download)
     with guest(server, body["path"], "Anna") as anna:
         seen = anna.client.get(server.api(f"/images/{image['id']}")).json()
-        found = list(urls(anna.client.get(server.api("/changes")).json())) + list(urls(seen))
+        found = list(file_urls(anna.client.get(server.api("/changes")).json())) + list(file_urls(seen))
         zipped = anna.client.get(server.api(f"/collections/{collection['id']}/export.zip"))
         if download == "original":
             assert [(f["role"], f["filename"]) for f in seen["files"]] == [
@@ -197,7 +171,7 @@ def test_an_editor_link_without_downloads_gets_no_original_of_a_conflict_copy(
         assert second.status_code == 201, second.text
         current = second.json()["images"][0]
         assert current["url"] is None and current["conflict_copy"]["url"] is None
-        assert not [u for u in urls(second.json()) if "/original" in u]
+        assert not [u for u in file_urls(second.json()) if "/original" in u]
 
 
 # -- watermarks -----------------------------------------------------------------------------------
@@ -231,7 +205,7 @@ def test_a_watermarked_link_s_previews_and_thumbnails_differ_in_pixels_and_are_c
     ]
 
 
-def test_an_uploaded_watermark_png_is_burned_in_and_changes_the_urls(server: Server, owner: httpx.Client) -> None:
+def test_an_uploaded_watermark_png_is_burned_in_and_changes_the_file_urls(server: Server, owner: httpx.Client) -> None:
     image = upload(owner, server, photo(4)).json()["images"][0]
     body = make(owner, server, download="none", watermark="Proof")
     share_id = body["share"]["id"]

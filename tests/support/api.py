@@ -47,3 +47,12 @@ def upload_new(client: httpx.Client, server: Server, count: int, *, first_seed: 
         assert response.status_code == 201, response.text
         images.append(response.json()["images"][0])
     return images
+
+
+def file_urls(value: Any) -> list[str]:
+    """Every file URL (`/files/…`) in a JSON answer, however deep."""
+    if isinstance(value, dict):
+        return [u for item in value.values() for u in file_urls(item)]
+    if isinstance(value, list):
+        return [u for item in value for u in file_urls(item)]
+    return [value] if isinstance(value, str) and "/files/" in value else []

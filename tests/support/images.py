@@ -6,7 +6,7 @@ import io
 import random
 from collections.abc import Callable
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 ImageFactory = Callable[..., bytes]
 
@@ -53,3 +53,17 @@ def png_bytes(size: tuple[int, int] = (320, 200), color: tuple[int, int, int] = 
 def small_jpeg(seed: int) -> bytes:
     """A tiny JPEG whose bytes differ for every seed (a one-pixel seed can vanish in quantization)."""
     return jpeg_bytes((64, 48), seed=seed, model=f"test-{seed}")
+
+
+def pixels(data: bytes) -> Image.Image:
+    """An encoded picture's pixels, as RGB."""
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
+
+
+def changed(a: bytes, b: bytes) -> float:
+    """The share of two pictures' pixels that differ clearly (more than JPEG's noise: 48 of 255)."""
+    first, second = pixels(a), pixels(b)
+    assert first.size == second.size
+    diff = ImageChops.difference(first, second).convert("L").point(lambda v: 255 if v > 48 else 0)
+    return diff.histogram()[255] / (first.width * first.height)
