@@ -21,19 +21,19 @@ from dashboard.store.pg_migrations import migrate
 from dashboard.store.postgres import CONNECT_TIMEOUT_S, open_pool
 
 
-class PostgresAuthStore(SqlAuthStore):
-    """`AuthStore` on PostgreSQL at `url`; see `dashboard.auth.store.AuthStore`.
+class QmarkPool:
+    """A store whose SQL (with `?` placeholders, as sqlite3 takes them) runs on a small PostgreSQL pool of its
+    own, `POOL_SIZE` connections named `POOL_NAME`, opened once the image store's migrations are applied."""
 
-    A small pool of its own (`pool_size` connections): each request asks once or twice (a token, or a
-    session and what signed it in), and must not wait behind the image store's long reads.
-    """
+    POOL_NAME = "fotoflo"
+    POOL_SIZE = 2
 
-    _P = "auth_"
-
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
         with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             migrate(conn)
-        self._pool: ConnectionPool[psycopg.Connection[Any]] = open_pool(url, "fotoflo-auth", pool_size)
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = open_pool(
+            url, self.POOL_NAME, pool_size or self.POOL_SIZE
+        )
         self._closed = False
 
     @contextmanager
@@ -45,6 +45,18 @@ class PostgresAuthStore(SqlAuthStore):
         if not self._closed:
             self._closed = True
             self._pool.close()
+
+
+class PostgresAuthStore(QmarkPool, SqlAuthStore):
+    """`AuthStore` on PostgreSQL at `url`; see `dashboard.auth.store.AuthStore`.
+
+    A small pool of its own (`pool_size` connections, default 4): each request asks once or twice (a token,
+    or a session and what signed it in), and must not wait behind the image store's long reads.
+    """
+
+    _P = "auth_"
+    POOL_NAME = "fotoflo-auth"
+    POOL_SIZE = 4
 
 
 class _Qmark:
