@@ -7,11 +7,12 @@ secrets are made and hashed here, by `dashboard.auth.store`'s `new_token`, `new_
 `new_session_secrets`, as the SQL stores make them: only their digests (and share passwords' scrypt
 hashes) reach Supabase. Nothing is cached in the process: a token or link revoked by any server (or
 `fotoflo token|share revoke --supabase-url …`) is refused by every other at its next request.
-Share links here have no download rules or watermarks yet (`NO_SHARE_RULES`).
+Share links keep their download rules and watermarks (`…_fotoflo_share_rules.sql`), as in the SQL stores.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from dashboard.auth.store import (
     DEFAULT_DOWNLOAD,
     SESSION_COLUMNS,
     SHARE_COLUMNS,
+    SHARE_RULE_COLUMNS,
     TOKEN_COLUMNS,
     Guest,
     SessionRecord,
@@ -39,11 +41,8 @@ from dashboard.auth.store import (
 from dashboard.supabase import sync_client
 from dashboard.supabase.store import SchemaMissing
 
-#: Share links' download rules and watermarks (issue 20 item 4) are not kept in Supabase yet: its links
-#: download originals, without a watermark, as before; asking for more is refused (`ValueError`).
-NO_SHARE_RULES = "share links' download rules and watermarks are not kept on Supabase yet"
-#: The `fotoflo_auth_schema_version()` the auth migration creates; a project at another version is refused.
-AUTH_SCHEMA_VERSION = 1
+#: The `fotoflo_auth_schema_version()` the auth migrations create; a project at another version is refused.
+AUTH_SCHEMA_VERSION = 2  # 1: the auth store (20250601001000), 2: share links' rules (20250601001100)
 _MIGRATION = "supabase/migrations/20250601001000_fotoflo_auth.sql"
 T = TypeVar("T")
 
@@ -120,16 +119,15 @@ class SupabaseAuthStore:
         download: str = DEFAULT_DOWNLOAD,
         watermark: str | None = None,
     ) -> tuple[ShareRecord, str]:
-        if download != DEFAULT_DOWNLOAD or watermark is not None:
-            raise ValueError(NO_SHARE_RULES)
         record, secret, hashed = new_share(
             project=project, role=role, name=name, collection_id=collection_id, expires_at=expires_at,
-            password=password,
+            password=password, download=download, watermark=watermark,
         )  # fmt: skip
         self._rpc(
             "fotoflo_auth_create_share", p_id=record.id, p_hash=hashed, p_name=name, p_role=role.label,
             p_project=project, p_collection_id=collection_id, p_password=record.password_hash,
-            p_created_at=record.created_at, p_expires_at=expires_at,
+            p_created_at=record.created_at, p_expires_at=expires_at, p_download=record.download,
+            p_watermark_text=record.watermark_text, p_watermark_version=record.watermark_version,
         )  # fmt: skip
         return record, secret
 
@@ -137,7 +135,7 @@ class SupabaseAuthStore:
         self, *, share_id: str | None = None, hashed: str | None = None, project: str | None = None
     ) -> list[ShareRecord]:
         rows = self._rpc("fotoflo_auth_shares", p_id=share_id, p_hash=hashed, p_project=project)
-        return [share_from_row(_values(r, SHARE_COLUMNS)) for r in rows]
+        return [_share(r) for r in rows]
 
     def shares(self, project: str | None = None) -> list[ShareRecord]:
         return self._shares(project=project)
@@ -152,12 +150,14 @@ class SupabaseAuthStore:
         return bool(self._rpc("fotoflo_auth_revoke_share", p_id=share_id, p_now=time.time()))
 
     def set_share_watermark_png(self, share_id: str, png: bytes | None) -> ShareRecord | None:
-        if png is None:  # there is none to take away
-            return self.get_share(share_id)
-        raise ValueError(NO_SHARE_RULES)
+        # Base64: JSON carries no bytes. The function hashes the PNG and moves the version on with it.
+        encoded = base64.b64encode(png).decode("ascii") if png is not None else None
+        row = self._rpc("fotoflo_auth_set_share_watermark_png", p_id=share_id, p_png_base64=encoded)
+        return _share(row) if row else None
 
     def share_watermark_png(self, share_id: str) -> bytes | None:
-        return None
+        encoded = self._rpc("fotoflo_auth_share_watermark_png", p_id=share_id)
+        return base64.b64decode(encoded) if encoded is not None else None  # PostgreSQL's base64 has line breaks
 
     # -- browser sessions ---------------------------------------------------------------------
 
@@ -201,6 +201,10 @@ class SupabaseAuthStore:
 def _values(row: dict[str, Any], columns: tuple[str, ...]) -> list[object]:
     """The row's values in `columns`' order; times as floats (JSON writes a whole number of seconds as an int)."""
     return [float(row[c]) if c.endswith("_at") and row[c] is not None else row[c] for c in columns]
+
+
+def _share(row: dict[str, Any]) -> ShareRecord:
+    return share_from_row(_values(row, SHARE_COLUMNS + SHARE_RULE_COLUMNS))
 
 
 def _first(records: list[T]) -> T | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -179,15 +180,6 @@ def test_share_links_keep_their_download_rule_and_watermark(auth_backend: AuthBa
     store = auth_backend.store
     plain, _ = store.create_share(project="p", role=Role.CLIENT)
     assert (plain.download, plain.watermarked) == ("original", False)
-    if auth_backend.kind == "supabase":  # not kept there yet: refused, never dropped silently
-        from dashboard.supabase.auth import NO_SHARE_RULES
-
-        with pytest.raises(ValueError, match=NO_SHARE_RULES):
-            store.create_share(project="p", role=Role.VIEWER, download="preview")
-        with pytest.raises(ValueError, match=NO_SHARE_RULES):
-            store.set_share_watermark_png(plain.id, b"png")
-        assert store.share_watermark_png(plain.id) is None
-        return
     share, secret = store.create_share(project="p", role=Role.VIEWER, download="preview", watermark="© Studio")
     found = store.find_share(secret)
     assert found == share and (found.download, found.watermark_text, found.watermark_version) == (
@@ -198,7 +190,11 @@ def test_share_links_keep_their_download_rule_and_watermark(auth_backend: AuthBa
     assert marked is not None and marked.watermark_version == 2 and marked.watermark_png_sha is not None
     assert store.share_watermark_png(share.id) == png and store.share_watermark_png(plain.id) is None
     assert marked.to_dict()["watermark"] == {"text": "© Studio", "png": True}
-    assert store.set_share_watermark_png(share.id, None) is not None and store.share_watermark_png(share.id) is None
+    assert marked.watermark_png_sha == hashlib.sha256(png).hexdigest() and store.get_share(share.id) == marked
+    cleared = store.set_share_watermark_png(share.id, None)
+    assert cleared is not None and cleared.watermark_version == 3 and cleared.watermark_png_sha is None
+    assert store.share_watermark_png(share.id) is None and cleared.watermarked  # its text stays
+    assert store.set_share_watermark_png("nope", png) is None and store.share_watermark_png("nope") is None
     for download, watermark in (("all", None), ("none", ""), ("none", "x" * 101)):
         with pytest.raises(ValueError):
             store.create_share(project="p", role=Role.CLIENT, download=download, watermark=watermark)

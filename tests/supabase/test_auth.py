@@ -29,7 +29,7 @@ from tests.supabase.fakes.common import ANON_KEY, FAKE_URL, MIGRATIONS, SERVICE_
 from tests.supabase.fakes.fake_http import FakeSupabaseHTTP
 from tests.support.services import PostgresServer
 
-TABLES = ("tokens", "shares", "sessions", "collection_owners")
+TABLES = ("tokens", "shares", "sessions", "collection_owners", "share_watermarks")
 
 
 @pytest.fixture
@@ -84,6 +84,20 @@ def test_a_share_link_revoked_on_one_server_is_refused_by_the_other_at_once(
     assert found is not None and found.state() == "revoked"
 
 
+def test_a_link_s_rules_and_watermark_set_on_one_server_are_seen_by_the_other_at_once(
+    two: tuple[SupabaseAuthStore, SupabaseAuthStore],
+) -> None:
+    a, b = two
+    share, link = a.create_share(project="wedding", role=Role.CLIENT, download="preview", watermark="© Studio")
+    assert b.find_share(link) == share and (share.download, share.watermark_text) == ("preview", "© Studio")
+    png = bytes(range(256)) * 3000  # bigger than one base64 line of PostgreSQL's (76 characters)
+    marked = a.set_share_watermark_png(share.id, png)
+    assert marked is not None and b.get_share(share.id) == marked and b.share_watermark_png(share.id) == png
+    cleared = b.set_share_watermark_png(share.id, None)
+    assert cleared is not None and a.get_share(share.id) == cleared and a.share_watermark_png(share.id) is None
+    assert cleared.watermark_version == 3 > marked.watermark_version > share.watermark_version
+
+
 def test_collection_owners_are_the_project_s_not_a_server_s(two: tuple[SupabaseAuthStore, SupabaseAuthStore]) -> None:
     a, b = two
     a.set_collection_owner("wedding", "c1", "guest:anna")
@@ -128,7 +142,8 @@ def seeded(fake_http: FakeSupabaseHTTP) -> str:
     store = SupabaseAuthStore(FAKE_URL, SERVICE_KEY, transport=fake_http)
     try:
         token, _ = store.create_token(name="", role=Role.OWNER)
-        store.create_share(project="p", role=Role.CLIENT)
+        share, _ = store.create_share(project="p", role=Role.CLIENT, download="preview", watermark="© Studio")
+        store.set_share_watermark_png(share.id, b"png")
         store.create_session("token", token.id, time.time() + 60)
         store.set_collection_owner("p", "c1", f"token:{token.id}")
     finally:
@@ -148,6 +163,9 @@ ATTEMPTS = [
     "SELECT fotoflo_auth_create_session('h', 'token', 'x', 'c', 0, 1e12, NULL, NULL, NULL)",
     "SELECT fotoflo_auth_find_session('h', 0)",
     "SELECT fotoflo_auth_revoke_share('x', 0)",
+    "SELECT fotoflo_auth_create_share('x', 'h', 'n', 'owner', 'p', NULL, NULL, 0, NULL, 'original', NULL, 0)",
+    "SELECT fotoflo_auth_set_share_watermark_png('x', NULL)",
+    "SELECT fotoflo_auth_share_watermark_png('x')",
     "SELECT fotoflo_auth_set_collection_owner('p', 'c1', 'me')",
     "SELECT fotoflo_auth_collection_owners('p', NULL, NULL)",
 ]
@@ -180,7 +198,7 @@ def test_the_catalogs_say_so_too(seeded: str) -> None:
                 " WHERE n.nspname = 'public' AND p.proname LIKE 'fotoflo\\_auth\\_%'"
             )
         ]
-        assert len(functions) == 12
+        assert len(functions) == 14
         for function in functions:
             for role, may in (("anon", False), ("authenticated", False), ("service_role", True)):
                 allowed = conn.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, function))
@@ -238,12 +256,17 @@ def test_a_project_without_the_auth_migration_is_refused_with_what_to_do(
     url = postgres_server.create_database(empty=True)
     fake = FakeSupabaseHTTP(url, tmp_path / "storage")
     try:
-        apply_sql(url, SHIM, *(m for m in MIGRATIONS if not m.name.endswith("_fotoflo_auth.sql")))
+        at = next(i for i, m in enumerate(MIGRATIONS) if m.name.endswith("_fotoflo_auth.sql"))
+        apply_sql(url, SHIM, *MIGRATIONS[:at])  # the image store's, none of the auth store's
         with pytest.raises(SchemaMissing, match=r"supabase/migrations/20250601001000_fotoflo_auth\.sql"):
+            SupabaseAuthStore(FAKE_URL, SERVICE_KEY, transport=fake)
+        apply_sql(url, MIGRATIONS[at])  # without share links' rules (…_fotoflo_share_rules.sql): too old
+        with pytest.raises(SchemaMissing, match="auth schema version 1, this Fotoflo needs 2"):
             SupabaseAuthStore(FAKE_URL, SERVICE_KEY, transport=fake)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
-                "CREATE FUNCTION public.fotoflo_auth_schema_version() RETURNS integer LANGUAGE sql AS 'SELECT 9'"
+                "CREATE OR REPLACE FUNCTION public.fotoflo_auth_schema_version() RETURNS integer"
+                " LANGUAGE sql AS 'SELECT 9'"
             )
         with pytest.raises(SchemaMissing, match="auth schema version 9"):
             SupabaseAuthStore(FAKE_URL, SERVICE_KEY, transport=fake)

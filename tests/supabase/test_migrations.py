@@ -20,8 +20,9 @@ import pytest
 from postgrest.exceptions import APIError
 from storage3.exceptions import StorageApiError
 
+from dashboard.auth import Role
 from dashboard.supabase import SHARE_HEADER, sync_client
-from dashboard.supabase.auth import AUTH_SCHEMA_VERSION
+from dashboard.supabase.auth import AUTH_SCHEMA_VERSION, SupabaseAuthStore
 from dashboard.supabase.store import SCHEMA_VERSION
 from tests.supabase.fakes.common import ANON_KEY, FAKE_URL, MIGRATIONS, SERVICE_KEY, SHIM, apply_sql
 from tests.supabase.fakes.fake_http import FakeSupabaseHTTP
@@ -117,7 +118,7 @@ def test_migrations_apply_in_order_on_a_fresh_project_and_again_without_change(
         assert [m.name.split("_", 1)[1] for m in MIGRATIONS] == [
             "fotoflo_tables.sql", "fotoflo_functions.sql", "fotoflo_security.sql", "fotoflo_realtime.sql",
             "fotoflo_storage.sql", "fotoflo_share_hashes.sql", "fotoflo_previews.sql", "fotoflo_favorites.sql",
-            "fotoflo_comments.sql", "fotoflo_pairs.sql", "fotoflo_auth.sql",
+            "fotoflo_comments.sql", "fotoflo_pairs.sql", "fotoflo_auth.sql", "fotoflo_share_rules.sql",
         ]  # fmt: skip
         assert first["publication"] == [("public", "changes")]
         assert first["buckets"] == [("fotoflo", "fotoflo", False, None)]
@@ -158,6 +159,37 @@ def test_tokens_kept_in_plain_text_before_are_hashed_by_the_migration(postgres_s
         assert as_role(url, "service_role", None, "SELECT token, token_sha256 FROM shares") == kept
         assert as_role(url, "anon", SHARED_TOKEN, "SELECT name FROM projects") == [("shared",)]
     finally:
+        postgres_server.drop_database(url)
+
+
+def test_auth_share_links_made_before_their_rules_keep_downloading_originals(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres_server.create_database(empty=True)
+    fake = FakeSupabaseHTTP(url, tmp_path / "storage")
+    try:
+        at = next(i for i, m in enumerate(MIGRATIONS) if m.name.endswith("_fotoflo_share_rules.sql"))
+        apply_sql(url, SHIM, *MIGRATIONS[:at])
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET ROLE service_role")
+            conn.execute(
+                "SELECT fotoflo_auth_create_share('old', 'h', 'Proofs', 'client', 'p', NULL, NULL, 0, NULL)"
+            )  # as a server of the auth migration's version made it
+        apply_sql(url, *MIGRATIONS[at:])
+        store = SupabaseAuthStore(FAKE_URL, SERVICE_KEY, transport=fake)
+        try:
+            old = store.get_share("old")
+            assert old is not None and (old.download, old.watermarked, old.watermark_version) == ("original", False, 0)
+            new, _ = store.create_share(project="p", role=Role.CLIENT, download="none", watermark="© Studio")
+            apply_sql(url, SHIM, *MIGRATIONS)  # and again: nothing changes, the old function stays gone
+            assert store.shares("p") == [old, new]
+        finally:
+            store.close()
+        with psycopg.connect(url) as conn:
+            overloads = conn.execute("SELECT count(*) FROM pg_proc WHERE proname = 'fotoflo_auth_create_share'")
+            assert overloads.fetchone() == (1,)
+    finally:
+        fake.shutdown()
         postgres_server.drop_database(url)
 
 
