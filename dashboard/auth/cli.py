@@ -152,14 +152,10 @@ def _share(args: argparse.Namespace, store: AuthStore, settings: Settings) -> in
             sys.stderr.write("fotoflo share create: the password is empty\n")
             return 2
     expires = time.time() + args.expires if args.expires else None
-    try:
-        share, secret = store.create_share(
-            project=args.project, role=args.role, name=args.name, collection_id=args.collection,
-            expires_at=expires, password=password, download=args.download, watermark=args.watermark,
-        )  # fmt: skip
-    except ValueError as exc:  # a store that does not keep download rules (Supabase, for now)
-        sys.stderr.write(f"fotoflo share create: {exc}\n")
-        return 2
+    share, secret = store.create_share(
+        project=args.project, role=args.role, name=args.name, collection_id=args.collection,
+        expires_at=expires, password=password, download=args.download, watermark=args.watermark,
+    )  # fmt: skip
     what = f"collection {share.collection_id} of" if share.collection_id else "project"
     mark = f", watermark {share.watermark_text!r}" if share.watermark_text else ""
     sys.stderr.write(f"share link {share.id}: {share.role.label} of {what} {share.project!r}, expires {_when(expires)}"

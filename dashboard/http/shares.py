@@ -75,15 +75,12 @@ class SharesHandler(ProjectHandler):
         if collection_id is not None:
             await self.live_collection(project, collection_id)
         expires_at = time.time() + expires_in_s
-        try:
-            share, secret = await asyncio.to_thread(
-                functools.partial(
-                    store.create_share, project=project, role=role, name=name, collection_id=collection_id,
-                    expires_at=expires_at, password=password, download=download, watermark=watermark,
-                )
-            )  # fmt: skip
-        except ValueError as exc:  # a store that does not keep download rules (Supabase, for now)
-            raise ApiError(400, "bad_argument", str(exc)) from None
+        share, secret = await asyncio.to_thread(
+            functools.partial(
+                store.create_share, project=project, role=role, name=name, collection_id=collection_id,
+                expires_at=expires_at, password=password, download=download, watermark=watermark,
+            )
+        )  # fmt: skip
         log.info("share link %s made by %s: %s on %s, download %s%s", share.id, self.principal.key, role.label,
                  project, download, ", watermarked" if share.watermarked else "")  # fmt: skip
         path = f"/s/{secret}"
@@ -140,10 +137,7 @@ class WatermarkHandler(ProjectHandler):
         except IngestError as exc:
             status = exc.http_status if exc.http_status != 422 else 400
             raise ApiError(status, "bad_watermark", f"the watermark PNG was refused: {exc.reason}") from None
-        try:
-            share = await asyncio.to_thread(store.set_share_watermark_png, share_id, png)
-        except ValueError as exc:  # a store that does not keep watermarks (Supabase, for now)
-            raise ApiError(400, "bad_argument", str(exc)) from None
+        share = await asyncio.to_thread(store.set_share_watermark_png, share_id, png)
         await asyncio.to_thread(self.app.watermarks.forget, share_id)
         log.info("share link %s: watermark PNG set by %s (%d bytes)", share_id, self.principal.key, len(png))
         self.write_json({"share": (share or await _project_share(store, project, share_id)).to_dict()})
