@@ -91,3 +91,6 @@ BEGIN
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO service_role', f);
     END LOOP;
 END $$;
+
+-- PostgREST must see `fotoflo_auth_create_share`'s new arguments (Supabase reloads after DDL; this asks anyway).
+NOTIFY pgrst, 'reload schema';
