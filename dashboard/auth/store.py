@@ -256,8 +256,7 @@ TOKEN_COLUMNS = ("id", "name", "role", "project", "created_at", "expires_at", "r
 SHARE_COLUMNS = (
     "id", "name", "role", "project", "collection_id", "password", "created_at", "expires_at", "revoked_at"
 )  # fmt: skip
-#: A share link's rules (`ShareRecord.download`, its watermark), after `SHARE_COLUMNS` in the SQL stores'
-#: rows; a row without them (a store that does not keep them yet) is a link as before: `original`, no mark.
+#: A share link's rules (`ShareRecord.download`, its watermark), after `SHARE_COLUMNS` in every store's rows.
 SHARE_RULE_COLUMNS = ("download", "watermark_text", "watermark_version", "watermark_png_sha")
 SESSION_COLUMNS = ("kind", "subject", "csrf", "expires_at", "guest_id", "guest_name", "guest_email")
 
@@ -271,9 +270,8 @@ def token_from_row(row: Sequence[object]) -> TokenRecord:
 
 
 def share_from_row(row: Sequence[object]) -> ShareRecord:
-    """A share link from the values of `SHARE_COLUMNS`, then maybe `SHARE_RULE_COLUMNS`."""
-    id_, name, role, project, collection, password, created, expires, revoked, *rules = row
-    download, text, version, png_sha = rules or (DEFAULT_DOWNLOAD, None, 0, None)
+    """A share link from the values of `SHARE_COLUMNS`, then `SHARE_RULE_COLUMNS`."""
+    id_, name, role, project, collection, password, created, expires, revoked, download, text, version, png_sha = row
     return ShareRecord(
         str(id_), str(name), Role.parse(str(role)), str(project), collection, password,  # type: ignore[arg-type]
         float(created), expires, revoked, str(download), text, int(str(version)), png_sha,  # type: ignore[arg-type]
