@@ -255,6 +255,10 @@ class DecoderPool:
                     started = None  # stopping, or no process could be made: a decode starts its own
                 self._slots.put(started)
 
+    def saturated(self) -> bool:
+        """Whether every worker is decoding now (a further call would wait): background work holds back then."""
+        return self._slots.qsize() == 0
+
     def worker_pids(self) -> list[int]:
         """The pids of the live workers (tests kill them)."""
         with self._lock:

@@ -2,8 +2,9 @@
 
 A large JPEG is published as soon as its thumbnail exists (`Ingestor`, `analyze(thumb_only=True)`); its
 preview is made right after by `Previews`: a queue of jobs (ids and hashes, never bytes or pixels) served
-by at most one thread per worker of the background decoder pool (`shared_background_pool`, niced, so the
-thumbnails that make images visible run first). Each job reads the original from the blobs, has a worker
+by at most one thread per worker of the background decoder pool (`shared_background_pool`, niced, and
+started only while a worker of the thumbnails' pool is idle, so the thumbnails that make images visible run
+first). Each job reads the original from the blobs, has a worker
 make the preview (`DecoderPool.preview`), writes it, then announces it on the feed with an `image.updated`
 entry (`Store.announce_preview`) and wakes the bus. A preview asked for before it exists (`ensure`, from
 `/files/{id}/preview`) is made at once by the pool someone waits for; in this process each image's preview
@@ -44,6 +45,7 @@ log = logging.getLogger("fotoflo.previews")
 #: sweep that follows: publishing never waits for a place.
 PREVIEW_BACKLOG = 1024
 SWEEP_PAGE = 500  # images a sweep reads from the store at once
+HOLD_BACK_S = 0.01  # in seconds: how often a preview held back for thumbnails looks again (`_hold_back`)
 
 
 #: TEST ONLY. With FOTOFLO_TEST_PREVIEW_DELAY_S=N in a server's environment, each background preview
@@ -178,6 +180,7 @@ class Previews:
             try:
                 if self._test_delay_s:
                     self._closing.wait(self._test_delay_s)
+                self._hold_back()
                 if not self._closed:
                     self._make(job, self.background)
             except IngestError as exc:
@@ -188,6 +191,17 @@ class Previews:
                 with self._lock:
                     self._busy -= 1
                     self._idle.notify_all()
+
+    def _hold_back(self) -> None:
+        """Wait while every worker of the pool that makes thumbnails is busy (they make images visible).
+
+        Niceness alone still gave previews a tenth of the cores during a bulk import. It looks again every
+        `HOLD_BACK_S` rather than waiting in that pool's queue, where it would take the next thumbnail's slot.
+        """
+        if self.decoders is self.background:
+            return
+        while not self._closed and self.decoders.saturated():
+            self._closing.wait(HOLD_BACK_S)
 
     def _sweep(self) -> None:
         while True:

@@ -190,3 +190,54 @@ def test_a_sweep_makes_the_previews_a_stop_left_unmade(embedded: Embedded, monke
     assert embedded.blobs.exists("preview", large.sha256)
     assert pool.calls == 1
     assert [c.image.id for c in embedded.store.changes(PROJECT) if c.data == PREVIEW_MADE] == [large.id]
+
+
+class FakeBusyPool(FakeSlowPool):
+    """A fake thumbnail pool that says it is saturated until `freed` is set (the real one counts its workers)."""
+
+    def __init__(self) -> None:
+        super().__init__(delay_s=0)
+        self.freed = threading.Event()
+
+    def saturated(self) -> bool:
+        return not self.freed.is_set()
+
+
+def test_previews_hold_back_while_every_thumbnail_worker_is_busy(embedded: Embedded) -> None:
+    """A bulk import keeps the thumbnail pool busy: its previews wait for it, then all follow."""
+    thumbnails, background = FakeBusyPool(), FakeSlowPool(delay_s=0)
+    embedded.ingestor.previews.close()
+    previews = Previews(
+        embedded.store,
+        embedded.blobs,
+        embedded.bus,
+        Limits(),
+        decoders=cast(DecoderPool, thumbnails),
+        background=cast(DecoderPool, background),
+    )
+    embedded.ingestor.previews = previews
+    image = embedded.ingestor.ingest(jpeg_bytes((4000, 3000)), PROJECT, filename="IMG_0001.JPG").image
+
+    assert not previews.wait_idle(timeout_s=0.5)
+    assert background.calls == 0 and not embedded.blobs.exists("preview", image.sha256)
+    thumbnails.freed.set()
+    assert previews.wait_idle(timeout_s=30)
+    assert background.calls == 1 and embedded.blobs.exists("preview", image.sha256)
+    assert [c.image.id for c in embedded.store.changes(PROJECT) if c.data == PREVIEW_MADE] == [image.id]
+    previews.close()
+
+
+def test_a_real_pool_is_saturated_only_while_all_its_workers_decode() -> None:
+    pool = DecoderPool(1)
+    try:
+        assert not pool.saturated()
+        with ThreadPoolExecutor(1) as caller:
+            decoding = caller.submit(pool.analyze, jpeg_bytes((4000, 3000)), "IMG_0002.JPG")
+            deadline = time.monotonic() + 30
+            while not pool.saturated() and not decoding.done() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert pool.saturated(), "the pool never said its one worker was busy"
+            decoding.result(timeout=60)
+        assert not pool.saturated()
+    finally:
+        pool.close()
