@@ -6,6 +6,7 @@ import json
 import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -172,6 +173,15 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 
+class _ThreadReader:
+    """A thread's reader connection, kept in its `threading.local`: dropped (and closed) when the thread ends."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
 class SQLiteStore(SqlStore):
     """`Store` on a single SQLite file; see `dashboard.store.Store` for the contract.
 
@@ -231,13 +241,27 @@ class SQLiteStore(SqlStore):
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
+        """This thread's connection for reading, made on its first read and closed when the thread ends.
+
+        Threads come and go (a preview sweep, a request's executor): a connection kept after its thread
+        ended would hold its page cache and three file descriptors for as long as the server runs.
+        """
+        held: _ThreadReader | None = getattr(self._local, "reader", None)
+        if held is None:
+            held = _ThreadReader(self._connect())
             with self._readers_lock:
-                self._readers.append(conn)
-        return conn
+                self._readers.append(held.conn)
+            self._local.reader = held
+            weakref.finalize(held, self._drop_reader, held.conn).atexit = False
+        return held.conn
+
+    def _drop_reader(self, conn: sqlite3.Connection) -> None:
+        """Close a reader whose thread has ended (unless `close` did)."""
+        with self._readers_lock:
+            if not any(c is conn for c in self._readers):
+                return
+            self._readers = [c for c in self._readers if c is not conn]
+        conn.close()
 
     @staticmethod
     def _id_list(image_ids: Sequence[str]) -> str:

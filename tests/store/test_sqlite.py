@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -63,17 +64,67 @@ def test_sqlite_s_memory_stays_under_its_cap_however_large_the_project_and_howev
         for n in range(6_000):  # ~4 MB of database, enough to fill caches of the default size several times over
             store.add_image(image_record(n, filename=f"IMG_{n:05d}_{'x' * 200}.jpg"))
 
+        done, measured = threading.Barrier(9), threading.Event()
+
         def read_everything() -> None:
             before = None
             while page := store.list_images("alpha", before=before, limit=500):
                 before = page[-1].seq
+            done.wait()
+            measured.wait(30)  # alive while measured: a thread's reader is closed when it ends
 
         readers = [threading.Thread(target=read_everything) for _ in range(8)]
         for reader in readers:
             reader.start()
+        done.wait(60)
+        used = _sqlite_memory_used()
+        measured.set()
         for reader in readers:
             reader.join()
-        used = _sqlite_memory_used()
         assert used is not None and used <= MEMORY_CAP_BYTES, f"SQLite holds {used:,} bytes"
     finally:
         store.close()
+
+
+def _open_fds_on(path: Path) -> int:
+    """File descriptors of this process open on the database or its -wal and -shm files."""
+    names = {str(path), f"{path}-wal", f"{path}-shm"}
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += str(fd.readlink()) in names
+        except OSError:
+            continue  # closed meanwhile
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_a_thread_s_reader_is_closed_when_the_thread_ends(tmp_path: Path) -> None:
+    """Threads come and go in a server; their readers must not pile up (each holds files and a page cache)."""
+    path = tmp_path / "fotoflo.sqlite"
+    store = SQLiteStore(path)
+    try:
+        store.ensure_project("alpha")
+        store.add_image(image_record(1))
+        store.list_images("alpha")  # this thread's reader, kept while it lives
+        before = _open_fds_on(path)
+
+        def twenty_threads_read() -> int:
+            for _ in range(20):
+                reader = threading.Thread(target=lambda: store.list_images("alpha"))
+                reader.start()
+                reader.join()
+            deadline = time.monotonic() + 10  # the last thread's state is cleared just after `join` returns
+            while _open_fds_on(path) > before + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return _open_fds_on(path)
+
+        # SQLite keeps one closed connection's file open for the next (closing it would drop the locks
+        # other connections hold on the file): one more, however many threads come and go.
+        assert twenty_threads_read() <= before + 1, "readers of ended threads are still open"
+        assert twenty_threads_read() <= before + 1, "readers of ended threads are still open"
+        assert [image.id for image in store.list_images("alpha")] == [image_record(1).id]
+    finally:
+        store.close()
+    assert _open_fds_on(path) == 0
