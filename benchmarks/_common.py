@@ -432,6 +432,13 @@ class Server:
     def subscribers(self) -> int:
         return int(httpx.get(f"{self.url}/healthz", timeout=10).json()["subscribers"])
 
+    def sqlite_mb(self) -> float | None:
+        """SQLite's memory in the server (`fotoflo_sqlite_memory_bytes` of `/metrics`), if it reports it."""
+        for line in httpx.get(f"{self.url}/metrics", timeout=10).text.splitlines():
+            if line.startswith("fotoflo_sqlite_memory_bytes "):
+                return float(line.split()[1]) / 2**20
+        return None
+
     def newest_id(self) -> str:
         page = httpx.get(f"{self.url}/api/projects/{self.project}/images", params={"limit": 1}, timeout=10).json()
         return str(page["images"][0]["id"])

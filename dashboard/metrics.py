@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from dashboard.store import sqlite
+
 if TYPE_CHECKING:
     from dashboard.events import Change
     from dashboard.imaging.errors import IngestError
@@ -50,6 +52,12 @@ class Metrics:
             "fotoflo_feed_subscribers", "Feed subscriptions open now (streams and sessions)", registry=r
         )
         self.bus_up = Gauge("fotoflo_bus_connected", "1 while the bus is connected, 0 while degraded", registry=r)
+        if sqlite.memory_used() is not None:  # (not with SQLite linked into Python statically)
+            Gauge(
+                "fotoflo_sqlite_memory_bytes",
+                f"SQLite's memory in this process: page caches and statements (cap {sqlite.MEMORY_CAP_BYTES})",
+                registry=r,
+            ).set_function(lambda: float(sqlite.memory_used() or 0))
 
     def watch(self, *, bus_connected: Callable[[], bool], subscribers: Callable[[], int]) -> None:
         """Read these when scraped: the bus's state and the number of feed subscriptions."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import json
 import logging
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from dashboard.datadir import private_dir, touch_private
 from dashboard.store.sql import SqlStore
@@ -25,6 +29,42 @@ SCHEMA_VERSION = 7
 CACHE_KIB = 512
 #: All of SQLite's memory in this process, the caches above included: past it, SQLite reuses its pages.
 MEMORY_CAP_BYTES = 8 * 2**20
+
+
+def memory_used() -> int | None:
+    """All of SQLite's memory in this process now (page caches, statements), or None if it cannot be read.
+
+    Read from the libsqlite3 the `sqlite3` module is linked to; a Python with SQLite linked in statically
+    keeps it out of reach. `MEMORY_CAP_BYTES` bounds it; `/metrics` reports it.
+    """
+    used = _sqlite_memory_used_fn()
+    return int(used()) if used is not None else None
+
+
+@functools.cache
+def _sqlite_memory_used_fn() -> Callable[[], int] | None:
+    try:
+        lib = ctypes.CDLL(_linked_sqlite() or ctypes.util.find_library("sqlite3"))
+        fn = lib.sqlite3_memory_used
+    except (OSError, TypeError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int64
+    fn.argtypes = []
+    return cast(Callable[[], int], fn)
+
+
+def _linked_sqlite() -> str | None:
+    """The path of the libsqlite3 loaded into this process (Linux), not just any one installed."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split(maxsplit=5)[-1].strip()
+                if "/libsqlite3" in path:
+                    return path
+    except OSError:
+        pass
+    return None
+
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # v1: projects, images and the feed. IF NOT EXISTS: v1 set its version after its tables.

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.auth.roles import Role
 from dashboard.auth.store import SQLiteAuthStore
+from dashboard.store.sqlite import MEMORY_CAP_BYTES
 from tests.e2e.helpers import drop_file
 from tests.support.api import assert_json_error, checked_client, upload
 from tests.support.images import small_jpeg
@@ -52,6 +53,8 @@ def test_an_operator_reads_what_the_server_did(server: Server) -> None:
         assert seen[f"fotoflo_ingest_refusals_total{{reason={code}}}"] == 1
         assert seen["fotoflo_feed_lag_seconds_count"] >= 1  # a batch delivered to the stream, its lag observed
         assert seen["fotoflo_feed_subscribers"] == 1
+        # The store's page caches and statements, bounded by its cap (the server's SQLite is linked dynamically).
+        assert 0 < seen["fotoflo_sqlite_memory_bytes"] <= MEMORY_CAP_BYTES
         wait_until(lambda: scrape(client, server)["fotoflo_sse_streams_open"] == 0)
 
 

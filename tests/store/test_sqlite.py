@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import sqlite3
 import threading
 import time
@@ -11,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.store.sqlite import MEMORY_CAP_BYTES, SQLiteStore
+from dashboard.store.sqlite import MEMORY_CAP_BYTES, SQLiteStore, memory_used
 from tests.support.records import image_record
 
 
@@ -42,21 +40,11 @@ def test_closing_waits_for_a_read_running_on_another_thread_then_refuses_new_one
         store.last_seq("p")
 
 
-def _sqlite_memory_used() -> int | None:
-    """All of SQLite's memory in this process (the libsqlite3 the sqlite3 module is linked to), if reachable."""
-    try:
-        lib = ctypes.CDLL(ctypes.util.find_library("sqlite3"))
-        lib.sqlite3_memory_used.restype = ctypes.c_int64
-        return int(lib.sqlite3_memory_used())
-    except (OSError, TypeError, AttributeError):
-        return None
-
-
 def test_sqlite_s_memory_stays_under_its_cap_however_large_the_project_and_however_many_readers(
     tmp_path: Path,
 ) -> None:
     """A long day's server grew by SQLite's page caches (one per reading thread) filling with the project."""
-    if _sqlite_memory_used() is None:
+    if memory_used() is None:
         pytest.skip("this Python's SQLite is linked statically: its memory cannot be read")
     store = SQLiteStore(tmp_path / "fotoflo.sqlite")
     try:
@@ -77,7 +65,7 @@ def test_sqlite_s_memory_stays_under_its_cap_however_large_the_project_and_howev
         for reader in readers:
             reader.start()
         done.wait(60)
-        used = _sqlite_memory_used()
+        used = memory_used()
         measured.set()
         for reader in readers:
             reader.join()
