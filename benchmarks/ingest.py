@@ -371,7 +371,7 @@ class _InThisProcess:
 
 def profile_ingest(
     files: list[Path], work: Path
-) -> tuple[list[tuple[str, float]], float, pstats.Stats, tuple[float, float]]:
+) -> tuple[list[tuple[str, float]], float, pstats.Stats, tuple[float, float, float]]:
     """cProfile one-thread `Ingestor.ingest` over `files`, each file's preview made after it in the same thread.
 
     Per-image ms by bucket, the total, the stats, and the per-image ms of (publishing, the preview after).
@@ -424,8 +424,21 @@ def profile_ingest(
     rows = [(label, s) for label, s in seconds.items() if s > 0]
     rows.append(("everything else (EXIF, convert, copy, Python)", max(0.0, wall_s - sum(s for _, s in rows))))
     n = len(files) - 1
-    split = (publish_s * 1000 / n, preview_s * 1000 / n)
+    split = (publish_s * 1000 / n, preview_s * 1000 / n, _both_at_once_ms(files, work))
     return [(label, s * 1000 / n) for label, s in rows], wall_s * 1000 / n, stats, split
+
+
+def _both_at_once_ms(files: list[Path], work: Path) -> float:
+    """Per image, one-thread `Ingestor.ingest` when previews are owed: both renditions from one decode."""
+    with fresh_system(work) as system:
+        ingestor = system.ingestor
+        ingestor.decoders = cast(Any, _InThisProcess())
+        ingestor._thumb_first = lambda: False  # type: ignore[method-assign]
+        ingestor.ingest(files[0], PROJECT)  # warm, as the profile does
+        start = time.perf_counter()
+        for path in files[1:]:
+            ingestor.ingest(path, PROJECT)
+        return (time.perf_counter() - start) * 1000 / (len(files) - 1)
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -443,7 +456,7 @@ def render(
     files: list[Path],
     bulk: list[Throughput],
     latencies: list[Latency],
-    profile: tuple[list[tuple[str, float]], float, tuple[float, float]],
+    profile: tuple[list[tuple[str, float]], float, tuple[float, float, float]],
     work: Path,
 ) -> str:
     sizes_mb = [f.stat().st_size / 1e6 for f in files]
@@ -468,18 +481,20 @@ def render(
         "EXIF, an upright preview (long edge 1600 to 2400 px) and a 480-px thumbnail. A JPEG larger than a "
         "preview without a camera preview is published (*visible*) as soon as its thumbnail exists (decoded at "
         "1/8 scale), and so is a HEIC with a thumbnail item that large (decoded instead of its HEVC image); "
-        "its preview is made after it by the niced background decoders (*previews done*: until the "
-        "last one is made).",
+        "its preview is made after it by the niced background decoders, once a thumbnail decoder is idle "
+        "(*previews done*: until the last one is made). In a burst that outruns the previews (more than 2 "
+        "owed per decoder), further images are decoded once for both renditions: a second decode of the "
+        "same entropy data would cost more than the preview it makes.",
         "",
         "| Measurement | Result | Target | Met |",
         "| --- | --- | --- | --- |",
     ]
     target_note = "" if n_cores == 2 else f" (this machine has {n_cores} cores)"
-    _, _, (publish_ms, preview_ms) = profile
-    # What the cores could do at best, from one thread's CPU per image: shown beside a target not met.
+    _, _, (publish_ms, preview_ms, both_ms) = profile
+    # What the cores could do at best, from one thread's time per image: shown beside a target not met.
     floors = {
         "visible": 1000 * n_cores / publish_ms,
-        "previews": 1000 * n_cores / (publish_ms + preview_ms),
+        "previews": 1000 * n_cores / min(publish_ms + preview_ms, both_ms),
     }
 
     def floor(which: str, met: bool) -> str:
@@ -539,7 +554,8 @@ def render(
         "",
         "cProfile of `Ingestor.ingest` over the corpus, each image's preview made right after it in the same "
         f"thread (`Previews.ensure`): {publish_ms:.0f} ms to publish, {preview_ms:.0f} ms for the preview, per "
-        "image; grouped below by the function that does the work. "
+        f"image ({both_ms:.0f} ms for both from one decode, as in a burst, timed apart without the profiler); "
+        "grouped below by the function that does the work. "
         "The decode, resize and encode normally run in a decoder process (`dashboard.decoders`); for this "
         "profile they run in the calling thread, beside reading, the SHA-256, the blob writes and SQLite.",
         "",
