@@ -8,8 +8,7 @@ worker processes (`dashboard.decoders`); blobs and store commits stay in the cal
 
 Thumbnail first: a JPEG larger than a preview is decoded for its thumbnail alone (at 1/8 scale for 12 MP)
 and published with everything else known (size, EXIF, orientation); its preview is made right after by
-`Ingestor.previews` (`dashboard.previews`), which announces it with an `image.updated` entry. In a burst
-that outruns the previews, further images are decoded once for both (`Ingestor._thumb_first`).
+`Ingestor.previews` (`dashboard.previews`), which announces it with an `image.updated` entry.
 """
 
 from __future__ import annotations
@@ -51,8 +50,6 @@ log = logging.getLogger("fotoflo.ingest")
 
 T = TypeVar("T")
 
-#: Previews left for later (`Previews.owed`) per decoder, past which an image is decoded for both at once.
-PREVIEW_DEBT_PER_WORKER = 2
 TURN_WAIT_S = 120.0  # in seconds: longest a commit waits for earlier arrivals before it goes ahead anyway
 
 
@@ -243,21 +240,11 @@ class Ingestor:
             if reason is not None:
                 raise DecoderFailed(name, f"quarantined, not decoded again until the file changes ({reason})")
         try:
-            return self.decoders.analyze(data, name, self.limits, sha, thumb_only=self._thumb_first())
+            return self.decoders.analyze(data, name, self.limits, sha, thumb_only=True)
         except DecoderFailed as exc:
             if listed is not None:
                 listed.add(sha, name, exc.reason)
             raise
-
-    def _thumb_first(self) -> bool:
-        """Whether to decode for the thumbnail alone now, and leave the preview to `previews`.
-
-        Yes while few previews are owed: the image shows sooner (a 12-MP JPEG at 1/8 scale) and its preview
-        follows at once. In a burst that outruns the background, no: each image left for later costs a
-        second decode (the entropy data again, most of a decode's cost), so further images get both from
-        one decode. Previews owed then stay at most `PREVIEW_DEBT_PER_WORKER` per decoder.
-        """
-        return self.previews.owed() < PREVIEW_DEBT_PER_WORKER * self.decoders.size
 
     def _analyze_keeping(self, data: bytes, name: str, sha: str, *, quarantine: bool) -> Analysis:
         """`_analyze`, writing the original to the blobs meanwhile; kept only if the bytes are accepted.

@@ -135,11 +135,6 @@ class Previews:
                 self._threads += 1
                 threading.Thread(target=self._serve, name="fotoflo-preview", daemon=True).start()
 
-    def owed(self) -> int:
-        """Previews scheduled and not made yet (queued or being made); the sweep's are not counted."""
-        with self._lock:
-            return self._jobs.qsize() + self._busy
-
     def ensure(self, job: PreviewJob) -> None:
         """Make this preview now unless it exists; returns once it does. Raises `IngestError` if it cannot be made.
 

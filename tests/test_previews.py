@@ -15,7 +15,6 @@ from PIL import Image
 from dashboard.decoders import DecoderPool
 from dashboard.events import IMAGE_CREATED, IMAGE_UPDATED, PREVIEW_MADE
 from dashboard.imaging.errors import Limits
-from dashboard.ingest import PREVIEW_DEBT_PER_WORKER
 from dashboard.previews import TEST_DELAY_ENV, PreviewJob, Previews
 from dashboard.samples import with_camera_preview
 from tests.support.embedded import Embedded
@@ -242,31 +241,3 @@ def test_a_real_pool_is_saturated_only_while_all_its_workers_decode() -> None:
         assert not pool.saturated()
     finally:
         pool.close()
-
-
-def test_a_burst_that_outruns_the_previews_gets_both_renditions_from_one_decode(embedded: Embedded) -> None:
-    """Thumbnail first while few previews are owed; past that, each further image is decoded once for both."""
-    thumbnails = FakeBusyPool()  # every thumbnail worker busy: the background holds every preview back
-    embedded.ingestor.previews.close()
-    previews = Previews(
-        embedded.store,
-        embedded.blobs,
-        embedded.bus,
-        Limits(),
-        decoders=cast(DecoderPool, thumbnails),
-        background=cast(DecoderPool, FakeSlowPool(delay_s=0)),
-    )
-    embedded.ingestor.previews = previews
-    owed_at_most = PREVIEW_DEBT_PER_WORKER * embedded.ingestor.decoders.size
-    images = [
-        embedded.ingestor.ingest(jpeg_bytes((4000, 3000), seed=n), PROJECT, filename=f"IMG_{n:04d}.JPG").image
-        for n in range(owed_at_most + 3)
-    ]
-
-    with_preview = [embedded.blobs.exists("preview", image.sha256) for image in images]
-    assert with_preview == [False] * owed_at_most + [True] * 3
-    assert previews.owed() == owed_at_most
-    thumbnails.freed.set()
-    assert previews.wait_idle(timeout_s=60)
-    assert all(embedded.blobs.exists("preview", image.sha256) for image in images)
-    previews.close()
