@@ -350,11 +350,9 @@ class Ingestor:
     def _store_blobs(
         self, analysis: Analysis, data: bytes, filename: str, project: str, mtime_s: float | None
     ) -> ImageRecord:
-        """Write the original and its renditions; the record to store for them."""
+        """Write the original and its renditions (unless there: `_analyze_writing`); the record to store for them."""
         self.blobs.put("original", analysis.sha256, data)
-        if analysis.preview_jpeg is not None:
-            self.blobs.put("preview", analysis.sha256, analysis.preview_jpeg)
-        self.blobs.put("thumb", analysis.sha256, analysis.thumb_jpeg)
+        self._put_renditions(analysis)
         now = utc_now_iso()
         return ImageRecord(
             id=new_id(),
@@ -372,6 +370,21 @@ class Ingestor:
             created_at=now,
             exif=analysis.exif,
         )
+
+    def _put_renditions(self, analysis: Analysis) -> None:
+        if analysis.preview_jpeg is not None:
+            self.blobs.put("preview", analysis.sha256, analysis.preview_jpeg)
+        self.blobs.put("thumb", analysis.sha256, analysis.thumb_jpeg)
+
+    def _analyze_writing(self, data: bytes, name: str, sha: str) -> Analysis:
+        """`_analyze_keeping`, then the renditions written too (`ingest_many`'s decode threads).
+
+        Each blob write waits for its fsync: done here, the writes of several files overlap, instead of
+        queuing in the one thread that commits them in order (its `put` then finds them there).
+        """
+        analysis = self._analyze_keeping(data, name, sha, quarantine=True)
+        self._put_renditions(analysis)
+        return analysis
 
     def _preview_later(self, analysis: Analysis, image: ImageRecord) -> None:
         """Have the preview the decode left out made now that the image is published (unless it exists)."""
@@ -454,7 +467,7 @@ class Ingestor:
                 continue
             sha = sha256_of(data)
             duplicate = bool(data) and self._current(project, sha) is not None
-            future = None if duplicate else pool.submit(ingestor._analyze_keeping, data, name, sha, quarantine=True)
+            future = None if duplicate else pool.submit(ingestor._analyze_writing, data, name, sha)
             pending.append((path, data, name, sha, mtime_s, future))
             yield from drain(window)
         yield from drain(0)
