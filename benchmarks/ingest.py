@@ -508,6 +508,16 @@ def render(
             )
         return text + ")"
 
+    def latency_floor(lat: Latency, target_ms: float) -> str:
+        """Beside a 12-MP latency target not met: the least it could be, by the watcher's wait and the profile."""
+        if lat.label != "12 MP" or lat.p(50) <= target_ms:
+            return ""
+        least = lat.p(50, "detect") + publish_ms
+        return (
+            f" (at least {least:.0f} ms here: the watcher's {lat.p(50, 'detect'):.0f} ms, then {publish_ms:.0f} ms "
+            "to publish in one thread with no decoder process, by the profile below)"
+        )
+
     visible_met = pool.images_per_s >= TARGET_IMAGES_PER_S
     previews_met = pool.previews_per_s >= TARGET_PREVIEWS_PER_S
     lines.append(
@@ -534,7 +544,7 @@ def render(
             f"| Hot folder → bus, {lat.label} ({lat.size_mb:.1f} MB files): writer's `close()` to "
             f"`Bus.publish` | **p50 {lat.p(50):.0f} ms**, p95 {lat.p(95):.0f} ms, max {max(lat.total_ms):.0f} ms "
             f"over {len(lat.total_ms)} files (of which close → ingest call: p50 {lat.p(50, 'detect'):.0f} ms) | "
-            f"p50 ≤ {target_ms:.0f} ms | {_yes(lat.p(50) <= target_ms)} |"
+            f"p50 ≤ {target_ms:.0f} ms{latency_floor(lat, target_ms)} | {_yes(lat.p(50) <= target_ms)} |"
         )
     noise = [("pool runs", pool.others_cores), ("one-thread runs", single.others_cores)]
     noise += [(f"{other.kind} runs", other.others_cores) for other in others]
@@ -650,8 +660,13 @@ def compare(args: argparse.Namespace) -> str:
                 for key, values in json.loads(out.splitlines()[-1]).items():
                     results[name].setdefault(key, []).extend(values)
                 log(f"round {round_ + 1}, {name}: done")
+    commit = subprocess.run(
+        ["git", "-C", str(args.baseline), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     lines = [
-        f"`python benchmarks/ingest.py --baseline {args.baseline}`: {args.count} 12-MP JPEGs, {args.repeat} rounds "
+        f"`python benchmarks/ingest.py --baseline {args.baseline}`"
+        + (f" (a checkout of {commit})" if commit else "")
+        + f": {args.count} 12-MP JPEGs, {args.repeat} rounds "
         f"alternating the trees; other processes used {others.others_cores:.2f} cores meanwhile.",
         "",
         "| Measure | before | this | this / before |",
