@@ -85,12 +85,18 @@ def create_project(conn: Connection, project: str, created_at: str) -> None:
 
 
 def image_by_sha(conn: Connection, project: str, sha256: str) -> ImageRecord | None:
-    """The image whose current version has these bytes, or whose RAW file (of a pair) has them."""
-    row = conn.execute(
-        f"SELECT {IMAGE_COLUMNS} FROM images WHERE project = ? AND (sha256 = ? OR raw_sha256 = ?) LIMIT 1",
-        (project, sha256, sha256),
-    ).fetchone()
-    return image_from_row(row) if row else None
+    """The image whose current version has these bytes, or whose RAW file (of a pair) has them.
+
+    Two lookups, each by its own index: one query with `sha256 = ? OR raw_sha256 = ?` made SQLite read
+    every image of the project, so each ingest got slower as the project grew.
+    """
+    for column in ("sha256", "raw_sha256"):
+        row = conn.execute(
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE project = ? AND {column} = ? LIMIT 1", (project, sha256)
+        ).fetchone()
+        if row:
+            return image_from_row(row)
+    return None
 
 
 def find_image_by_sha(conn: Connection, project: str, sha256: str) -> ImageRecord | None:

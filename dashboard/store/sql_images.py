@@ -95,12 +95,13 @@ class SqlImages(SqlBase):
 
     def _partner(self, conn: Connection, image: ImageRecord, pair_key: str) -> ImageRecord | None:
         """The stored image `image` is the other file of (`dashboard.pairs`), newest first, if any."""
+        # Sorted here, not by ORDER BY: with it, SQLite walked the project by seq instead of using the pair index.
         rows = conn.execute(
-            f"SELECT {IMAGE_COLUMNS} FROM images WHERE project = ? AND pair_key = ? ORDER BY seq DESC",
-            (image.project, pair_key),
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE project = ? AND pair_key = ?", (image.project, pair_key)
         ).fetchall()
         now = image.created_at
-        return next((c for c in map(image_from_row, rows) if pairs.pairs_with(c, image, now=now)), None)
+        candidates = sorted(map(image_from_row, rows), key=lambda c: c.seq, reverse=True)
+        return next((c for c in candidates if pairs.pairs_with(c, image, now=now)), None)
 
     def _pair(
         self, conn: Connection, partner: ImageRecord, new: ImageRecord, device: Device | None

@@ -14,6 +14,7 @@ import pytest
 from dashboard.events import IMAGE_FIELDS, VERSION_FIELDS, Change, ImageRecord, ImageVersion
 from dashboard.store.records import IMAGE_COLUMNS, IMAGE_NAMES, image_from_row, row_values
 from dashboard.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from tests.support.records import image_record
 
 EXIF = {"lens": "XF 33mm F1.4 R LM WR", "iso": 400, "f_number": 2.8, "tags": ["a", {"b": [1, 2]}], "note": "café"}
 
@@ -175,3 +176,35 @@ def test_a_v3_database_gets_the_filter_index_and_its_counts(tmp_path: Path) -> N
         assert (image.id, image.exif) == ("i1", {"iso": 100})
     finally:
         store.close()
+
+
+def test_what_an_ingest_looks_up_costs_the_same_however_large_the_project(tmp_path: Path) -> None:
+    """Per new image, work stays constant as the project grows: finding it by its bytes and its partner
+    (a RAW + JPEG pair) go by index. Counted in SQLite's virtual-machine steps, not in time."""
+    store = SQLiteStore(tmp_path)
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
+    def steps_of_one_ingest(n: int) -> int:
+        nonlocal steps
+        steps = 0
+        assert store.find_by_sha("alpha", f"{n:064x}") is None  # a new image's bytes: found nowhere
+        store.add_image(image_record(n, filename=f"IMG_{n:05d}.JPG"), pair_key=f"/IMG_{n:05d}")
+        return steps
+
+    try:
+        store.ensure_project("alpha")
+        with store._read() as reader:
+            for conn in (reader, store._writer):
+                conn.set_progress_handler(count, 10)
+            small = steps_of_one_ingest(0)
+            for n in range(1, 3_000):
+                store.add_image(image_record(n, filename=f"IMG_{n:05d}.JPG"), pair_key=f"/IMG_{n:05d}")
+            large = steps_of_one_ingest(3_000)
+    finally:
+        store.close()
+    assert large <= 2 * small + 50, f"{small} steps at 1 image, {large} at 3,001: a lookup reads the whole project"
