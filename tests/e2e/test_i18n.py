@@ -93,7 +93,8 @@ def test_the_gallery_in_german_and_the_switch_to_english(server_factory: ServerF
         assert switch.get_attribute("aria-label") == "Sprache"
         switch.select_option("en")
         wait_until(lambda: page.locator(UPLOAD_LABEL).inner_text().strip() == "Upload", timeout_s=10)
-        assert page.locator("[data-testid=image-count]").inner_text() == "5 images"
+        # The gallery is built again in the new language: its count comes with its first page, a moment later.
+        wait_until(lambda: page.locator("[data-testid=image-count]").inner_text() == "5 images", timeout_s=10)
         assert page.evaluate("() => document.documentElement.lang") == "en"
         cookie = {c["name"]: c for c in page.context.cookies()}["fotoflo_lang"]
         assert cookie["value"] == "en" and cookie["sameSite"] == "Lax"
