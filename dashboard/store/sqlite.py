@@ -298,9 +298,9 @@ class SQLiteStore(SqlStore):
     def _drop_reader(self, conn: sqlite3.Connection) -> None:
         """Close a reader whose thread has ended (unless `close` did)."""
         with self._readers_lock:
-            if not any(c is conn for c in self._readers):
+            if conn not in self._readers:  # (connections compare by identity)
                 return
-            self._readers = [c for c in self._readers if c is not conn]
+            self._readers.remove(conn)
         conn.close()
 
     @staticmethod
