@@ -632,11 +632,13 @@ def child_round(args: argparse.Namespace) -> dict[str, list[float]]:
     with fresh_system(work) as system:  # start what a server has running already (decoder processes)
         system.ingestor.ingest(files[0], PROJECT)
     pool = bench_bulk(files, work, 1, args.workers or cores())
+    mpf = bench_bulk(corpus(args.cache, SIZE_12MP, args.count, "jpeg-mpf"), work, 1, args.workers or cores())
     single = bench_bulk(files, work, 1, 0)
     latency = bench_latency(big[: args.latency_count + 2], work, "12 MP")
     return {
         "pool_s": pool.runs_s,
         "pool_done_s": pool.done_s,
+        "mpf_s": mpf.runs_s,
         "single_s": single.runs_s,
         "latency_ms": latency.total_ms,
     }
@@ -675,6 +677,7 @@ def compare(args: argparse.Namespace) -> str:
     measures = (
         ("pool_s", "`ingest_many`, visible, images/s"),
         ("pool_done_s", "`ingest_many`, every preview done, images/s"),
+        ("mpf_s", "`ingest_many`, JPEGs with an MPF preview, images/s"),
         ("single_s", "`ingest` in one thread, visible, images/s"),
     )
     for key, label in measures:
