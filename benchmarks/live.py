@@ -11,8 +11,10 @@ Side by side in one run, on one server process (benchmarks/live_server.py):
   image list from the images API, page by page, and re-renders it.
 Bytes per new image are counted by Chromium itself (DevTools protocol: websocket frames both ways,
 the SSE stream's data and the API responses) at several project sizes; thumbnails are counted apart,
-since all fetch the same one. Page open is navigation start → the first tile inside the viewport, by
-the page's own clock (`performance.now()`); a page that does not get there within `--open-timeout`
+since all fetch the same one. Page open is navigation start → the first tile's picture on screen
+(painted from the page's HTML or in a gallery's tile), by the page's own clock (`performance.now()`),
+the median of 3 opens in fresh browser contexts with no DevTools recording; a page that does not get
+there within `--open-timeout`
 is reported as "> that", and that approach is not tried at larger sizes. Latency is file complete
 in the hot folder (after the rename) → tile in the page's DOM, timed by the page's own clock, for
 single drops and for bursts. The server is restarted for each project size, so a big page torn
@@ -65,6 +67,28 @@ FIRST_TILE_JS = """
   };
   const tick = () => {
     if (document.documentElement && find(document)) window.__firstTile = performance.now();
+    else requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})();
+"""
+
+# What a user sees open: a tile's picture on screen, painted from the page's HTML ([data-first-id],
+# dashboard/first_paint.py) or in a gallery's tile ([data-image-id]). FIRST_TILE_JS (scroll.py) waits for a tile.
+FIRST_PICTURE_JS = """
+(() => {
+  const shown = (img) => {
+    const r = img.getBoundingClientRect();
+    return img.complete && img.naturalWidth > 0 && r.width > 0 && r.bottom > 0 && r.top < innerHeight
+      && r.right > 0 && r.left < innerWidth && getComputedStyle(img).opacity !== '0';
+  };
+  const pictures = (root, out) => {
+    out.push(...root.querySelectorAll('[data-first-id] img, [data-image-id] img'));
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) pictures(el.shadowRoot, out);
+    return out;
+  };
+  const tick = () => {
+    if (document.body && pictures(document, []).some(shown)) window.__firstPicture = performance.now();
     else requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
@@ -141,6 +165,25 @@ def wait_for(page: Any, predicate_js: str, timeout_s: float, arg: Any = None) ->
     page.wait_for_function(predicate_js, arg=arg, timeout=timeout_s * 1000, polling=20)
 
 
+def time_open(browser: Any, url: str, timeout_s: float, opens: int = 3) -> float:
+    """Seconds from navigation start to the first picture on screen: the median of `opens` (one if it took 10 s).
+
+    Each in a fresh context (nothing cached) with no DevTools domain recording, which slows a page down.
+    """
+    times: list[float] = []
+    while len(times) < opens and sum(times) < 10:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        try:
+            page = context.new_page()
+            page.add_init_script(FIRST_PICTURE_JS)
+            page.goto(url, timeout=timeout_s * 1000)
+            wait_for(page, "() => window.__firstPicture !== undefined", timeout_s)
+            times.append(page.evaluate("() => window.__firstPicture") / 1000)
+        finally:
+            context.close()
+    return statistics.median(times)
+
+
 def bytes_per_image(
     bench: Server, browser: Any, sizes: list[int], per_size: int, open_timeout_s: float
 ) -> list[dict[str, Any]]:
@@ -158,20 +201,24 @@ def bytes_per_image(
                 rows.append(row)
                 print(row, flush=True)
                 continue
+            url = f"{bench.url}{path}?project={project}"
+            try:
+                row["open_s"] = time_open(browser, url, open_timeout_s)
+            except Exception as exc:  # a page that cannot open in time is a result too
+                row["open_timeout_s"] = open_timeout_s
+                given_up[approach] = f"> {open_timeout_s:.0f} s to open at {n:,}"
+                row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+                rows.append(row)
+                print(row, flush=True)
+                continue
             context = browser.new_context(viewport={"width": 1280, "height": 800})
             page = context.new_page()
-            page.add_init_script(FIRST_TILE_JS)
+            page.add_init_script(FIRST_PICTURE_JS)
             traffic = Traffic()
             traffic.attach(context.new_cdp_session(page))
             try:
-                try:
-                    page.goto(f"{bench.url}{path}?project={project}", timeout=open_timeout_s * 1000)
-                    wait_for(page, "() => window.__firstTile !== undefined", open_timeout_s)
-                except Exception:
-                    row["open_timeout_s"] = open_timeout_s
-                    given_up[approach] = f"> {open_timeout_s:.0f} s to open at {n:,}"
-                    raise
-                row["open_s"] = page.evaluate("() => window.__firstTile") / 1000
+                page.goto(url, timeout=open_timeout_s * 1000)
+                wait_for(page, "() => window.__firstPicture !== undefined", open_timeout_s)
                 if approach == "fotoflo":
                     page.wait_for_selector("[data-testid=live-indicator][data-state=live]", timeout=60_000)
                 page.wait_for_timeout(1500)  # let the initial load settle before counting
@@ -277,7 +324,12 @@ def render(
         )
     lines += [
         "",
-        "### Page open: navigation start → first tile in the viewport (the page's own clock)",
+        "### Page open: navigation start → first tile's picture on screen (the page's own clock)",
+        "",
+        "The median of 3 opens (1 if it took 10 s), each in a fresh browser context (nothing cached) with no "
+        "DevTools domain recording. Fotoflo's first page is painted from its HTML "
+        "(`dashboard/first_paint.py`) before the Bokeh and Panel bundles run; the refetching gallery is the plain "
+        "page: HTML, one API request, `<img>`s.",
         "",
         "| images in project | Fotoflo | refetch | ratio | naive FlexBox | ratio | seeding the project |",
         "|---|---|---|---|---|---|---|",
@@ -295,7 +347,7 @@ def render(
         lines += [
             "",
             f"Thumbnail per new image (every approach fetches it): ~{statistics.median(thumbs) / 1024:.0f} KB. "
-            'A page that had not shown its first tile within the time limit is "> limit", and that approach '
+            'A page that had not shown a picture within the time limit is "> limit", and that approach '
             'is not tried at larger sizes ("not run").',
         ]
     lines += [
@@ -315,21 +367,19 @@ def render(
         )
     flat = [r["event_bytes"] for r in bytes_rows if r["approach"] == "fotoflo" and "event_bytes" in r]
     flat_ok = bool(flat) and max(flat) <= 1024 and max(flat) - min(flat) < 64
-    big = by.get((max(sizes), "fotoflo"), {}) if sizes else {}
     lines += [
         "",
-        "Targets (issues 3 and 10): p50 ≤ 150 ms, p95 ≤ 400 ms; ≤ 1 KB per image, flat in N; first tiles on "
-        "screen ≤ 1.5 s at 100,000 images.",
+        "Targets (issues 3, 10 and 19): p50 ≤ 150 ms, p95 ≤ 400 ms; ≤ 1 KB per image, flat in N; the first "
+        "tile's picture on screen ≤ 0.5 s at 100 and at 100,000 images.",
         f"- latency (single drops): p50 {fotoflo['single']['p50_ms']:.0f} ms, p95 {fotoflo['single']['p95_ms']:.0f} ms"
         f" → {'met' if fotoflo['single']['p50_ms'] <= 150 and fotoflo['single']['p95_ms'] <= 400 else 'NOT met'}",
         f"- bytes per image: {min(flat):.0f}–{max(flat):.0f} B → {'met' if flat_ok else 'NOT met'}"
         if flat
         else "- bytes: not measured",
     ]
-    if "open_s" in big:
-        ok = big["open_s"] <= 1.5 if big["n"] >= 100_000 else None
-        verdict = "" if ok is None else (" → met" if ok else " → NOT met")
-        lines.append(f"- page open at {big['n']:,} images: {big['open_s']:.2f} s{verdict}")
+    for n in (n for n in (100, 100_000) if "open_s" in by.get((n, "fotoflo"), {})):
+        open_s = by[(n, "fotoflo")]["open_s"]
+        lines.append(f"- page open at {n:,} images: {open_s:.2f} s → {'met' if open_s <= 0.5 else 'NOT met'}")
     return "\n".join(lines)
 
 
