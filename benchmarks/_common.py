@@ -222,6 +222,29 @@ SEEN_JS = """
 }
 """
 
+# An init script: when the page first shows a picture of a tile on screen, by its own clock:
+# `window.__firstPicture`. A tile painted from the page's HTML ([data-first-id], dashboard/first_paint.py),
+# a gallery's tile ([data-image-id]), or on a plain page of `<img>`s (hotpaths.py), any of them (live.py, hotpaths.py).
+FIRST_PICTURE_JS = """
+(() => {
+  const shown = (img) => {
+    const r = img.getBoundingClientRect();
+    return img.complete && img.naturalWidth > 0 && r.width > 0 && r.bottom > 0 && r.top < innerHeight
+      && r.right > 0 && r.left < innerWidth && getComputedStyle(img).opacity !== '0';
+  };
+  const pictures = (root, out) => {
+    out.push(...root.querySelectorAll('[data-first-id] img, [data-image-id] img, body > main img'));
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) pictures(el.shadowRoot, out);
+    return out;
+  };
+  const tick = () => {
+    if (document.body && pictures(document, []).some(shown)) window.__firstPicture = performance.now();
+    else requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})();
+"""
+
 # Two functions for an init script to paste in (scroll.py, soak.py), both seeing through shadow roots:
 # `findGallery(root)`, the gallery component's element or null, and `countNodes()`, every node of the
 # document, shadow roots and their contents included (what DevTools counts).

@@ -51,6 +51,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    FIRST_PICTURE_JS,
     ROOT,
     OtherLoad,
     cores,
@@ -391,23 +392,6 @@ WATERFALL_JS = """
     else requestAnimationFrame(check);
   };
   requestAnimationFrame(check);
-  // What a user sees: a tile's picture on screen, whether the page painted it from its HTML
-  // ([data-first-id], dashboard/first_paint.py) or the gallery made it; on a plain page, any <img>.
-  const shown = (img) => {
-    const box = img.getBoundingClientRect();
-    return img.complete && img.naturalWidth > 0 && box.bottom > 0 && box.top < innerHeight
-      && getComputedStyle(img).opacity !== '0';
-  };
-  const pictures = (root, out) => {
-    out.push(...root.querySelectorAll('[data-first-id] img, [data-image-id] img, body > main img'));
-    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) pictures(el.shadowRoot, out);
-    return out;
-  };
-  const seen = () => {
-    if (document.body && pictures(document, []).some(shown)) t.painted = performance.now();
-    else requestAnimationFrame(seen);
-  };
-  requestAnimationFrame(seen);
 })();
 """
 
@@ -437,6 +421,7 @@ def open_page(browser: Any, url: str, profile_js: bool, plain: bool = False) -> 
     try:
         page = context.new_page()
         page.add_init_script(WATERFALL_JS)
+        page.add_init_script(FIRST_PICTURE_JS)  # what a user sees: the `painted` step
         cdp = None
         if profile_js:
             cdp = context.new_cdp_session(page)
@@ -444,9 +429,10 @@ def open_page(browser: Any, url: str, profile_js: bool, plain: bool = False) -> 
             cdp.send("Profiler.setSamplingInterval", {"interval": 250})
             cdp.send("Profiler.start")
         page.goto(url)
-        page.wait_for_function(f"window.__t && window.__t.{'painted' if plain else 'tile'}", timeout=120_000)
-        page.wait_for_function("window.__t.painted", timeout=120_000)
-        marks = dict(page.evaluate("window.__t"))
+        if not plain:  # the gallery's own first tile too (a plain page has no gallery)
+            page.wait_for_function("window.__t && window.__t.tile", timeout=120_000)
+        page.wait_for_function("window.__firstPicture", timeout=120_000)
+        marks = {**page.evaluate("window.__t"), "painted": page.evaluate("window.__firstPicture")}
         nav = page.evaluate("performance.getEntriesByType('navigation')[0].responseEnd")
         resources = page.evaluate(RESOURCES_JS)
         out: dict[str, Any] = {"html": nav, **marks}

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (
+    FIRST_PICTURE_JS,
     ROOT,
     SEEN_JS,
     OtherLoad,
@@ -67,28 +68,6 @@ FIRST_TILE_JS = """
   };
   const tick = () => {
     if (document.documentElement && find(document)) window.__firstTile = performance.now();
-    else requestAnimationFrame(tick);
-  };
-  requestAnimationFrame(tick);
-})();
-"""
-
-# What a user sees open: a tile's picture on screen, painted from the page's HTML ([data-first-id],
-# dashboard/first_paint.py) or in a gallery's tile ([data-image-id]). FIRST_TILE_JS (scroll.py) waits for a tile.
-FIRST_PICTURE_JS = """
-(() => {
-  const shown = (img) => {
-    const r = img.getBoundingClientRect();
-    return img.complete && img.naturalWidth > 0 && r.width > 0 && r.bottom > 0 && r.top < innerHeight
-      && r.right > 0 && r.left < innerWidth && getComputedStyle(img).opacity !== '0';
-  };
-  const pictures = (root, out) => {
-    out.push(...root.querySelectorAll('[data-first-id] img, [data-image-id] img'));
-    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) pictures(el.shadowRoot, out);
-    return out;
-  };
-  const tick = () => {
-    if (document.body && pictures(document, []).some(shown)) window.__firstPicture = performance.now();
     else requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
