@@ -51,7 +51,7 @@ log = logging.getLogger("fotoflo.ingest")
 T = TypeVar("T")
 
 TURN_WAIT_S = 120.0  # in seconds: longest a commit waits for earlier arrivals before it goes ahead anyway
-THREADS_PER_DECODER = 2  # `ingest_many`: threads feeding each decoder process (one writes files while one decodes)
+THREADS_PER_DECODER = 2  # `ingest_many`: threads per decoder process (one waits on its fsyncs, one keeps it busy)
 
 
 class Turns:
@@ -423,7 +423,6 @@ class Ingestor:
         own = DecoderPool(workers) if workers and workers != self.decoders.size else None
         decoders = own or self.decoders
         try:
-            # Two threads per decoder: while one waits for its files' fsyncs, the other keeps the decoder busy.
             threads = decoders.size * THREADS_PER_DECODER
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fotoflo-decode") as pool:
                 for path, outcome in self._pipeline(paths, project, pool, decoders, window=threads * 2):
